@@ -1,0 +1,28 @@
+// Package jobs is whet's persistent fine-tuning queue: it validates job requests, prepares data files, runs one
+// training subprocess per job (`whet train ... --progress json`, never native code in the server's own process),
+// records its events and checkpoints, and moves jobs through the states of state.go.
+//
+// jobs imports host/store, host/modeldir, dataset and sdk; never native/ or gotch.
+//
+// # Lifecycle
+//
+// A created job starts in validating_files: the scheduler checks its files, makes a seeded, stratified 10%
+// validation split when none was given, and queues it. Up to Config.Concurrency jobs run at once, oldest first;
+// each runs `whet train` with the job's hyperparameters, and the NDJSON lines on its stderr become events,
+// checkpoints and heartbeats. On exit the job succeeds (its model is registered in the same transaction), fails
+// with the trainer's last error, or is cancelled.
+//
+//	q, err := jobs.New(jobs.Config{Store: st, Bin: "/usr/local/bin/whet", Logger: log})
+//	err = q.Start(ctx)
+//	defer q.StopAndCancel(ctx)
+//	job, err := q.Create(ctx, sdk.CreateJobRequest{Model: "tiny", TrainingFile: "file-..."})
+//
+// # Crashes and restarts
+//
+// Cancel interrupts the worker with SIGINT: it stops within a step, writes a checkpoint and exits; the job becomes
+// cancelled. StopAndCancel (server shutdown) interrupts running workers the same way but requeues their jobs, to
+// resume from the checkpoint at the next start. The worker dies with the server (PR_SET_PDEATHSIG), so a server
+// killed outright leaves jobs marked running with no process; the rescuer, run at Start and every
+// Config.RescueInterval, requeues such jobs to resume from their last checkpoint, or fails them with a reason once
+// Config.MaxAttempts is spent. No job stays running forever.
+package jobs

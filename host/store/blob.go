@@ -1,0 +1,132 @@
+package store
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// TooLargeError reports content over a size limit.
+type TooLargeError struct {
+	// What names the content ("file", "module", "model archive").
+	What string
+	// Limit is the limit in bytes.
+	Limit int64
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("%s is larger than the limit of %d bytes (%s)", e.What, e.Limit, humanBytes(e.Limit))
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// Staged is content copied into the data folder's tmp/, hashed, not yet in place. Call Commit to move it into its
+// content-addressed place, or Discard.
+type Staged struct {
+	// Path is the staged file.
+	Path string
+	// SHA256 is the hex digest of the content.
+	SHA256 string
+	// Size is the content's length in bytes.
+	Size int64
+}
+
+// Stage copies r into tmp/ (synced to disk), refusing more than limit bytes with a *TooLargeError naming what.
+func (s *Store) Stage(r io.Reader, what string, limit int64) (*Staged, error) {
+	f, err := os.CreateTemp(s.Path("tmp"), "stage-*")
+	if err != nil {
+		return nil, fmt.Errorf("store: stage %s: %w", what, err)
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(r, limit+1))
+	if err == nil && n > limit {
+		err = &TooLargeError{What: what, Limit: limit}
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(f.Name())
+		var tl *TooLargeError
+		if errors.As(err, &tl) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("store: stage %s: %w", what, err)
+	}
+	return &Staged{Path: f.Name(), SHA256: hex.EncodeToString(h.Sum(nil)), Size: n}, nil
+}
+
+// Commit renames the staged content to <data>/<kind>/<sha256><ext> and returns that path. Identical content
+// already in place is kept and the staged copy dropped.
+func (st *Staged) Commit(s *Store, kind, ext string) (string, error) {
+	dst := s.Path(kind, st.SHA256+ext)
+	if _, err := os.Stat(dst); err == nil {
+		_ = os.Remove(st.Path)
+		return dst, nil
+	}
+	if err := os.Rename(st.Path, dst); err != nil {
+		return "", fmt.Errorf("store: commit %s[%s]: %w", kind, st.SHA256, err)
+	}
+	syncDir(filepath.Dir(dst))
+	return dst, nil
+}
+
+// Discard removes the staged content.
+func (st *Staged) Discard() { _ = os.Remove(st.Path) }
+
+// TempDir creates a fresh folder under tmp/ for staging a tree (a model archive being extracted).
+func (s *Store) TempDir(pattern string) (string, error) {
+	d, err := os.MkdirTemp(s.Path("tmp"), pattern)
+	if err != nil {
+		return "", fmt.Errorf("store: temp dir: %w", err)
+	}
+	return d, nil
+}
+
+// WriteFileAtomic writes data to path through a temp file in the same folder, synced and renamed into place.
+func WriteFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		_ = os.Remove(f.Name())
+		return fmt.Errorf("write file[%s]: %w", path, err)
+	}
+	syncDir(filepath.Dir(path))
+	return nil
+}
+
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+}

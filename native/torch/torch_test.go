@@ -1,0 +1,38 @@
+package torch
+
+import (
+	"testing"
+
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
+)
+
+func TestSetThreads(t *testing.T) {
+	for _, n := range []int{1, 2, 3} {
+		SetThreads(n)
+		if got := Threads(); got != n {
+			t.Fatalf("SetThreads(%d): Threads() = %d", n, got)
+		}
+	}
+}
+
+func TestManualSeedIsReproducible(t *testing.T) {
+	draw := func() []float64 {
+		ManualSeed(7)
+		x := ts.MustRandn([]int64{4}, gotch.Float, gotch.CPU)
+		defer x.MustDrop()
+		return x.Float64Values()
+	}
+	a, b := draw(), draw()
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("same seed gave different draws: %v vs %v", a, b)
+		}
+	}
+}
+
+func TestVersionMatchesCompatHeader(t *testing.T) {
+	if v := Version(); v[:4] != "1.13" && v[:4] != "1.11" {
+		t.Fatalf("libtorch %s: whet builds against 1.11 or 1.13 only", v)
+	}
+}
