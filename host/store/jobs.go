@@ -204,6 +204,9 @@ type JobChange struct {
 	TrainPath, ValidationPath *string
 	// ClearCancel resets the cancel request.
 	ClearCancel bool
+	// Event, when set, is appended to the job's log in the same transaction (so a reader that sees the new
+	// status also sees its event).
+	Event *sdk.JobEvent
 }
 
 // Transition moves job id from status from to status to, applying ch, as one conditional UPDATE ... WHERE id=?
@@ -273,6 +276,11 @@ func (s *Store) Transition(ctx context.Context, id, from, to string, ch JobChang
 				return err
 			}
 		}
+		if ch.Event != nil {
+			if _, err := addEvent(ctx, tx, id, *ch.Event); err != nil {
+				return err
+			}
+		}
 		out, err = scanJob(tx.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE id=?`, id))
 		return err
 	})
@@ -313,6 +321,12 @@ func (s *Store) Heartbeat(ctx context.Context, id string, step int) error {
 
 // AddEvent appends ev to job jobID's log and returns it with its ID and CreatedAt set.
 func (s *Store) AddEvent(ctx context.Context, jobID string, ev sdk.JobEvent) (sdk.JobEvent, error) {
+	return addEvent(ctx, s.db, jobID, ev)
+}
+
+func addEvent(ctx context.Context, db interface {
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+}, jobID string, ev sdk.JobEvent) (sdk.JobEvent, error) {
 	if ev.CreatedAt == 0 {
 		ev.CreatedAt = now()
 	}
@@ -327,7 +341,7 @@ func (s *Store) AddEvent(ctx context.Context, jobID string, ev sdk.JobEvent) (sd
 	if ev.Data != nil {
 		data = mustJSON(ev.Data)
 	}
-	res, err := s.db.ExecContext(ctx, `INSERT INTO events(job_id, created_at, level, type, message, data)
+	res, err := db.ExecContext(ctx, `INSERT INTO events(job_id, created_at, level, type, message, data)
 		VALUES(?,?,?,?,?,?)`, jobID, ev.CreatedAt, ev.Level, ev.Type, ev.Message, data)
 	if err != nil {
 		return ev, fmt.Errorf("store: add event to job[%s]: %w", jobID, err)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/pickle"
-	"github.com/sugarme/gotch/ts"
 )
 
 // readPytorch reads a torch.save(state_dict) file (zip or legacy format) through gotch's pickle loader and copies
@@ -36,8 +35,7 @@ func readPytorch(path string) (out []Tensor, err error) {
 	for _, n := range names {
 		t := named[n]
 		switch t.DType() {
-		case gotch.Float, gotch.Double, gotch.Half, gotch.BFloat16:
-		default:
+		case gotch.Int64, gotch.Int, gotch.Int16, gotch.Int8, gotch.Uint8, gotch.Bool:
 			// Integer buffers (position_ids, token_type_ids) are not parameters.
 			continue
 		}
@@ -69,5 +67,3 @@ func readPytorch(path string) (out []Tensor, err error) {
 	}
 	return out, nil
 }
-
-var _ = ts.None

@@ -1,0 +1,430 @@
+package jobs
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/whetml/whet/host/modeldir"
+	"github.com/whetml/whet/host/store"
+	"github.com/whetml/whet/sdk"
+)
+
+// run is one trainer process owned by the queue.
+type run struct {
+	id   string
+	mu   sync.Mutex
+	proc *os.Process
+	// cancel: the user cancelled (-> cancelled); shutdown: the server is stopping (-> queued, resume).
+	cancel, shutdown bool
+	signalled        bool
+	killTimer        *time.Timer
+	exited           bool
+}
+
+// interrupt asks the trainer to stop (SIGINT) and kills it after grace. userCancel marks a user cancel, otherwise
+// a shutdown. Safe before the process started: the signal is sent as soon as it does.
+func (r *run) interrupt(userCancel bool, grace time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if userCancel {
+		r.cancel = true
+	} else {
+		r.shutdown = true
+	}
+	r.signalLocked(grace)
+}
+
+func (r *run) signalLocked(grace time.Duration) {
+	if r.proc == nil || r.exited || r.signalled {
+		return
+	}
+	r.signalled = true
+	_ = r.proc.Signal(os.Interrupt)
+	p := r.proc
+	r.killTimer = time.AfterFunc(grace, func() { _ = p.Kill() })
+}
+
+func (r *run) kill() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.proc != nil && !r.exited {
+		_ = r.proc.Kill()
+	}
+}
+
+// startRun moves a queued job to running and starts its trainer in a new goroutine.
+func (q *Queue) startRun(ctx context.Context, j *store.Job) {
+	fail := func(code, msg string) {
+		if _, err := q.transition(ctx, j.ID, Queued, Failed, store.JobChange{Finished: true,
+			Error: &sdk.JobError{Code: code, Message: msg}}, "error", "job failed: "+msg); err != nil {
+			q.log.Error("fail job", "job_id", j.ID, "err", err)
+		}
+	}
+	model, err := q.st.GetModel(ctx, j.Model)
+	if err != nil {
+		fail("model_invalid", err.Error())
+		return
+	}
+	if _, err := modeldir.Inspect(model.Path); err != nil {
+		fail("model_invalid", err.Error())
+		return
+	}
+	args := []string{"train", "--model", model.Path, "--train", j.TrainPath, "--out", j.OutDir, "--progress", "json"}
+	if j.ValidationPath != "" {
+		args = append(args, "--validation", j.ValidationPath)
+	}
+	args = append(args, trainFlags(j.Hyperparameters)...)
+	if q.cfg.Threads > 0 {
+		args = append(args, "--threads", strconv.Itoa(q.cfg.Threads))
+	}
+	for _, ref := range []struct{ flag, id string }{{"--preprocess-module", j.PreprocessModule}, {"--evaluate-module", j.EvaluateModule}} {
+		if ref.id == "" {
+			continue
+		}
+		m, err := q.st.GetModule(ctx, ref.id)
+		if err != nil {
+			fail("module_invalid", err.Error())
+			return
+		}
+		args = append(args, ref.flag, m.Path)
+	}
+	resume := j.ResumeFrom
+	if resume != "" {
+		if _, err := os.Stat(filepath.Join(resume, "trainer_state.json")); err != nil {
+			q.event(ctx, j.ID, sdk.JobEvent{Level: "warn", Message: fmt.Sprintf("checkpoint %s is gone: restarting from the beginning", resume)})
+			resume = ""
+		} else {
+			args = append(args, "--resume", resume)
+		}
+	}
+	if err := os.MkdirAll(j.OutDir, 0o755); err != nil {
+		fail("training_failed", err.Error())
+		return
+	}
+	r := &run{id: j.ID}
+	q.mu.Lock()
+	q.runs[j.ID] = r
+	q.mu.Unlock()
+	msg := fmt.Sprintf("training started (attempt %d)", j.Attempts+1)
+	if resume != "" {
+		msg = fmt.Sprintf("training resumed from %s (attempt %d)", filepath.Base(resume), j.Attempts+1)
+	}
+	nj, err := q.transition(ctx, j.ID, Queued, Running, store.JobChange{Started: true}, "info", msg)
+	if err != nil {
+		q.mu.Lock()
+		delete(q.runs, j.ID)
+		q.mu.Unlock()
+		if !errors.Is(err, store.ErrConflict) {
+			q.log.Error("start job", "job_id", j.ID, "err", err)
+		}
+		return
+	}
+	q.wg.Add(1)
+	go q.execute(ctx, nj, r, args)
+}
+
+// progress is what a run learned from its trainer's output.
+type progress struct {
+	step        int
+	lastStored  time.Time
+	lastError   string
+	tail        []string
+	doneMetrics json.RawMessage
+}
+
+// line is one NDJSON progress line of `whet train --progress json` (docs/contracts.md).
+type line struct {
+	Type             string          `json:"type"`
+	Level            string          `json:"level"`
+	Message          string          `json:"message"`
+	Step             int             `json:"step"`
+	TotalSteps       int             `json:"total_steps"`
+	Epoch            float64         `json:"epoch"`
+	Loss             *float64        `json:"loss"`
+	LearningRate     *float64        `json:"learning_rate"`
+	SamplesPerSecond *float64        `json:"samples_per_second"`
+	Metrics          json.RawMessage `json:"metrics"`
+	Path             string          `json:"path"`
+	Best             bool            `json:"best"`
+	TrainSPS         *float64        `json:"train_samples_per_second"`
+}
+
+func (q *Queue) execute(ctx context.Context, j *store.Job, r *run, args []string) {
+	defer q.wg.Done()
+	defer q.nudge()
+	defer func() {
+		q.mu.Lock()
+		delete(q.runs, j.ID)
+		q.mu.Unlock()
+	}()
+	// The trainer gets PR_SET_PDEATHSIG, which fires when the thread that started it exits: keep this goroutine on
+	// one thread until the trainer is reaped.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+
+	cmd := exec.Command(q.cfg.Bin, args...)
+	cmd.Dir = filepath.Dir(j.OutDir)
+	cmd.Env = append(os.Environ(), q.cfg.Env...)
+	cmd.SysProcAttr = sysProcAttr()
+	var stdout tailBuffer
+	cmd.Stdout = &stdout
+	stderr, err := cmd.StderrPipe()
+	if err == nil {
+		err = cmd.Start()
+	}
+	if err != nil {
+		q.finishRun(ctx, j, r, &progress{lastError: fmt.Sprintf("cannot start trainer[%s]: %v", q.cfg.Bin, err)}, err, "")
+		return
+	}
+	q.log.Info("trainer started", "job_id", j.ID, "pid", cmd.Process.Pid, "args", strings.Join(args, " "))
+	r.mu.Lock()
+	r.proc = cmd.Process
+	if r.cancel || r.shutdown {
+		r.signalLocked(q.cfg.CancelGrace)
+	}
+	r.mu.Unlock()
+
+	p := &progress{}
+	var stepMu sync.Mutex
+	hbDone := make(chan struct{})
+	go func() {
+		t := time.NewTicker(q.cfg.HeartbeatInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-hbDone:
+				return
+			case <-t.C:
+				stepMu.Lock()
+				step := p.step
+				stepMu.Unlock()
+				if err := q.st.Heartbeat(ctx, j.ID, step); err != nil {
+					q.log.Error("heartbeat", "job_id", j.ID, "err", err)
+				}
+			}
+		}
+	}()
+	sc := bufio.NewScanner(stderr)
+	sc.Buffer(make([]byte, 64<<10), 8<<20)
+	for sc.Scan() {
+		stepMu.Lock()
+		q.handleLine(ctx, j, p, sc.Bytes())
+		stepMu.Unlock()
+	}
+	_, _ = io.Copy(io.Discard, stderr)
+	waitErr := cmd.Wait()
+	close(hbDone)
+	r.mu.Lock()
+	r.exited = true
+	if r.killTimer != nil {
+		r.killTimer.Stop()
+	}
+	r.mu.Unlock()
+	if p.step > 0 {
+		_ = q.st.Heartbeat(ctx, j.ID, p.step)
+	}
+	q.finishRun(ctx, j, r, p, waitErr, stdout.lastLine())
+}
+
+// handleLine turns one stderr line into events, checkpoints and progress.
+func (q *Queue) handleLine(ctx context.Context, j *store.Job, p *progress, raw []byte) {
+	var l line
+	if len(raw) == 0 || raw[0] != '{' || json.Unmarshal(raw, &l) != nil || l.Type == "" {
+		text := strings.TrimSpace(string(raw))
+		if text == "" {
+			return
+		}
+		p.tail = append(p.tail, text)
+		if len(p.tail) > 10 {
+			p.tail = p.tail[1:]
+		}
+		q.event(ctx, j.ID, sdk.JobEvent{Message: text})
+		return
+	}
+	switch l.Type {
+	case "log":
+		level := l.Level
+		if level != "warn" && level != "error" {
+			level = "info"
+		}
+		if level == "error" {
+			p.lastError = l.Message
+		}
+		q.event(ctx, j.ID, sdk.JobEvent{Level: level, Message: l.Message})
+	case "step":
+		p.step = l.Step
+		if l.SamplesPerSecond != nil && q.cfg.OnStep != nil {
+			q.cfg.OnStep(j.ID, *l.SamplesPerSecond)
+		}
+		if time.Since(p.lastStored) < q.cfg.StepEventInterval {
+			return
+		}
+		p.lastStored = time.Now()
+		msg := fmt.Sprintf("step %d/%d", l.Step, l.TotalSteps)
+		if l.Loss != nil {
+			msg += fmt.Sprintf(": training loss=%.4f", *l.Loss)
+		}
+		q.event(ctx, j.ID, sdk.JobEvent{Type: sdk.EventMetrics, Message: msg, Data: &sdk.EventData{Step: l.Step,
+			TotalSteps: l.TotalSteps, Epoch: l.Epoch, Loss: l.Loss, LearningRate: l.LearningRate,
+			SamplesPerSecond: l.SamplesPerSecond}})
+	case "eval":
+		q.event(ctx, j.ID, sdk.JobEvent{Type: sdk.EventEval, Message: fmt.Sprintf("eval at step %d: %s", l.Step, summarize(l.Metrics)),
+			Data: &sdk.EventData{Step: l.Step, Epoch: l.Epoch, Metrics: l.Metrics}})
+	case "checkpoint":
+		c := &store.Checkpoint{Checkpoint: sdk.Checkpoint{ID: store.NewID("ftckpt-"), FineTuningJobID: j.ID,
+			StepNumber: l.Step, Epoch: l.Epoch, Metrics: l.Metrics, Best: l.Best}, Path: l.Path}
+		if err := q.st.AddCheckpoint(ctx, c); err != nil {
+			q.log.Error("store checkpoint", "job_id", j.ID, "err", err)
+		}
+		q.event(ctx, j.ID, sdk.JobEvent{Type: sdk.EventCheckpoint, Message: fmt.Sprintf("checkpoint saved at step %d", l.Step),
+			Data: &sdk.EventData{Step: l.Step, Epoch: l.Epoch, Metrics: l.Metrics, Checkpoint: c.ID}})
+	case "done":
+		p.doneMetrics = l.Metrics
+		msg := "training done: " + summarize(l.Metrics)
+		if l.TrainSPS != nil {
+			msg += fmt.Sprintf(" (%.1f samples/s)", *l.TrainSPS)
+		}
+		q.event(ctx, j.ID, sdk.JobEvent{Message: msg})
+	default:
+		q.event(ctx, j.ID, sdk.JobEvent{Message: string(raw)})
+	}
+}
+
+// summarize renders the headline numbers of a metrics document.
+func summarize(m json.RawMessage) string {
+	var doc map[string]any
+	if json.Unmarshal(m, &doc) != nil {
+		return string(m)
+	}
+	var parts []string
+	for k, v := range doc {
+		if f, ok := v.(float64); ok && (k == "accuracy" || k == "macro_f1" || k == "loss" || k == "weighted_f1") {
+			parts = append(parts, fmt.Sprintf("%s=%.4f", k, f))
+		}
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, " ")
+}
+
+// finishRun records how a trainer process ended.
+func (q *Queue) finishRun(ctx context.Context, j *store.Job, r *run, p *progress, waitErr error, summary string) {
+	r.mu.Lock()
+	cancel, shutdown := r.cancel, r.shutdown
+	r.mu.Unlock()
+	if cur, err := q.st.GetJob(ctx, j.ID); err == nil && cur.CancelRequested {
+		cancel = true
+	}
+	var to State
+	var err error
+	switch {
+	case cancel:
+		to = Cancelled
+		msg := "job cancelled"
+		if ck := q.latestCheckpoint(ctx, j.ID); ck != "" {
+			msg += "; last checkpoint: " + filepath.Base(ck)
+		}
+		_, err = q.transition(ctx, j.ID, Running, Cancelled, store.JobChange{Finished: true}, "warn", msg)
+	case shutdown:
+		to = Queued
+		resume := q.latestCheckpoint(ctx, j.ID)
+		msg := "server stopping: job interrupted, it restarts from the beginning at the next start (no checkpoint yet)"
+		if resume != "" {
+			msg = fmt.Sprintf("server stopping: job interrupted, it resumes from %s at the next start", filepath.Base(resume))
+		}
+		_, err = q.transition(ctx, j.ID, Running, Queued, store.JobChange{ResumeFrom: &resume}, "warn", msg)
+	case waitErr == nil:
+		to, err = q.succeed(ctx, j, p, summary)
+	default:
+		to = Failed
+		reason := p.lastError
+		if reason == "" && len(p.tail) > 0 {
+			reason = strings.Join(p.tail[max(0, len(p.tail)-3):], " | ")
+		}
+		msg := fmt.Sprintf("trainer %v", waitErr)
+		var ee *exec.ExitError
+		if errors.As(waitErr, &ee) {
+			msg = fmt.Sprintf("trainer exited with %s", ee.ProcessState.String())
+		}
+		if reason != "" {
+			msg += ": " + reason
+		}
+		_, err = q.transition(ctx, j.ID, Running, Failed, store.JobChange{Finished: true,
+			Error: &sdk.JobError{Code: "training_failed", Message: msg}}, "error", "job failed: "+msg)
+	}
+	if err != nil {
+		q.log.Error("finish job", "job_id", j.ID, "to", to, "err", err)
+	}
+	if q.cfg.OnFinish != nil {
+		q.cfg.OnFinish(j.ID, to)
+	}
+}
+
+// FineTunedModelID names the model a job produces: ft:<base>:<suffix>:<job id>, or ft:<base>:<job id> without a
+// suffix.
+func FineTunedModelID(base, suffix, jobID string) string {
+	if suffix == "" {
+		return "ft:" + base + ":" + jobID
+	}
+	return "ft:" + base + ":" + suffix + ":" + jobID
+}
+
+func (q *Queue) succeed(ctx context.Context, j *store.Job, p *progress, summary string) (State, error) {
+	info, err := modeldir.Inspect(j.OutDir)
+	if err != nil {
+		msg := fmt.Sprintf("trainer exited cleanly but its output is not a model folder: %v", err)
+		_, err := q.transition(ctx, j.ID, Running, Failed, store.JobChange{Finished: true,
+			Error: &sdk.JobError{Code: "training_failed", Message: msg}}, "error", "job failed: "+msg)
+		return Failed, err
+	}
+	metrics := p.doneMetrics
+	if len(metrics) == 0 && json.Valid([]byte(summary)) {
+		metrics = json.RawMessage(summary)
+	}
+	ftID := FineTunedModelID(j.Model, j.Suffix, j.ID)
+	m := &store.Model{Model: sdk.Model{ID: ftID, Object: sdk.ObjectModel, CreatedAt: time.Now().Unix(), OwnedBy: "whet",
+		Source: "fine-tune", Labels: info.Labels, Architecture: info.Architecture, BaseModel: j.Model, JobID: j.ID},
+		Path: j.OutDir, OwnsPath: true}
+	_, err = q.transition(ctx, j.ID, Running, Succeeded, store.JobChange{Finished: true, Metrics: metrics,
+		FineTunedModel: &ftID, RegisterModel: m}, "info", "job succeeded: fine-tuned model "+ftID)
+	return Succeeded, err
+}
+
+// tailBuffer keeps the last 64 KiB written to it (the trainer's stdout: only its final line matters).
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > 64<<10 {
+		t.buf = t.buf[len(t.buf)-64<<10:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) lastLine() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	b := bytes.TrimSpace(t.buf)
+	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+		b = b[i+1:]
+	}
+	return string(b)
+}
