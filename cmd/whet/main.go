@@ -33,6 +33,7 @@ func commands() map[string]command {
 		"modules":  {"upload and list WASM modules on a server", runModules},
 		"models":   {"import and list models on a server", runModels},
 		"keys":     {"create API keys for a server's data folder", runKeys},
+		"vocab":    {"build a WordPiece vocab.txt from unlabeled text (vocab build)", runVocab},
 	}
 }
 

@@ -150,6 +150,7 @@ type Queue struct {
 	started  atomic.Bool
 	stopOnce sync.Once
 	stopping atomic.Bool
+	crashed  atomic.Bool // tests only: play a crash (runs end without touching their jobs)
 	wg       sync.WaitGroup
 
 	mu   sync.Mutex
@@ -435,16 +436,19 @@ func (q *Queue) tick(ctx context.Context) {
 		}
 		q.prepare(ctx, j)
 	}
-	for !q.stopped() && q.Running() < q.cfg.Concurrency {
-		queued, err := q.st.JobsWithStatus(ctx, string(Queued))
-		if err != nil {
-			q.log.Error("list queued jobs", "err", err)
+	if q.stopped() || q.Running() >= q.cfg.Concurrency {
+		return
+	}
+	queued, err := q.st.JobsWithStatus(ctx, string(Queued))
+	if err != nil {
+		q.log.Error("list queued jobs", "err", err)
+		return
+	}
+	for _, j := range queued {
+		if q.stopped() || q.Running() >= q.cfg.Concurrency {
 			return
 		}
-		if len(queued) == 0 {
-			return
-		}
-		q.startRun(ctx, queued[0])
+		q.startRun(ctx, j)
 	}
 }
 

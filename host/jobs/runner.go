@@ -322,6 +322,9 @@ func summarize(m json.RawMessage) string {
 
 // finishRun records how a trainer process ended.
 func (q *Queue) finishRun(ctx context.Context, j *store.Job, r *run, p *progress, waitErr error, summary string) {
+	if q.crashed.Load() {
+		return
+	}
 	r.mu.Lock()
 	cancel, shutdown := r.cancel, r.shutdown
 	r.mu.Unlock()

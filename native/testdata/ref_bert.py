@@ -119,7 +119,7 @@ class SelfAttention(nn.Module):
         q, k, v = self.split(self.query(x)), self.split(self.key(x)), self.split(self.value(x))
         if self.v.mask == "keys":
             # The sugarme/transformer bug: the mask added to the keys instead of the scores.
-            k = k + ext.transpose(-1, -2)
+            k = k + ext
         s = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(self.d)
         if self.v.mask == "scores":
             s = s + ext

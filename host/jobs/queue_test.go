@@ -1,0 +1,479 @@
+package jobs_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/whetml/whet/dataset"
+	"github.com/whetml/whet/host/internal/whettest"
+	"github.com/whetml/whet/host/jobs"
+	"github.com/whetml/whet/host/store"
+	"github.com/whetml/whet/sdk"
+)
+
+var fakeBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "whet-jobs-test-")
+	if err != nil {
+		panic(err)
+	}
+	fakeBin, err = whettest.BuildFake(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type env struct {
+	t     *testing.T
+	dir   string
+	st    *store.Store
+	q     *jobs.Queue
+	model string
+	file  string
+}
+
+// newEnv opens a store in a fresh data folder with one model and one training file registered, and starts a
+// queue whose trainer is fakewhet with the given FAKEWHET_* settings.
+func newEnv(t *testing.T, fakeEnv ...string) *env {
+	t.Helper()
+	e := &env{t: t, dir: t.TempDir()}
+	e.open(fakeEnv...)
+	ctx := context.Background()
+	mdir := filepath.Join(t.TempDir(), "tiny")
+	if err := whettest.WriteModel(mdir, "neg", "pos"); err != nil {
+		t.Fatal(err)
+	}
+	e.model = "tiny"
+	if err := e.st.InsertModel(ctx, &store.Model{Model: sdk.Model{ID: "tiny", Source: "path", OwnedBy: "user"}, Path: mdir}); err != nil {
+		t.Fatal(err)
+	}
+	e.file = e.addFile(whettest.SST2(40))
+	return e
+}
+
+func (e *env) open(fakeEnv ...string) {
+	e.t.Helper()
+	st, err := store.Open(context.Background(), e.dir, store.Options{Exclusive: true})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.st = st
+	q, err := jobs.New(jobs.Config{Store: st, Bin: fakeBin, Env: fakeEnv, CancelGrace: 10 * time.Second,
+		StepEventInterval: time.Nanosecond})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := q.Start(context.Background()); err != nil {
+		e.t.Fatal(err)
+	}
+	e.q = q
+	e.t.Cleanup(e.close)
+}
+
+func (e *env) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	e.q.StopAndCancel(ctx)
+	e.st.Close(ctx)
+}
+
+func (e *env) addFile(content string) string {
+	e.t.Helper()
+	st, err := e.st.Stage(strings.NewReader(content), "file", 1<<20)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	path, err := st.Commit(e.st, "files", ".jsonl")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ds, err := dataset.ReadFile(path, dataset.Options{RequireLabel: true})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	f := &store.File{File: sdk.File{ID: store.NewID("file-"), Filename: "train.jsonl", Purpose: sdk.PurposeFineTune,
+		Format: ds.Format, Bytes: st.Size, SHA256: st.SHA256, Rows: len(ds.Rows), Labels: ds.Labels,
+		LabelCounts: ds.Counts}, Path: path}
+	if err := e.st.InsertFile(context.Background(), f); err != nil {
+		e.t.Fatal(err)
+	}
+	return f.ID
+}
+
+// wait blocks until job id satisfies ok, waking on the queue's notifications (no polling sleeps).
+func (e *env) wait(id string, ok func(*store.Job) bool) *store.Job {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ch, unsub := e.q.Subscribe(id)
+	defer unsub()
+	for {
+		j, err := e.st.GetJob(ctx, id)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if ok(j) {
+			return j
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			e.t.Fatalf("job[%s] never reached the expected state; last status %s, error %+v", id, j.Status, j.Error)
+		}
+	}
+}
+
+func (e *env) waitStatus(id string, status string) *store.Job {
+	e.t.Helper()
+	return e.wait(id, func(j *store.Job) bool {
+		if jobs.State(j.Status).Terminal() && j.Status != status {
+			e.t.Fatalf("job[%s] is %s, want %s (error %+v)", id, j.Status, status, j.Error)
+		}
+		return j.Status == status
+	})
+}
+
+func (e *env) events(id string) []sdk.JobEvent {
+	evs, _, err := e.st.ListEvents(context.Background(), id, 0, 10000)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return evs
+}
+
+func (e *env) create(req sdk.CreateJobRequest) *store.Job {
+	e.t.Helper()
+	if req.Model == "" {
+		req.Model = e.model
+	}
+	if req.TrainingFile == "" {
+		req.TrainingFile = e.file
+	}
+	j, err := e.q.Create(context.Background(), req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return j
+}
+
+func TestJobSucceeds(t *testing.T) {
+	e := newEnv(t)
+	j := e.create(sdk.CreateJobRequest{Suffix: "sst2"})
+	if j.Status != sdk.JobValidatingFiles || j.Hyperparameters.LearningRate != 3e-5 || j.Hyperparameters.NEpochs != 3 {
+		t.Fatalf("created job = %+v", j.Job)
+	}
+	done := e.waitStatus(j.ID, sdk.JobSucceeded)
+	want := "ft:tiny:sst2:" + j.ID
+	if done.FineTunedModel == nil || *done.FineTunedModel != want {
+		t.Fatalf("fine_tuned_model = %v, want %s", done.FineTunedModel, want)
+	}
+	if !strings.Contains(string(done.Metrics), "accuracy") || done.TrainedSteps != 4 || done.Attempts != 1 {
+		t.Fatalf("job = %+v", done.Job)
+	}
+	m, err := e.st.GetModel(context.Background(), want)
+	if err != nil || m.JobID != j.ID || !slices.Equal(m.Labels, []string{"neg", "pos"}) {
+		t.Fatalf("model = %+v, %v", m, err)
+	}
+	// The automatic split: 10% of each label held out, seeded.
+	val, err := dataset.ReadFile(done.ValidationPath, dataset.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if val.Counts["pos"] != 2 || val.Counts["neg"] != 2 {
+		t.Fatalf("validation split counts = %v, want 2 of each", val.Counts)
+	}
+	var types []string
+	for _, ev := range e.events(j.ID) {
+		types = append(types, ev.Type)
+	}
+	for _, want := range []string{sdk.EventStatus, sdk.EventMetrics, sdk.EventEval, sdk.EventCheckpoint, sdk.EventMessage} {
+		if !slices.Contains(types, want) {
+			t.Errorf("no %s event among %v", want, types)
+		}
+	}
+	cks, _ := e.st.ListCheckpoints(context.Background(), j.ID)
+	if len(cks) != 1 || cks[0].StepNumber != 4 || !strings.Contains(string(cks[0].Metrics), "accuracy") {
+		t.Fatalf("checkpoints = %+v", cks)
+	}
+}
+
+func TestJobFailsWithTrainerError(t *testing.T) {
+	e := newEnv(t, "FAKEWHET_FAIL=out of memory on device cuda:0")
+	j := e.create(sdk.CreateJobRequest{})
+	done := e.waitStatus(j.ID, sdk.JobFailed)
+	if done.Error == nil || done.Error.Code != "training_failed" ||
+		!strings.Contains(done.Error.Message, "out of memory on device cuda:0") || !strings.Contains(done.Error.Message, "exit status 1") {
+		t.Fatalf("error = %+v", done.Error)
+	}
+}
+
+func TestJobFailsOnSingleLabel(t *testing.T) {
+	e := newEnv(t)
+	f := e.addFile("{\"text\":\"a\",\"label\":\"x\"}\n{\"text\":\"b\",\"label\":\"x\"}\n")
+	j := e.create(sdk.CreateJobRequest{TrainingFile: f})
+	done := e.waitStatus(j.ID, sdk.JobFailed)
+	if done.Error == nil || done.Error.Param == nil || *done.Error.Param != "training_file" || !strings.Contains(done.Error.Message, "at least 2 labels") {
+		t.Fatalf("error = %+v", done.Error)
+	}
+}
+
+func TestValidationLabelsMustBeKnown(t *testing.T) {
+	e := newEnv(t)
+	v := e.addFile("{\"text\":\"a\",\"label\":\"pos\"}\n{\"text\":\"b\",\"label\":\"meh\"}\n")
+	j := e.create(sdk.CreateJobRequest{ValidationFile: v})
+	done := e.waitStatus(j.ID, sdk.JobFailed)
+	if done.Error == nil || !strings.Contains(done.Error.Message, `line 2: label "meh" does not occur`) {
+		t.Fatalf("error = %+v", done.Error)
+	}
+}
+
+// blockedJob starts a job whose fake trainer blocks after step 2 (a checkpoint written) and waits for that.
+func blockedJob(t *testing.T, e *env) *store.Job {
+	j := e.create(sdk.CreateJobRequest{})
+	e.wait(j.ID, func(j *store.Job) bool {
+		cks, _ := e.st.ListCheckpoints(context.Background(), j.ID)
+		return j.Status == sdk.JobRunning && len(cks) > 0
+	})
+	return j
+}
+
+func TestCancelRunningJob(t *testing.T) {
+	e := newEnv(t, "FAKEWHET_BLOCK_AT=2")
+	j := blockedJob(t, e)
+	got, err := e.q.Cancel(context.Background(), j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != sdk.JobRunning && got.Status != sdk.JobCancelled {
+		t.Fatalf("status right after cancel = %s", got.Status)
+	}
+	done := e.waitStatus(j.ID, sdk.JobCancelled)
+	if done.FinishedAt == nil || done.FineTunedModel != nil {
+		t.Fatalf("cancelled job = %+v", done.Job)
+	}
+	if _, err := e.q.Cancel(context.Background(), j.ID); !errors.As(err, new(*jobs.StateError)) {
+		t.Fatalf("second cancel: err = %v, want *StateError", err)
+	}
+}
+
+func TestCancelQueuedJob(t *testing.T) {
+	e := newEnv(t, "FAKEWHET_BLOCK_AT=2")
+	first := blockedJob(t, e)
+	second := e.create(sdk.CreateJobRequest{})
+	e.waitStatus(second.ID, sdk.JobQueued) // concurrency 1: it waits behind the first
+	got, err := e.q.Cancel(context.Background(), second.ID)
+	if err != nil || got.Status != sdk.JobCancelled {
+		t.Fatalf("cancel queued: %v, %v", got, err)
+	}
+	if _, err := e.q.Cancel(context.Background(), first.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.waitStatus(first.ID, sdk.JobCancelled)
+}
+
+// TestShutdownResumes stops the queue in the middle of a job: the job goes back to queued and the next queue
+// resumes it from the checkpoint.
+func TestShutdownResumes(t *testing.T) {
+	e := newEnv(t, "FAKEWHET_BLOCK_AT=2")
+	j := blockedJob(t, e)
+	e.close()
+	st, err := store.Open(context.Background(), e.dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := st.GetJob(context.Background(), j.ID)
+	st.Close(context.Background())
+	if got.Status != sdk.JobQueued || !strings.HasSuffix(got.ResumeFrom, "checkpoint-2") {
+		t.Fatalf("after shutdown: status %s resume_from %q", got.Status, got.ResumeFrom)
+	}
+	e.open() // no blocking this time
+	done := e.waitStatus(j.ID, sdk.JobSucceeded)
+	if done.Attempts != 2 {
+		t.Fatalf("attempts = %d, want 2", done.Attempts)
+	}
+	var resumed bool
+	for _, ev := range e.events(j.ID) {
+		resumed = resumed || strings.Contains(ev.Message, "resumed from step 2")
+	}
+	if !resumed {
+		t.Fatal("trainer was not resumed from step 2")
+	}
+}
+
+// TestRescueOrphans plays a crash: jobs left running with no process. One with attempts left resumes, one
+// without fails with a reason, one with a pending cancel is cancelled.
+func TestRescueOrphans(t *testing.T) {
+	e := newEnv(t, "FAKEWHET_BLOCK_AT=2")
+	j := blockedJob(t, e)
+	// Simulate the crash: forget the queue without letting it touch the job (the trainer is killed, the job
+	// row still says running).
+	ctx := context.Background()
+	jobs.KillForTest(e.q)
+	e.st.Close(ctx)
+
+	st, err := store.Open(ctx, e.dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := st.GetJob(ctx, j.ID); got.Status != sdk.JobRunning {
+		t.Fatalf("after crash: status %s, want running", got.Status)
+	}
+	// A second orphan that used all its attempts, and a third with a pending cancel.
+	mk := func(attempts int, cancel bool) string {
+		o := &store.Job{Job: sdk.Job{ID: store.NewID("ftjob-"), Status: sdk.JobQueued, Model: e.model, TrainingFile: e.file}}
+		o.Hyperparameters, _ = jobs.ResolveHyperparameters(sdk.Hyperparameters{}, 0)
+		if err := st.InsertJob(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		for range attempts {
+			st.Transition(ctx, o.ID, sdk.JobQueued, sdk.JobRunning, store.JobChange{Started: true})
+			st.Transition(ctx, o.ID, sdk.JobRunning, sdk.JobQueued, store.JobChange{})
+		}
+		st.Transition(ctx, o.ID, sdk.JobQueued, sdk.JobRunning, store.JobChange{})
+		if cancel {
+			st.RequestCancel(ctx, o.ID, sdk.JobRunning)
+		}
+		return o.ID
+	}
+	spent, cancelled := mk(jobs.DefaultMaxAttempts, false), mk(1, true)
+	st.Close(ctx)
+
+	e.open()
+	done := e.waitStatus(j.ID, sdk.JobSucceeded)
+	if done.Attempts != 2 {
+		t.Fatalf("attempts = %d", done.Attempts)
+	}
+	f := e.waitStatus(spent, sdk.JobFailed)
+	if f.Error == nil || f.Error.Code != "interrupted" || !strings.Contains(f.Error.Message, "attempt 3 of 3") {
+		t.Fatalf("spent job error = %+v", f.Error)
+	}
+	e.waitStatus(cancelled, sdk.JobCancelled)
+}
+
+func TestCreateErrors(t *testing.T) {
+	e := newEnv(t)
+	cases := []struct {
+		name      string
+		req       sdk.CreateJobRequest
+		param     string
+		notFound  bool
+		msgSubstr string
+	}{
+		{"no model", sdk.CreateJobRequest{TrainingFile: e.file}, "model", false, "required"},
+		{"no file", sdk.CreateJobRequest{Model: e.model}, "training_file", false, "required"},
+		{"unknown model", sdk.CreateJobRequest{Model: "nope", TrainingFile: e.file}, "model", true, "model[nope] not found"},
+		{"unknown file", sdk.CreateJobRequest{Model: e.model, TrainingFile: "file-nope"}, "training_file", true, "file[file-nope]"},
+		{"unknown validation file", sdk.CreateJobRequest{Model: e.model, TrainingFile: e.file, ValidationFile: "file-v"}, "validation_file", true, "file[file-v]"},
+		{"unknown module", sdk.CreateJobRequest{Model: e.model, TrainingFile: e.file, EvaluateModule: "mod-x"}, "evaluate_module", true, "module[mod-x]"},
+		{"bad suffix", sdk.CreateJobRequest{Model: e.model, TrainingFile: e.file, Suffix: "a/b"}, "suffix", false, "letters"},
+		{"negative lr", sdk.CreateJobRequest{Model: e.model, TrainingFile: e.file,
+			Hyperparameters: sdk.Hyperparameters{LearningRate: -1}}, "hyperparameters.learning_rate", false, "must be > 0"},
+		{"seq too long for model", sdk.CreateJobRequest{Model: e.model, TrainingFile: e.file,
+			Hyperparameters: sdk.Hyperparameters{MaxSeqLength: 1024}}, "hyperparameters.max_seq_length", false, "max_position_embeddings (512)"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := e.q.Create(context.Background(), tc.req)
+			var ve *jobs.ValidationError
+			var pe *jobs.ParamError
+			switch {
+			case errors.As(err, &ve):
+				if tc.notFound || ve.Param != tc.param {
+					t.Fatalf("err = %#v", err)
+				}
+			case errors.As(err, &pe):
+				if !tc.notFound || pe.Param != tc.param || !errors.Is(err, store.ErrNotFound) {
+					t.Fatalf("err = %#v", err)
+				}
+			default:
+				t.Fatalf("err = %v, want a field error", err)
+			}
+			if !strings.Contains(err.Error(), tc.msgSubstr) {
+				t.Fatalf("err = %q, want it to contain %q", err, tc.msgSubstr)
+			}
+		})
+	}
+}
+
+func TestResolveHyperparameters(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	cases := []struct {
+		name  string
+		in    sdk.Hyperparameters
+		param string
+	}{
+		{"defaults", sdk.Hyperparameters{}, ""},
+		{"zero warmup allowed", sdk.Hyperparameters{WarmupRatio: f(0)}, ""},
+		{"epochs", sdk.Hyperparameters{NEpochs: -1}, "hyperparameters.n_epochs"},
+		{"batch", sdk.Hyperparameters{BatchSize: 100000}, "hyperparameters.batch_size"},
+		{"lr too big", sdk.Hyperparameters{LearningRate: 2}, "hyperparameters.learning_rate"},
+		{"seq", sdk.Hyperparameters{MaxSeqLength: 4}, "hyperparameters.max_seq_length"},
+		{"warmup", sdk.Hyperparameters{WarmupRatio: f(1)}, "hyperparameters.warmup_ratio"},
+		{"decay", sdk.Hyperparameters{WeightDecay: f(-0.1)}, "hyperparameters.weight_decay"},
+		{"class weights", sdk.Hyperparameters{ClassWeights: "balanced"}, "hyperparameters.class_weights"},
+		{"max steps", sdk.Hyperparameters{MaxSteps: -3}, "hyperparameters.max_steps"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h, err := jobs.ResolveHyperparameters(tc.in, 0)
+			if tc.param == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if h.NEpochs != 3 || h.BatchSize != 32 || h.LearningRate != 3e-5 || h.MaxSeqLength != 128 ||
+					*h.WeightDecay != 0.01 || *h.Seed != 42 {
+					t.Fatalf("defaults = %+v", h)
+				}
+				return
+			}
+			var ve *jobs.ValidationError
+			if !errors.As(err, &ve) || ve.Param != tc.param {
+				t.Fatalf("err = %v, want param %s", err, tc.param)
+			}
+		})
+	}
+}
+
+func TestStratifiedSplit(t *testing.T) {
+	var rows []dataset.Row
+	for i := range 100 {
+		label := "a"
+		if i%4 == 0 {
+			label = "b" // 25 b, 75 a
+		}
+		rows = append(rows, dataset.Row{Line: i + 1, Text: fmt.Sprint(i), Label: label})
+	}
+	rows = append(rows, dataset.Row{Line: 101, Text: "lonely", Label: "c"})
+	train, val := jobs.StratifiedSplit(rows, 0.1, 7)
+	count := func(rs []dataset.Row, l string) (n int) {
+		for _, r := range rs {
+			if r.Label == l {
+				n++
+			}
+		}
+		return n
+	}
+	if count(val, "a") != 8 || count(val, "b") != 3 || count(val, "c") != 0 || len(train)+len(val) != 101 {
+		t.Fatalf("split: val a=%d b=%d c=%d, train %d", count(val, "a"), count(val, "b"), count(val, "c"), len(train))
+	}
+	_, again := jobs.StratifiedSplit(rows, 0.1, 7)
+	_, other := jobs.StratifiedSplit(rows, 0.1, 8)
+	if !slices.Equal(val, again) {
+		t.Fatal("same seed gave a different split")
+	}
+	if slices.Equal(val, other) {
+		t.Fatal("different seeds gave the same split")
+	}
+}
