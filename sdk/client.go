@@ -60,11 +60,20 @@ func (c *Client) Health(ctx context.Context) (*HealthResponse, error) {
 	return &out, c.do(ctx, http.MethodGet, "/healthz", nil, &out)
 }
 
-// UploadFile calls POST /v1/files with content r under filename; purpose must be PurposeFineTune.
-// The server validates the file and answers 400 naming the line at fault.
-func (c *Client) UploadFile(ctx context.Context, filename string, r io.Reader, purpose string) (*File, error) {
+// UploadFile calls POST /v1/files. The server validates the file and answers 400 naming the line at fault.
+func (c *Client) UploadFile(ctx context.Context, req UploadFileRequest) (*File, error) {
+	fields := map[string]string{"purpose": req.Purpose}
+	if req.Purpose == "" {
+		fields["purpose"] = PurposeFineTune
+	}
+	if req.TextColumn != "" {
+		fields["text_column"] = req.TextColumn
+	}
+	if req.LabelColumn != "" {
+		fields["label_column"] = req.LabelColumn
+	}
 	var out File
-	err := c.multipart(ctx, "/v1/files", "file", filename, r, map[string]string{"purpose": purpose}, &out)
+	err := c.multipart(ctx, "/v1/files", "file", req.Filename, req.Content, fields, &out)
 	return &out, err
 }
 
@@ -86,15 +95,14 @@ func (c *Client) DeleteFile(ctx context.Context, id string) (*DeleteResponse, er
 	return &out, c.do(ctx, http.MethodDelete, "/v1/files/"+url.PathEscape(id), nil, &out)
 }
 
-// UploadModule calls POST /v1/modules with the .wasm content r; kind is ModuleKindPreprocess or
-// ModuleKindEvaluate, name may be empty.
-func (c *Client) UploadModule(ctx context.Context, filename string, r io.Reader, kind, name string) (*Module, error) {
-	var out Module
-	fields := map[string]string{"kind": kind}
-	if name != "" {
-		fields["name"] = name
+// UploadModule calls POST /v1/modules; the sandbox validates the module at upload.
+func (c *Client) UploadModule(ctx context.Context, req UploadModuleRequest) (*Module, error) {
+	fields := map[string]string{"kind": req.Kind}
+	if req.Name != "" {
+		fields["name"] = req.Name
 	}
-	err := c.multipart(ctx, "/v1/modules", "file", filename, r, fields, &out)
+	var out Module
+	err := c.multipart(ctx, "/v1/modules", "file", req.Filename, req.Content, fields, &out)
 	return &out, err
 }
 
@@ -128,15 +136,14 @@ func (c *Client) CreateModel(ctx context.Context, req CreateModelRequest) (*Mode
 	return &out, c.do(ctx, http.MethodPost, "/v1/models", req, &out)
 }
 
-// UploadModel calls POST /v1/models with a .tar or .tar.gz archive of a model folder (multipart field "file");
-// id may be empty (the archive's name without extension).
-func (c *Client) UploadModel(ctx context.Context, filename string, r io.Reader, id string) (*Model, error) {
-	var out Model
+// UploadModel calls POST /v1/models with a .tar or .tar.gz archive of a model folder (multipart field "file").
+func (c *Client) UploadModel(ctx context.Context, req UploadModelRequest) (*Model, error) {
 	fields := map[string]string{}
-	if id != "" {
-		fields["id"] = id
+	if req.ID != "" {
+		fields["id"] = req.ID
 	}
-	err := c.multipart(ctx, "/v1/models", "file", filename, r, fields, &out)
+	var out Model
+	err := c.multipart(ctx, "/v1/models", "file", req.Filename, req.Content, fields, &out)
 	return &out, err
 }
 

@@ -3,6 +3,7 @@ package sdk
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 )
 
 // Object names carried in the "object" field of every resource, as in the OpenAI API.
@@ -121,6 +122,20 @@ type File struct {
 	Status string `json:"status"`
 }
 
+// UploadFileRequest is the multipart form of POST /v1/files.
+type UploadFileRequest struct {
+	// Filename is the name sent with the content; its extension (.jsonl, .csv, .tsv) picks the format.
+	Filename string
+	// Content is the file's content, streamed.
+	Content io.Reader
+	// Purpose must be PurposeFineTune (the default when empty).
+	Purpose string
+	// TextColumn names the text column when it is not found by name. Default: "".
+	TextColumn string
+	// LabelColumn names the label column when it is not found by name. Default: "".
+	LabelColumn string
+}
+
 // FileList is the body of GET /v1/files.
 type FileList struct {
 	// Object is always "list".
@@ -149,6 +164,18 @@ type Module struct {
 	Bytes int64 `json:"bytes"`
 	// CreatedAt is the upload time, in Unix seconds.
 	CreatedAt int64 `json:"created_at"`
+}
+
+// UploadModuleRequest is the multipart form of POST /v1/modules.
+type UploadModuleRequest struct {
+	// Filename is the name sent with the content.
+	Filename string
+	// Content is the .wasm module, streamed.
+	Content io.Reader
+	// Kind is ModuleKindPreprocess or ModuleKindEvaluate; it must match what the module declares.
+	Kind string
+	// Name names the module. Default: the name the module declares.
+	Name string
 }
 
 // ModuleList is the body of GET /v1/modules.
@@ -223,6 +250,17 @@ type CreateModelRequest struct {
 	FromPath string `json:"from_path"`
 	// ID is the model id to register; letters, digits, '.', '_' and '-'. Default: the folder's base name.
 	ID string `json:"id,omitempty"`
+}
+
+// UploadModelRequest is the multipart form of POST /v1/models that uploads a model archive.
+type UploadModelRequest struct {
+	// Filename is the archive's name (.tar, .tar.gz or .tgz).
+	Filename string
+	// Content is the archive, streamed: a model folder (config.json plus weights) at its top or in its single
+	// top-level folder.
+	Content io.Reader
+	// ID is the model id to register. Default: Filename without its extension.
+	ID string
 }
 
 // PredictRequest is the body of POST /v1/models/{id}/predict.

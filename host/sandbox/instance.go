@@ -120,8 +120,12 @@ func (in *instance) run(ctx context.Context, name string, params ...uint64) ([]u
 }
 
 // classify turns a wazero error into a *CallError wrapping the right sentinel.
-func (in *instance) classify(ctx, callCtx context.Context, function string, err error) error {
+func (in *instance) classify(ctx, callCtx context.Context, function string, origErr error) error {
+	err := origErr
 	output := in.out.String()
+	// wazero appends the wasm stack trace after the first line; the guest's own output says more.
+	msg, _, _ := strings.Cut(err.Error(), "\n")
+	err = errors.New(msg)
 	var cause error
 	var exit *sys.ExitError
 	switch {
@@ -133,7 +137,7 @@ func (in *instance) classify(ctx, callCtx context.Context, function string, err 
 		cause = fmt.Errorf("%w (limit %d MiB, Config.MemoryLimitPages): %v", ErrOutOfMemory, uint64(in.c.rt.cfg.MemoryLimitPages)*64/1024, err)
 	case strings.Contains(output, "panic:") || strings.Contains(output, "fatal error:"):
 		cause = fmt.Errorf("%w: %v", ErrGuestPanic, err)
-	case errors.As(err, &exit):
+	case errors.As(origErr, &exit):
 		cause = fmt.Errorf("%w: exited with code %d", ErrTrap, exit.ExitCode())
 	default:
 		cause = fmt.Errorf("%w: %v", ErrTrap, err)

@@ -314,14 +314,12 @@ func (m *Model) NewBatch(ids, typeIDs [][]int32) (*Batch, error) {
 	}
 	T := 0
 	for i, r := range ids {
-		if len(r) == 0 {
-			return nil, fmt.Errorf("bert: row %d is empty", i)
+		var ty []int32
+		if typeIDs != nil {
+			ty = typeIDs[i]
 		}
-		if len(r) > m.cfg.MaxPositionEmbeddings {
-			return nil, fmt.Errorf("bert: row %d has %d tokens, more than max_position_embeddings %d", i, len(r), m.cfg.MaxPositionEmbeddings)
-		}
-		if typeIDs != nil && len(typeIDs[i]) != len(r) {
-			return nil, fmt.Errorf("bert: row %d has %d type ids for %d tokens", i, len(typeIDs[i]), len(r))
+		if err := m.CheckRow(r, ty); err != nil {
+			return nil, fmt.Errorf("bert: row %d: %w", i, err)
 		}
 		T = max(T, len(r))
 	}
@@ -336,17 +334,10 @@ func (m *Model) NewBatch(ids, typeIDs [][]int32) (*Batch, error) {
 				idv[k] = int64(m.cfg.PadTokenID)
 				continue
 			}
-			if r[j] < 0 || int(r[j]) >= m.cfg.VocabSize {
-				return nil, fmt.Errorf("bert: row %d position %d: token id %d outside the vocabulary (size %d)", i, j, r[j], m.cfg.VocabSize)
-			}
 			idv[k] = int64(r[j])
 			mkv[k] = 1
 			if typeIDs != nil {
-				t := typeIDs[i][j]
-				if t < 0 || int(t) >= m.cfg.TypeVocabSize {
-					return nil, fmt.Errorf("bert: row %d position %d: type id %d outside type_vocab_size %d", i, j, t, m.cfg.TypeVocabSize)
-				}
-				tyv[k] = int64(t)
+				tyv[k] = int64(typeIDs[i][j])
 			}
 		}
 	}
@@ -365,6 +356,29 @@ func (m *Model) NewBatch(ids, typeIDs [][]int32) (*Batch, error) {
 		return nil, err
 	}
 	return b, nil
+}
+
+// CheckRow reports whether one row of token ids (and type ids, which may be nil) fits the model: not empty, at most
+// max_position_embeddings long, ids inside the vocabulary and type vocabulary.
+func (m *Model) CheckRow(ids, typeIDs []int32) error {
+	if len(ids) == 0 {
+		return errors.New("no tokens")
+	}
+	if len(ids) > m.cfg.MaxPositionEmbeddings {
+		return fmt.Errorf("%d tokens, more than max_position_embeddings %d", len(ids), m.cfg.MaxPositionEmbeddings)
+	}
+	if typeIDs != nil && len(typeIDs) != len(ids) {
+		return fmt.Errorf("%d type ids for %d tokens", len(typeIDs), len(ids))
+	}
+	for j, id := range ids {
+		if id < 0 || int(id) >= m.cfg.VocabSize {
+			return fmt.Errorf("position %d: token id %d outside the vocabulary (size %d)", j, id, m.cfg.VocabSize)
+		}
+		if typeIDs != nil && (typeIDs[j] < 0 || int(typeIDs[j]) >= m.cfg.TypeVocabSize) {
+			return fmt.Errorf("position %d: type id %d outside type_vocab_size %d", j, typeIDs[j], m.cfg.TypeVocabSize)
+		}
+	}
+	return nil
 }
 
 // Int64Tensor copies vals into a new int64 tensor of the given shape on dev.

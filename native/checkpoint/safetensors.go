@@ -90,7 +90,7 @@ func halfToFloat32(h uint16) float32 {
 	case exp == 0 && mant == 0:
 		return math.Float32frombits(sign)
 	case exp == 0: // subnormal: normalize
-		e := int32(-1)
+		e := int32(0)
 		for mant&0x400 == 0 {
 			mant <<= 1
 			e--

@@ -16,7 +16,14 @@ Usage (one JSON request on stdin, one JSON answer on stdout):
         asked, as model.safetensors (by hand) or pytorch_model.bin (torch.save of the state_dict).
     ref_bert.py train     {"model": DIR, "input_ids": .., "token_type_ids": .., "attention_mask": .., "labels": [..],
                            "steps": 3, "lr": 1e-3, "weight_decay": 0.01, "threads": 1}
-        -> {"losses": [..]}: plain AdamW steps without dropout, to compare training arithmetic.
+        -> {"losses": [..]}: plain AdamW steps (two groups: no decay on biases and LayerNorm), clipping at 1.0 and a
+        linear decay of the learning rate to 0, without dropout, to compare training arithmetic.
+
+Dropout (opt-in, used by bench/ref_train.py): Variant({"dropout": true}) adds HF's dropout layers (embeddings output,
+attention probabilities, both dense outputs before their residual, pooled output before the classifier) at the config's
+hidden_dropout_prob / attention_probs_dropout_prob (0.1 when absent; classifier_dropout when set); a number instead of
+true sets every rate. Off by default: the layers are then nn.Identity, so outputs and state_dict keys are unchanged.
+Dropout acts only in train() mode, as in HF.
 """
 import json
 import math
@@ -77,6 +84,22 @@ class Variant:
         self.mask = d.get("mask", "scores")
         self.gelu = d.get("gelu", "erf")
         self.eps = d.get("eps")
+        self.dropout = d.get("dropout")  # None/False: no dropout layers (default); True: config rates; float: that rate
+
+    def rate(self, c, key):
+        """The dropout rate for config key (hidden_dropout_prob, attention_probs_dropout_prob) under this variant."""
+        if self.dropout is None or self.dropout is False:
+            return 0.0
+        if self.dropout is True:
+            r = c.get(key)
+            return 0.1 if r is None else float(r)
+        return float(self.dropout)
+
+
+def dropout(c, v, key):
+    """nn.Dropout at the variant's rate, or nn.Identity (no state, no change) when the rate is 0."""
+    p = v.rate(c, key)
+    return nn.Dropout(p) if p > 0 else nn.Identity()
 
 
 def act(x, name, variant):
@@ -94,10 +117,13 @@ class Embeddings(nn.Module):
         self.position_embeddings = nn.Embedding(c["max_position_embeddings"], c["hidden_size"])
         self.token_type_embeddings = nn.Embedding(c["type_vocab_size"], c["hidden_size"])
         self.LayerNorm = nn.LayerNorm(c["hidden_size"], eps=v.eps or c["layer_norm_eps"])
+        self.dropout = dropout(c, v, "hidden_dropout_prob")
 
     def forward(self, ids, types):
         pos = torch.arange(ids.shape[1]).unsqueeze(0)
-        return self.LayerNorm(self.word_embeddings(ids) + self.position_embeddings(pos) + self.token_type_embeddings(types))
+        return self.dropout(
+            self.LayerNorm(self.word_embeddings(ids) + self.position_embeddings(pos) + self.token_type_embeddings(types))
+        )
 
 
 class SelfAttention(nn.Module):
@@ -110,6 +136,7 @@ class SelfAttention(nn.Module):
         self.query = nn.Linear(h, h)
         self.key = nn.Linear(h, h)
         self.value = nn.Linear(h, h)
+        self.dropout = dropout(c, v, "attention_probs_dropout_prob")
 
     def split(self, x):
         b, t, _ = x.shape
@@ -123,7 +150,7 @@ class SelfAttention(nn.Module):
         s = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(self.d)
         if self.v.mask == "scores":
             s = s + ext
-        p = torch.softmax(s, dim=-1)
+        p = self.dropout(torch.softmax(s, dim=-1))
         o = torch.matmul(p, v).permute(0, 2, 1, 3).contiguous()
         return o.view(x.shape)
 
@@ -133,9 +160,10 @@ class DenseLN(nn.Module):
         super().__init__()
         self.dense = nn.Linear(din, c["hidden_size"])
         self.LayerNorm = nn.LayerNorm(c["hidden_size"], eps=v.eps or c["layer_norm_eps"])
+        self.dropout = dropout(c, v, "hidden_dropout_prob")
 
     def forward(self, x, res):
-        return self.LayerNorm(self.dense(x) + res)
+        return self.LayerNorm(self.dropout(self.dense(x)) + res)
 
 
 class Attention(nn.Module):
@@ -235,6 +263,8 @@ class Model(nn.Module):
         self.bert = Bert(c, v)
         if "classifier" in heads:
             self.classifier = nn.Linear(c["hidden_size"], len(c["id2label"]))
+            cd = c.get("classifier_dropout")
+            self.dropout = dropout(dict(c, hidden_dropout_prob=cd) if cd is not None else c, v, "hidden_dropout_prob")
         if "mlm" in heads:
             self.cls = Cls(c, v)
 
@@ -242,7 +272,7 @@ class Model(nn.Module):
         seq = self.bert(ids, types, mask)
         logits = mlm = None
         if hasattr(self, "classifier"):
-            logits = self.classifier(self.bert.pooler(seq))
+            logits = self.classifier(self.dropout(self.bert.pooler(seq)))
         if hasattr(self, "cls"):
             h = self.cls.predictions.transform(seq)
             mlm = h @ self.bert.embeddings.word_embeddings.weight.t() + self.cls.predictions.bias
@@ -258,7 +288,8 @@ def canonical(name):
     return name
 
 
-def load(model_dir, variant):
+def load(model_dir, variant=None):
+    variant = variant or Variant(None)
     with open(os.path.join(model_dir, "config.json")) as f:
         c = json.load(f)
     st = os.path.join(model_dir, "model.safetensors")
@@ -362,14 +393,17 @@ def cmd_train(req):
         [{"params": decay, "weight_decay": req.get("weight_decay", 0.01)}, {"params": no_decay, "weight_decay": 0.0}],
         lr=req.get("lr", 1e-3),
     )
+    steps = req.get("steps", 3)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, (steps - s) / steps))
     losses = []
-    for _ in range(req.get("steps", 3)):
+    for _ in range(steps):
         logits, _ = m(ids, types, mask)
         loss = torch.nn.functional.cross_entropy(logits, labels)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(m.parameters(), req.get("max_grad_norm", 1.0))
         opt.step()
+        sched.step()
         losses.append(loss.item())
     json.dump({"losses": losses}, sys.stdout)
 

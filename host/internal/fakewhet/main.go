@@ -8,6 +8,7 @@
 //	FAKEWHET_STEPS        total steps (default 4)
 //	FAKEWHET_BLOCK_AT     after emitting this step, create FAKEWHET_MARK (holding the pid) and block until SIGINT
 //	FAKEWHET_MARK         marker file path for FAKEWHET_BLOCK_AT
+//	FAKEWHET_BLOCK_IF     block (FAKEWHET_BLOCK_AT) only while this file exists
 //	FAKEWHET_FAIL         fail at the start with this error message (exit 1)
 //	FAKEWHET_IGNORE_INT   ignore SIGINT (to test the SIGKILL grace)
 //	FAKEWHET_PREDICT_DELAY_MS  sleep per predict request (to let batches form)
@@ -135,6 +136,11 @@ func train(args []string) error {
 	}
 	total := envInt("FAKEWHET_STEPS", 4)
 	blockAt := envInt("FAKEWHET_BLOCK_AT", -1)
+	if cond := os.Getenv("FAKEWHET_BLOCK_IF"); cond != "" {
+		if _, err := os.Stat(cond); err != nil {
+			blockAt = -1
+		}
+	}
 	checkpoint := func(step int) string {
 		dir := filepath.Join(*out, "checkpoints", fmt.Sprintf("checkpoint-%d", step))
 		os.MkdirAll(dir, 0o755)
@@ -158,10 +164,10 @@ func train(args []string) error {
 			"loss": 0.7 / float64(step), "learning_rate": 3e-5, "samples_per_second": 100.0})
 		fmt.Fprintln(os.Stderr, "plain log line at step", step)
 		if step == blockAt {
-			checkpoint(step)
 			if mark := os.Getenv("FAKEWHET_MARK"); mark != "" {
 				os.WriteFile(mark, []byte(strconv.Itoa(os.Getpid())), 0o644)
 			}
+			checkpoint(step) // after the mark: a reader who saw the checkpoint finds the mark
 			if os.Getenv("FAKEWHET_IGNORE_INT") != "" {
 				select {}
 			}

@@ -3,7 +3,7 @@
 //
 // Usage (run from the repository root, where node_modules lives):
 //
-//	node wasm/wordpiece/hfref/hf_reference.mjs --vocab vocab.txt [--lowercase true|false] [--max-length N] <in.jsonl >out.jsonl
+//	node wasm/wordpiece/hfref/hf_reference.mjs --vocab vocab.txt [--lowercase true|false] [--max-length N] [--save tokenizer.json] <in.jsonl >out.jsonl
 //
 // Each input line is {"text": "...", "pair": "..."} ("pair" optional); each output line is
 // {"ids": [...], "type_ids": [...], "tokens": [...]} for the same row, in order. The tokenizer is assembled the way
@@ -47,6 +47,10 @@ tokenizer.setPreTokenizer(bertPreTokenizer());
 tokenizer.addSpecialTokens(['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'].filter((t) => t in vocab));
 tokenizer.setPostProcessor(bertProcessing(['[SEP]', vocab['[SEP]']], ['[CLS]', vocab['[CLS]']]));
 if (maxLength > 0) tokenizer.setTruncation(maxLength, { strategy: 'LongestFirst' });
+
+// --save PATH writes the assembled tokenizer as a HuggingFace tokenizer.json (for testing tokenizer.json loaders).
+const savePath = arg('--save');
+if (savePath) tokenizer.save(savePath, true);
 
 const rl = createInterface({ input: process.stdin, crlfDelay: Infinity });
 const out = [];

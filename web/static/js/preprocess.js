@@ -174,35 +174,36 @@ export class Preprocessor {
   }
 
   /**
-   * call runs an ABI function: copies input into a whet_alloc buffer (views taken after alloc, since memory may
-   * grow), calls fn(ptr, len), unpacks the i64 (a BigInt: ptr<<32|len), copies the response out and checks its
-   * status byte. Returns the body.
+   * call runs an ABI function as wasm/ABI.md's "A call, step by step": copies input into a whet_alloc buffer (the
+   * view taken after alloc, since memory may grow), calls fn(ptr, len), unpacks the i64 (a BigInt: ptr<<32|len),
+   * copies the response out, then whet_frees the request and checks the status byte. Returns the body.
    */
   call(fn, input) {
     const x = this.exports;
-    let ptr = 0;
-    let result;
-    if (input === undefined) {
-      result = x[fn]();
-    } else {
-      ptr = x.whet_alloc(Math.max(input.length, 1)) >>> 0;
-      try {
+    let ptr = -1;
+    try {
+      let result;
+      if (input === undefined) {
+        result = x[fn]();
+      } else {
+        ptr = x.whet_alloc(Math.max(input.length, 1)) >>> 0;
         new Uint8Array(x.memory.buffer, ptr, input.length).set(input);
         result = x[fn](ptr, input.length);
-      } finally {
-        x.whet_free(ptr);
       }
+      const packed = BigInt.asUintN(64, BigInt(result));
+      const outPtr = Number(packed >> 32n);
+      const outLen = Number(packed & 0xffffffffn);
+      const mem = new Uint8Array(x.memory.buffer);
+      if (outLen === 0) throw new ModuleError(`${fn}: empty response (no status byte)`);
+      if (outPtr + outLen > mem.length) throw new ModuleError(`${fn}: response [${outPtr}, +${outLen}) outside memory`);
+      // Copy the response out before any other export runs (whet_free included): it is valid only until then.
+      const resp = mem.slice(outPtr, outPtr + outLen);
+      if (resp[0] === STATUS_ERROR) throw new ModuleError(dec.decode(resp.subarray(1)));
+      if (resp[0] !== STATUS_OK) throw new ModuleError(`${fn}: unknown response status byte ${resp[0]}`);
+      return resp.subarray(1);
+    } finally {
+      if (ptr >= 0) x.whet_free(ptr);
     }
-    const packed = BigInt.asUintN(64, BigInt(result));
-    const outPtr = Number(packed >> 32n);
-    const outLen = Number(packed & 0xffffffffn);
-    const mem = new Uint8Array(x.memory.buffer);
-    if (outLen === 0) throw new ModuleError(`${fn}: empty response (no status byte)`);
-    if (outPtr + outLen > mem.length) throw new ModuleError(`${fn}: response [${outPtr}, +${outLen}) outside memory`);
-    const resp = mem.slice(outPtr, outPtr + outLen);
-    if (resp[0] === STATUS_ERROR) throw new ModuleError(dec.decode(resp.subarray(1)));
-    if (resp[0] !== STATUS_OK) throw new ModuleError(`${fn}: unknown response status byte ${resp[0]}`);
-    return resp.subarray(1);
   }
 
   /**

@@ -1,6 +1,7 @@
 // A minimal wasi_snapshot_preview1 for running whet's preprocess modules (Go wasip1 reactors) in a browser or node.
 // It gives a module what the server's sandbox gives it and nothing more: no arguments, no environment, no files,
-// a real clock, crypto randomness, and stdout/stderr delivered line by line to callbacks. Any other WASI import a
+// a real clock, random bytes (crypto here; the server's are deterministic, and a module's output may not depend on
+// them), and stdout/stderr delivered line by line to callbacks. Any other WASI import a
 // module declares gets a stub answering ENOSYS, so modules built with other toolchains still instantiate.
 
 const ESUCCESS = 0;

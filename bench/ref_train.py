@@ -1,0 +1,129 @@
+#!/usr/bin/python3
+"""The PyTorch reference for fine-tuning: the loop a user would write from the transformers tutorials.
+
+BERT for sequence classification (native/testdata/ref_bert.py, HF module names, dropout 0.1 active in training),
+torch.optim.AdamW with decay/no-decay groups, linear schedule (get_scheduler("linear") as a LambdaLR), gradient
+clipping at 1.0, a shuffled DataLoader over pre-tokenized rows padded to max_length (tokenizer(padding="max_length")),
+or, with --padding longest, each batch cut to its longest row (DataCollatorWithPadding).
+
+Inputs come pre-tokenized (bench/harness.py writes an .npz: input_ids [N, max_len] int64 padded with 0,
+attention_mask, labels), so tokenization is outside this process (conservative: it favours the reference).
+
+Progress goes to stderr in whet's `--progress json` shapes ({"type":"step",...}, {"type":"done",...}); the last
+stdout line is the summary {"train_samples_per_second": ..., "train_runtime": ..., "steps": ...}.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+T_START = time.monotonic()
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "native", "testdata"))
+import ref_bert  # noqa: E402
+
+
+def emit(obj):
+    sys.stderr.write(json.dumps(obj) + "\n")
+    sys.stderr.flush()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--data", required=True, help=".npz with input_ids, attention_mask, labels")
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--max-steps", type=int, default=0, help="0: one epoch")
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--learning-rate", type=float, default=5e-5)
+    ap.add_argument("--weight-decay", type=float, default=0.01)
+    ap.add_argument("--warmup-ratio", type=float, default=0.0)
+    ap.add_argument("--max-grad-norm", type=float, default=1.0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--padding", choices=["max_length", "longest"], default="max_length")
+    ap.add_argument("--no-dropout", action="store_true")
+    a = ap.parse_args()
+
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+
+    d = np.load(a.data)
+    ids = torch.from_numpy(d["input_ids"].astype(np.int64))
+    mask = torch.from_numpy(d["attention_mask"].astype(np.int64))
+    types = torch.zeros_like(ids)
+    labels = torch.from_numpy(d["labels"].astype(np.int64))
+
+    model = ref_bert.load(a.model, ref_bert.Variant({"dropout": not a.no_dropout}))
+    model.train()
+
+    decay, no_decay = [], []
+    for n, p in model.named_parameters():
+        (no_decay if n.endswith(".bias") or "LayerNorm" in n else decay).append(p)
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": a.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=a.learning_rate,
+    )
+    g = torch.Generator()
+    g.manual_seed(a.seed)
+    loader = DataLoader(TensorDataset(ids, types, mask, labels), batch_size=a.batch_size, shuffle=True, generator=g)
+    total = len(loader) * a.epochs
+    if a.max_steps > 0:
+        total = min(total, a.max_steps)
+    warm = int(total * a.warmup_ratio)
+
+    def lr_lambda(step):  # transformers.get_linear_schedule_with_warmup
+        if step < warm:
+            return float(step) / float(max(1, warm))
+        return max(0.0, float(total - step) / float(max(1, total - warm)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda)
+    emit({"type": "log", "level": "info", "message": "loaded in %.3fs" % (time.monotonic() - T_START)})
+
+    step, samples = 0, 0
+    t0 = time.monotonic()
+    done = False
+    for epoch in range(a.epochs):
+        for bi, bt, bm, bl in loader:
+            if a.padding == "longest":
+                n = int(bm.sum(1).max())
+                bi, bt, bm = bi[:, :n], bt[:, :n], bm[:, :n]
+            logits, _ = model(bi, bt, bm)
+            loss = torch.nn.functional.cross_entropy(logits, bl)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), a.max_grad_norm)
+            opt.step()
+            sched.step()
+            opt.zero_grad()
+            step += 1
+            samples += bl.shape[0]
+            el = time.monotonic() - t0
+            emit(
+                {
+                    "type": "step",
+                    "step": step,
+                    "total_steps": total,
+                    "epoch": epoch + step / max(1, len(loader)),
+                    "loss": loss.item(),
+                    "learning_rate": sched.get_last_lr()[0],
+                    "samples_per_second": samples / el,
+                }
+            )
+            if step >= total:
+                done = True
+                break
+        if done:
+            break
+    runtime = time.monotonic() - t0
+    sps = samples / runtime
+    emit({"type": "done", "metrics": {}, "train_samples_per_second": sps})
+    print(json.dumps({"train_samples_per_second": sps, "train_runtime": runtime, "steps": step, "samples": samples}))
+
+
+if __name__ == "__main__":
+    main()

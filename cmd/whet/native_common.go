@@ -1,0 +1,312 @@
+//go:build cgo
+
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+
+	"github.com/whetml/whet/dataset"
+	"github.com/whetml/whet/host/sandbox"
+	"github.com/whetml/whet/native/checkpoint"
+	"github.com/whetml/whet/native/torch"
+	"github.com/whetml/whet/native/train"
+	"github.com/whetml/whet/wasm/metrics"
+	"github.com/whetml/whet/wasm/modules"
+)
+
+// exitError carries a chosen exit status (130 after an interrupt) through main's exitCoder.
+type exitError struct {
+	err  error
+	code int
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// ExitCode implements main's exitCoder.
+func (e *exitError) ExitCode() int { return e.code }
+
+// signalContext is cancelled by SIGINT or SIGTERM.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+// threadsFlag registers --threads (default: one per core).
+func threadsFlag(fs *flag.FlagSet) *int {
+	return fs.Int("threads", runtime.NumCPU(), "libtorch intra-op threads")
+}
+
+// setThreads applies --threads to libtorch.
+func setThreads(n int) {
+	if n <= 0 {
+		n = runtime.NumCPU()
+	}
+	torch.SetThreads(n)
+}
+
+// parseFlags parses args allowing flags after positional arguments; positional arguments are an error.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (flags only; see -h)", fs.Arg(0))
+	}
+	return nil
+}
+
+// required checks that each named string flag is set.
+func required(fs *flag.FlagSet, names ...string) error {
+	for _, n := range names {
+		f := fs.Lookup(n)
+		if f == nil || f.Value.String() == "" {
+			return fmt.Errorf("--%s is required", n)
+		}
+	}
+	return nil
+}
+
+// newLogger logs to stderr as text, or as {"type":"log"} NDJSON lines when jsonLines is set.
+func newLogger(jsonLines bool) *slog.Logger {
+	if jsonLines {
+		return slog.New(&eventLogHandler{w: os.Stderr, level: slog.LevelInfo})
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// eventLogHandler writes slog records as {"type":"log","level","message"} lines (docs/contracts.md); attributes are
+// appended to the message as key=value.
+type eventLogHandler struct {
+	w     io.Writer
+	level slog.Level
+	attrs []slog.Attr
+}
+
+func (h *eventLogHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level }
+
+func (h *eventLogHandler) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	b.WriteString(r.Message)
+	add := func(a slog.Attr) bool {
+		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value.Any())
+		return true
+	}
+	for _, a := range h.attrs {
+		add(a)
+	}
+	r.Attrs(add)
+	level := "info"
+	switch {
+	case r.Level >= slog.LevelError:
+		level = "error"
+	case r.Level >= slog.LevelWarn:
+		level = "warn"
+	}
+	line, err := json.Marshal(train.Event{Type: train.EventLog, Level: level, Message: b.String()})
+	if err != nil {
+		return err
+	}
+	_, err = h.w.Write(append(line, '\n'))
+	return err
+}
+
+func (h *eventLogHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &eventLogHandler{w: h.w, level: h.level, attrs: append(append([]slog.Attr(nil), h.attrs...), as...)}
+}
+
+func (h *eventLogHandler) WithGroup(string) slog.Handler { return h }
+
+// tokenizer turns texts (and optional pairs) into token ids. The CLI's implementation runs a preprocess module in
+// host/sandbox (default: the built-in bert-wordpiece with the model folder's vocab.txt and do_lower_case), the same
+// path the server uses.
+type tokenizer interface {
+	// Encode returns one row of ids and type ids per text; errs[i] is non-empty for a row the module rejected.
+	Encode(ctx context.Context, texts, pairs []string, maxLen int) (ids, types [][]int32, errs []string, err error)
+	// Close releases the module instances.
+	Close(ctx context.Context)
+}
+
+type sandboxTokenizer struct {
+	rt  *sandbox.Runtime
+	pre *sandbox.Preprocessor
+}
+
+// newTokenizer configures module (a .wasm path, "builtin:NAME", or "" for the built-in bert-wordpiece) with the model
+// folder's vocab.txt, tokenizer.json and do_lower_case.
+func newTokenizer(ctx context.Context, folder *checkpoint.Folder, module string, maxLen int) (tokenizer, error) {
+	opts := sandbox.PreprocessOptions{DoLowerCase: folder.DoLowerCase, MaxLength: maxLen}
+	if b, err := os.ReadFile(folder.VocabPath()); err == nil {
+		opts.Vocab = b
+	}
+	if b, err := os.ReadFile(filepath.Join(folder.Dir, checkpoint.TokenizerJSONFile)); err == nil {
+		opts.TokenizerJSON = b
+	}
+	if opts.Vocab == nil && opts.TokenizerJSON == nil {
+		return nil, fmt.Errorf("model[%s]: no %s or %s to tokenize with", folder.Dir, checkpoint.VocabFile, checkpoint.TokenizerJSONFile)
+	}
+	return newModuleTokenizer(ctx, module, opts)
+}
+
+// newModuleTokenizer instantiates a preprocess module with opts.
+func newModuleTokenizer(ctx context.Context, module string, opts sandbox.PreprocessOptions) (tokenizer, error) {
+	rt, err := newModuleRuntime(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("wasm runtime: %w", err)
+	}
+	if module == "" {
+		module = builtinPrefix + modules.NameBertWordPiece
+	}
+	mod, err := loadModule(ctx, rt, module)
+	if err != nil {
+		rt.Close(ctx)
+		return nil, fmt.Errorf("preprocess module[%s]: %w", module, err)
+	}
+	pre, err := rt.NewPreprocessor(ctx, mod, opts)
+	if err != nil {
+		rt.Close(ctx)
+		return nil, fmt.Errorf("preprocess module[%s]: %w", module, err)
+	}
+	return &sandboxTokenizer{rt: rt, pre: pre}, nil
+}
+
+func (t *sandboxTokenizer) Encode(ctx context.Context, texts, pairs []string, maxLen int) ([][]int32, [][]int32, []string, error) {
+	out, err := t.pre.Preprocess(ctx, sandbox.PreprocessRequest{Texts: texts, TextPairs: pairs, MaxLength: maxLen})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return out.InputIDs, out.TypeIDs, out.Errors, nil
+}
+
+func (t *sandboxTokenizer) Close(ctx context.Context) {
+	t.pre.Close(ctx)
+	t.rt.Close(ctx)
+}
+
+// tokenizeRows tokenizes a dataset's rows in chunks; a row the module rejects is an error naming file:line.
+func tokenizeRows(ctx context.Context, tok tokenizer, ds *dataset.Dataset, maxLen int) (ids, types [][]int32, err error) {
+	const chunk = 4096
+	texts, pairs := ds.Texts(), ds.TextPairs()
+	for s := 0; s < len(texts); s += chunk {
+		e := min(s+chunk, len(texts))
+		var p []string
+		if pairs != nil {
+			p = pairs[s:e]
+		}
+		i, ty, errs, err := tok.Encode(ctx, texts[s:e], p, maxLen)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: tokenize: %w", ds.File, err)
+		}
+		for j, msg := range errs {
+			if msg != "" {
+				return nil, nil, fmt.Errorf("%s:%d: tokenize: %s", ds.File, ds.Rows[s+j].Line, msg)
+			}
+		}
+		ids = append(ids, i...)
+		types = append(types, ty...)
+	}
+	return ids, types, nil
+}
+
+// newEvaluate returns the evaluation hook: module (a .wasm path or builtin:NAME; "" means the built-in
+// classification-metrics) run in host/sandbox. When the built-in is not compiled into this binary, wasm/metrics
+// computes the same document natively.
+func newEvaluate(ctx context.Context, module string, log *slog.Logger) (train.EvaluateFunc, func(), error) {
+	explicit := module != ""
+	if module == "" {
+		if _, err := modules.ClassificationMetrics(); err != nil {
+			log.Warn("built-in classification-metrics module not built; computing metrics natively", "err", err)
+			return nativeEvaluate, func() {}, nil
+		}
+		module = builtinPrefix + modules.NameClassificationMetrics
+	}
+	rt, err := newModuleRuntime(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("wasm runtime: %w", err)
+	}
+	mod, err := loadModule(ctx, rt, module)
+	if err == nil {
+		var ev *sandbox.Evaluator
+		if ev, err = rt.NewEvaluator(ctx, mod); err == nil {
+			closer := func() { ev.Close(context.Background()); rt.Close(context.Background()) }
+			return func(ctx context.Context, in train.EvalInput) (json.RawMessage, error) {
+				return ev.Evaluate(ctx, sandbox.EvaluateRequest{Labels: in.Labels, Predictions: in.Predictions, Probabilities: in.Probabilities, LabelNames: in.LabelNames})
+			}, closer, nil
+		}
+	}
+	rt.Close(ctx)
+	if explicit {
+		return nil, nil, fmt.Errorf("evaluate module[%s]: %w", module, err)
+	}
+	log.Warn("built-in classification-metrics module unusable; computing metrics natively", "err", err)
+	return nativeEvaluate, func() {}, nil
+}
+
+func nativeEvaluate(_ context.Context, in train.EvalInput) (json.RawMessage, error) {
+	rep, err := metrics.Compute(in.Labels, in.Predictions, in.LabelNames)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(rep)
+}
+
+// readInput reads a dataset for predict/eval: JSONL/CSV/TSV through package dataset, or a .txt file with one text
+// per line (line numbers kept).
+func readInput(path string, opts dataset.Options) (*dataset.Dataset, error) {
+	if strings.EqualFold(filepath.Ext(path), ".txt") {
+		return readTextLines(path)
+	}
+	return dataset.ReadFile(path, opts)
+}
+
+// readTextLines reads one text per line; blank lines are skipped (and not rows), an empty file is an error.
+func readTextLines(path string) (*dataset.Dataset, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, &dataset.Error{File: path, Msg: fmt.Sprintf("cannot open: %v", errors.Unwrap(err))}
+	}
+	defer f.Close()
+	ds := &dataset.Dataset{File: path, Format: "txt", Counts: map[string]int{}}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	line := 0
+	for sc.Scan() {
+		line++
+		s := strings.TrimRight(sc.Text(), "\r")
+		if strings.TrimSpace(s) == "" {
+			continue
+		}
+		ds.Rows = append(ds.Rows, dataset.Row{Line: line, Text: s})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, &dataset.Error{File: path, Line: line + 1, Msg: err.Error()}
+	}
+	if len(ds.Rows) == 0 {
+		return nil, &dataset.Error{File: path, Msg: "empty dataset: no rows"}
+	}
+	return ds, nil
+}
+
+// writeJSONLine prints v as one JSON line.
+func writeJSONLine(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// defaultMaxLen is the sequence length used when --max-seq-length is not set: the model's limit, at most 512.
+func defaultMaxLen(f *checkpoint.Folder) int {
+	return min(512, f.Config.MaxPositionEmbeddings)
+}

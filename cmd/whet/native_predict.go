@@ -1,0 +1,286 @@
+//go:build cgo
+
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/whetml/whet/dataset"
+	"github.com/whetml/whet/native/bert"
+	"github.com/whetml/whet/native/checkpoint"
+	"github.com/whetml/whet/native/infer"
+	"github.com/whetml/whet/native/torch"
+	"github.com/whetml/whet/native/train"
+)
+
+// classifier is a loaded model folder with its tokenizer, shared by predict, eval and the worker.
+type classifier struct {
+	folder *checkpoint.Folder
+	model  *bert.Model
+	tok    tokenizer
+	labels []string
+	maxLen int
+	batch  int
+}
+
+// loadClassifier reads a model folder (which must have a classifier with labels) and its tokenizer.
+func loadClassifier(ctx context.Context, dir, module string, maxLen, batch int) (*classifier, error) {
+	f, err := checkpoint.ReadFolder(dir)
+	if err != nil {
+		return nil, err
+	}
+	labels := f.Config.Labels()
+	if len(labels) == 0 {
+		return nil, fmt.Errorf("model[%s]: %w", dir, bert.ErrNoLabels)
+	}
+	values, rep, err := f.Match(f.Config, bert.HeadClassifier, len(labels))
+	if err != nil {
+		return nil, err
+	}
+	if rep.FreshClassifier || len(rep.Missing) > 0 {
+		missing := rep.Missing
+		if rep.FreshClassifier {
+			missing = append(missing, "classifier.weight", "classifier.bias")
+		}
+		return nil, fmt.Errorf("weights[%s]: not a trained classifier: missing %s", f.WeightsFile, strings.Join(missing, ", "))
+	}
+	m, err := bert.New(f.Config, bert.Options{Heads: bert.HeadClassifier, NumLabels: len(labels), Device: torch.Device()}, values)
+	if err != nil {
+		return nil, err
+	}
+	if maxLen <= 0 {
+		maxLen = defaultMaxLen(f)
+	}
+	if maxLen > f.Config.MaxPositionEmbeddings {
+		m.Close()
+		return nil, fmt.Errorf("--max-seq-length %d is more than the model's max_position_embeddings %d", maxLen, f.Config.MaxPositionEmbeddings)
+	}
+	tok, err := newTokenizer(ctx, f, module, maxLen)
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	return &classifier{folder: f, model: m, tok: tok, labels: labels, maxLen: maxLen, batch: batch}, nil
+}
+
+func (c *classifier) Close(ctx context.Context) {
+	c.tok.Close(ctx)
+	c.model.Close()
+}
+
+// logits tokenizes and classifies texts (pairs may be nil).
+func (c *classifier) logits(ctx context.Context, texts, pairs []string) ([][]float32, []string, error) {
+	ids, types, errs, err := c.tok.Encode(ctx, texts, pairs, c.maxLen)
+	if err != nil {
+		return nil, nil, err
+	}
+	ok := make([]int, 0, len(ids))
+	for i := range ids {
+		if errs[i] == "" {
+			ok = append(ok, i)
+		}
+	}
+	okIDs := make([][]int32, len(ok))
+	var okTypes [][]int32
+	if pairs != nil {
+		okTypes = make([][]int32, len(ok))
+	}
+	for j, i := range ok {
+		okIDs[j] = ids[i]
+		if pairs != nil {
+			okTypes[j] = types[i]
+		}
+	}
+	out := make([][]float32, len(ids))
+	if len(ok) > 0 {
+		l, err := infer.New(c.model, infer.Options{BatchSize: c.batch}).Logits(ctx, okIDs, okTypes)
+		if err != nil {
+			return nil, nil, err
+		}
+		for j, i := range ok {
+			out[i] = l[j]
+		}
+	}
+	return out, errs, nil
+}
+
+// prediction is one `whet predict` output line.
+type prediction struct {
+	Label  string    `json:"label"`
+	Score  float64   `json:"score"`
+	Logits []float64 `json:"logits"`
+}
+
+func toPrediction(labels []string, logits []float32) prediction {
+	p := infer.Softmax(logits)
+	best := infer.Argmax(logits)
+	l := make([]float64, len(logits))
+	for i, v := range logits {
+		l[i] = float64(v)
+	}
+	return prediction{Label: labels[best], Score: roundTo(float64(p[best]), 6), Logits: l}
+}
+
+func roundTo(v float64, digits int) float64 {
+	p := math.Pow(10, float64(digits))
+	return math.Round(v*p) / p
+}
+
+// runPredict implements `whet predict`.
+func runPredict(args []string) error {
+	if slices.ContainsFunc(args, func(a string) bool {
+		return a == "--server" || a == "-server" || strings.HasPrefix(a, "--server=") || strings.HasPrefix(a, "-server=")
+	}) {
+		return predictViaServer(args)
+	}
+	fs := flag.NewFlagSet("predict", flag.ContinueOnError)
+	model := fs.String("model", "", "model folder")
+	input := fs.String("input", "", "input: JSONL, CSV or TSV with a text column, or .txt with one text per line")
+	output := fs.String("output", "", "output JSONL: one {label, score, logits} per input row")
+	threads := threadsFlag(fs)
+	batch := fs.Int("batch-size", infer.DefaultBatchSize, "rows per batch")
+	maxLen := fs.Int("max-seq-length", 0, "tokens per row (default: the model's limit, at most 512)")
+	preModule := fs.String("preprocess-module", "", "preprocess .wasm module or builtin:NAME")
+	textCol := fs.String("text-column", "", "text column (default: found by name)")
+	pairCol := fs.String("text-pair-column", "", "second text column")
+	fs.String("server", "", "predict through a whet server at this URL instead of locally")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := required(fs, "model", "input", "output"); err != nil {
+		return err
+	}
+	setThreads(*threads)
+	ctx, stop := signalContext()
+	defer stop()
+	ds, err := readInput(*input, dataset.Options{TextColumn: *textCol, TextPairColumn: *pairCol})
+	if err != nil {
+		return err
+	}
+	c, err := loadClassifier(ctx, *model, *preModule, *maxLen, *batch)
+	if err != nil {
+		return err
+	}
+	defer c.Close(ctx)
+	logits, errs, err := c.logits(ctx, ds.Texts(), ds.TextPairs())
+	if err != nil {
+		return err
+	}
+	for i, e := range errs {
+		if e != "" {
+			return fmt.Errorf("%s:%d: tokenize: %s", ds.File, ds.Rows[i].Line, e)
+		}
+	}
+	var buf strings.Builder
+	w := bufio.NewWriter(&buf)
+	for _, l := range logits {
+		if err := writeJSONLine(w, toPrediction(c.labels, l)); err != nil {
+			return err
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if dir := filepath.Dir(*output); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	if err := checkpoint.WriteFileAtomic(*output, []byte(buf.String())); err != nil {
+		return fmt.Errorf("output[%s]: %w", *output, err)
+	}
+	fmt.Fprintf(os.Stderr, "wrote %d predictions to %s\n", len(logits), *output)
+	return nil
+}
+
+// runEval implements `whet eval`: the metrics document of a model on a labeled file, as the last stdout line.
+func runEval(args []string) error {
+	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
+	model := fs.String("model", "", "model folder")
+	input := fs.String("input", "", "labeled data: JSONL, CSV or TSV with a header")
+	threads := threadsFlag(fs)
+	batch := fs.Int("batch-size", infer.DefaultBatchSize, "rows per batch")
+	maxLen := fs.Int("max-seq-length", 0, "tokens per row (default: the model's limit, at most 512)")
+	preModule := fs.String("preprocess-module", "", "preprocess .wasm module or builtin:NAME")
+	evalModule := fs.String("evaluate-module", "", "evaluate .wasm module or builtin:NAME")
+	textCol := fs.String("text-column", "", "text column (default: found by name)")
+	pairCol := fs.String("text-pair-column", "", "second text column")
+	labelCol := fs.String("label-column", "", "label column (default: found by name)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := required(fs, "model", "input"); err != nil {
+		return err
+	}
+	setThreads(*threads)
+	ctx, stop := signalContext()
+	defer stop()
+	ds, err := dataset.ReadFile(*input, dataset.Options{TextColumn: *textCol, TextPairColumn: *pairCol, LabelColumn: *labelCol, RequireLabel: true})
+	if err != nil {
+		return err
+	}
+	// Check labels before loading anything heavy: a label the model does not know is an error naming the row.
+	f, err := checkpoint.ReadConfigOnly(*model)
+	if err != nil {
+		return err
+	}
+	index := map[string]int{}
+	for i, l := range f.Config.Labels() {
+		index[l] = i
+	}
+	ys := make([]int, len(ds.Rows))
+	for i, r := range ds.Rows {
+		y, ok := index[r.Label]
+		if !ok {
+			return &dataset.Error{File: ds.File, Line: r.Line, Field: "label", Msg: fmt.Sprintf("label %q is not one of the model's labels %v", r.Label, f.Config.Labels())}
+		}
+		ys[i] = y
+	}
+	c, err := loadClassifier(ctx, *model, *preModule, *maxLen, *batch)
+	if err != nil {
+		return err
+	}
+	defer c.Close(ctx)
+	log := newLogger(false)
+	evaluate, closeEval, err := newEvaluate(ctx, *evalModule, log)
+	if err != nil {
+		return err
+	}
+	defer closeEval()
+	logits, errs, err := c.logits(ctx, ds.Texts(), ds.TextPairs())
+	if err != nil {
+		return err
+	}
+	in := train.EvalInput{Labels: ys, Predictions: make([]int, len(ys)), Probabilities: make([][]float32, len(ys)), LabelNames: c.labels}
+	loss := 0.0
+	for i, l := range logits {
+		if errs[i] != "" {
+			return fmt.Errorf("%s:%d: tokenize: %s", ds.File, ds.Rows[i].Line, errs[i])
+		}
+		p := infer.Softmax(l)
+		in.Predictions[i], in.Probabilities[i] = infer.Argmax(l), p
+		loss -= math.Log(max(float64(p[ys[i]]), 1e-30))
+	}
+	doc, err := evaluate(ctx, in)
+	if err != nil {
+		return err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(doc, &m); err != nil {
+		return fmt.Errorf("evaluate module: %w", err)
+	}
+	m["loss"] = loss / float64(len(ys))
+	return writeJSONLine(os.Stdout, m)
+}
+
+var errWorkerUsage = errors.New("usage: whet worker predict --model DIR [--threads N]")

@@ -1,0 +1,195 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime/multipart"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/whetml/whet/dataset"
+	"github.com/whetml/whet/host/store"
+	"github.com/whetml/whet/sdk"
+)
+
+// decodeJSON decodes the request body into v, strictly: unknown fields and trailing data are errors naming them.
+func (s *Server) decodeJSON(c *fiber.Ctx, v any) error {
+	body := c.Body()
+	if len(body) > s.cfg.MaxJSONBytes {
+		return &Error{Status: 413, Type: "request_too_large", Code: "too_large",
+			Message: fmt.Sprintf("JSON body is larger than the limit of %d bytes", s.cfg.MaxJSONBytes)}
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return badRequest("", "invalid_json", "empty request body: expected a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		var se *json.SyntaxError
+		switch {
+		case errors.As(err, &te):
+			return badRequest(te.Field, "invalid_json", "field %q: expected %s, got JSON %s", te.Field, te.Type, te.Value)
+		case errors.As(err, &se):
+			return badRequest("", "invalid_json", "invalid JSON body at byte %d: %v", se.Offset, err)
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+			return badRequest(field, "unknown_field", "unknown field %q", field)
+		}
+		return badRequest("", "invalid_json", "invalid JSON body: %v", err)
+	}
+	if dec.More() {
+		return badRequest("", "invalid_json", "invalid JSON body: data after the object")
+	}
+	return nil
+}
+
+// formFile returns the multipart file part "file", or a 400 naming it.
+func formFile(c *fiber.Ctx) (*multipart.FileHeader, error) {
+	fh, err := c.FormFile("file")
+	if err != nil {
+		return nil, badRequest("file", "missing_file", "missing multipart field \"file\" (send the content as multipart/form-data)")
+	}
+	return fh, nil
+}
+
+// UploadFileHandler is POST /v1/files: multipart file (JSONL, CSV or TSV with a header) and purpose=fine-tune,
+// optional text_column and label_column. The file is validated before it is stored; a bad row answers 400 with
+// its line.
+func (s *Server) UploadFileHandler(c *fiber.Ctx) error {
+	if p := c.FormValue("purpose"); p != sdk.PurposeFineTune {
+		return badRequest("purpose", "invalid_purpose", "purpose must be %q, got %q", sdk.PurposeFineTune, p)
+	}
+	fh, err := formFile(c)
+	if err != nil {
+		return err
+	}
+	name := fh.Filename
+	if fh.Size == 0 {
+		return badRequest("file", "empty_file", "file[%s] is empty: expected a header row and labeled rows", name)
+	}
+	if fh.Size > s.cfg.MaxFileBytes {
+		return &store.TooLargeError{What: fmt.Sprintf("file[%s]", name), Limit: s.cfg.MaxFileBytes}
+	}
+	src, err := fh.Open()
+	if err != nil {
+		return fmt.Errorf("open upload[%s]: %w", name, err)
+	}
+	defer src.Close()
+	staged, err := s.st.Stage(src, fmt.Sprintf("file[%s]", name), s.cfg.MaxFileBytes)
+	if err != nil {
+		return err
+	}
+	keep := false
+	defer func() {
+		if !keep {
+			staged.Discard()
+		}
+	}()
+	f, err := os.Open(staged.Path)
+	if err != nil {
+		return err
+	}
+	textCol, labelCol := c.FormValue("text_column"), c.FormValue("label_column")
+	ds, err := dataset.Read(f, name, dataset.Options{TextColumn: textCol, LabelColumn: labelCol, RequireLabel: true,
+		MaxBytes: s.cfg.MaxFileBytes})
+	f.Close()
+	if err != nil {
+		return err
+	}
+	path, err := staged.Commit(s.st, "files", "."+ds.Format)
+	if err != nil {
+		return err
+	}
+	keep = true
+	rec := &store.File{File: sdk.File{ID: store.NewID("file-"), Object: sdk.ObjectFile, Bytes: staged.Size,
+		CreatedAt: time.Now().Unix(), Filename: name, Purpose: sdk.PurposeFineTune, Format: ds.Format,
+		SHA256: staged.SHA256, Rows: len(ds.Rows), Labels: ds.Labels, LabelCounts: ds.Counts,
+		TextColumn: textCol, LabelColumn: labelCol, Warnings: s.labelWarnings(ds), Status: "processed"}, Path: path}
+	if err := s.st.InsertFile(c.UserContext(), rec); err != nil {
+		return err
+	}
+	s.log.Info("file uploaded", "file_id", rec.ID, "filename", name, "rows", rec.Rows, "labels", len(rec.Labels))
+	return c.JSON(rec.File)
+}
+
+// labelWarnings flags label distributions that train badly.
+func (s *Server) labelWarnings(ds *dataset.Dataset) []string {
+	var out []string
+	if len(ds.Labels) == 1 {
+		out = append(out, fmt.Sprintf("only one label (%q): a classifier needs at least 2 (this file can still serve as a validation file)", ds.Labels[0]))
+	}
+	type lc struct {
+		label string
+		n     int
+	}
+	var counts []lc
+	for _, l := range ds.Labels {
+		counts = append(counts, lc{l, ds.Counts[l]})
+	}
+	sort.SliceStable(counts, func(i, j int) bool { return counts[i].n > counts[j].n })
+	if len(counts) >= 2 {
+		hi, lo := counts[0], counts[len(counts)-1]
+		if float64(hi.n) > s.cfg.ImbalanceRatio*float64(lo.n) {
+			out = append(out, fmt.Sprintf("labels are badly imbalanced: %q has %d rows but %q only %d (%.0f:1); consider hyperparameters.class_weights=\"auto\" or more data",
+				hi.label, hi.n, lo.label, lo.n, float64(hi.n)/float64(lo.n)))
+		}
+	}
+	for _, c := range counts {
+		if c.n < s.cfg.MinRowsPerLabel {
+			out = append(out, fmt.Sprintf("label %q has only %d rows (fewer than %d): the model may not learn it", c.label, c.n, s.cfg.MinRowsPerLabel))
+		}
+	}
+	return out
+}
+
+// ListFilesHandler is GET /v1/files.
+func (s *Server) ListFilesHandler(c *fiber.Ctx) error {
+	files, err := s.st.ListFiles(c.UserContext())
+	if err != nil {
+		return err
+	}
+	out := sdk.FileList{Object: sdk.ObjectList, Data: []sdk.File{}}
+	for _, f := range files {
+		out.Data = append(out.Data, f.File)
+	}
+	return c.JSON(out)
+}
+
+// GetFileHandler is GET /v1/files/{id}.
+func (s *Server) GetFileHandler(c *fiber.Ctx) error {
+	f, err := s.st.GetFile(c.UserContext(), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(f.File)
+}
+
+// DeleteFileHandler is DELETE /v1/files/{id}; 409 while an unfinished job uses the file.
+func (s *Server) DeleteFileHandler(c *fiber.Ctx) error {
+	id := c.Params("id")
+	if err := s.st.DeleteFile(c.UserContext(), id); err != nil {
+		return err
+	}
+	return c.JSON(sdk.DeleteResponse{ID: id, Object: sdk.ObjectFile, Deleted: true})
+}
+
+// queryInt reads an integer query parameter, defaulting to def and capped at hi; a bad value is a 400.
+func queryInt(c *fiber.Ctx, name string, def, lo, hi int64) (int64, error) {
+	v := c.Query(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < lo || n > hi {
+		return 0, badRequest(name, "invalid_value", "query parameter %s must be an integer between %d and %d, got %q", name, lo, hi, v)
+	}
+	return n, nil
+}

@@ -1,0 +1,178 @@
+package api
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/whetml/whet/host/modeldir"
+	"github.com/whetml/whet/host/store"
+	"github.com/whetml/whet/sdk"
+)
+
+var modelIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+func checkModelID(id string) error {
+	if !modelIDRE.MatchString(id) {
+		return badRequest("id", "invalid_id", "model id must be 1 to 128 of letters, digits, '.', '_' and '-' (starting with a letter or digit), got %q", id)
+	}
+	return nil
+}
+
+// CreateModelHandler is POST /v1/models: JSON {from_path, id?} registers a folder on the server's disk in place;
+// multipart file=archive.tar[.gz] (and optional id) uploads one, extracted safely under the data folder.
+func (s *Server) CreateModelHandler(c *fiber.Ctx) error {
+	if strings.HasPrefix(c.Get(fiber.HeaderContentType), fiber.MIMEMultipartForm) {
+		return s.uploadModel(c)
+	}
+	var req sdk.CreateModelRequest
+	if err := s.decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if req.FromPath == "" {
+		return badRequest("from_path", "missing_path", "from_path is required: an absolute path to a model folder on the server (or upload a .tar.gz as multipart field \"file\")")
+	}
+	if !filepath.IsAbs(req.FromPath) {
+		return badRequest("from_path", "invalid_path", "from_path must be absolute, got %q", req.FromPath)
+	}
+	dir := filepath.Clean(req.FromPath)
+	id := req.ID
+	if id == "" {
+		id = filepath.Base(dir)
+	}
+	if err := checkModelID(id); err != nil {
+		return err
+	}
+	info, err := modeldir.Inspect(dir)
+	if err != nil {
+		return &Error{Status: 400, Type: "invalid_request_error", Code: "invalid_model", Param: "from_path", Message: err.Error()}
+	}
+	m := &store.Model{Model: sdk.Model{ID: id, Object: sdk.ObjectModel, CreatedAt: time.Now().Unix(), OwnedBy: "user",
+		Source: "path", Labels: info.Labels, Architecture: info.Architecture}, Path: dir}
+	if err := s.st.InsertModel(c.UserContext(), m); err != nil {
+		return err
+	}
+	s.log.Info("model registered", "model", id, "path", dir)
+	return c.JSON(m.Model)
+}
+
+func (s *Server) uploadModel(c *fiber.Ctx) error {
+	fh, err := formFile(c)
+	if err != nil {
+		return err
+	}
+	if fh.Size > s.cfg.MaxModelBytes {
+		return &store.TooLargeError{What: fmt.Sprintf("model archive[%s]", fh.Filename), Limit: s.cfg.MaxModelBytes}
+	}
+	id := c.FormValue("id")
+	if id == "" {
+		id = filepath.Base(fh.Filename)
+		for _, ext := range []string{".tar.gz", ".tgz", ".tar"} {
+			id = strings.TrimSuffix(id, ext)
+		}
+	}
+	if err := checkModelID(id); err != nil {
+		return err
+	}
+	ctx := c.UserContext()
+	if _, err := s.st.GetModel(ctx, id); err == nil {
+		return &store.ConflictError{Kind: "model", ID: id, Msg: "a model with this id already exists"}
+	}
+	src, err := fh.Open()
+	if err != nil {
+		return fmt.Errorf("open upload[%s]: %w", fh.Filename, err)
+	}
+	defer src.Close()
+	staging, err := s.st.TempDir("model-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(staging)
+	root, err := modeldir.Extract(src, staging, s.cfg.MaxModelBytes)
+	if err != nil {
+		return &Error{Status: 400, Type: "invalid_request_error", Code: "invalid_archive", Param: "file",
+			Message: fmt.Sprintf("archive[%s]: %v", fh.Filename, err)}
+	}
+	info, err := modeldir.Inspect(root)
+	if err != nil {
+		return &Error{Status: 400, Type: "invalid_request_error", Code: "invalid_model", Param: "file",
+			Message: fmt.Sprintf("archive[%s]: %v", fh.Filename, err)}
+	}
+	final := s.st.Path("models", id+"-"+store.NewID("")[:8])
+	if err := os.Rename(root, final); err != nil {
+		return fmt.Errorf("model[%s]: move into place: %w", id, err)
+	}
+	m := &store.Model{Model: sdk.Model{ID: id, Object: sdk.ObjectModel, CreatedAt: time.Now().Unix(), OwnedBy: "user",
+		Source: "upload", Labels: info.Labels, Architecture: info.Architecture}, Path: final, OwnsPath: true}
+	if err := s.st.InsertModel(ctx, m); err != nil {
+		os.RemoveAll(final)
+		return err
+	}
+	s.log.Info("model uploaded", "model", id, "archive", fh.Filename)
+	return c.JSON(m.Model)
+}
+
+// ListModelsHandler is GET /v1/models.
+func (s *Server) ListModelsHandler(c *fiber.Ctx) error {
+	models, err := s.st.ListModels(c.UserContext())
+	if err != nil {
+		return err
+	}
+	out := sdk.ModelList{Object: sdk.ObjectList, Data: []sdk.Model{}}
+	for _, m := range models {
+		out.Data = append(out.Data, m.Model)
+	}
+	return c.JSON(out)
+}
+
+// GetModelHandler is GET /v1/models/{id}.
+func (s *Server) GetModelHandler(c *fiber.Ctx) error {
+	m, err := s.st.GetModel(c.UserContext(), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(m.Model)
+}
+
+// DeleteModelHandler is DELETE /v1/models/{id}: unregisters the model (removing its folder when the data folder
+// owns it) and unloads it; 409 while an unfinished job fine-tunes it.
+func (s *Server) DeleteModelHandler(c *fiber.Ctx) error {
+	id := c.Params("id")
+	if err := s.st.DeleteModel(c.UserContext(), id); err != nil {
+		return err
+	}
+	s.pool.Unload(id)
+	return c.JSON(sdk.DeleteResponse{ID: id, Object: sdk.ObjectModel, Deleted: true})
+}
+
+// PredictHandler is POST /v1/models/{id}/predict: {inputs:[...]} -> [{label, score, scores}], batched with
+// concurrent requests for the same model.
+func (s *Server) PredictHandler(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	m, err := s.st.GetModel(ctx, c.Params("id"))
+	if err != nil {
+		return err
+	}
+	var req sdk.PredictRequest
+	if err := s.decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if len(req.Inputs) == 0 {
+		return badRequest("inputs", "invalid_value", "inputs must hold at least one text")
+	}
+	if len(req.Inputs) > s.cfg.MaxPredictInputs {
+		return badRequest("inputs", "too_many_inputs", "inputs holds %d texts; the limit is %d per request", len(req.Inputs), s.cfg.MaxPredictInputs)
+	}
+	start := time.Now()
+	preds, err := s.pool.Predict(ctx, m.ID, m.Path, req.Inputs)
+	if err != nil {
+		return err
+	}
+	s.m.observePredict(m.ID, len(req.Inputs), time.Since(start))
+	return c.JSON(sdk.PredictResponse(preds))
+}

@@ -1,0 +1,221 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/whetml/whet/host/sandbox"
+	"github.com/whetml/whet/host/store"
+	"github.com/whetml/whet/sdk"
+)
+
+// maxRunInputs caps the rows of a module dry run.
+const maxRunInputs = 1000
+
+// UploadModuleHandler is POST /v1/modules: multipart file (.wasm), kind=preprocess|evaluate, optional name. The
+// module is compiled and checked by the sandbox before it is stored.
+func (s *Server) UploadModuleHandler(c *fiber.Ctx) error {
+	kind := c.FormValue("kind")
+	if kind != sdk.ModuleKindPreprocess && kind != sdk.ModuleKindEvaluate {
+		return badRequest("kind", "invalid_kind", "kind must be %q or %q, got %q", sdk.ModuleKindPreprocess, sdk.ModuleKindEvaluate, kind)
+	}
+	fh, err := formFile(c)
+	if err != nil {
+		return err
+	}
+	if fh.Size == 0 {
+		return badRequest("file", "empty_file", "file[%s] is empty: expected a .wasm module", fh.Filename)
+	}
+	if fh.Size > s.cfg.MaxModuleBytes {
+		return &store.TooLargeError{What: fmt.Sprintf("module[%s]", fh.Filename), Limit: s.cfg.MaxModuleBytes}
+	}
+	src, err := fh.Open()
+	if err != nil {
+		return fmt.Errorf("open upload[%s]: %w", fh.Filename, err)
+	}
+	wasm, err := io.ReadAll(io.LimitReader(src, s.cfg.MaxModuleBytes+1))
+	src.Close()
+	if err != nil {
+		return fmt.Errorf("read upload[%s]: %w", fh.Filename, err)
+	}
+	if !bytes.HasPrefix(wasm, []byte("\x00asm")) {
+		return badRequest("file", "invalid_module", "file[%s] is not a WebAssembly module (no \\0asm header)", fh.Filename)
+	}
+	mod, err := s.rt.Compile(c.UserContext(), wasm)
+	if err != nil {
+		return fmt.Errorf("file[%s]: %w", fh.Filename, err)
+	}
+	info := mod.Info()
+	if string(info.Kind) != kind {
+		return badRequest("kind", "wrong_kind", "module[%s] declares kind %q but was uploaded as kind %q", info.Name, info.Kind, kind)
+	}
+	staged, err := s.st.Stage(bytes.NewReader(wasm), fmt.Sprintf("module[%s]", fh.Filename), s.cfg.MaxModuleBytes)
+	if err != nil {
+		return err
+	}
+	path, err := staged.Commit(s.st, "modules", ".wasm")
+	if err != nil {
+		staged.Discard()
+		return err
+	}
+	name := c.FormValue("name")
+	if name == "" {
+		name = info.Name
+	}
+	rec := &store.Module{Module: sdk.Module{ID: store.NewID("mod-"), Object: sdk.ObjectModule, Name: name, Kind: kind,
+		SHA256: staged.SHA256, ABIVersion: info.ABIVersion, Bytes: staged.Size, CreatedAt: time.Now().Unix()}, Path: path}
+	if err := s.st.InsertModule(c.UserContext(), rec); err != nil {
+		return err
+	}
+	s.log.Info("module uploaded", "module_id", rec.ID, "name", name, "kind", kind, "sha256", rec.SHA256)
+	return c.JSON(rec.Module)
+}
+
+// ListModulesHandler is GET /v1/modules.
+func (s *Server) ListModulesHandler(c *fiber.Ctx) error {
+	mods, err := s.st.ListModules(c.UserContext())
+	if err != nil {
+		return err
+	}
+	out := sdk.ModuleList{Object: sdk.ObjectList, Data: []sdk.Module{}}
+	for _, m := range mods {
+		out.Data = append(out.Data, m.Module)
+	}
+	return c.JSON(out)
+}
+
+// GetModuleHandler is GET /v1/modules/{id}.
+func (s *Server) GetModuleHandler(c *fiber.Ctx) error {
+	m, err := s.st.GetModule(c.UserContext(), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(m.Module)
+}
+
+// DeleteModuleHandler is DELETE /v1/modules/{id}; 409 while an unfinished job uses the module.
+func (s *Server) DeleteModuleHandler(c *fiber.Ctx) error {
+	id := c.Params("id")
+	if err := s.st.DeleteModule(c.UserContext(), id); err != nil {
+		return err
+	}
+	return c.JSON(sdk.DeleteResponse{ID: id, Object: sdk.ObjectModule, Deleted: true})
+}
+
+// preprocessOutput is what a preprocess dry run returns.
+type preprocessOutput struct {
+	InputIDs      [][]int32  `json:"input_ids"`
+	TokenTypeIDs  [][]int32  `json:"token_type_ids"`
+	AttentionMask [][]int32  `json:"attention_mask"`
+	Tokens        [][]string `json:"tokens,omitempty"`
+	Errors        []string   `json:"errors"`
+}
+
+// RunModuleHandler is POST /v1/modules/{id}/run: a dry run in the sandbox. A preprocess module needs "model" (its
+// vocab.txt, tokenizer_config.json and tokenizer.json configure the module) and "inputs"; an evaluate module takes
+// labels, predictions, optional probabilities and label_names.
+func (s *Server) RunModuleHandler(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	m, err := s.st.GetModule(ctx, c.Params("id"))
+	if err != nil {
+		return err
+	}
+	var req sdk.RunModuleRequest
+	if err := s.decodeJSON(c, &req); err != nil {
+		return err
+	}
+	wasm, err := os.ReadFile(m.Path)
+	if err != nil {
+		return fmt.Errorf("module[%s]: read %s: %w", m.ID, m.Path, err)
+	}
+	mod, err := s.rt.Compile(ctx, wasm)
+	if err != nil {
+		return err
+	}
+	switch m.Kind {
+	case sdk.ModuleKindPreprocess:
+		if len(req.Inputs) == 0 || len(req.Inputs) > maxRunInputs {
+			return badRequest("inputs", "invalid_value", "inputs must hold 1 to %d texts, got %d", maxRunInputs, len(req.Inputs))
+		}
+		if req.TextPairs != nil && len(req.TextPairs) != len(req.Inputs) {
+			return badRequest("text_pairs", "invalid_value", "text_pairs must be as long as inputs (%d), got %d", len(req.Inputs), len(req.TextPairs))
+		}
+		if req.Model == "" {
+			return badRequest("model", "missing_model", "a preprocess module needs \"model\": the registered model whose vocab.txt configures it")
+		}
+		model, err := s.st.GetModel(ctx, req.Model)
+		if err != nil {
+			return err
+		}
+		opts, err := preprocessOptions(model.Path, req.MaxLength)
+		if err != nil {
+			return err
+		}
+		pre, err := s.rt.NewPreprocessor(ctx, mod, opts)
+		if err != nil {
+			return err
+		}
+		defer pre.Close(ctx)
+		res, err := pre.Preprocess(ctx, sandbox.PreprocessRequest{Texts: req.Inputs, TextPairs: req.TextPairs,
+			MaxLength: req.MaxLength, WithTokens: true})
+		if err != nil {
+			return err
+		}
+		return c.JSON(preprocessOutput{InputIDs: res.InputIDs, TokenTypeIDs: res.TypeIDs, AttentionMask: res.AttentionMask,
+			Tokens: res.Tokens, Errors: res.Errors})
+	default:
+		n := len(req.Labels)
+		if n == 0 || n > 1_000_000 || len(req.Predictions) != n {
+			return badRequest("predictions", "invalid_value", "labels and predictions must have the same, non-zero length (got %d and %d)", n, len(req.Predictions))
+		}
+		ev, err := s.rt.NewEvaluator(ctx, mod)
+		if err != nil {
+			return err
+		}
+		defer ev.Close(ctx)
+		out, err := ev.Evaluate(ctx, sandbox.EvaluateRequest{Labels: req.Labels, Predictions: req.Predictions,
+			Probabilities: req.Probabilities, LabelNames: req.LabelNames})
+		if err != nil {
+			return err
+		}
+		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+		return c.Send(out)
+	}
+}
+
+// preprocessOptions reads a model folder's tokenizer files: vocab.txt, tokenizer_config.json (do_lower_case,
+// default true as in HF BertTokenizer) and tokenizer.json when present.
+func preprocessOptions(dir string, maxLength int) (sandbox.PreprocessOptions, error) {
+	opts := sandbox.PreprocessOptions{DoLowerCase: true, MaxLength: maxLength}
+	if opts.MaxLength == 0 {
+		opts.MaxLength = 128
+	}
+	vocab, err := os.ReadFile(filepath.Join(dir, "vocab.txt"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return opts, err
+	}
+	opts.Vocab = vocab
+	if tj, err := os.ReadFile(filepath.Join(dir, "tokenizer.json")); err == nil {
+		opts.TokenizerJSON = tj
+	}
+	if raw, err := os.ReadFile(filepath.Join(dir, "tokenizer_config.json")); err == nil {
+		var tc struct {
+			DoLowerCase *bool `json:"do_lower_case"`
+		}
+		if json.Unmarshal(raw, &tc) == nil && tc.DoLowerCase != nil {
+			opts.DoLowerCase = *tc.DoLowerCase
+		}
+	}
+	if opts.Vocab == nil && opts.TokenizerJSON == nil {
+		return opts, badRequest("model", "invalid_model", "model folder %s has neither vocab.txt nor tokenizer.json", dir)
+	}
+	return opts, nil
+}

@@ -1,0 +1,317 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/gofiber/fiber/v2/middleware/filesystem"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/whetml/whet/host/jobs"
+	"github.com/whetml/whet/host/predict"
+	"github.com/whetml/whet/host/sandbox"
+	"github.com/whetml/whet/host/store"
+	"github.com/whetml/whet/sdk"
+)
+
+// Defaults for Config.
+const (
+	DefaultMaxFileBytes     int64 = 512 << 20
+	DefaultMaxModuleBytes   int64 = 64 << 20
+	DefaultMaxModelBytes    int64 = 2 << 30
+	DefaultMaxJSONBytes           = 16 << 20
+	DefaultMaxPredictInputs       = 1024
+	DefaultRequestTimeout         = 2 * time.Minute
+	DefaultReadTimeout            = 15 * time.Minute
+	DefaultIdleTimeout            = 2 * time.Minute
+	DefaultImbalanceRatio         = 10.0
+	DefaultMinRowsPerLabel        = 10
+	DefaultKeepAlive              = 15 * time.Second
+)
+
+// Config configures a Server. Zero fields take their defaults.
+type Config struct {
+	// Store holds files, modules, models, jobs and keys. Required.
+	Store *store.Store
+	// Queue runs fine-tuning jobs. Required.
+	Queue *jobs.Queue
+	// Predictor serves predictions. Required.
+	Predictor *predict.Pool
+	// Sandbox validates uploaded modules and runs module dry runs. Required.
+	Sandbox *sandbox.Runtime
+	// Metrics records Prometheus metrics; share it with jobs.Config.OnStep/OnFinish. Default: NewMetrics(nil).
+	Metrics *Metrics
+	// APIKeys are accepted as "Authorization: Bearer <key>" besides the keys stored with `whet keys create`.
+	// When both are empty, the API is open. Default: none.
+	APIKeys []string
+	// Static is served at / (the web UI). Default: nil (nothing served).
+	Static fs.FS
+	// Logger receives request logs and errors. Default: a logger that discards.
+	Logger *slog.Logger
+	// MaxFileBytes caps a dataset upload. Default: DefaultMaxFileBytes (512 MiB).
+	MaxFileBytes int64
+	// MaxModuleBytes caps a .wasm upload. Default: DefaultMaxModuleBytes (64 MiB).
+	MaxModuleBytes int64
+	// MaxModelBytes caps a model archive upload (and its extracted content). Default: DefaultMaxModelBytes (2 GiB).
+	// Larger models can be registered in place with from_path.
+	MaxModelBytes int64
+	// MaxJSONBytes caps a JSON request body. Default: DefaultMaxJSONBytes (16 MiB).
+	MaxJSONBytes int
+	// MaxPredictInputs caps the inputs of one predict request. Default: DefaultMaxPredictInputs.
+	MaxPredictInputs int
+	// RequestTimeout bounds each request's work (not event streams). Default: DefaultRequestTimeout.
+	RequestTimeout time.Duration
+	// ReadTimeout bounds reading one request, uploads included. Default: DefaultReadTimeout.
+	ReadTimeout time.Duration
+	// IdleTimeout closes idle keep-alive connections. Default: DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	// ImbalanceRatio: an upload whose largest label has more than this many times the rows of its smallest gets
+	// a warning. Default: DefaultImbalanceRatio.
+	ImbalanceRatio float64
+	// MinRowsPerLabel: an upload with a label of fewer rows gets a warning. Default: DefaultMinRowsPerLabel.
+	MinRowsPerLabel int
+	// KeepAlive is the interval of comment lines on idle event streams. Default: DefaultKeepAlive.
+	KeepAlive time.Duration
+}
+
+// Server is whet's HTTP API. Build the fiber app with App (or FiberConfig and Routes).
+type Server struct {
+	cfg      Config
+	st       *store.Store
+	q        *jobs.Queue
+	pool     *predict.Pool
+	rt       *sandbox.Runtime
+	m        *Metrics
+	log      *slog.Logger
+	keyHash  [][32]byte
+	baseCtx  context.Context
+	cancel   context.CancelFunc
+	closed   atomic.Bool
+	streams  atomic.Int64
+	stopping chan struct{}
+}
+
+// New checks cfg and returns a Server.
+func New(cfg Config) (*Server, error) {
+	switch {
+	case cfg.Store == nil:
+		return nil, errors.New("api: config Store is required")
+	case cfg.Queue == nil:
+		return nil, errors.New("api: config Queue is required")
+	case cfg.Predictor == nil:
+		return nil, errors.New("api: config Predictor is required")
+	case cfg.Sandbox == nil:
+		return nil, errors.New("api: config Sandbox is required")
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	def := func(v *int64, d int64) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&cfg.MaxFileBytes, DefaultMaxFileBytes)
+	def(&cfg.MaxModuleBytes, DefaultMaxModuleBytes)
+	def(&cfg.MaxModelBytes, DefaultMaxModelBytes)
+	if cfg.MaxJSONBytes == 0 {
+		cfg.MaxJSONBytes = DefaultMaxJSONBytes
+	}
+	if cfg.MaxPredictInputs == 0 {
+		cfg.MaxPredictInputs = DefaultMaxPredictInputs
+	}
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = DefaultReadTimeout
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.ImbalanceRatio == 0 {
+		cfg.ImbalanceRatio = DefaultImbalanceRatio
+	}
+	if cfg.MinRowsPerLabel == 0 {
+		cfg.MinRowsPerLabel = DefaultMinRowsPerLabel
+	}
+	if cfg.KeepAlive == 0 {
+		cfg.KeepAlive = DefaultKeepAlive
+	}
+	if cfg.MaxFileBytes < 0 || cfg.MaxModuleBytes < 0 || cfg.MaxModelBytes < 0 || cfg.MaxJSONBytes < 0 {
+		return nil, errors.New("api: config size limits must be positive")
+	}
+	s := &Server{cfg: cfg, st: cfg.Store, q: cfg.Queue, pool: cfg.Predictor, rt: cfg.Sandbox, m: cfg.Metrics,
+		log: cfg.Logger, stopping: make(chan struct{})}
+	for _, k := range cfg.APIKeys {
+		if k != "" {
+			s.keyHash = append(s.keyHash, sha256.Sum256([]byte(k)))
+		}
+	}
+	s.baseCtx, s.cancel = context.WithCancel(context.Background())
+	s.m.registerJobs(cfg.Store)
+	return s, nil
+}
+
+func (s *Server) bodyLimit() int {
+	limit := max(s.cfg.MaxFileBytes, s.cfg.MaxModuleBytes, s.cfg.MaxModelBytes, int64(s.cfg.MaxJSONBytes))
+	return int(limit + 1<<20) // multipart overhead
+}
+
+// FiberConfig returns the fiber settings the routes need: the ErrorHandler, the body limit (the largest upload
+// limit plus multipart overhead), timeouts, and path unescaping (model ids carry ':').
+func (s *Server) FiberConfig() fiber.Config {
+	return fiber.Config{
+		AppName:               "whet",
+		ErrorHandler:          s.ErrorHandler,
+		BodyLimit:             s.bodyLimit(),
+		ReadTimeout:           s.cfg.ReadTimeout,
+		IdleTimeout:           s.cfg.IdleTimeout,
+		UnescapePath:          true,
+		DisableStartupMessage: true,
+		ReadBufferSize:        16 << 10,
+	}
+}
+
+// App returns a fiber app with FiberConfig and every route.
+func (s *Server) App() *fiber.App {
+	app := fiber.New(s.FiberConfig())
+	s.Routes(app)
+	return app
+}
+
+// Close ends open event streams (so a graceful HTTP shutdown does not wait on them) and cancels work started by
+// requests. Call it before shutting the fiber app down. Idempotent.
+func (s *Server) Close(ctx context.Context) error {
+	if s.closed.CompareAndSwap(false, true) {
+		close(s.stopping)
+		s.cancel()
+	}
+	return nil
+}
+
+// Routes registers every route on app: this is the API table (DESIGN.md).
+func (s *Server) Routes(app *fiber.App) {
+	app.Use(s.logRequests, s.withTimeout)
+	app.Get("/healthz", s.HealthHandler)
+	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{})))
+
+	v1 := app.Group("/v1", s.authenticate)
+	v1.Post("/files", s.UploadFileHandler)
+	v1.Get("/files", s.ListFilesHandler)
+	v1.Get("/files/:id", s.GetFileHandler)
+	v1.Delete("/files/:id", s.DeleteFileHandler)
+
+	v1.Post("/modules", s.UploadModuleHandler)
+	v1.Get("/modules", s.ListModulesHandler)
+	v1.Get("/modules/:id", s.GetModuleHandler)
+	v1.Delete("/modules/:id", s.DeleteModuleHandler)
+	v1.Post("/modules/:id/run", s.RunModuleHandler)
+
+	v1.Post("/fine_tuning/jobs", s.CreateJobHandler)
+	v1.Get("/fine_tuning/jobs", s.ListJobsHandler)
+	v1.Get("/fine_tuning/jobs/:id", s.GetJobHandler)
+	v1.Get("/fine_tuning/jobs/:id/events", s.JobEventsHandler)
+	v1.Get("/fine_tuning/jobs/:id/checkpoints", s.ListCheckpointsHandler)
+	v1.Post("/fine_tuning/jobs/:id/cancel", s.CancelJobHandler)
+
+	v1.Post("/models", s.CreateModelHandler)
+	v1.Get("/models", s.ListModelsHandler)
+	v1.Get("/models/:id", s.GetModelHandler)
+	v1.Delete("/models/:id", s.DeleteModelHandler)
+	v1.Post("/models/:id/predict", s.PredictHandler)
+
+	if s.cfg.Static != nil {
+		app.Use("/", filesystem.New(filesystem.Config{Root: http.FS(s.cfg.Static), Index: "index.html"}))
+	}
+}
+
+// HealthHandler is GET /healthz: 200 {"status":"ok"} when the database answers.
+func (s *Server) HealthHandler(c *fiber.Ctx) error {
+	if err := s.st.Ping(c.UserContext()); err != nil {
+		return &Error{Status: 503, Type: "server_error", Code: "unhealthy", Message: "database unavailable"}
+	}
+	return c.JSON(sdk.HealthResponse{Status: "ok"})
+}
+
+// logRequests logs one line per request and applies ErrorHandler itself, so the logged status is the sent one.
+func (s *Server) logRequests(c *fiber.Ctx) error {
+	start := time.Now()
+	err := c.Next()
+	if err != nil {
+		if herr := s.ErrorHandler(c, err); herr != nil {
+			return herr
+		}
+	}
+	status := c.Response().StatusCode()
+	route := c.Route().Path
+	s.m.requests.WithLabelValues(c.Method(), route, statusClass(status)).Inc()
+	s.log.Info("request", "method", c.Method(), "path", c.Path(), "status", status,
+		"duration_ms", time.Since(start).Milliseconds())
+	return nil
+}
+
+func statusClass(code int) string {
+	return string(rune('0'+code/100)) + "xx"
+}
+
+// withTimeout gives each request a context bounded by Config.RequestTimeout and cancelled by Close.
+func (s *Server) withTimeout(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(s.baseCtx, s.cfg.RequestTimeout)
+	defer cancel()
+	c.SetUserContext(ctx)
+	return c.Next()
+}
+
+// authenticate requires a valid Bearer key when any key is configured or stored.
+func (s *Server) authenticate(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	stored, err := s.st.HasKeys(ctx)
+	if err != nil {
+		return err
+	}
+	if len(s.keyHash) == 0 && !stored {
+		return c.Next()
+	}
+	h := c.Get(fiber.HeaderAuthorization)
+	if h == "" {
+		return &Error{Status: 401, Type: "authentication_error", Code: "missing_api_key",
+			Message: "missing API key: send \"Authorization: Bearer <key>\" (keys come from `whet serve --api-key` or `whet keys create --data DIR`)"}
+	}
+	key, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || strings.TrimSpace(key) == "" {
+		return &Error{Status: 401, Type: "authentication_error", Code: "invalid_authorization",
+			Message: "malformed Authorization header: expected \"Bearer <key>\""}
+	}
+	key = strings.TrimSpace(key)
+	sum := sha256.Sum256([]byte(key))
+	for _, k := range s.keyHash {
+		if subtle.ConstantTimeCompare(sum[:], k[:]) == 1 {
+			return c.Next()
+		}
+	}
+	if stored {
+		ok, err := s.st.VerifyKey(ctx, key)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return c.Next()
+		}
+	}
+	return &Error{Status: 401, Type: "authentication_error", Code: "invalid_api_key", Message: "incorrect API key provided"}
+}

@@ -1,0 +1,15 @@
+// Package predict serves predictions from model folders through long-lived `whet worker predict` subprocesses
+// (docs/contracts.md): the server never loads native code itself.
+//
+// A Pool keeps up to Config.MaxLoaded workers, one per model, unloading the least recently used. Concurrent
+// Predict calls for one model are batched dynamically: the first request waits up to Config.BatchWait for others,
+// until Config.MaxBatch inputs, and the batch goes to the worker as one NDJSON request. While the worker computes,
+// new requests queue and form the next batch. A batch the worker rejects is retried request by request, so one bad
+// input fails only its own caller. A worker that dies fails the requests it held and is restarted on next use.
+//
+// predict imports sdk only (for the result type); never native/.
+//
+//	p, err := predict.New(predict.Config{Bin: "/usr/local/bin/whet"})
+//	defer p.Close(ctx)
+//	preds, err := p.Predict(ctx, "ft:tiny:sst2:ftjob-1", "/data/jobs/ftjob-1/out", []string{"great movie"})
+package predict

@@ -1,0 +1,585 @@
+package predict
+
+import (
+	"bufio"
+	"bytes"
+	"container/list"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/whetml/whet/sdk"
+)
+
+// Defaults for Config.
+const (
+	DefaultMaxLoaded    = 2
+	DefaultMaxBatch     = 32
+	DefaultBatchWait    = 2 * time.Millisecond
+	DefaultStartTimeout = 2 * time.Minute
+	DefaultQueueSize    = 1024
+)
+
+// Config configures a Pool. Zero fields take their defaults.
+type Config struct {
+	// Bin is the whet binary run as `Bin worker predict --model DIR`. Default: os.Executable().
+	Bin string
+	// MaxLoaded is how many models stay loaded (one worker process each); the least recently used is unloaded
+	// beyond it. Default: DefaultMaxLoaded.
+	MaxLoaded int
+	// MaxBatch is how many inputs one worker request carries at most (a single larger request goes alone).
+	// Default: DefaultMaxBatch.
+	MaxBatch int
+	// BatchWait is how long a batch waits for more requests after its first one, unless it is full.
+	// Default: DefaultBatchWait.
+	BatchWait time.Duration
+	// StartTimeout bounds a worker's start (loading the model) until its ready line. Default: DefaultStartTimeout.
+	StartTimeout time.Duration
+	// QueueSize is how many requests may wait per model; more are refused with ErrBusy. Default: DefaultQueueSize.
+	QueueSize int
+	// Threads, when > 0, is passed to the worker as --threads. Default: 0.
+	Threads int
+	// Env is added to the workers' environment. Default: none.
+	Env []string
+	// Logger receives the pool's logs. Default: a logger that discards.
+	Logger *slog.Logger
+}
+
+// ErrBusy is returned when a model's request queue is full.
+var ErrBusy = errors.New("predict: too many requests waiting for this model")
+
+// ErrClosed is returned after Close.
+var ErrClosed = errors.New("predict: pool closed")
+
+// WorkerError is a failure of a worker process or of one of its requests.
+type WorkerError struct {
+	// Model is the model id.
+	Model string
+	// Msg says what failed, with the worker's own error or last stderr lines.
+	Msg string
+	// Request reports an error the worker returned for the request (bad input), as opposed to a worker that
+	// could not start or died.
+	Request bool
+}
+
+func (e *WorkerError) Error() string { return fmt.Sprintf("predict: model[%s]: %s", e.Model, e.Msg) }
+
+// Stats counts the pool's work since New.
+type Stats struct {
+	// Loaded is the number of models loaded now.
+	Loaded int
+	// Requests is the number of Predict calls answered by a worker.
+	Requests int64
+	// Batches is the number of requests sent to workers (each carrying one or more Predict calls).
+	Batches int64
+	// Starts is the number of worker processes started.
+	Starts int64
+}
+
+// Pool runs prediction workers and batches concurrent requests to them. It is safe for concurrent use.
+type Pool struct {
+	cfg    Config
+	log    *slog.Logger
+	mu     sync.Mutex
+	byID   map[string]*list.Element // of *worker
+	lru    *list.List               // front = most recently used
+	closed bool
+	wg     sync.WaitGroup
+
+	requests, batches, starts atomic.Int64
+}
+
+// New returns a Pool; workers start on first use.
+func New(cfg Config) (*Pool, error) {
+	if cfg.Bin == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("predict: config Bin: %w", err)
+		}
+		cfg.Bin = exe
+	}
+	if cfg.MaxLoaded == 0 {
+		cfg.MaxLoaded = DefaultMaxLoaded
+	}
+	if cfg.MaxBatch == 0 {
+		cfg.MaxBatch = DefaultMaxBatch
+	}
+	if cfg.BatchWait == 0 {
+		cfg.BatchWait = DefaultBatchWait
+	}
+	if cfg.StartTimeout == 0 {
+		cfg.StartTimeout = DefaultStartTimeout
+	}
+	if cfg.QueueSize == 0 {
+		cfg.QueueSize = DefaultQueueSize
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	switch {
+	case cfg.MaxLoaded < 1:
+		return nil, fmt.Errorf("predict: config MaxLoaded must be >= 1, got %d", cfg.MaxLoaded)
+	case cfg.MaxBatch < 1:
+		return nil, fmt.Errorf("predict: config MaxBatch must be >= 1, got %d", cfg.MaxBatch)
+	case cfg.BatchWait < 0:
+		return nil, fmt.Errorf("predict: config BatchWait must be >= 0, got %v", cfg.BatchWait)
+	}
+	return &Pool{cfg: cfg, log: cfg.Logger, byID: map[string]*list.Element{}, lru: list.New()}, nil
+}
+
+// Stats returns the pool's counters.
+func (p *Pool) Stats() Stats {
+	p.mu.Lock()
+	n := p.lru.Len()
+	p.mu.Unlock()
+	return Stats{Loaded: n, Requests: p.requests.Load(), Batches: p.batches.Load(), Starts: p.starts.Load()}
+}
+
+// Predict classifies inputs with model id, whose folder is dir, loading it if needed. Concurrent calls for the
+// same model are batched into one worker request.
+//
+// # Errors
+//
+// ctx's error; ErrBusy; ErrClosed; a *WorkerError when the worker cannot start, dies, or rejects the request.
+func (p *Pool) Predict(ctx context.Context, id, dir string, inputs []string) ([]sdk.Prediction, error) {
+	if len(inputs) == 0 {
+		return []sdk.Prediction{}, nil
+	}
+	for attempt := 0; ; attempt++ {
+		w, err := p.get(id, dir)
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case <-w.ready:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if w.startErr != nil {
+			p.remove(w)
+			return nil, w.startErr
+		}
+		req := &pending{ctx: ctx, inputs: inputs, res: make(chan result, 1)}
+		select {
+		case w.reqs <- req:
+		case <-w.quit:
+			if attempt < 3 {
+				continue // unloaded meanwhile: load again
+			}
+			return nil, &WorkerError{Model: id, Msg: "model kept being unloaded; raise MaxLoaded"}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		default:
+			return nil, ErrBusy
+		}
+		select {
+		case r := <-req.res:
+			if r.err == nil {
+				p.requests.Add(1)
+			}
+			return r.preds, r.err
+		case <-w.dead:
+			select {
+			case r := <-req.res:
+				return r.preds, r.err
+			default:
+			}
+			if attempt < 3 {
+				continue // the worker stopped before taking the request: try a fresh one
+			}
+			return nil, &WorkerError{Model: id, Msg: "worker stopped before answering"}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// Unload stops model id's worker, if loaded, after the requests already queued for it.
+func (p *Pool) Unload(id string) {
+	p.mu.Lock()
+	el := p.byID[id]
+	if el != nil {
+		p.lru.Remove(el)
+		delete(p.byID, id)
+	}
+	p.mu.Unlock()
+	if el != nil {
+		el.Value.(*worker).stop()
+	}
+}
+
+// Close stops every worker and waits for them, killing those still running when ctx ends. Idempotent.
+func (p *Pool) Close(ctx context.Context) error {
+	p.mu.Lock()
+	p.closed = true
+	var ws []*worker
+	for id, el := range p.byID {
+		ws = append(ws, el.Value.(*worker))
+		delete(p.byID, id)
+	}
+	p.lru.Init()
+	p.mu.Unlock()
+	for _, w := range ws {
+		w.stop()
+	}
+	done := make(chan struct{})
+	go func() { p.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		for _, w := range ws {
+			w.kill()
+		}
+		<-done
+		return ctx.Err()
+	}
+}
+
+// get returns model id's worker, starting it (and unloading the least recently used beyond MaxLoaded).
+func (p *Pool) get(id, dir string) (*worker, error) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if el, ok := p.byID[id]; ok {
+		w := el.Value.(*worker)
+		if w.dir == dir {
+			p.lru.MoveToFront(el)
+			p.mu.Unlock()
+			return w, nil
+		}
+		p.lru.Remove(el)
+		delete(p.byID, id)
+		go w.stop()
+	}
+	w := &worker{pool: p, id: id, dir: dir, reqs: make(chan *pending, p.cfg.QueueSize), ready: make(chan struct{}),
+		quit: make(chan struct{}), dead: make(chan struct{})}
+	p.byID[id] = p.lru.PushFront(w)
+	var evicted []*worker
+	for p.lru.Len() > p.cfg.MaxLoaded {
+		el := p.lru.Back()
+		old := el.Value.(*worker)
+		p.lru.Remove(el)
+		delete(p.byID, old.id)
+		evicted = append(evicted, old)
+	}
+	p.wg.Add(1)
+	p.mu.Unlock()
+	for _, old := range evicted {
+		p.log.Info("unloading model", "model", old.id, "reason", "lru", "max_loaded", p.cfg.MaxLoaded)
+		old.stop()
+	}
+	p.starts.Add(1)
+	go w.run()
+	return w, nil
+}
+
+// remove drops w from the cache if it is still there (after it died or failed to start).
+func (p *Pool) remove(w *worker) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if el, ok := p.byID[w.id]; ok && el.Value.(*worker) == w {
+		p.lru.Remove(el)
+		delete(p.byID, w.id)
+	}
+}
+
+type pending struct {
+	ctx    context.Context
+	inputs []string
+	res    chan result
+}
+
+type result struct {
+	preds []sdk.Prediction
+	err   error
+}
+
+// worker is one `whet worker predict` process and the goroutine that batches requests to it.
+type worker struct {
+	pool     *Pool
+	id, dir  string
+	reqs     chan *pending
+	ready    chan struct{} // closed once started (or failed: startErr)
+	startErr error
+	quit     chan struct{}
+	quitOnce sync.Once
+	procMu   sync.Mutex
+	proc     *os.Process
+	stdin    io.WriteCloser
+	labels   []string
+	dead     chan struct{} // closed when run returns
+}
+
+func (w *worker) stop() { w.quitOnce.Do(func() { close(w.quit) }) }
+
+func (w *worker) kill() {
+	w.procMu.Lock()
+	defer w.procMu.Unlock()
+	if w.proc != nil {
+		_ = w.proc.Kill()
+	}
+}
+
+type wireResult struct {
+	Label  string             `json:"label"`
+	Score  float64            `json:"score"`
+	Scores map[string]float64 `json:"scores"`
+}
+
+type wireResponse struct {
+	Ready  bool         `json:"ready"`
+	Labels []string     `json:"labels"`
+	ID     *int64       `json:"id"`
+	Result []wireResult `json:"results"`
+	Error  string       `json:"error"`
+}
+
+// run starts the process and serves batches until quit. It keeps its OS thread for the process's life
+// (PR_SET_PDEATHSIG fires when the starting thread exits).
+func (w *worker) run() {
+	defer w.pool.wg.Done()
+	defer close(w.dead)
+	defer w.pool.remove(w)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	log := w.pool.log.With("model", w.id)
+	args := []string{"worker", "predict", "--model", w.dir}
+	if w.pool.cfg.Threads > 0 {
+		args = append(args, "--threads", strconv.Itoa(w.pool.cfg.Threads))
+	}
+	cmd := exec.Command(w.pool.cfg.Bin, args...)
+	cmd.Env = append(os.Environ(), w.pool.cfg.Env...)
+	cmd.SysProcAttr = sysProcAttr()
+	var stderr tailBuffer
+	cmd.Stderr = &stderr
+	stdin, err := cmd.StdinPipe()
+	var stdout io.ReadCloser
+	if err == nil {
+		stdout, err = cmd.StdoutPipe()
+	}
+	if err == nil {
+		err = cmd.Start()
+	}
+	if err != nil {
+		w.startErr = &WorkerError{Model: w.id, Msg: fmt.Sprintf("cannot start worker[%s]: %v", w.pool.cfg.Bin, err)}
+		close(w.ready)
+		w.failQueued(w.startErr)
+		return
+	}
+	w.procMu.Lock()
+	w.proc = cmd.Process
+	w.procMu.Unlock()
+	w.stdin = stdin
+	lines := make(chan []byte)
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 64<<10), 64<<20)
+		for sc.Scan() {
+			b := bytes.Clone(sc.Bytes())
+			select {
+			case lines <- b:
+			case <-w.quit:
+				return
+			}
+		}
+	}()
+	exitMsg := func() string {
+		return fmt.Sprintf("worker exited (%s)", stderr.tail())
+	}
+	defer func() {
+		stdin.Close()
+		waitDone := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(waitDone) }()
+		select {
+		case <-waitDone:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-waitDone
+		}
+		w.pool.remove(w)
+		log.Info("worker stopped")
+	}()
+
+	// Wait for the ready line.
+	timer := time.NewTimer(w.pool.cfg.StartTimeout)
+	for w.labels == nil {
+		select {
+		case b := <-lines:
+			var r wireResponse
+			if json.Unmarshal(b, &r) != nil || !r.Ready {
+				log.Warn("worker stdout line before ready", "line", string(b))
+				continue
+			}
+			w.labels = r.Labels
+			if w.labels == nil {
+				w.labels = []string{}
+			}
+		case <-readDone:
+			w.startErr = &WorkerError{Model: w.id, Msg: "worker did not start: " + exitMsg()}
+		case <-timer.C:
+			w.startErr = &WorkerError{Model: w.id, Msg: fmt.Sprintf("worker not ready after %v", w.pool.cfg.StartTimeout)}
+			_ = cmd.Process.Kill()
+		case <-w.quit:
+			w.startErr = &WorkerError{Model: w.id, Msg: "model unloaded while loading"}
+		}
+		if w.startErr != nil {
+			timer.Stop()
+			close(w.ready)
+			w.failQueued(w.startErr)
+			return
+		}
+	}
+	timer.Stop()
+	close(w.ready)
+	log.Info("worker ready", "pid", cmd.Process.Pid, "labels", w.labels)
+
+	var seq int64
+	for {
+		var first *pending
+		select {
+		case first = <-w.reqs:
+		case <-w.quit:
+			// Serve what is already queued, then stop.
+			for {
+				select {
+				case r := <-w.reqs:
+					if err := w.serve(&seq, []*pending{r}, lines, readDone, exitMsg); err != nil {
+						w.failQueued(err)
+						return
+					}
+				default:
+					return
+				}
+			}
+		}
+		batch := []*pending{first}
+		n := len(first.inputs)
+		if n < w.pool.cfg.MaxBatch {
+			wait := time.NewTimer(w.pool.cfg.BatchWait)
+		collect:
+			for n < w.pool.cfg.MaxBatch {
+				select {
+				case r := <-w.reqs:
+					batch = append(batch, r)
+					n += len(r.inputs)
+				case <-wait.C:
+					break collect
+				}
+			}
+			wait.Stop()
+		}
+		if err := w.serve(&seq, batch, lines, readDone, exitMsg); err != nil {
+			log.Error("worker died", "err", err)
+			w.pool.remove(w)
+			w.stop()
+			w.failQueued(err)
+			return
+		}
+	}
+}
+
+// serve sends one batch and delivers its results. It returns an error only when the worker died.
+func (w *worker) serve(seq *int64, batch []*pending, lines <-chan []byte, readDone <-chan struct{}, exitMsg func() string) error {
+	live := batch[:0]
+	var inputs []string
+	for _, r := range batch {
+		if r.ctx.Err() != nil {
+			continue // the caller gave up: skip its work
+		}
+		live = append(live, r)
+		inputs = append(inputs, r.inputs...)
+	}
+	if len(live) == 0 {
+		return nil
+	}
+	*seq++
+	id := *seq
+	w.pool.batches.Add(1)
+	msg, _ := json.Marshal(map[string]any{"id": id, "inputs": inputs})
+	if _, err := w.stdin.Write(append(msg, '\n')); err != nil {
+		err := &WorkerError{Model: w.id, Msg: "write to worker: " + err.Error() + "; " + exitMsg()}
+		for _, r := range live {
+			r.res <- result{err: err}
+		}
+		return err
+	}
+	for {
+		var b []byte
+		select {
+		case b = <-lines:
+		case <-readDone:
+			err := &WorkerError{Model: w.id, Msg: exitMsg()}
+			for _, r := range live {
+				r.res <- result{err: err}
+			}
+			return err
+		}
+		var resp wireResponse
+		if err := json.Unmarshal(b, &resp); err != nil || resp.ID == nil {
+			w.pool.log.Warn("unexpected worker stdout line", "model", w.id, "line", string(b))
+			continue
+		}
+		if *resp.ID != id {
+			w.pool.log.Warn("worker answered an unknown request", "model", w.id, "id", *resp.ID, "want", id)
+			continue
+		}
+		if resp.Error != "" {
+			if len(live) > 1 {
+				// One bad input must not fail the others: retry each request on its own.
+				for _, r := range live {
+					if err := w.serve(seq, []*pending{r}, lines, readDone, exitMsg); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			live[0].res <- result{err: &WorkerError{Model: w.id, Msg: resp.Error, Request: true}}
+			return nil
+		}
+		if len(resp.Result) != len(inputs) {
+			err := &WorkerError{Model: w.id, Msg: fmt.Sprintf("worker returned %d results for %d inputs", len(resp.Result), len(inputs))}
+			for _, r := range live {
+				r.res <- result{err: err}
+			}
+			return nil
+		}
+		off := 0
+		for _, r := range live {
+			preds := make([]sdk.Prediction, len(r.inputs))
+			for i := range r.inputs {
+				wr := resp.Result[off+i]
+				preds[i] = sdk.Prediction{Label: wr.Label, Score: wr.Score, Scores: wr.Scores}
+			}
+			off += len(r.inputs)
+			r.res <- result{preds: preds}
+		}
+		return nil
+	}
+}
+
+// failQueued answers every request still queued with err.
+func (w *worker) failQueued(err error) {
+	for {
+		select {
+		case r := <-w.reqs:
+			r.res <- result{err: err}
+		default:
+			return
+		}
+	}
+}

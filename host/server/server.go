@@ -1,0 +1,168 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/whetml/whet/host/api"
+	"github.com/whetml/whet/host/jobs"
+	"github.com/whetml/whet/host/predict"
+	"github.com/whetml/whet/host/sandbox"
+	"github.com/whetml/whet/host/store"
+)
+
+// Defaults for Config.
+const (
+	DefaultAddr            = "127.0.0.1:8080"
+	DefaultShutdownTimeout = 30 * time.Second
+)
+
+// Config configures Run. Zero fields take their defaults.
+type Config struct {
+	// Addr is the TCP address to listen on ("127.0.0.1:0" picks a free port). Default: DefaultAddr.
+	Addr string
+	// DataDir holds the database and artifacts (see host/store). Required.
+	DataDir string
+	// APIKeys are accepted besides stored keys; with none of either the API is open. Default: none.
+	APIKeys []string
+	// Bin is the whet binary run for `train` and `worker predict`. Default: os.Executable().
+	Bin string
+	// Env is added to the environment of every trainer and worker. Default: none.
+	Env []string
+	// Concurrency is how many jobs train at once. Default: jobs.DefaultConcurrency (1).
+	Concurrency int
+	// Threads, when > 0, is passed as --threads to trainers and workers. Default: 0.
+	Threads int
+	// MaxLoaded is how many models stay loaded for prediction. Default: predict.DefaultMaxLoaded.
+	MaxLoaded int
+	// Static is the web UI served at /. Default: nil (none).
+	Static fs.FS
+	// Logger receives every log. Default: a logger that discards.
+	Logger *slog.Logger
+	// ShutdownTimeout bounds the graceful shutdown. Default: DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
+	// API, when set, adjusts the HTTP API's configuration (limits, timeouts) before the server starts; the
+	// components are already filled in. Default: nil.
+	API func(*api.Config)
+	// Ready, when set, is called once the server listens, with its address. Default: nil.
+	Ready func(net.Addr)
+}
+
+// Run starts the server and blocks until ctx ends (then shuts down gracefully) or the listener fails.
+//
+// # Errors
+//
+// A missing DataDir, a data folder held by another server, a busy address, or a failure of the graceful
+// shutdown (state is still saved: the database is closed last).
+func Run(ctx context.Context, cfg Config) (err error) {
+	if cfg.DataDir == "" {
+		return errors.New("server: config DataDir is required")
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = DefaultAddr
+	}
+	if cfg.ShutdownTimeout == 0 {
+		cfg.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Bin == "" {
+		if cfg.Bin, err = os.Executable(); err != nil {
+			return fmt.Errorf("server: config Bin: %w", err)
+		}
+	}
+	log := cfg.Logger
+	st, err := store.Open(ctx, cfg.DataDir, store.Options{Exclusive: true})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := st.Close(context.Background()); err == nil {
+			err = cerr
+		}
+	}()
+	rt, err := sandbox.New(ctx, sandbox.Config{CacheDir: filepath.Join(st.Dir(), "cache", "wasm"), Logger: log})
+	if err != nil {
+		return err
+	}
+	defer rt.Close(context.Background())
+	metrics := api.NewMetrics(nil)
+	q, err := jobs.New(jobs.Config{Store: st, Bin: cfg.Bin, Env: cfg.Env, Concurrency: cfg.Concurrency,
+		Threads: cfg.Threads, Logger: log, OnStep: metrics.TrainingStep, OnFinish: metrics.JobFinished})
+	if err != nil {
+		return err
+	}
+	pool, err := predict.New(predict.Config{Bin: cfg.Bin, Env: cfg.Env, MaxLoaded: cfg.MaxLoaded, Threads: cfg.Threads, Logger: log})
+	if err != nil {
+		return err
+	}
+	acfg := api.Config{Store: st, Queue: q, Predictor: pool, Sandbox: rt, Metrics: metrics, APIKeys: cfg.APIKeys,
+		Static: cfg.Static, Logger: log}
+	if cfg.API != nil {
+		cfg.API(&acfg)
+	}
+	srv, err := api.New(acfg)
+	if err != nil {
+		return err
+	}
+	stored, err := st.HasKeys(ctx)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("server: listen on %s: %w", cfg.Addr, err)
+	}
+	if err := q.Start(ctx); err != nil {
+		ln.Close()
+		return err
+	}
+	app := srv.App()
+	served := make(chan error, 1)
+	go func() { served <- app.Listener(ln) }()
+	auth := "open (no API keys: anyone who can reach the address can use the API)"
+	if len(cfg.APIKeys) > 0 || stored {
+		auth = "api keys required"
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "data", st.Dir(), "bin", cfg.Bin, "auth", auth,
+		"api_keys_flag", len(cfg.APIKeys), "stored_keys", stored, "concurrency", max(cfg.Concurrency, 1),
+		"max_loaded", cfg.MaxLoaded, "threads", cfg.Threads)
+	if cfg.Ready != nil {
+		cfg.Ready(ln.Addr())
+	}
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case serveErr = <-served:
+		log.Error("listener failed", "err", serveErr)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	var errs []error
+	errs = append(errs, srv.Close(sctx))
+	if err := app.ShutdownWithContext(sctx); err != nil {
+		errs = append(errs, fmt.Errorf("server: http shutdown: %w", err))
+	}
+	if err := q.StopAndCancel(sctx); err != nil {
+		errs = append(errs, fmt.Errorf("server: stop jobs: %w", err))
+	}
+	if err := pool.Close(sctx); err != nil {
+		errs = append(errs, fmt.Errorf("server: stop predict workers: %w", err))
+	}
+	if serveErr != nil {
+		errs = append(errs, serveErr)
+	}
+	log.Info("stopped")
+	return errors.Join(errs...)
+}

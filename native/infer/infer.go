@@ -1,0 +1,130 @@
+//go:build cgo
+
+package infer
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sort"
+
+	"github.com/sugarme/gotch/ts"
+
+	"github.com/whetml/whet/native/bert"
+)
+
+// DefaultBatchSize is Options.BatchSize's default.
+const DefaultBatchSize = 64
+
+// Options tunes a Predictor.
+type Options struct {
+	// BatchSize is the number of rows run together. Default: DefaultBatchSize.
+	BatchSize int
+}
+
+// Predictor runs a classifier model; it does not own the model.
+type Predictor struct {
+	m    *bert.Model
+	opts Options
+}
+
+// New returns a Predictor for m (which must have a classifier head).
+func New(m *bert.Model, opts Options) *Predictor {
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = DefaultBatchSize
+	}
+	return &Predictor{m: m, opts: opts}
+}
+
+// Logits returns one row of classifier logits per input row, in input order. typeIDs may be nil. ctx is checked
+// between batches.
+//
+// # Errors
+//
+// ctx's error, or a bad row (empty, too long, id outside the vocabulary) naming its index.
+func (p *Predictor) Logits(ctx context.Context, ids, typeIDs [][]int32) ([][]float32, error) {
+	if p.m.NumLabels() == 0 {
+		return nil, fmt.Errorf("infer: the model has no classifier head")
+	}
+	if typeIDs != nil && len(typeIDs) != len(ids) {
+		return nil, fmt.Errorf("infer: %d rows of type ids for %d rows", len(typeIDs), len(ids))
+	}
+	for i := range ids {
+		var ty []int32
+		if typeIDs != nil {
+			ty = typeIDs[i]
+		}
+		if err := p.m.CheckRow(ids[i], ty); err != nil {
+			return nil, fmt.Errorf("infer: row %d: %w", i, err)
+		}
+	}
+	order := make([]int, len(ids))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return len(ids[order[a]]) > len(ids[order[b]]) })
+	out := make([][]float32, len(ids))
+	L := p.m.NumLabels()
+	for start := 0; start < len(order); start += p.opts.BatchSize {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		idx := order[start:min(start+p.opts.BatchSize, len(order))]
+		bids := make([][]int32, len(idx))
+		var btypes [][]int32
+		if typeIDs != nil {
+			btypes = make([][]int32, len(idx))
+		}
+		for j, i := range idx {
+			bids[j] = ids[i]
+			if typeIDs != nil {
+				btypes[j] = typeIDs[i]
+			}
+		}
+		b, err := p.m.NewBatch(bids, btypes)
+		if err != nil {
+			return nil, fmt.Errorf("infer: %w", err)
+		}
+		vals := make([]float32, len(idx)*L)
+		ts.NoGrad(func() {
+			logits := p.m.Classify(b, false)
+			logits.MustCopyData(vals, uint(len(vals)))
+			logits.MustDrop()
+		})
+		b.Close()
+		for j, i := range idx {
+			out[i] = vals[j*L : (j+1)*L : (j+1)*L]
+		}
+	}
+	return out, nil
+}
+
+// Softmax returns the probabilities for one row of logits (computed in float64, stable).
+func Softmax(logits []float32) []float32 {
+	mx := math.Inf(-1)
+	for _, v := range logits {
+		mx = max(mx, float64(v))
+	}
+	sum := 0.0
+	e := make([]float64, len(logits))
+	for i, v := range logits {
+		e[i] = math.Exp(float64(v) - mx)
+		sum += e[i]
+	}
+	out := make([]float32, len(logits))
+	for i := range e {
+		out[i] = float32(e[i] / sum)
+	}
+	return out
+}
+
+// Argmax returns the index of the largest value (the first on ties).
+func Argmax(v []float32) int {
+	best := 0
+	for i := range v {
+		if v[i] > v[best] {
+			best = i
+		}
+	}
+	return best
+}

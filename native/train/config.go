@@ -1,0 +1,220 @@
+package train
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+)
+
+// Defaults applied by Config.WithDefaults to zero fields.
+const (
+	DefaultEpochs       = 3
+	DefaultBatchSize    = 32
+	DefaultLearningRate = 5e-5
+	DefaultWeightDecay  = 0.01
+	DefaultMaxGradNorm  = 1.0
+	DefaultSeed         = 42
+	DefaultMetric       = "accuracy"
+	DefaultEvalBatch    = 64
+)
+
+// Example is one tokenized training or validation row.
+type Example struct {
+	// InputIDs are the token ids including [CLS] and [SEP], unpadded.
+	InputIDs []int32
+	// TypeIDs are the token type ids (nil means all 0).
+	TypeIDs []int32
+	// Label is the label name.
+	Label string
+	// Source names the row for errors ("train.tsv:12").
+	Source string
+}
+
+// EvalInput is what an evaluation hook gets: true and predicted label indices, probabilities and label names.
+type EvalInput struct {
+	// Labels are the true label indices.
+	Labels []int
+	// Predictions are the predicted label indices.
+	Predictions []int
+	// Probabilities are the softmax outputs, one row per example.
+	Probabilities [][]float32
+	// LabelNames name the indices.
+	LabelNames []string
+}
+
+// EvaluateFunc computes the metrics document for one evaluation (e.g. through a WASM evaluate module). The trainer
+// adds "loss" to what it returns.
+type EvaluateFunc func(ctx context.Context, in EvalInput) (json.RawMessage, error)
+
+// Config is one fine-tuning run. Zero fields take the documented defaults (WithDefaults).
+type Config struct {
+	// ModelDir is the base HF model folder (config.json, weights, vocab.txt). Required unless Resume is set.
+	ModelDir string
+	// OutDir receives checkpoints/checkpoint-<step>/ and, at the end, a copy of the best checkpoint. Required.
+	OutDir string
+	// Train are the training rows. Required, non-empty.
+	Train []Example
+	// Validation are the rows evaluated after each epoch (or EvalEvery steps). Optional.
+	Validation []Example
+	// Epochs is the number of passes over Train. Default: DefaultEpochs.
+	Epochs int
+	// BatchSize is the number of rows per forward pass. Default: DefaultBatchSize.
+	BatchSize int
+	// LearningRate is AdamW's peak learning rate. Default: DefaultLearningRate.
+	LearningRate float64
+	// WarmupRatio is the fraction of steps with a linearly rising learning rate; then it decays linearly to 0.
+	// Default: 0.
+	WarmupRatio float64
+	// WeightDecay is AdamW's decoupled weight decay, not applied to biases and LayerNorm weights.
+	// Default: DefaultWeightDecay; a negative value means 0.
+	WeightDecay float64
+	// MaxSteps, when positive, stops after that many optimizer steps (overriding Epochs). Default: 0.
+	MaxSteps int
+	// GradAccum is the number of batches whose gradients add up to one optimizer step. Default: 1.
+	GradAccum int
+	// MaxGradNorm clips the global gradient norm. Default: DefaultMaxGradNorm; a negative value disables clipping.
+	MaxGradNorm float64
+	// Seed seeds shuffling, dropout and fresh weights: the same seed, data and threads give the same losses.
+	// Default: DefaultSeed.
+	Seed int64
+	// Threads sets libtorch's intra-op threads when positive. Default: 0 (leave as set).
+	Threads int
+	// ClassWeights is "none" or "auto" (weights n/(k*count) per class, for imbalanced data). Default: "none".
+	ClassWeights string
+	// EarlyStoppingPatience stops after that many evaluations without improvement of MetricForBestModel.
+	// Default: 0 (never).
+	EarlyStoppingPatience int
+	// MetricForBestModel picks the best checkpoint: a key of the metrics document ("loss" is lower-is-better,
+	// everything else higher-is-better). Default: DefaultMetric.
+	MetricForBestModel string
+	// EvalEvery evaluates every that many optimizer steps instead of after each epoch. Default: 0 (each epoch).
+	EvalEvery int
+	// EvalBatchSize is the batch size for evaluation. Default: DefaultEvalBatch.
+	EvalBatchSize int
+	// Resume is a checkpoint folder to continue from: weights and its trainer_state.json step (optimizer moments
+	// restart). Default: "" (start fresh).
+	Resume string
+	// Device is "cpu", "cuda" or "" (CUDA when available, else CPU). Default: "".
+	Device string
+	// Evaluate computes the metrics document; nil uses wasm/metrics directly. Default: nil.
+	Evaluate EvaluateFunc
+	// Progress receives step, eval, checkpoint and done events, on the training goroutine. Default: nil.
+	Progress func(Event)
+	// Logger receives log lines. Default: a logger that discards.
+	Logger *slog.Logger
+}
+
+// WithDefaults returns a copy of c with zero fields set to their defaults.
+func (c Config) WithDefaults() Config {
+	if c.Epochs == 0 {
+		c.Epochs = DefaultEpochs
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = DefaultBatchSize
+	}
+	if c.LearningRate == 0 {
+		c.LearningRate = DefaultLearningRate
+	}
+	if c.WeightDecay == 0 {
+		c.WeightDecay = DefaultWeightDecay
+	} else if c.WeightDecay < 0 {
+		c.WeightDecay = 0
+	}
+	if c.GradAccum == 0 {
+		c.GradAccum = 1
+	}
+	if c.MaxGradNorm == 0 {
+		c.MaxGradNorm = DefaultMaxGradNorm
+	}
+	if c.Seed == 0 {
+		c.Seed = DefaultSeed
+	}
+	if c.ClassWeights == "" {
+		c.ClassWeights = "none"
+	}
+	if c.MetricForBestModel == "" {
+		c.MetricForBestModel = DefaultMetric
+	}
+	if c.EvalBatchSize == 0 {
+		c.EvalBatchSize = DefaultEvalBatch
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// validate names the first bad field.
+func (c Config) validate() error {
+	switch {
+	case c.ModelDir == "" && c.Resume == "":
+		return errors.New("train: config field[ModelDir]: required (or Resume)")
+	case c.OutDir == "":
+		return errors.New("train: config field[OutDir]: required")
+	case len(c.Train) == 0:
+		return errors.New("train: config field[Train]: no training rows")
+	case c.Epochs < 0:
+		return fmt.Errorf("train: config field[Epochs]: must be positive, got %d", c.Epochs)
+	case c.BatchSize < 1:
+		return fmt.Errorf("train: config field[BatchSize]: must be positive, got %d", c.BatchSize)
+	case c.LearningRate < 0:
+		return fmt.Errorf("train: config field[LearningRate]: must be positive, got %g", c.LearningRate)
+	case c.WarmupRatio < 0 || c.WarmupRatio > 1:
+		return fmt.Errorf("train: config field[WarmupRatio]: must be in [0, 1], got %g", c.WarmupRatio)
+	case c.MaxSteps < 0:
+		return fmt.Errorf("train: config field[MaxSteps]: must not be negative, got %d", c.MaxSteps)
+	case c.GradAccum < 1:
+		return fmt.Errorf("train: config field[GradAccum]: must be positive, got %d", c.GradAccum)
+	case c.ClassWeights != "none" && c.ClassWeights != "auto":
+		return fmt.Errorf("train: config field[ClassWeights]: %q (want auto or none)", c.ClassWeights)
+	case c.EarlyStoppingPatience < 0:
+		return fmt.Errorf("train: config field[EarlyStoppingPatience]: must not be negative, got %d", c.EarlyStoppingPatience)
+	case c.EvalEvery < 0:
+		return fmt.Errorf("train: config field[EvalEvery]: must not be negative, got %d", c.EvalEvery)
+	case c.Device != "" && !strings.EqualFold(c.Device, "cpu") && !strings.EqualFold(c.Device, "cuda"):
+		return fmt.Errorf("train: config field[Device]: %q (want cpu, cuda or empty)", c.Device)
+	}
+	for i, e := range c.Train {
+		if e.Label == "" {
+			return fmt.Errorf("train: training row %s: no label", sourceOf(e, i))
+		}
+	}
+	for i, e := range c.Validation {
+		if e.Label == "" {
+			return fmt.Errorf("train: validation row %s: no label", sourceOf(e, i))
+		}
+	}
+	return nil
+}
+
+func sourceOf(e Example, i int) string {
+	if e.Source != "" {
+		return e.Source
+	}
+	return fmt.Sprintf("#%d", i)
+}
+
+// Result is a finished (or cancelled) run.
+type Result struct {
+	// Labels are the label names in class-index order.
+	Labels []string
+	// Metrics is the best evaluation's metrics document (nil without validation rows).
+	Metrics json.RawMessage
+	// TrainSamplesPerSecond is training rows processed per second of training time (evaluation excluded).
+	TrainSamplesPerSecond float64
+	// GlobalStep is the number of optimizer steps done.
+	GlobalStep int
+	// Epoch is the fractional epoch reached.
+	Epoch float64
+	// BestCheckpoint is the folder of the best checkpoint (the last one without validation rows).
+	BestCheckpoint string
+	// LastCheckpoint is the folder of the last checkpoint written (on cancel: the cancel checkpoint).
+	LastCheckpoint string
+	// Losses is the training loss of every optimizer step, in order.
+	Losses []float64
+	// StoppedEarly is set when early stopping ended the run.
+	StoppedEarly bool
+}

@@ -1,0 +1,526 @@
+//go:build cgo
+
+package train
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
+
+	"github.com/whetml/whet/dataset"
+	"github.com/whetml/whet/native/bert"
+	"github.com/whetml/whet/native/checkpoint"
+	"github.com/whetml/whet/native/infer"
+	"github.com/whetml/whet/native/torch"
+	"github.com/whetml/whet/wasm/metrics"
+)
+
+// CheckpointsDir is the sub-folder of OutDir holding checkpoint-<step> folders.
+const CheckpointsDir = "checkpoints"
+
+// run is one fine-tuning run's state.
+type run struct {
+	cfg    Config
+	log    *slog.Logger
+	dev    gotch.Device
+	model  *bert.Model
+	mcfg   bert.Config
+	base   *checkpoint.Folder
+	vocab  []byte
+	labels []string
+	index  map[string]int
+
+	train, val       []Example
+	trainY, valY     []int
+	weights          []float32
+	weightT          *ts.Tensor
+	opt              *optim
+	sched            schedule
+	total, perEpoch  int
+	step             int
+	epoch            float64
+	samples          int
+	trainTime        time.Duration
+	best             *float64
+	bestDir, lastDir string
+	bestMetrics      json.RawMessage
+	res              *Result
+}
+
+// Run fine-tunes a sequence classifier: it loads cfg.ModelDir (or cfg.Resume), trains with AdamW (no decay on
+// biases and LayerNorm weights), linear warmup and decay, gradient clipping and accumulation, evaluates on
+// cfg.Validation after each epoch (or every EvalEvery steps), keeps the best checkpoint by MetricForBestModel,
+// stops early after EarlyStoppingPatience evaluations without improvement, and copies the best checkpoint to
+// cfg.OutDir. ctx is checked between optimizer steps; on cancellation a checkpoint is written and ctx's error is
+// returned with the partial Result.
+//
+// # Errors
+//
+// A bad Config field (named), an unreadable or mismatched model folder (naming the file and tensor), a row the
+// model cannot take (naming its source), ctx's error on cancellation, or an I/O error writing checkpoints.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	r := &run{cfg: cfg, log: cfg.Logger, res: &Result{}}
+	defer r.close()
+	if err := r.setup(); err != nil {
+		return nil, err
+	}
+	err := r.loop(ctx)
+	r.res.Labels = r.labels
+	r.res.GlobalStep = r.step
+	r.res.Epoch = r.epoch
+	r.res.BestCheckpoint = r.bestDir
+	r.res.LastCheckpoint = r.lastDir
+	r.res.Metrics = r.bestMetrics
+	if r.trainTime > 0 {
+		r.res.TrainSamplesPerSecond = float64(r.samples) / r.trainTime.Seconds()
+	}
+	if err != nil {
+		return r.res, err
+	}
+	if r.bestDir != "" {
+		if err := checkpoint.CopyFolder(r.bestDir, cfg.OutDir); err != nil {
+			return r.res, err
+		}
+		r.log.Info("best checkpoint copied", "from", r.bestDir, "to", cfg.OutDir)
+	}
+	r.emit(Event{Type: EventDone, Metrics: r.bestMetrics, TrainSamplesPerSecond: r.res.TrainSamplesPerSecond})
+	return r.res, nil
+}
+
+func (r *run) close() {
+	if r.opt != nil {
+		r.opt.close()
+	}
+	if r.weightT != nil {
+		r.weightT.MustDrop()
+	}
+	if r.model != nil {
+		r.model.Close()
+	}
+}
+
+func (r *run) emit(e Event) {
+	if r.cfg.Progress != nil {
+		r.cfg.Progress(e)
+	}
+}
+
+func (r *run) setup() error {
+	cfg := r.cfg
+	if cfg.Threads > 0 {
+		torch.SetThreads(cfg.Threads)
+	}
+	torch.ManualSeed(cfg.Seed)
+	r.dev = device(cfg.Device)
+	baseDir := cfg.ModelDir
+	startStep := 0
+	if cfg.Resume != "" {
+		st, err := ReadTrainerState(cfg.Resume)
+		if err != nil {
+			return err
+		}
+		baseDir, startStep = cfg.Resume, st.GlobalStep
+		if st.BestMetric != nil && st.MetricForBestModel == cfg.MetricForBestModel {
+			v := *st.BestMetric
+			r.best, r.bestDir = &v, st.BestCheckpoint
+		}
+		r.log.Warn("resuming: weights and step restored, AdamW moments restart from zero", "checkpoint", cfg.Resume, "step", startStep)
+	}
+	base, err := checkpoint.ReadFolder(baseDir)
+	if err != nil {
+		return err
+	}
+	r.base = base
+	if b, err := os.ReadFile(base.VocabPath()); err == nil {
+		r.vocab = b
+	} else {
+		r.log.Warn("model folder has no vocab.txt; checkpoints will have none", "model", baseDir)
+	}
+
+	// Labels: the base model's when they cover the data, else the data's.
+	seen := map[string]bool{}
+	var dataLabels []string
+	for _, set := range [][]Example{cfg.Train, cfg.Validation} {
+		for _, e := range set {
+			if !seen[e.Label] {
+				seen[e.Label] = true
+				dataLabels = append(dataLabels, e.Label)
+			}
+		}
+	}
+	dataset.SortLabels(dataLabels)
+	labels, kept := chooseLabels(base.Config.Labels(), dataLabels)
+	r.labels = labels
+	r.index = make(map[string]int, len(labels))
+	for i, l := range labels {
+		r.index[l] = i
+	}
+	r.mcfg = base.Config
+	r.mcfg.SetLabels(labels)
+	r.mcfg.Architectures = []string{bert.ArchSequenceClassification}
+	values, rep, err := base.Match(r.mcfg, bert.HeadClassifier, len(labels))
+	if err != nil {
+		return err
+	}
+	if !kept && len(base.Config.Labels()) > 0 && !rep.FreshClassifier {
+		// Same number of labels, different names: the old head means nothing for the new labels.
+		delete(values, "classifier.weight")
+		delete(values, "classifier.bias")
+		rep.FreshClassifier = true
+		rep.FreshReason = fmt.Sprintf("model labels %v do not cover the data's labels %v", base.Config.Labels(), dataLabels)
+	}
+	if rep.FreshClassifier {
+		r.log.Info("classifier head created fresh", "labels", labels, "reason", rep.FreshReason)
+	}
+	if len(rep.Missing) > 0 {
+		r.log.Warn("weights missing from the model folder, initialized from scratch", "file", base.WeightsFile, "names", rep.Missing)
+	}
+	if len(rep.Unexpected) > 0 {
+		r.log.Warn("weights in the model folder not used by the classifier", "file", base.WeightsFile, "names", rep.Unexpected)
+	}
+	if len(rep.Ignored) > 0 {
+		r.log.Info("pretraining heads in the model folder ignored", "count", len(rep.Ignored))
+	}
+	r.model, err = bert.New(r.mcfg, bert.Options{Heads: bert.HeadClassifier, NumLabels: len(labels), Device: r.dev, Seed: uint64(cfg.Seed)}, values)
+	if err != nil {
+		return err
+	}
+
+	// Check every row fits the model before spending time.
+	check := func(set []Example, what string) ([]int, error) {
+		ys := make([]int, len(set))
+		for i, e := range set {
+			if err := r.model.CheckRow(e.InputIDs, e.TypeIDs); err != nil {
+				return nil, fmt.Errorf("train: %s row %s: %w", what, sourceOf(e, i), err)
+			}
+			ys[i] = r.index[e.Label]
+		}
+		return ys, nil
+	}
+	if r.trainY, err = check(cfg.Train, "training"); err != nil {
+		return err
+	}
+	if r.valY, err = check(cfg.Validation, "validation"); err != nil {
+		return err
+	}
+	r.train, r.val = cfg.Train, cfg.Validation
+	if cfg.ClassWeights == "auto" {
+		r.weights = classWeights(r.trainY, len(labels))
+		if r.weightT, err = bert.Float32Tensor(r.weights, []int64{int64(len(labels))}, r.dev); err != nil {
+			return err
+		}
+		r.log.Info("class weights", "labels", labels, "weights", r.weights)
+	}
+
+	batches := (len(r.train) + cfg.BatchSize - 1) / cfg.BatchSize
+	r.perEpoch = (batches + cfg.GradAccum - 1) / cfg.GradAccum
+	r.total = r.perEpoch * cfg.Epochs
+	if cfg.MaxSteps > 0 {
+		r.total = cfg.MaxSteps
+	}
+	r.sched = newSchedule(cfg.LearningRate, cfg.WarmupRatio, r.total)
+	r.step = startStep
+	if r.opt, err = newOptim(r.model, cfg.LearningRate, cfg.WeightDecay, cfg.MaxGradNorm); err != nil {
+		return err
+	}
+	r.log.Info("training",
+		"rows", len(r.train), "validation_rows", len(r.val), "labels", labels, "epochs", cfg.Epochs,
+		"batch_size", cfg.BatchSize, "grad_accum", cfg.GradAccum, "total_steps", r.total, "warmup_steps", r.sched.warmup,
+		"learning_rate", cfg.LearningRate, "weight_decay", cfg.WeightDecay, "seed", cfg.Seed, "runtime", torch.Describe())
+	return nil
+}
+
+func (r *run) loop(ctx context.Context) error {
+	cfg := r.cfg
+	lengths := make([]int, len(r.train))
+	for i, e := range r.train {
+		lengths[i] = len(e.InputIDs)
+	}
+	patienceLeft := cfg.EarlyStoppingPatience
+	var accum *ts.Scalar
+	if cfg.GradAccum > 1 {
+		accum = ts.FloatScalar(float64(cfg.GradAccum))
+		defer accum.MustDrop()
+	}
+	epochs := (r.total + r.perEpoch - 1) / r.perEpoch
+	for epoch := 0; epoch < epochs && r.step < r.total; epoch++ {
+		batches := planBatches(lengths, cfg.BatchSize, epochRNG(cfg.Seed, epoch))
+		for first := 0; first < len(batches) && r.step < r.total; first += cfg.GradAccum {
+			group := batches[first:min(first+cfg.GradAccum, len(batches))]
+			if epoch*r.perEpoch+first/cfg.GradAccum < r.step {
+				continue // resumed: these steps are done
+			}
+			if err := ctx.Err(); err != nil {
+				return r.cancel(err)
+			}
+			start := time.Now()
+			lossSum, n := 0.0, 0
+			for _, batch := range group {
+				l, err := r.forwardBackward(batch, accum)
+				if err != nil {
+					return err
+				}
+				lossSum += l
+				n += len(batch)
+			}
+			lr := r.sched.lr(r.step)
+			if err := r.opt.step(lr); err != nil {
+				return err
+			}
+			r.step++
+			r.samples += n
+			r.trainTime += time.Since(start)
+			r.epoch = float64(epoch) + float64(first+len(group))/float64(len(batches))
+			loss := lossSum / float64(len(group))
+			r.res.Losses = append(r.res.Losses, loss)
+			if math.IsNaN(loss) || math.IsInf(loss, 0) {
+				return fmt.Errorf("train: step %d: loss is %g (lower --learning-rate?)", r.step, loss)
+			}
+			r.emit(Event{Type: EventStep, Step: r.step, TotalSteps: r.total, Epoch: r.epoch, Loss: loss, LearningRate: lr,
+				SamplesPerSecond: float64(r.samples) / r.trainTime.Seconds()})
+			if cfg.EvalEvery > 0 && r.step%cfg.EvalEvery == 0 && r.step < r.total {
+				stop, err := r.evalAndSave(ctx, &patienceLeft)
+				if err != nil || stop {
+					return err
+				}
+			}
+		}
+		if cfg.EvalEvery == 0 || r.step >= r.total {
+			if r.step >= r.total {
+				r.epoch = min(r.epoch, float64(epoch+1))
+			}
+			stop, err := r.evalAndSave(ctx, &patienceLeft)
+			if err != nil || stop {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// forwardBackward runs one batch in training mode and accumulates its gradients; it returns the batch loss.
+func (r *run) forwardBackward(batch []int, accum *ts.Scalar) (float64, error) {
+	ids := make([][]int32, len(batch))
+	types := make([][]int32, len(batch))
+	ys := make([]int64, len(batch))
+	hasTypes := false
+	for j, i := range batch {
+		ids[j] = r.train[i].InputIDs
+		types[j] = r.train[i].TypeIDs
+		hasTypes = hasTypes || types[j] != nil
+		ys[j] = int64(r.trainY[i])
+	}
+	if !hasTypes {
+		types = nil
+	} else {
+		for j := range types {
+			if types[j] == nil {
+				types[j] = make([]int32, len(ids[j]))
+			}
+		}
+	}
+	b, err := r.model.NewBatch(ids, types)
+	if err != nil {
+		return 0, fmt.Errorf("train: %w", err)
+	}
+	defer b.Close()
+	target, err := bert.Int64Tensor(ys, []int64{int64(len(ys))}, r.dev)
+	if err != nil {
+		return 0, err
+	}
+	defer target.MustDrop()
+	logits := r.model.Classify(b, true)
+	weight := ts.None
+	if r.weightT != nil {
+		weight = r.weightT
+	}
+	loss := logits.MustCrossEntropyLoss(target, weight, ts.ReductionMean, -100, 0, true)
+	v := loss.MustFloat64Value([]int64{})
+	if accum != nil {
+		loss = loss.MustDivScalar(accum, true)
+	}
+	if err := loss.Backward(); err != nil {
+		loss.MustDrop()
+		return 0, fmt.Errorf("train: backward: %w", err)
+	}
+	loss.MustDrop()
+	return v, nil
+}
+
+// evaluate runs the validation rows and returns the metrics document (with "loss").
+func (r *run) evaluate(ctx context.Context) (json.RawMessage, error) {
+	ids := make([][]int32, len(r.val))
+	var types [][]int32
+	for i, e := range r.val {
+		ids[i] = e.InputIDs
+		if e.TypeIDs != nil {
+			if types == nil {
+				types = make([][]int32, len(r.val))
+			}
+			types[i] = e.TypeIDs
+		}
+	}
+	if types != nil {
+		for i := range types {
+			if types[i] == nil {
+				types[i] = make([]int32, len(ids[i]))
+			}
+		}
+	}
+	logits, err := infer.New(r.model, infer.Options{BatchSize: r.cfg.EvalBatchSize}).Logits(ctx, ids, types)
+	if err != nil {
+		return nil, fmt.Errorf("train: evaluate: %w", err)
+	}
+	in := EvalInput{Labels: r.valY, Predictions: make([]int, len(logits)), Probabilities: make([][]float32, len(logits)), LabelNames: r.labels}
+	loss, wsum := 0.0, 0.0
+	for i, l := range logits {
+		p := infer.Softmax(l)
+		in.Probabilities[i] = p
+		in.Predictions[i] = infer.Argmax(l)
+		w := 1.0
+		if r.weights != nil {
+			w = float64(r.weights[r.valY[i]])
+		}
+		loss += -w * math.Log(max(float64(p[r.valY[i]]), 1e-30))
+		wsum += w
+	}
+	loss /= max(wsum, 1e-12)
+	var doc json.RawMessage
+	if r.cfg.Evaluate != nil {
+		if doc, err = r.cfg.Evaluate(ctx, in); err != nil {
+			return nil, fmt.Errorf("train: evaluate module: %w", err)
+		}
+	} else {
+		rep, err := metrics.Compute(in.Labels, in.Predictions, in.LabelNames)
+		if err != nil {
+			return nil, fmt.Errorf("train: metrics: %w", err)
+		}
+		if doc, err = json.Marshal(rep); err != nil {
+			return nil, err
+		}
+	}
+	return withLoss(doc, loss)
+}
+
+// evalAndSave evaluates (when there are validation rows), writes a checkpoint, tracks the best one and applies
+// early stopping; it reports whether to stop.
+func (r *run) evalAndSave(ctx context.Context, patienceLeft *int) (bool, error) {
+	var doc json.RawMessage
+	isBest := true
+	if len(r.val) > 0 {
+		var err error
+		if doc, err = r.evaluate(ctx); err != nil {
+			return false, err
+		}
+		r.emit(Event{Type: EventEval, Step: r.step, Epoch: r.epoch, Metrics: doc})
+		v, err := metricValue(doc, r.cfg.MetricForBestModel)
+		if err != nil {
+			return false, fmt.Errorf("train: --metric-for-best-model: %w", err)
+		}
+		r.log.Info("evaluation", "step", r.step, "epoch", round(r.epoch, 2), r.cfg.MetricForBestModel, v)
+		isBest = better(r.cfg.MetricForBestModel, v, r.best)
+		if isBest {
+			r.best = &v
+		}
+	}
+	dir := filepath.Join(r.cfg.OutDir, CheckpointsDir, "checkpoint-"+strconv.Itoa(r.step))
+	if isBest {
+		r.bestDir, r.bestMetrics = dir, doc
+	}
+	if err := r.save(dir, doc); err != nil {
+		return false, err
+	}
+	r.emit(Event{Type: EventCheckpoint, Step: r.step, Epoch: r.epoch, Path: dir, Metrics: doc, Best: isBest})
+	r.prune()
+	if len(r.val) > 0 && r.cfg.EarlyStoppingPatience > 0 {
+		if isBest {
+			*patienceLeft = r.cfg.EarlyStoppingPatience
+		} else {
+			*patienceLeft--
+			if *patienceLeft <= 0 {
+				r.log.Info("early stopping", "step", r.step, "metric", r.cfg.MetricForBestModel, "best", *r.best, "patience", r.cfg.EarlyStoppingPatience)
+				r.res.StoppedEarly = true
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
+
+// save writes a checkpoint folder with trainer_state.json.
+func (r *run) save(dir string, doc json.RawMessage) error {
+	tensors, err := r.model.Tensors()
+	if err != nil {
+		return err
+	}
+	st := TrainerState{GlobalStep: r.step, Epoch: round(r.epoch, 4), Metrics: doc, BestMetric: r.best, BestCheckpoint: r.bestDir,
+		MetricForBestModel: r.cfg.MetricForBestModel, TotalSteps: r.total, Seed: r.cfg.Seed}
+	stb, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	err = checkpoint.WriteFolder(dir, checkpoint.SaveOptions{
+		Config: r.mcfg, Tensors: tensors, Vocab: r.vocab, DoLowerCase: r.base.DoLowerCase,
+		TokenizerConfig: r.base.TokenizerConfig, Extra: map[string][]byte{TrainerStateFile: append(stb, '\n')},
+	})
+	if err != nil {
+		return err
+	}
+	r.lastDir = dir
+	return nil
+}
+
+// prune removes checkpoints that are neither the best nor the last.
+func (r *run) prune() {
+	root := filepath.Join(r.cfg.OutDir, CheckpointsDir)
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return
+	}
+	var names []string
+	for _, e := range entries {
+		p := filepath.Join(root, e.Name())
+		if e.IsDir() && p != r.bestDir && p != r.lastDir && len(e.Name()) > 11 && e.Name()[:11] == "checkpoint-" {
+			names = append(names, p)
+		}
+	}
+	sort.Strings(names)
+	for _, p := range names {
+		if err := os.RemoveAll(p); err == nil {
+			r.log.Debug("checkpoint removed", "path", p)
+		}
+	}
+}
+
+// cancel writes a checkpoint of the current state and returns err (ctx's error).
+func (r *run) cancel(err error) error {
+	dir := filepath.Join(r.cfg.OutDir, CheckpointsDir, "checkpoint-"+strconv.Itoa(r.step))
+	if r.bestDir == "" {
+		r.bestDir = dir
+	}
+	if r.lastDir == dir {
+		// This step's checkpoint is already written (cancelled right after an evaluation).
+		return err
+	}
+	if serr := r.save(dir, nil); serr != nil {
+		return errors.Join(err, serr)
+	}
+	r.log.Info("cancelled: checkpoint written", "path", dir, "step", r.step)
+	r.emit(Event{Type: EventCheckpoint, Step: r.step, Epoch: r.epoch, Path: dir, Best: r.bestDir == dir})
+	return err
+}

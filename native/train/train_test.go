@@ -1,0 +1,299 @@
+//go:build cgo
+
+package train_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/sugarme/gotch"
+
+	"github.com/whetml/whet/native/bert"
+	"github.com/whetml/whet/native/checkpoint"
+	"github.com/whetml/whet/native/internal/reftest"
+	"github.com/whetml/whet/native/torch"
+	"github.com/whetml/whet/native/train"
+)
+
+const vocabSize = 40
+
+// tinyModel writes a small random model folder and returns its path.
+func tinyModel(t testing.TB, labels []string, mod func(*bert.Config)) string {
+	t.Helper()
+	cfg := bert.DefaultConfig()
+	cfg.VocabSize, cfg.HiddenSize, cfg.NumHiddenLayers, cfg.NumAttentionHeads, cfg.IntermediateSize = vocabSize, 32, 2, 2, 64
+	cfg.MaxPositionEmbeddings = 32
+	cfg.SetLabels(labels)
+	if mod != nil {
+		mod(&cfg)
+	}
+	m, err := bert.New(cfg, bert.Options{Heads: bert.HeadClassifier, NumLabels: len(labels), Device: gotch.CPU, Seed: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tensors, err := m.Tensors()
+	m.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	words := []string{"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"}
+	for i := len(words); i < vocabSize; i++ {
+		words = append(words, fmt.Sprintf("w%d", i))
+	}
+	vocab := []byte{}
+	for _, w := range words {
+		vocab = append(vocab, w+"\n"...)
+	}
+	dir := filepath.Join(t.TempDir(), "base")
+	if err := checkpoint.WriteFolder(dir, checkpoint.SaveOptions{Config: cfg, Tensors: tensors, Vocab: vocab, DoLowerCase: true}); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// synthetic makes n rows: label "pos" when token 7 occurs, else "neg"; lengths 4..14.
+func synthetic(n int, seed uint64) []train.Example {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	out := make([]train.Example, n)
+	for i := range out {
+		l := 2 + rng.IntN(11)
+		ids := []int32{2}
+		pos := rng.IntN(2) == 0
+		for j := range l {
+			tok := int32(8 + rng.IntN(vocabSize-8))
+			if pos && j == l/2 {
+				tok = 7
+			}
+			ids = append(ids, tok)
+		}
+		ids = append(ids, 3)
+		lab := "neg"
+		if pos {
+			lab = "pos"
+		}
+		out[i] = train.Example{InputIDs: ids, Label: lab, Source: fmt.Sprintf("synthetic:%d", i+1)}
+	}
+	return out
+}
+
+func TestTrainLearnsAndWritesFolders(t *testing.T) {
+	torch.SetThreads(2)
+	base := tinyModel(t, []string{"neg", "pos"}, nil)
+	out := filepath.Join(t.TempDir(), "out")
+	var events []train.Event
+	res, err := train.Run(context.Background(), train.Config{
+		ModelDir: base, OutDir: out, Train: synthetic(512, 1), Validation: synthetic(128, 2),
+		Epochs: 3, BatchSize: 16, LearningRate: 2e-3, WarmupRatio: 0.1, Seed: 3,
+		Progress: func(e train.Event) { events = append(events, e) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(res.Metrics, &m); err != nil {
+		t.Fatal(err)
+	}
+	acc := m["accuracy"].(float64)
+	t.Logf("accuracy %.3f after %d steps, %.0f samples/s; first loss %.3f last %.3f", acc, res.GlobalStep, res.TrainSamplesPerSecond, res.Losses[0], res.Losses[len(res.Losses)-1])
+	if acc < 0.9 {
+		t.Errorf("accuracy %.3f < 0.9 on a trivially learnable task", acc)
+	}
+	if res.GlobalStep != 96 || len(res.Losses) != 96 {
+		t.Errorf("steps = %d, losses %d, want 96", res.GlobalStep, len(res.Losses))
+	}
+	counts := map[string]int{}
+	for _, e := range events {
+		counts[e.Type]++
+		if _, err := json.Marshal(e); err != nil {
+			t.Errorf("event %+v does not marshal: %v", e, err)
+		}
+	}
+	if counts[train.EventStep] != 96 || counts[train.EventEval] != 3 || counts[train.EventCheckpoint] != 3 || counts[train.EventDone] != 1 {
+		t.Errorf("event counts = %v", counts)
+	}
+	for _, f := range []string{"config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json", "trainer_state.json"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("out folder lacks %s", f)
+		}
+	}
+	cps, _ := os.ReadDir(filepath.Join(out, train.CheckpointsDir))
+	if len(cps) < 1 || len(cps) > 2 {
+		t.Errorf("%d checkpoints kept, want best and last only", len(cps))
+	}
+	f, err := checkpoint.ReadFolder(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(f.Config.Labels(), []string{"neg", "pos"}) || f.Config.Architectures[0] != bert.ArchSequenceClassification {
+		t.Errorf("out config = %+v", f.Config)
+	}
+}
+
+func TestTrainReproducible(t *testing.T) {
+	torch.SetThreads(2)
+	base := tinyModel(t, []string{"neg", "pos"}, nil)
+	data := synthetic(200, 5)
+	runOnce := func(seed int64) []float64 {
+		res, err := train.Run(context.Background(), train.Config{
+			ModelDir: base, OutDir: filepath.Join(t.TempDir(), "out"), Train: data, Epochs: 1, BatchSize: 8,
+			LearningRate: 1e-3, Seed: seed, Threads: 2,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Losses
+	}
+	a, b, c := runOnce(11), runOnce(11), runOnce(12)
+	if !reflect.DeepEqual(a, b) {
+		t.Errorf("same seed, different losses:\n%v\n%v", a[:5], b[:5])
+	}
+	if reflect.DeepEqual(a, c) {
+		t.Errorf("different seeds gave identical losses")
+	}
+}
+
+func TestTrainCancel(t *testing.T) {
+	torch.SetThreads(2)
+	base := tinyModel(t, []string{"neg", "pos"}, nil)
+	out := filepath.Join(t.TempDir(), "out")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	res, err := train.Run(ctx, train.Config{
+		ModelDir: base, OutDir: out, Train: synthetic(400, 1), Epochs: 2, BatchSize: 8, LearningRate: 1e-3,
+		Progress: func(e train.Event) {
+			if e.Type == train.EventStep && e.Step == 7 {
+				cancel()
+			}
+		},
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if res == nil || res.GlobalStep != 7 {
+		t.Fatalf("result = %+v, want step 7", res)
+	}
+	st, err := train.ReadTrainerState(res.LastCheckpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.GlobalStep != 7 || filepath.Base(res.LastCheckpoint) != "checkpoint-7" {
+		t.Errorf("state = %+v at %s", st, res.LastCheckpoint)
+	}
+	// Resume from the cancel checkpoint finishes the run.
+	res2, err := train.Run(context.Background(), train.Config{
+		OutDir: out, Resume: res.LastCheckpoint, Train: synthetic(400, 1), Epochs: 2, BatchSize: 8, LearningRate: 1e-3,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res2.GlobalStep != 100 || len(res2.Losses) != 93 {
+		t.Errorf("resumed run: step %d with %d new losses, want 100 and 93", res2.GlobalStep, len(res2.Losses))
+	}
+}
+
+func TestTrainMultiClassWeightsAndNewLabels(t *testing.T) {
+	torch.SetThreads(2)
+	// The base model knows a/b; the data has x/y/z: a fresh 3-way head.
+	base := tinyModel(t, []string{"a", "b"}, nil)
+	data := synthetic(150, 9)
+	for i := range data {
+		data[i].Label = []string{"x", "y", "z"}[int(data[i].InputIDs[1])%3]
+		if i%10 != 0 && data[i].Label == "z" {
+			data[i].Label = "x" // make z rare
+		}
+	}
+	res, err := train.Run(context.Background(), train.Config{
+		ModelDir: base, OutDir: filepath.Join(t.TempDir(), "out"), Train: data, Validation: data[:30], Epochs: 1,
+		BatchSize: 16, ClassWeights: "auto", MetricForBestModel: "macro_f1",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(res.Labels, []string{"x", "y", "z"}) {
+		t.Errorf("labels = %v", res.Labels)
+	}
+	var m map[string]any
+	_ = json.Unmarshal(res.Metrics, &m)
+	if _, ok := m["macro_f1"]; !ok {
+		t.Errorf("metrics = %s", res.Metrics)
+	}
+}
+
+func TestTrainBadConfig(t *testing.T) {
+	base := tinyModel(t, []string{"neg", "pos"}, nil)
+	long := synthetic(3, 1)
+	long[1].InputIDs = make([]int32, 40)
+	bad := synthetic(3, 1)
+	bad[2].InputIDs[1] = 999
+	tests := []struct {
+		name string
+		cfg  train.Config
+		want string
+	}{
+		{"no rows", train.Config{ModelDir: base, OutDir: "x"}, "config field[Train]: no training rows"},
+		{"no out", train.Config{ModelDir: base, Train: synthetic(2, 1)}, "config field[OutDir]: required"},
+		{"class weights", train.Config{ModelDir: base, OutDir: "x", Train: synthetic(2, 1), ClassWeights: "some"}, "config field[ClassWeights]"},
+		{"too long", train.Config{ModelDir: base, OutDir: t.TempDir(), Train: long}, "training row synthetic:2: 40 tokens, more than max_position_embeddings 32"},
+		{"bad id", train.Config{ModelDir: base, OutDir: t.TempDir(), Train: bad}, "training row synthetic:3: position 1: token id 999 outside the vocabulary (size 40)"},
+		{"missing model", train.Config{ModelDir: filepath.Join(t.TempDir(), "nope"), OutDir: "x", Train: synthetic(2, 1)}, "no such file"},
+		{"bad metric", train.Config{ModelDir: base, OutDir: t.TempDir(), Train: synthetic(8, 1), Validation: synthetic(4, 2), Epochs: 1, MetricForBestModel: "auc"}, "metric[auc]: not a number"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := train.Run(context.Background(), tt.cfg)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestTrainMatchesPyTorch: without dropout, whet's optimizer steps (AdamW with two decay groups, clipping, linear
+// decay) give the same losses as torch.optim.AdamW on the reference model.
+func TestTrainMatchesPyTorch(t *testing.T) {
+	reftest.SkipWithoutTorch(t)
+	torch.SetThreads(1)
+	base := tinyModel(t, []string{"neg", "pos"}, func(c *bert.Config) {
+		c.HiddenDropoutProb, c.AttentionProbsDropoutProb = 0, 0
+		c.InitializerRange = 0.2
+	})
+	data := synthetic(12, 4)
+	ids := make([][]int32, len(data))
+	labels := make([]int, len(data))
+	for i, e := range data {
+		ids[i] = e.InputIDs
+		if e.Label == "pos" {
+			labels[i] = 1
+		}
+	}
+	pids, ptypes, mask := reftest.Pad(ids, nil, 0)
+	var ref struct{ Losses []float64 }
+	const steps = 4
+	reftest.Run(t, "train", map[string]any{"model": base, "input_ids": pids, "token_type_ids": ptypes, "attention_mask": mask,
+		"labels": labels, "steps": steps, "lr": 3e-3, "weight_decay": 0.1, "threads": 1, "max_grad_norm": 1.0}, &ref)
+	res, err := train.Run(context.Background(), train.Config{
+		ModelDir: base, OutDir: filepath.Join(t.TempDir(), "out2"), Train: data, BatchSize: len(data), Epochs: steps,
+		LearningRate: 3e-3, WeightDecay: 0.1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Losses) != steps {
+		t.Fatalf("losses = %v", res.Losses)
+	}
+	for i := range ref.Losses {
+		if d := math.Abs(res.Losses[i] - ref.Losses[i]); d > 1e-4 {
+			t.Errorf("step %d loss whet %.6f vs PyTorch %.6f (diff %.2g)", i+1, res.Losses[i], ref.Losses[i], d)
+		}
+	}
+	t.Logf("whet %v\ntorch %v", res.Losses, ref.Losses)
+}
