@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/whetml/whet/host/sandbox"
 	"github.com/whetml/whet/wasm/wordpiece"
 	"github.com/whetml/whet/wasm/wordpiece/hfref"
 )
@@ -58,8 +59,8 @@ func runShim(t *testing.T, root, vocab string, lower bool, maxLen int, texts []s
 }
 
 // TestShimMatchesTokenizer runs the built bert-wordpiece.wasm in node through web/static/js/wasi.js and
-// preprocess.js (the code the page runs) and checks every row against the native Go tokenizer and, when node_modules
-// has it, against HuggingFace tokenizers.
+// preprocess.js (the code the page runs) and checks every row against the same module in the server's sandbox
+// (host/sandbox, wazero), the native Go tokenizer and, when node_modules has it, HuggingFace tokenizers.
 func TestShimMatchesTokenizer(t *testing.T) {
 	root := repoRoot(t)
 	if _, err := exec.LookPath("node"); err != nil {
@@ -82,6 +83,21 @@ func TestShimMatchesTokenizer(t *testing.T) {
 	}
 	texts = append(texts, "The movie was great, 我很喜欢!", "Ünïcödé wörds — «quoted» unaffable")
 
+	ctx := context.Background()
+	rt, err := sandbox.New(ctx, sandbox.Config{PoolSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close(ctx)
+	wasm, err := os.ReadFile(wasmPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod, err := rt.Compile(ctx, wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	for _, tc := range []struct {
 		name   string
 		lower  bool
@@ -93,6 +109,15 @@ func TestShimMatchesTokenizer(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := runShim(t, root, vocabPath, tc.lower, tc.maxLen, texts)
+			pre, err := rt.NewPreprocessor(ctx, mod, sandbox.PreprocessOptions{Vocab: vocab, DoLowerCase: tc.lower, MaxLength: tc.maxLen})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pre.Close(ctx)
+			server, err := pre.Preprocess(ctx, sandbox.PreprocessRequest{Texts: texts, MaxLength: tc.maxLen, WithTokens: true})
+			if err != nil {
+				t.Fatal(err)
+			}
 			tok, err := wordpiece.New(vocab, wordpiece.Options{DoLowerCase: tc.lower})
 			if err != nil {
 				t.Fatal(err)
@@ -103,9 +128,13 @@ func TestShimMatchesTokenizer(t *testing.T) {
 					t.Fatalf("native Encode(%q): %v", text, err)
 				}
 				g := got[i]
-				if g.Error != "" {
-					t.Errorf("text %q: row error %q", text, g.Error)
+				if g.Error != "" || server.Errors[i] != "" {
+					t.Errorf("text %q: row error %q in the browser shim, %q in the sandbox", text, g.Error, server.Errors[i])
 					continue
+				}
+				if !reflect.DeepEqual(g.IDs, server.InputIDs[i]) || !reflect.DeepEqual(g.Tokens, server.Tokens[i]) ||
+					!reflect.DeepEqual(g.TypeIDs, server.TypeIDs[i]) || !reflect.DeepEqual(g.AttentionMask, server.AttentionMask[i]) {
+					t.Errorf("text %q:\n shim    %v %q\n sandbox %v %q", text, g.IDs, g.Tokens, server.InputIDs[i], server.Tokens[i])
 				}
 				if !reflect.DeepEqual(g.IDs, want.IDs) || !reflect.DeepEqual(g.Tokens, want.Tokens) ||
 					!reflect.DeepEqual(g.TypeIDs, want.TypeIDs) || !reflect.DeepEqual(g.AttentionMask, want.AttentionMask) {

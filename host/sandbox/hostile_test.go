@@ -78,6 +78,25 @@ func TestHostileCalls(t *testing.T) {
 	}
 }
 
+// TestNoAmbientAuthority: a guest sees no environment variables, no arguments and no files.
+func TestNoAmbientAuthority(t *testing.T) {
+	t.Setenv("WHET_SECRET", "s3cret")
+	rt := newRuntime(t, testConfig())
+	ctx := context.Background()
+	pre, err := rt.NewPreprocessor(ctx, compile(t, rt, "hostile", false), sandbox.PreprocessOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pre.Close(ctx)
+	out, err := pre.Preprocess(ctx, sandbox.PreprocessRequest{Texts: []string{"probe"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "env=0 args=0 file=true dir=true"; out.Errors[0] != want {
+		t.Fatalf("guest sees %q, want %q", out.Errors[0], want)
+	}
+}
+
 // TestTrustedTimeout: a trusted module cannot be interrupted, but the caller still gets ErrTimeout at the deadline
 // and the pool replaces the abandoned instance.
 func TestTrustedTimeout(t *testing.T) {

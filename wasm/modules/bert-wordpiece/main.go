@@ -1,3 +1,5 @@
+//go:build wasip1
+
 // Command bert-wordpiece is the built-in preprocess module: HuggingFace-exact BERT WordPiece tokenization
 // configured by the host with a model folder's vocab.txt and do_lower_case. Built for GOOS=wasip1 as a reactor
 // (see wasm/ABI.md); its ids match HuggingFace tokenizers' BertTokenizerFast.

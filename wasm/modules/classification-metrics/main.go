@@ -1,3 +1,5 @@
+//go:build wasip1
+
 // Command classification-metrics is the built-in evaluate module: accuracy, macro/micro/weighted
 // precision/recall/F1, a per-class report and the confusion matrix (wasm/metrics), returned as the metrics document
 // of docs/contracts.md. Built for GOOS=wasip1 as a reactor (see wasm/ABI.md).

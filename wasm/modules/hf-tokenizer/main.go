@@ -1,3 +1,5 @@
+//go:build wasip1
+
 // Command hf-tokenizer is the built-in preprocess module for models that ship a HuggingFace tokenizer.json instead
 // of (or besides) a vocab.txt: BPE, Unigram, WordPiece and WordLevel tokenizers, loaded through
 // github.com/sugarme/tokenizer. Built for GOOS=wasip1 as a reactor (see wasm/ABI.md).

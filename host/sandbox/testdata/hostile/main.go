@@ -13,6 +13,7 @@
 //	garbage     return bytes that are not a valid response
 //	wrong-rows  return a valid response with the wrong number of rows
 //	flood       write 8 MiB to stdout, then panic
+//	probe       report what the sandbox exposes (environment, arguments, files) as each row's error
 //	anything else: one row per text, ids = the text's bytes
 //
 // whet_init with options {"params":{"bad_alloc":true}} makes later whet_alloc calls return an out-of-range pointer.
@@ -20,6 +21,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"strings"
 	"time"
@@ -118,6 +120,15 @@ func preprocess(p, n uint32) uint64 {
 		out := abi.AppendPreprocessHeader([]byte{abi.StatusOK}, len(req.Texts)+1, false)
 		for range len(req.Texts) + 1 {
 			out = abi.AppendRow(out, []int32{1}, []int32{0}, []int32{1}, nil, false)
+		}
+		return respond(out)
+	case "probe":
+		_, ferr := os.ReadFile("/etc/passwd")
+		_, derr := os.ReadDir(".")
+		msg := fmt.Sprintf("env=%d args=%d file=%v dir=%v", len(os.Environ()), len(os.Args), ferr != nil, derr != nil)
+		out := abi.AppendPreprocessHeader([]byte{abi.StatusOK}, len(req.Texts), false)
+		for range req.Texts {
+			out = abi.AppendRowError(out, msg)
 		}
 		return respond(out)
 	case "flood":

@@ -1,0 +1,137 @@
+//go:build cgo
+
+package train_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
+
+	"github.com/whetml/whet/native/bert"
+	"github.com/whetml/whet/native/checkpoint"
+	"github.com/whetml/whet/native/internal/reftest"
+	"github.com/whetml/whet/native/torch"
+	"github.com/whetml/whet/native/train"
+)
+
+// corpus makes lines with a learnable pattern: token 8+k is always followed by token 9+k.
+func corpus(n int) [][]int32 {
+	rows := synthetic(n, 21)
+	out := make([][]int32, n)
+	for i, r := range rows {
+		ids := append([]int32(nil), r.InputIDs...)
+		for j := 1; j+1 < len(ids)-1; j += 2 {
+			ids[j+1] = 8 + (ids[j]-8+1)%int32(vocabSize-8)
+		}
+		out[i] = ids
+	}
+	return out
+}
+
+func TestPretrainThenFineTune(t *testing.T) {
+	torch.SetThreads(2)
+	base := tinyModel(t, []string{"neg", "pos"}, nil)
+	out := filepath.Join(t.TempDir(), "mlm")
+	res, err := train.Pretrain(context.Background(), train.PretrainConfig{
+		ModelDir: base, OutDir: out, Texts: corpus(400), MaskTokenID: 4, SpecialIDs: []int32{0, 1, 2, 3, 4},
+		Epochs: 4, BatchSize: 16, LearningRate: 2e-3, Seed: 5,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, last := mean(res.Losses[:5]), mean(res.Losses[len(res.Losses)-5:])
+	t.Logf("MLM loss %.3f -> %.3f over %d steps", first, last, res.GlobalStep)
+	if last > first-0.5 {
+		t.Errorf("MLM loss did not fall: %.3f -> %.3f", first, last)
+	}
+	f, err := checkpoint.ReadFolder(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Config.Architectures[0] != bert.ArchMaskedLM || f.Weights["cls.predictions.transform.dense.weight"] == nil || f.Weights["classifier.weight"] != nil {
+		t.Fatalf("pretrain output: arch %v, has MLM head %v", f.Config.Architectures, f.Weights["cls.predictions.transform.dense.weight"] != nil)
+	}
+	// The MLM folder is a valid base for fine-tuning (fresh classifier).
+	tr, err := train.Run(context.Background(), train.Config{ModelDir: out, OutDir: filepath.Join(t.TempDir(), "ft"),
+		Train: synthetic(64, 1), Epochs: 1, BatchSize: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.GlobalStep != 4 {
+		t.Errorf("fine-tune steps = %d", tr.GlobalStep)
+	}
+	// And its MLM logits match the PyTorch reference.
+	if testing.Short() {
+		return
+	}
+	reftest.SkipWithoutTorch(t)
+	vals, _, err := f.Match(f.Config, bert.HeadMLM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := bert.New(f.Config, bert.Options{Heads: bert.HeadMLM, Device: gotch.CPU}, vals)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	rows := corpus(3)
+	b, err := m.NewBatch(rows, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var got []float32
+	ts.NoGrad(func() {
+		seq := m.Encode(b, false)
+		l := m.MLMLogits(seq)
+		seq.MustDrop()
+		got = make([]float32, b.Size*b.Len*vocabSize)
+		l.MustCopyData(got, uint(len(got)))
+		l.MustDrop()
+	})
+	pids, ptypes, mask := reftest.Pad(rows, nil, 0)
+	var ref reftest.ForwardResponse
+	reftest.Run(t, "forward", reftest.ForwardRequest{Model: out, InputIDs: pids, TokenTypeIDs: ptypes, AttentionMask: mask, Threads: 1}, &ref)
+	worst := 0.0
+	for i, r := range rows {
+		for j := range r {
+			worst = max(worst, reftest.MaxAbsDiff(got[(i*b.Len+j)*vocabSize:(i*b.Len+j+1)*vocabSize], ref.MLMLogits[i][j]))
+		}
+	}
+	if worst > 1e-4 {
+		t.Errorf("MLM logits differ from the PyTorch reference by %g", worst)
+	}
+}
+
+func TestPretrainCancel(t *testing.T) {
+	torch.SetThreads(2)
+	base := tinyModel(t, []string{"neg", "pos"}, nil)
+	out := filepath.Join(t.TempDir(), "mlm")
+	ctx, cancel := context.WithCancel(context.Background())
+	res, err := train.Pretrain(ctx, train.PretrainConfig{
+		ModelDir: base, OutDir: out, Texts: corpus(200), MaskTokenID: 4, SpecialIDs: []int32{0, 1, 2, 3, 4}, BatchSize: 8,
+		Progress: func(e train.Event) {
+			if e.Type == train.EventStep && e.Step == 3 {
+				cancel()
+			}
+		},
+	})
+	if !errors.Is(err, context.Canceled) || res.GlobalStep != 3 {
+		t.Fatalf("err %v step %d", err, res.GlobalStep)
+	}
+	if _, err := checkpoint.ReadFolder(out); err != nil {
+		t.Errorf("no model written on cancel: %v", err)
+	}
+}
+
+func mean(v []float64) float64 {
+	s := 0.0
+	for _, x := range v {
+		s += x
+	}
+	return s / float64(len(v))
+}
