@@ -59,12 +59,12 @@ WARM_STEPS = 2  # steps left out of the harness-side steady-state rate
 # Optimizer steps per training run (one epoch over steps*32 rows). Sized so the full run stays under ~20 minutes on
 # 2 cores with 3 rounds; per-step rates settle after 2 steps.
 STEPS = {
-    "fixed": {"tiny": 16, "mini": 10, "small": 6},
-    "sst2": {"tiny": 40, "mini": 30, "small": 20},
+    "fixed": {"tiny": 16, "mini": 8, "small": 5},
+    "sst2": {"tiny": 24, "mini": 16, "small": 8},
 }
 STEPS_QUICK = {
-    "fixed": {"tiny": 6, "mini": 4, "small": 3},
-    "sst2": {"tiny": 12, "mini": 8, "small": 6},
+    "fixed": {"tiny": 5, "mini": 3, "small": 3},
+    "sst2": {"tiny": 8, "mini": 5, "small": 4},
 }
 PREDICT_BATCHES = [1, 8, 64]
 PREDICT_BUDGET = 0.6 if QUICK else 1.5  # seconds per (batch size, padding)
@@ -250,6 +250,15 @@ def prepare_data():
             k = max(1, min(60, int(rnd.lognormvariate(2.8, 0.5))))
             pred.append((" ".join(rnd.choice(words) for _ in range(k)), str(i % 2)))
         d["predict_src"] = "generated sentences (no SST-2 dev)"
+    if not os.path.exists(sst_train):
+        tok = []
+        for i in range(20000):
+            k = max(1, min(60, int(rnd.lognormvariate(2.0, 0.7))))
+            tok.append((" ".join(rnd.choice(words) for _ in range(k)), "0"))
+        d["tokenize_tsv"] = os.path.join(WORK, "tokenize.tsv")
+        write_tsv(d["tokenize_tsv"], tok)
+    else:
+        d["tokenize_tsv"] = sst_train
     labels = {"0": 0, "1": 1}
     for name, rows in (("fixed", fixed), ("sst2", sst), ("predict", pred)):
         tsv = os.path.join(WORK, name + ".tsv")
@@ -489,7 +498,7 @@ def pct(xs, q):
 
 def run_whet_predict(model, texts, tag):
     """`whet worker predict`: sequential NDJSON requests of b texts, the same cycling as ref_predict.py."""
-    cmd = [WHET, "worker", "predict", "--model", model, "--threads", str(THREADS)]
+    cmd = [WHET, "worker", "predict", "--model", model, "--threads", str(THREADS), "--max-seq-length", str(SEQ)]
     p = Proc(cmd, os.path.join(LOGS, tag + ".log"), stdin=True)
     res = {"results": {}}
     try:
@@ -557,31 +566,46 @@ def run_ref_predict(model, npz, tag):
 # ---------------------------------------------------------------- parts owned by others (called, not rewritten)
 
 
-def find_runner(folder):
-    """The entry point of bench/<folder>/ (run.sh, or a main.go/main.js), or None."""
-    d = os.path.join(HERE, folder)
-    for name in ("run.sh",):
-        if os.path.exists(os.path.join(d, name)):
-            return ["bash", os.path.join(d, name)]
-    if os.path.exists(os.path.join(d, "main.go")):
-        return ["go", "run", "./bench/" + folder]
-    for name in ("bench.js", "index.js", "main.js", "bench.mjs"):
-        if os.path.exists(os.path.join(d, name)):
-            return ["node", os.path.join(d, name)]
-    return None
+def build_go_tool(folder):
+    """go build ./bench/<folder> into bench/out/bin (once, outside the timed parts); (path, None) or (None, why)."""
+    if not os.path.exists(os.path.join(HERE, folder, "main.go")):
+        return None, "bench/%s/ not present" % folder
+    out = os.path.join(OUT, "bin", folder)
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    try:
+        r = subprocess.run(["go", "build", "-o", out, "./bench/" + folder], cwd=ROOT, capture_output=True, text=True,
+                           timeout=600)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return None, "go build ./bench/%s: %s" % (folder, e)
+    if r.returncode != 0:
+        return None, "go build ./bench/%s failed: %s" % (folder, r.stderr.strip()[-400:])
+    return out, None
 
 
-def run_external(part, folder, args, env_extra, tag):
-    runner = find_runner(folder)
-    if runner is None:
-        return None
-    env = dict(os.environ, **env_extra)
-    p = Proc(runner + args, os.path.join(LOGS, tag + ".log"), env=env, cwd=ROOT)
-    p.wait(timeout=300)
+def run_tool(cmd, tag, env_extra=None, timeout=300):
+    """Runs a benchmark tool owned by another engineer; its last stdout JSON line is its summary."""
+    env = dict(os.environ, **(env_extra or {}))
+    p = Proc(cmd, os.path.join(LOGS, tag + ".log"), env=env, cwd=ROOT)
+    p.wait(timeout=timeout)
     out = None
     for _, o in json_lines(p.lines["stdout"]):
         out = o
-    return {"rc": p.rc, "json": out, "stdout": [l for _, l in p.lines["stdout"]][-40:], "tail": p.tail(8)}
+    return {"rc": p.rc, "json": out, "stdout": [l for _, l in p.lines["stdout"]][-20:], "tail": p.tail(8)}
+
+
+def http_args(models, data):
+    """bench/predict's flags (the service engineer's load generator against `whet serve`)."""
+    return ["-json"]
+
+
+def tokenize_args(data):
+    """bench/tokenize's flags: SST-2 train (its default) when present, else our generated rows and vocab."""
+    args = ["-json"]
+    if QUICK:
+        args += ["-n", "20000"]
+    if not os.path.exists(os.path.join(SHARED, "sst2", "train.tsv")) or "generated" in data["vocab_src"]:
+        args += ["-data", data["tokenize_tsv"], "-vocab", data["vocab"]]
+    return args
 
 
 # ---------------------------------------------------------------- aggregation and report
@@ -648,6 +672,14 @@ def report(mach, data, runs, preds, externals, whet_note, t_total):
     if others:
         w("| other processes' CPU during runs (cores, median / max) | %.2f / %.2f |" % (med(others), max(others)))
     w("")
+    busy = [o for o in others if o > 0.25]
+    if busy:
+        w("**Noise warning:** other processes used more than 0.25 core during %d of %d runs (up to %.2f cores). With "
+          "%d threads on %d cores, libtorch's OpenMP workers wait for a descheduled peer at every parallel region, so "
+          "both sides slow down unevenly (measured here: a tiny-BERT forward at batch 1 went from 7 ms to 400 ms under "
+          "a parallel `go vet`). Treat ratios from such runs as rough; rerun on a quiet machine."
+          % (len(busy), len(others), max(others), THREADS, os.cpu_count() or 0))
+        w("")
     w("Data: vocab %s; fixed-length rows: %d rows, every row %d tokens; real-length rows: %s, %d rows, mean %.1f "
       "tokens (a randomly batched 32-row batch's longest row: %.1f on average); predict texts: %s, mean %.1f tokens."
       % (data["vocab_src"], data["fixed"]["rows"], SEQ, data["sst2_src"], data["sst2"]["rows"],
@@ -791,27 +823,53 @@ def report(mach, data, runs, preds, externals, whet_note, t_total):
             f(loads["whet"], 2), f(loads["ref"], 2)))
         w("")
 
-    # ---- external parts
+    # ---- parts owned by others
     for part, title in (("http", "HTTP predict latency through `whet serve` (bench/predict/)"),
-                        ("tokenize", "Tokenization: sandboxed WASM vs HF tokenizers (bench/tokenize/)")):
+                        ("tokenize", "Tokenization: sandboxed WASM vs HF tokenizers, all cores (bench/tokenize/)")):
         ex = externals.get(part)
         if ex is None:
             continue
         w("## " + title)
         w("")
         if ex.get("skipped"):
-            w(ex["skipped"])
+            w("Skipped: " + ex["skipped"])
             w("")
             continue
+        ok = [r["json"] for r in ex["runs"] if r["rc"] == 0 and r["json"]]
         for r in ex["runs"]:
-            w("Round %d (rc=%s):" % (r["round"], r["rc"]))
+            if r["rc"] != 0 or not r["json"]:
+                w("Round %d failed (rc=%s): `%s`" % (r["round"], r["rc"], r["tail"].replace("`", "'")[-400:]))
+                w("")
+        if not ok:
+            continue
+
+        def mk(key):
+            return med([o.get(key) for o in ok if isinstance(o.get(key), (int, float))])
+
+        def sp(key):
+            return spread([o.get(key) for o in ok if isinstance(o.get(key), (int, float))])
+
+        if part == "tokenize":
+            w("The built-in bert-wordpiece module in wazero, one instance per core (trusted = as the server runs the "
+              "built-in; untrusted = compiled as an upload, with the CPU-limit checks), vs HuggingFace tokenizers "
+              "(Rust, npm @anush008/tokenizers): encode one sentence at a time, and encodeBatch on Rust's thread pool; "
+              "%s sentences, max length 128, ids + type ids + masks read out." % f(mk("sentences")))
             w("")
-            w("```")
-            for l in r["stdout"]:
-                w(l)
-            if r["rc"] != 0:
-                w(r["tail"])
-            w("```")
+            w("| | sentences/s | vs best HF |")
+            w("|---|---|---|")
+            best = max([x for x in (mk("hf_encode_sentences_per_second"), mk("hf_encode_batch_sentences_per_second")) if x] or [0]) or None
+            for key, label in (("whet_trusted_sentences_per_second", "whet WASM, trusted (built-in)"),
+                               ("whet_untrusted_sentences_per_second", "whet WASM, untrusted (CPU limit)"),
+                               ("hf_encode_sentences_per_second", "HF tokenizers encode (1 thread)"),
+                               ("hf_encode_batch_sentences_per_second", "HF tokenizers encodeBatch (all cores)")):
+                w("| %s | %s%s | %s |" % (label, f(mk(key)), sp(key), ratio(mk(key), best)))
+            w("")
+        else:
+            w("| metric | median |")
+            w("|---|---|")
+            for key in ok[-1]:
+                if isinstance(ok[-1][key], (int, float)) and not isinstance(ok[-1][key], bool):
+                    w("| %s | %s%s |" % (key, f(mk(key), 2), sp(key)))
             w("")
     if os.path.exists(ANALYSIS):
         w("")
@@ -846,12 +904,18 @@ def main():
     steps = STEPS_QUICK if QUICK else STEPS
 
     runs, preds, externals = [], [], {}
-    if "http" in PARTS and find_runner("predict") is None:
-        externals["http"] = {"skipped": "bench/predict/ not present yet (the service engineer's load generator)"}
-        skip("http", externals["http"]["skipped"])
-    if "tokenize" in PARTS and find_runner("tokenize") is None:
-        externals["tokenize"] = {"skipped": "bench/tokenize/ not present yet (the WASM engineer's benchmark)"}
-        skip("tokenize", externals["tokenize"]["skipped"])
+    tools = {}
+    for part, folder, needs_whet in (("http", "predict", True), ("tokenize", "tokenize", False)):
+        if part not in PARTS:
+            continue
+        if needs_whet and not whet_ok:
+            externals[part] = {"skipped": "needs a working bin/whet (%s)" % whet_note}
+        else:
+            tools[part], why = build_go_tool(folder)
+            if why:
+                externals[part] = {"skipped": why}
+        if part in externals:
+            skip(part, externals[part]["skipped"])
 
     for rnd in range(ROUNDS):
         say("=== round %d/%d" % (rnd + 1, ROUNDS))
@@ -907,20 +971,17 @@ def main():
                         rr = res["results"] if impl == "whet" else res["results"].get("max_length", {})
                         say("predict %-4s %-5s %s" % (impl, size, "  ".join(
                             "b%s %s/s p50 %sms" % (b, f(v["texts_per_s"]), f(v["p50_ms"], 2)) for b, v in rr.items())))
-        for part, folder in (("http", "predict"), ("tokenize", "tokenize")):
-            if part not in PARTS or externals.get(part, {}).get("skipped"):
+        for part in ("http", "tokenize"):
+            if not tools.get(part):
                 continue
-            if part == "http" and not whet_ok:
-                externals[part] = {"skipped": "needs a working bin/whet (%s)" % whet_note}
-                continue
-            env = {"WHET_BIN": WHET, "BENCH_THREADS": str(THREADS), "BENCH_QUICK": "1" if QUICK else "",
-                   "BENCH_MODEL": models.get("tiny", next(iter(models.values()))), "BENCH_VOCAB": data["vocab"],
-                   "BENCH_TEXTS": data["predict"]["tsv"]}
-            r = run_external(part, folder, [], env, "%s-r%d" % (part, rnd + 1))
+            if part == "tokenize":
+                r = run_tool([tools[part]] + tokenize_args(data), "tokenize-r%d" % (rnd + 1))
+            else:
+                r = run_tool([tools[part]] + http_args(models, data), "http-r%d" % (rnd + 1), {"WHET_BIN": WHET})
             ex = externals.setdefault(part, {"runs": []})
             r["round"] = rnd + 1
             ex["runs"].append(r)
-            say("%s round %d: rc=%s %s" % (part, rnd + 1, r["rc"], (r["stdout"][-1] if r["stdout"] else r["tail"])[:300]))
+            say("%s round %d: rc=%s %s" % (part, rnd + 1, r["rc"], json.dumps(r["json"]) if r["json"] else r["tail"][:300]))
 
     mach["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
     t_total = time.time() - T_BEGIN

@@ -52,7 +52,7 @@ func TestBrowser(t *testing.T) {
 	train := filepath.Join(tmp, "train.jsonl")
 	writeFile(t, train, sentences(160, 1))
 	small := filepath.Join(tmp, "upload.jsonl")
-	writeFile(t, small, sentences(48, 2))
+	writeFile(t, small, sentences(96, 2))
 
 	base := startServer(t, ctx, bin, filepath.Join(tmp, "data"))
 	c := sdk.NewClient(base, sdk.WithAPIKey(testAPIKey))
@@ -90,7 +90,9 @@ func TestBrowser(t *testing.T) {
 		shots = filepath.Join(root, "build", "web-screenshots")
 	}
 	texts, _ := json.Marshal([]string{"The movie was great fun, I loved it!", "What a boring, awful film. I hated the plot.", "我很喜欢这部电影"})
-	hp, _ := json.Marshal(map[string]any{"n_epochs": 1, "batch_size": 8, "max_steps": 6, "learning_rate": 0.001})
+	// Enough steps (~430) to outlast the server's one-per-second throttle of stored step events several times over,
+	// so the loss curve has several points.
+	hp, _ := json.Marshal(map[string]any{"n_epochs": 10, "batch_size": 2, "learning_rate": 0.001})
 	runBrowserScript(t, ctx, root, "WHET_URL="+base, "WHET_API_KEY="+testAPIKey, "WHET_MODEL="+*job.FineTunedModel,
 		"WHET_BASE_MODEL=tiny-base", "WHET_TRAIN_FILE="+small, "WHET_TEXTS="+string(texts), "WHET_HP="+string(hp),
 		"WHET_SCREENSHOTS="+shots)

@@ -16,7 +16,7 @@ import (
 	"testing"
 
 	"github.com/whetml/whet/native/checkpoint"
-	"github.com/whetml/whet/native/internal/reftest"
+	"github.com/whetml/whet/native/reftest"
 	"github.com/whetml/whet/wasm/modules"
 )
 

@@ -252,7 +252,12 @@ func (q *Queue) handleLine(ctx context.Context, j *store.Job, p *progress, raw [
 		if len(p.tail) > 10 {
 			p.tail = p.tail[1:]
 		}
-		q.event(ctx, j.ID, sdk.JobEvent{Message: text})
+		level := "info"
+		if strings.HasPrefix(text, "whet train:") || strings.HasPrefix(text, "panic:") || strings.HasPrefix(text, "fatal error:") {
+			// The CLI's own error line ("whet train: <error>"), or a Go crash: the reason to report.
+			level, p.lastError = "error", text
+		}
+		q.event(ctx, j.ID, sdk.JobEvent{Level: level, Message: text})
 		return
 	}
 	switch l.Type {

@@ -14,6 +14,11 @@
 // them); Forward drops every intermediate as soon as it is used (autograd keeps what backward needs on its own), so
 // only the returned tensor is the caller's to drop.
 //
+// # Threads
+//
+// libtorch's grad mode (ts.NoGrad) is thread-local and goroutines migrate between OS threads: code that switches grad
+// mode must run under runtime.LockOSThread (native/infer and native/train do).
+//
 //	m, err := bert.New(cfg, bert.Options{Heads: bert.HeadClassifier, NumLabels: 2, Device: gotch.CPU}, weights)
 //	if err != nil {
 //		return err

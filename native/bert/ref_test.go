@@ -5,6 +5,7 @@ package bert_test
 import (
 	"math"
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	"github.com/sugarme/gotch"
@@ -12,7 +13,7 @@ import (
 
 	"github.com/whetml/whet/native/bert"
 	"github.com/whetml/whet/native/checkpoint"
-	"github.com/whetml/whet/native/internal/reftest"
+	"github.com/whetml/whet/native/reftest"
 	"github.com/whetml/whet/native/torch"
 )
 
@@ -33,6 +34,8 @@ func testConfig(vocab int) bert.Config {
 // goForward runs m on rows (padded into one batch) without grad and returns per-row logits and MLM logits.
 func goForward(t *testing.T, m *bert.Model, ids, types [][]int32) (logits [][]float32, mlm [][][]float32) {
 	t.Helper()
+	runtime.LockOSThread() // grad mode is thread-local
+	defer runtime.UnlockOSThread()
 	b, err := m.NewBatch(ids, types)
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"runtime"
 	"sort"
 
 	"github.com/sugarme/gotch/ts"
@@ -46,6 +47,10 @@ func (p *Predictor) Logits(ctx context.Context, ids, typeIDs [][]int32) ([][]flo
 	if p.m.NumLabels() == 0 {
 		return nil, fmt.Errorf("infer: the model has no classifier head")
 	}
+	// libtorch's grad mode is thread-local and goroutines move between threads: stay on one thread so NoGrad's
+	// restore lands on the thread it disabled.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	if typeIDs != nil && len(typeIDs) != len(ids) {
 		return nil, fmt.Errorf("infer: %d rows of type ids for %d rows", len(typeIDs), len(ids))
 	}

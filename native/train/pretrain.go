@@ -10,6 +10,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/sugarme/gotch/ts"
@@ -122,6 +123,10 @@ func Pretrain(ctx context.Context, cfg PretrainConfig) (*PretrainResult, error) 
 	case cfg.MLMProbability <= 0 || cfg.MLMProbability >= 1:
 		return nil, fmt.Errorf("pretrain: config field[MLMProbability]: must be in (0, 1), got %g", cfg.MLMProbability)
 	}
+	// libtorch's grad mode is thread-local and goroutines move between threads: stay on one thread so no step
+	// ever runs on a thread where grad mode was left off.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	log := cfg.Logger
 	if cfg.Threads > 0 {
 		torch.SetThreads(cfg.Threads)

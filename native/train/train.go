@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"time"
@@ -74,6 +75,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	// libtorch's grad mode is thread-local and goroutines move between threads: stay on one thread so evaluation's
+	// NoGrad restores grad mode on the thread it disabled it on.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	r := &run{cfg: cfg, log: cfg.Logger, res: &Result{}}
 	defer r.close()
 	if err := r.setup(); err != nil {

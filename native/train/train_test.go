@@ -19,7 +19,7 @@ import (
 
 	"github.com/whetml/whet/native/bert"
 	"github.com/whetml/whet/native/checkpoint"
-	"github.com/whetml/whet/native/internal/reftest"
+	"github.com/whetml/whet/native/reftest"
 	"github.com/whetml/whet/native/torch"
 	"github.com/whetml/whet/native/train"
 )

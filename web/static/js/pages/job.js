@@ -48,14 +48,21 @@ export async function render(main, id) {
     h('section', { 'aria-labelledby': 'de-h' }, h('h2', { id: 'de-h' }, 'Details'), details),
     h('section', { 'aria-labelledby': 'lg-h' }, h('h2', { id: 'lg-h' }, 'Log'), streamNote, log));
 
+  let cancelRequested = false;
   cancelBtn.addEventListener('click', async () => {
     cancelBtn.disabled = true;
+    cancelRequested = true;
     replace(cancelMsg, h('p', { class: 'hint' }, 'Cancelling…'));
     try {
-      job = await api.cancelJob(id);
-      replace(cancelMsg, h('p', { class: 'hint' }, `Cancel requested: the job is ${job.status.replace('_', ' ')}.`));
+      const got = await api.cancelJob(id);
+      // The event stream may already have delivered a newer, terminal status: never step back from it.
+      if (!terminal(job.status)) job = got;
+      replace(cancelMsg, h('p', { class: 'hint' }, terminal(job.status)
+        ? `The job is ${job.status}.`
+        : 'Cancel requested: the trainer stops after its current step and saves a checkpoint.'));
       drawJob();
     } catch (err) {
+      cancelRequested = false;
       replace(cancelMsg, errorBox(err));
       cancelBtn.disabled = terminal(job.status);
     }
@@ -64,7 +71,7 @@ export async function render(main, id) {
   function drawJob() {
     replace(statusBox, 'Status: ', statusBadge(job.status, 'job-status'),
       job.fine_tuned_model ? [' · model ', h('a', { href: `#/demo/${encodeURIComponent(job.fine_tuned_model)}`, id: 'ft-model' }, job.fine_tuned_model), ' (try it in the demo)'] : '');
-    cancelBtn.disabled = terminal(job.status);
+    cancelBtn.disabled = terminal(job.status) || cancelRequested;
     replace(jobError, job.error ? h('div', { class: 'error', role: 'alert' }, `${job.error.message}${job.error.code ? ` (${job.error.code})` : ''}`) : '');
     const hp = job.hyperparameters || {};
     const kv = [

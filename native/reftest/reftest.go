@@ -1,4 +1,4 @@
-// Package reftest drives the plain-PyTorch reference model (native/testdata/ref_bert.py) from Go tests and holds
+// Package reftest (test support only, imported by _test.go files) drives the plain-PyTorch reference model (native/testdata/ref_bert.py) from Go tests and holds
 // small helpers they share: a word-level test vocabulary and logits comparison. Test support only.
 package reftest
 
@@ -27,7 +27,7 @@ var (
 // Script returns the absolute path of native/testdata/ref_bert.py.
 func Script() string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "testdata", "ref_bert.py")
+	return filepath.Join(filepath.Dir(file), "..", "testdata", "ref_bert.py")
 }
 
 // SkipWithoutTorch skips t when /usr/bin/python3 cannot import torch and numpy.
@@ -68,7 +68,7 @@ func Run(t testing.TB, cmd string, req, resp any) {
 
 // ForwardRequest is ref_bert.py's forward request.
 type ForwardRequest struct {
-	Model         string   `json:"model"`
+	Model         string    `json:"model"`
 	InputIDs      [][]int32 `json:"input_ids"`
 	TokenTypeIDs  [][]int32 `json:"token_type_ids"`
 	AttentionMask [][]int32 `json:"attention_mask"`

@@ -1,0 +1,283 @@
+package server_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/whetml/whet/sdk"
+	"github.com/whetml/whet/wasm/modules"
+)
+
+// TestEndToEnd runs the real binary: `whet serve` as a process, a tiny BERT made by `whet model init`, SST-2-like
+// data uploaded through the SDK with the bert-wordpiece module, a fine-tuning job followed to succeeded, and
+// predictions through the API compared with `whet predict` on the fine-tuned folder (and through
+// `whet predict --server`). It needs WHET_BIN: a whet built with native support (`make build`; `make test` sets
+// it); without it, or with a binary built without libtorch, it skips.
+func TestEndToEnd(t *testing.T) {
+	bin := os.Getenv("WHET_BIN")
+	if bin == "" {
+		t.Skip("WHET_BIN is not set: the end-to-end test needs a whet binary built with native support (make build)")
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Skipf("WHET_BIN=%s: %v", bin, err)
+	}
+	tmp := t.TempDir()
+	vocab := filepath.Join(tmp, "vocab.txt")
+	if err := os.WriteFile(vocab, []byte(strings.Join(e2eVocab(), "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base := filepath.Join(tmp, "tiny-bert")
+	out, err := exec.Command(bin, "model", "init", "--vocab", vocab, "--labels", "neg,pos", "--layers", "2",
+		"--hidden", "32", "--heads", "2", "--intermediate", "64", "--max-position", "64", "--seed", "7", "--out", base).CombinedOutput()
+	if err != nil {
+		if strings.Contains(string(out), "without cgo") {
+			t.Skipf("WHET_BIN has no native support: %s", out)
+		}
+		t.Fatalf("whet model init: %v\n%s", err, out)
+	}
+
+	data := filepath.Join(tmp, "data")
+	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data", data, "--threads", "2")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var logTail bytes.Buffer
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	sc := bufio.NewScanner(stderr)
+	url := ""
+	for sc.Scan() {
+		line := sc.Text()
+		logTail.WriteString(line + "\n")
+		if rest, ok := strings.CutPrefix(line, "whet: serving on "); ok {
+			url = strings.Fields(rest)[0]
+			break
+		}
+	}
+	if url == "" {
+		t.Fatalf("whet serve did not start:\n%s", logTail.String())
+	}
+	logDone := make(chan struct{})
+	go func() { // keep draining the server's log, for failure messages
+		defer close(logDone)
+		for sc.Scan() {
+			logTail.WriteString(sc.Text() + "\n")
+		}
+	}()
+	c := sdk.NewClient(url)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+
+	model, err := c.CreateModel(ctx, sdk.CreateModelRequest{FromPath: base})
+	if err != nil {
+		t.Fatal(err)
+	}
+	train, test := e2eData(200)
+	file, err := c.UploadFile(ctx, sdk.UploadFileRequest{Filename: "sst2.jsonl", Content: strings.NewReader(train)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if file.Rows != 200 || strings.Join(file.Labels, ",") != "neg,pos" {
+		t.Fatalf("uploaded file = %+v", file)
+	}
+	wasm, err := modules.BertWordPiece()
+	if err != nil {
+		t.Fatalf("built-in module: %v", err)
+	}
+	mod, err := c.UploadModule(ctx, sdk.UploadModuleRequest{Filename: "bert-wordpiece.wasm", Content: bytes.NewReader(wasm),
+		Kind: sdk.ModuleKindPreprocess})
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, err := c.CreateJob(ctx, sdk.CreateJobRequest{Model: model.ID, TrainingFile: file.ID, PreprocessModule: mod.ID,
+		Suffix: "e2e", Hyperparameters: sdk.Hyperparameters{NEpochs: 2, BatchSize: 16, LearningRate: 1e-3, MaxSeqLength: 32}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var metricsEvents, evalEvents int
+	err = c.StreamJobEvents(ctx, job.ID, 0, func(ev sdk.JobEvent) error {
+		switch ev.Type {
+		case sdk.EventMetrics:
+			metricsEvents++
+		case sdk.EventEval:
+			evalEvents++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("follow job: %v\n%s", err, logTail.String())
+	}
+	job, err = c.GetJob(ctx, job.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job.Status != sdk.JobSucceeded || job.FineTunedModel == nil {
+		evs, _ := c.ListJobEvents(ctx, job.ID, sdk.ListEventsRequest{Limit: 1000})
+		var lines []string
+		for _, ev := range evs.Data {
+			lines = append(lines, ev.Level+" "+ev.Message)
+		}
+		t.Fatalf("job = %s, error %+v\nevents:\n%s", job.Status, job.Error, strings.Join(lines, "\n"))
+	}
+	if metricsEvents == 0 || evalEvents == 0 {
+		t.Errorf("streamed %d metrics and %d eval events; want some of each", metricsEvents, evalEvents)
+	}
+	ft := *job.FineTunedModel
+	if want := "ft:" + model.ID + ":e2e:" + job.ID; ft != want {
+		t.Fatalf("fine_tuned_model = %s, want %s", ft, want)
+	}
+
+	// Through the API ...
+	apiPreds, err := c.Predict(ctx, ft, sdk.PredictRequest{Inputs: test})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// ... and locally on the fine-tuned folder.
+	input := filepath.Join(tmp, "test.jsonl")
+	var b strings.Builder
+	for _, s := range test {
+		line, _ := json.Marshal(map[string]string{"text": s})
+		b.Write(line)
+		b.WriteByte('\n')
+	}
+	os.WriteFile(input, []byte(b.String()), 0o644)
+	local := filepath.Join(tmp, "local.jsonl")
+	if out, err := exec.Command(bin, "predict", "--model", filepath.Join(data, "jobs", job.ID, "out"), "--input", input,
+		"--output", local).CombinedOutput(); err != nil {
+		t.Fatalf("whet predict: %v\n%s", err, out)
+	}
+	viaServer := filepath.Join(tmp, "server.jsonl")
+	if out, err := exec.Command(bin, "predict", "--server", url, "--model", ft, "--input", input,
+		"--output", viaServer).CombinedOutput(); err != nil {
+		t.Fatalf("whet predict --server: %v\n%s", err, out)
+	}
+	localPreds, serverPreds := readPreds(t, local), readPreds(t, viaServer)
+	if len(localPreds) != len(test) || len(serverPreds) != len(test) {
+		t.Fatalf("%d local and %d --server predictions for %d inputs", len(localPreds), len(serverPreds), len(test))
+	}
+	correct := 0
+	for i := range test {
+		a, l, s := apiPreds[i], localPreds[i], serverPreds[i]
+		if a.Label != l.Label || math.Abs(a.Score-l.Score) > 1e-5 || s.Label != a.Label || s.Score != a.Score {
+			t.Errorf("input %q: api %s %.6f, local %s %.6f, --server %s %.6f", test[i], a.Label, a.Score, l.Label, l.Score, s.Label, s.Score)
+		}
+		if want := map[bool]string{true: "pos", false: "neg"}[i%2 == 0]; a.Label == want {
+			correct++
+		}
+	}
+	t.Logf("fine-tuned %s: %d/%d held-out sentences right; job metrics %s", ft, correct, len(test), job.Metrics)
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	<-logDone
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("whet serve did not stop cleanly: %v\n%s", err, logTail.String())
+	}
+}
+
+type localPred struct {
+	Label string  `json:"label"`
+	Score float64 `json:"score"`
+}
+
+func readPreds(t *testing.T, path string) []localPred {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []localPred
+	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		var p localPred
+		if err := json.Unmarshal([]byte(line), &p); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+var (
+	e2ePos   = []string{"great", "wonderful", "brilliant", "moving", "delightful", "superb", "charming", "loved"}
+	e2eNeg   = []string{"terrible", "dull", "boring", "awful", "lifeless", "tedious", "clumsy", "hated"}
+	e2eNouns = []string{"movie", "film", "story", "acting", "plot", "cast", "script", "ending"}
+	e2eForms = []string{"a %s %s", "the %s was %s", "truly %s %s", "what a %s %s", "an utterly %s %s"}
+)
+
+// e2eData returns n training rows (JSONL, alternating pos and neg) and 20 held-out texts (even = pos).
+func e2eData(n int) (string, []string) {
+	sentence := func(adj, noun string, form int) string {
+		f := e2eForms[form%len(e2eForms)]
+		if strings.Contains(f, "was") {
+			return fmt.Sprintf(f, noun, adj)
+		}
+		return fmt.Sprintf(f, adj, noun)
+	}
+	var b strings.Builder
+	for i := range n {
+		adjs, label := e2ePos, "pos"
+		if i%2 == 1 {
+			adjs, label = e2eNeg, "neg"
+		}
+		s := sentence(adjs[(i/2)%len(adjs)], e2eNouns[(i/3)%len(e2eNouns)], i/5)
+		row, _ := json.Marshal(map[string]string{"text": s, "label": label})
+		b.Write(row)
+		b.WriteByte('\n')
+	}
+	var test []string
+	for i := range 20 {
+		adjs := e2ePos
+		if i%2 == 1 {
+			adjs = e2eNeg
+		}
+		test = append(test, fmt.Sprintf("honestly %s", sentence(adjs[(i*3+1)%len(adjs)], e2eNouns[(i*5+2)%len(e2eNouns)], i+1)))
+	}
+	return b.String(), test
+}
+
+// e2eVocab is a WordPiece vocabulary covering the generated sentences.
+func e2eVocab() []string {
+	words := map[string]bool{"a": true, "the": true, "was": true, "truly": true, "what": true, "an": true,
+		"utterly": true, "honestly": true}
+	for _, l := range [][]string{e2ePos, e2eNeg, e2eNouns} {
+		for _, w := range l {
+			words[w] = true
+		}
+	}
+	var ws []string
+	for w := range words {
+		ws = append(ws, w)
+	}
+	sort.Strings(ws)
+	out := []string{"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"}
+	for c := 'a'; c <= 'z'; c++ {
+		out = append(out, string(c), "##"+string(c))
+	}
+	for _, w := range ws {
+		if len(w) > 1 {
+			out = append(out, w)
+		}
+	}
+	return out
+}
