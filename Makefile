@@ -13,7 +13,7 @@ THREADS ?= $(shell nproc)
 
 # System packages: libtorch and its headers, the OpenMP OpenBLAS (10x faster than Debian's reference BLAS), the
 # PyTorch reference for tests and benchmarks, and Chromium for the browser tests (never a downloaded browser).
-APT_PACKAGES := libtorch-dev libopenblas0-openmp python3-torch python3-numpy chromium nodejs npm git ca-certificates
+APT_PACKAGES := libtorch-dev libopenblas0-openmp python3-torch python3-numpy chromium fonts-noto-cjk nodejs npm git ca-certificates
 
 COMPAT_H := $(ROOT)/native/torch/compat.h
 COMPAT_REV := $(shell sha256sum $(COMPAT_H) 2>/dev/null | cut -c1-16)

@@ -32,6 +32,7 @@ type Error struct {
 	Message string
 }
 
+// Error implements error.
 func (e *Error) Error() string { return e.Message }
 
 func badRequest(param, code, format string, args ...any) *Error {
@@ -142,4 +143,3 @@ func (s *Server) ErrorHandler(c *fiber.Ctx, err error) error {
 	}
 	return c.Status(out.Status).JSON(body)
 }
-

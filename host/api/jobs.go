@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -87,7 +88,7 @@ const streamPage = 500
 // "data: [DONE]" once the job is finished and every event was sent.
 func (s *Server) JobEventsHandler(c *fiber.Ctx) error {
 	ctx := c.UserContext()
-	id := c.Params("id")
+	id := strings.Clone(c.Params("id")) // used by the stream writer after the handler returns
 	if _, err := s.st.GetJob(ctx, id); err != nil {
 		return err
 	}

@@ -79,8 +79,10 @@ type jobsCollector struct {
 	desc *prometheus.Desc
 }
 
+// Describe implements prometheus.Collector.
 func (c *jobsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 
+// Collect implements prometheus.Collector: it reads the counts from the store.
 func (c *jobsCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -268,16 +268,21 @@ func TestUnknownIDs(t *testing.T) {
 	ts := start(t, opts{})
 	ctx := context.Background()
 	calls := map[string]func() error{
-		"get file":     func() error { _, err := ts.c.GetFile(ctx, "file-nope"); return err },
-		"delete file":  func() error { _, err := ts.c.DeleteFile(ctx, "file-nope"); return err },
-		"get module":   func() error { _, err := ts.c.GetModule(ctx, "mod-nope"); return err },
-		"run module":   func() error { _, err := ts.c.RunModule(ctx, "mod-nope", sdk.RunModuleRequest{}); return err },
-		"get model":    func() error { _, err := ts.c.GetModel(ctx, "nope"); return err },
-		"predict":      func() error { _, err := ts.c.Predict(ctx, "nope", sdk.PredictRequest{Inputs: []string{"x"}}); return err },
-		"get job":      func() error { _, err := ts.c.GetJob(ctx, "ftjob-nope"); return err },
-		"cancel job":   func() error { _, err := ts.c.CancelJob(ctx, "ftjob-nope"); return err },
-		"events":       func() error { _, err := ts.c.ListJobEvents(ctx, "ftjob-nope", sdk.ListEventsRequest{}); return err },
-		"stream":       func() error { return ts.c.StreamJobEvents(ctx, "ftjob-nope", 0, func(sdk.JobEvent) error { return nil }) },
+		"get file":    func() error { _, err := ts.c.GetFile(ctx, "file-nope"); return err },
+		"delete file": func() error { _, err := ts.c.DeleteFile(ctx, "file-nope"); return err },
+		"get module":  func() error { _, err := ts.c.GetModule(ctx, "mod-nope"); return err },
+		"run module":  func() error { _, err := ts.c.RunModule(ctx, "mod-nope", sdk.RunModuleRequest{}); return err },
+		"get model":   func() error { _, err := ts.c.GetModel(ctx, "nope"); return err },
+		"predict": func() error {
+			_, err := ts.c.Predict(ctx, "nope", sdk.PredictRequest{Inputs: []string{"x"}})
+			return err
+		},
+		"get job":    func() error { _, err := ts.c.GetJob(ctx, "ftjob-nope"); return err },
+		"cancel job": func() error { _, err := ts.c.CancelJob(ctx, "ftjob-nope"); return err },
+		"events":     func() error { _, err := ts.c.ListJobEvents(ctx, "ftjob-nope", sdk.ListEventsRequest{}); return err },
+		"stream": func() error {
+			return ts.c.StreamJobEvents(ctx, "ftjob-nope", 0, func(sdk.JobEvent) error { return nil })
+		},
 		"checkpoints":  func() error { _, err := ts.c.ListJobCheckpoints(ctx, "ftjob-nope"); return err },
 		"delete model": func() error { _, err := ts.c.DeleteModel(ctx, "nope"); return err },
 	}

@@ -173,7 +173,8 @@ func (s *Server) bodyLimit() int {
 }
 
 // FiberConfig returns the fiber settings the routes need: the ErrorHandler, the body limit (the largest upload
-// limit plus multipart overhead), timeouts, and path unescaping (model ids carry ':').
+// limit plus multipart overhead), timeouts, path unescaping (model ids carry ':'), and Immutable (values read from
+// a Ctx are copies, so they may outlive the handler).
 func (s *Server) FiberConfig() fiber.Config {
 	return fiber.Config{
 		AppName:               "whet",
@@ -182,6 +183,7 @@ func (s *Server) FiberConfig() fiber.Config {
 		ReadTimeout:           s.cfg.ReadTimeout,
 		IdleTimeout:           s.cfg.IdleTimeout,
 		UnescapePath:          true,
+		Immutable:             true, // Params and bodies outlive handlers (event streams, the predict pool)
 		DisableStartupMessage: true,
 		ReadBufferSize:        16 << 10,
 	}
@@ -234,6 +236,7 @@ func (s *Server) Routes(app *fiber.App) {
 	v1.Get("/models/:id", s.GetModelHandler)
 	v1.Delete("/models/:id", s.DeleteModelHandler)
 	v1.Post("/models/:id/predict", s.PredictHandler)
+	s.WebRoutes(v1) // the web page's extra routes (web_routes.go, docs/contracts.md "web")
 
 	if s.cfg.Static != nil {
 		app.Use("/", filesystem.New(filesystem.Config{Root: http.FS(s.cfg.Static), Index: "index.html"}))

@@ -281,4 +281,3 @@ func (s *Server) TokenizeHandler(c *fiber.Ctx) error {
 	}
 	return c.JSON(out)
 }
-

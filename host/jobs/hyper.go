@@ -30,6 +30,7 @@ type ValidationError struct {
 	Msg string
 }
 
+// Error implements error.
 func (e *ValidationError) Error() string { return fmt.Sprintf("%s: %s", e.Param, e.Msg) }
 
 // ParamError wraps an error about the object a request field refers to (an unknown file id), naming the field.
@@ -40,6 +41,7 @@ type ParamError struct {
 	Err error
 }
 
+// Error implements error.
 func (e *ParamError) Error() string { return fmt.Sprintf("%s: %v", e.Param, e.Err) }
 
 // Unwrap returns Err.

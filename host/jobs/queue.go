@@ -135,6 +135,7 @@ type StateError struct {
 	Msg string
 }
 
+// Error implements error.
 func (e *StateError) Error() string { return fmt.Sprintf("job[%s] is %s: %s", e.ID, e.Status, e.Msg) }
 
 // Queue is the persistent job queue and runner. Create it with New, then Start it.

@@ -417,6 +417,7 @@ type tailBuffer struct {
 	buf []byte
 }
 
+// Write implements io.Writer.
 func (t *tailBuffer) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -40,6 +40,7 @@ type Error struct {
 	Msg string
 }
 
+// Error implements error.
 func (e *Error) Error() string { return fmt.Sprintf("model[%s]: %s", e.Path, e.Msg) }
 
 // Inspect checks that dir is a model folder (config.json that parses, and a weight file) and reads its Info.

@@ -15,7 +15,7 @@ import (
 
 type entry struct {
 	name, body, link string
-	typ             byte
+	typ              byte
 }
 
 func archive(t *testing.T, gz bool, entries ...entry) []byte {

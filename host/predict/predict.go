@@ -72,6 +72,7 @@ type WorkerError struct {
 	Request bool
 }
 
+// Error implements error.
 func (e *WorkerError) Error() string { return fmt.Sprintf("predict: model[%s]: %s", e.Model, e.Msg) }
 
 // Stats counts the pool's work since New.

@@ -18,6 +18,7 @@ type TooLargeError struct {
 	Limit int64
 }
 
+// Error implements error.
 func (e *TooLargeError) Error() string {
 	return fmt.Sprintf("%s is larger than the limit of %d bytes (%s)", e.What, e.Limit, humanBytes(e.Limit))
 }

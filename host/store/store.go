@@ -183,6 +183,7 @@ type NotFoundError struct {
 	ID string
 }
 
+// Error implements error.
 func (e *NotFoundError) Error() string { return fmt.Sprintf("%s[%s] not found", e.Kind, e.ID) }
 
 // Is matches ErrNotFound.
@@ -198,6 +199,7 @@ type InUseError struct {
 	JobID string
 }
 
+// Error implements error.
 func (e *InUseError) Error() string {
 	return fmt.Sprintf("%s[%s] is used by unfinished job[%s]: cancel it or wait for it to finish", e.Kind, e.ID, e.JobID)
 }
@@ -216,6 +218,7 @@ type ConflictError struct {
 	Msg string
 }
 
+// Error implements error.
 func (e *ConflictError) Error() string { return fmt.Sprintf("%s[%s]: %s", e.Kind, e.ID, e.Msg) }
 
 // Is matches ErrConflict.

@@ -181,6 +181,11 @@ func train(args []string) error {
 	checkpoint(total)
 	os.WriteFile(filepath.Join(*out, "config.json"), cfgRaw, 0o644)
 	os.WriteFile(filepath.Join(*out, "model.safetensors"), []byte("weights"), 0o644)
+	for _, name := range []string{"vocab.txt", "tokenizer_config.json"} { // a model folder carries its tokenizer
+		if b, err := os.ReadFile(filepath.Join(*model, name)); err == nil {
+			os.WriteFile(filepath.Join(*out, name), b, 0o644)
+		}
+	}
 	emit(map[string]any{"type": "done", "metrics": metrics, "train_samples_per_second": 100.0})
 	b, _ := json.Marshal(map[string]any{"accuracy": 0.75, "macro_f1": 0.7, "train_samples_per_second": 100.0})
 	fmt.Println(string(b))

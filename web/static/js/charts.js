@@ -93,7 +93,8 @@ export function heatmap(matrix, labels, { id } = {}) {
     }));
   });
   return h('div', { class: 'table-wrap' },
-    h('table', { class: 'heatmap', id },
-      h('caption', {}, 'Confusion matrix: rows are true labels, columns predicted; shade = share of the row'),
+    h('p', { class: 'hint', id: id && `${id}-desc` }, 'Rows are true labels, columns predicted labels; the shade is the cell\'s share of its row.'),
+    h('table', { class: 'heatmap', id, 'aria-describedby': id && `${id}-desc` },
+      h('caption', { class: 'visually-hidden' }, 'Confusion matrix'),
       h('thead', {}, head), h('tbody', {}, rows)));
 }
