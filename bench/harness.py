@@ -299,6 +299,19 @@ def cpu_busy():
     return (sum(v[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
+LIVE = set()  # process groups of running children, killed if the harness is interrupted
+
+
+def on_signal(signum, frame):
+    for pid in list(LIVE):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    say("interrupted (signal %d): children stopped" % signum)
+    sys.exit(128 + signum)
+
+
 class Proc:
     """A child process with timestamped stdout/stderr lines, VmRSS/VmHWM sampling and its rusage."""
 
@@ -313,6 +326,7 @@ class Proc:
             cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
             text=True, bufsize=1, env=env, cwd=cwd, start_new_session=True,
         )
+        LIVE.add(self.p.pid)
         self.done = threading.Event()
         self.threads = []
         if not stdin:
@@ -329,14 +343,19 @@ class Proc:
 
     def _sample(self):
         path = "/proc/%d/status" % self.p.pid
+        stat = "/proc/%d/stat" % self.p.pid
+        hz = os.sysconf("SC_CLK_TCK")
         while not self.done.is_set():
             try:
                 with open(path) as f:
                     s = f.read()
+                with open(stat) as f:
+                    st = f.read().rsplit(")", 1)[1].split()
                 rss = int(re.search(r"VmRSS:\s+(\d+)", s).group(1))
                 hwm = int(re.search(r"VmHWM:\s+(\d+)", s).group(1))
-                self.mem.append((time.monotonic() - self.t0, rss, hwm))
-            except (OSError, AttributeError):
+                cpu = (int(st[11]) + int(st[12])) / hz  # utime + stime of the process (all threads)
+                self.mem.append((time.monotonic() - self.t0, rss, hwm, cpu))
+            except (OSError, AttributeError, IndexError, ValueError):
                 pass
             self.done.wait(0.05)
 
@@ -354,6 +373,7 @@ class Proc:
                 break
             time.sleep(0.02)
         self.wall = time.monotonic() - self.t0
+        LIVE.discard(self.p.pid)
         self.done.set()
         self.p.returncode = os.waitstatus_to_exitcode(status)
         for t in self.threads:
@@ -412,15 +432,20 @@ def train_metrics(p, batch):
             (ta, oa), (tb, ob) = after[0], after[-1]
             m["steady_sps"] = (ob["step"] - oa["step"]) * batch / (tb - ta)
             m["ms_per_step"] = (tb - ta) / (ob["step"] - oa["step"]) * 1e3
+            # CPU time per step (all threads), from the sampled /proc/PID/stat: less sensitive to other load.
+            ca = [c for t, _, _, c in p.mem if t <= ta]
+            cb = [c for t, _, _, c in p.mem if t >= tb]
+            if ca and cb and tb - ta > 0.5:
+                m["cpu_ms_per_step"] = (cb[0] - ca[-1]) / (ob["step"] - oa["step"]) * 1e3
         ta, tb = steps[0][0], steps[-1][0]
         if tb - ta < 0.2 and len(p.mem) > 2:  # few step events: fall back to the second half of the run
             ta, tb = p.wall / 2, p.wall
-        rss = [r for t, r, _ in p.mem if ta <= t <= tb]
+        rss = [r for t, r, _, _ in p.mem if ta <= t <= tb]
         if rss:
             m["steady_rss_mib"] = statistics.median(rss) / 1024.0
             m["rss_end_minus_start_mib"] = (rss[-1] - rss[0]) / 1024.0
     if p.mem:
-        m["vmhwm_mib"] = max(h for _, _, h in p.mem) / 1024.0
+        m["vmhwm_mib"] = max(h for _, _, h, _ in p.mem) / 1024.0
     return m
 
 
@@ -723,17 +748,19 @@ def report(mach, data, runs, preds, externals, whet_note, t_total):
         w("Steady state, measured by the harness from the step events (steps >= %d, so model load and the first "
           "step's one-off costs are left out), and CPU use (process CPU seconds / wall seconds):" % WARM_STEPS)
         w("")
-        w("| model | rows | whet ms/step | ref ms/step | whet / ref (time) | whet CPU use | ref CPU use | whet wall s | ref wall s |")
-        w("|---|---|---|---|---|---|---|---|---|")
+        w("| model | rows | whet ms/step | ref ms/step | whet / ref (time) | whet CPU ms/step | ref CPU ms/step | whet / ref (CPU) | whet CPU use | ref CPU use | whet wall s | ref wall s |")
+        w("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for data_name in ("fixed", "sst2"):
             for size in SIZES:
                 key = "%s/%s" % (size, data_name)
                 wm, rm = collect(tr, "whet", key, "ms_per_step"), collect(tr, "ref", key, "ms_per_step")
                 if not (wm or rm):
                     continue
-                w("| %s | %s | %s%s | %s%s | %s | %s | %s | %s | %s |" % (
+                wc, rc_ = collect(tr, "whet", key, "cpu_ms_per_step"), collect(tr, "ref", key, "cpu_ms_per_step")
+                w("| %s | %s | %s%s | %s%s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                     size, "fixed 128" if data_name == "fixed" else "real lengths", f(med(wm)), spread(wm), f(med(rm)),
-                    spread(rm), ratio(med(wm), med(rm)), f(med(collect(tr, "whet", key, "cpu_util")), 2),
+                    spread(rm), ratio(med(wm), med(rm)), f(med(wc)), f(med(rc_)), ratio(med(wc), med(rc_)),
+                    f(med(collect(tr, "whet", key, "cpu_util")), 2),
                     f(med(collect(tr, "ref", key, "cpu_util")), 2), f(med(collect(tr, "whet", key, "wall_s"))),
                     f(med(collect(tr, "ref", key, "wall_s")))))
         w("")
@@ -885,6 +912,8 @@ def report(mach, data, runs, preds, externals, whet_note, t_total):
 
 
 def main():
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     os.makedirs(LOGS, exist_ok=True)
     for fn in os.listdir(LOGS):
         os.remove(os.path.join(LOGS, fn))
@@ -947,8 +976,8 @@ def main():
                         if p.rc != 0:
                             say("%s %s FAILED rc=%s (bench/out/logs/%s.log):\n    %s" % (impl, key, p.rc, tag, p.tail()))
                         else:
-                            say("%-6s %-12s %7s samples/s (steady %s, %s ms/step), first step %ss, peak %s MiB, cpu %.2f, other %.2f" % (
-                                impl, key, f(m.get("sps")), f(m.get("steady_sps")), f(m.get("ms_per_step")),
+                            say("%-6s %-12s %7s samples/s (steady %s, %s ms/step, %s CPU ms/step), first step %ss, peak %s MiB, cpu %.2f, other %.2f" % (
+                                impl, key, f(m.get("sps")), f(m.get("steady_sps")), f(m.get("ms_per_step")), f(m.get("cpu_ms_per_step")),
                                 f(m.get("ttfs_s"), 2), f(m.get("peak_rss_mib")), m["cpu_util"], m["other_cores"]))
         if "predict" in PARTS:
             for size in PREDICT_SIZES:

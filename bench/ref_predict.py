@@ -50,7 +50,7 @@ def main():
     mask = torch.from_numpy(d["attention_mask"].astype(np.int64))
     types = torch.zeros_like(ids)
     n = ids.shape[0]
-    model = ref_bert.load(a.model)
+    model = ref_bert.load(a.model, ref_bert.Variant({"gelu": "native"}))  # F.gelu, as HF
     model.eval()
     id2label = model_labels(a.model)
     load_s = time.monotonic() - T_START

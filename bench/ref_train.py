@@ -59,7 +59,7 @@ def main():
     types = torch.zeros_like(ids)
     labels = torch.from_numpy(d["labels"].astype(np.int64))
 
-    model = ref_bert.load(a.model, ref_bert.Variant({"dropout": not a.no_dropout}))
+    model = ref_bert.load(a.model, ref_bert.Variant({"dropout": not a.no_dropout, "gelu": "native"}))
     model.train()
 
     decay, no_decay = [], []

@@ -171,6 +171,12 @@ func (c *Client) Predict(ctx context.Context, model string, req PredictRequest) 
 	return out, c.do(ctx, http.MethodPost, "/v1/models/"+url.PathEscape(model)+"/predict", req, &out)
 }
 
+// Evaluate calls POST /v1/models/{id}/evaluate and returns the metrics document, undecoded.
+func (c *Client) Evaluate(ctx context.Context, model string, req EvaluateRequest) (json.RawMessage, error) {
+	var out json.RawMessage
+	return out, c.do(ctx, http.MethodPost, "/v1/models/"+url.PathEscape(model)+"/evaluate", req, &out)
+}
+
 // CreateJob calls POST /v1/fine_tuning/jobs.
 func (c *Client) CreateJob(ctx context.Context, req CreateJobRequest) (*Job, error) {
 	var out Job

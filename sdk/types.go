@@ -282,6 +282,14 @@ type Prediction struct {
 // PredictResponse is the body of POST /v1/models/{id}/predict: one Prediction per input, in order.
 type PredictResponse []Prediction
 
+// EvaluateRequest is the body of POST /v1/models/{id}/evaluate: the model's metrics on an uploaded, labeled file
+// (`whet eval` run by the server). The response is the metrics document (accuracy, macro_f1, per_class,
+// confusion_matrix, ...).
+type EvaluateRequest struct {
+	// File is the id of an uploaded file whose labels are all among the model's labels. Required.
+	File string `json:"file"`
+}
+
 // Hyperparameters configures a fine-tuning job. In a request, a zero value (or nil pointer) means the default;
 // in a Job, every field holds the effective value.
 type Hyperparameters struct {

@@ -392,7 +392,7 @@ func runModules(args []string) error {
 
 // runModels implements `whet models import --path DIR|--archive FILE|list`.
 func runModels(args []string) error {
-	const usage = "whet models import (--path DIR | --archive FILE.tar.gz) [--id ID] | whet models list [--server URL] [--api-key KEY]"
+	const usage = "whet models import (--path DIR | --archive FILE.tar.gz) [--id ID] | whet models list | whet models evaluate ID --file FILE_ID [--server URL] [--api-key KEY]"
 	return cliSub("models", args, usage, map[string]func([]string) error{
 		"import": func(args []string) error {
 			fs := flag.NewFlagSet("models import", flag.ContinueOnError)
@@ -428,6 +428,33 @@ func runModels(args []string) error {
 				return err
 			}
 			return cliJSON(m)
+		},
+		"evaluate": func(args []string) error {
+			fs := flag.NewFlagSet("models evaluate", flag.ContinueOnError)
+			cf := newClientFlags(fs)
+			file := fs.String("file", "", "id of an uploaded, labeled file (required)")
+			pos, err := cliParse(fs, args)
+			if err != nil {
+				return err
+			}
+			id, err := cliOnePositional(pos, "model id")
+			if err != nil {
+				return err
+			}
+			if *file == "" {
+				return errors.New("--file is required")
+			}
+			ctx, stop := cliContext()
+			defer stop()
+			out, err := cf.client().Evaluate(ctx, id, sdk.EvaluateRequest{File: *file})
+			if err != nil {
+				return err
+			}
+			var doc any
+			if err := json.Unmarshal(out, &doc); err != nil {
+				return err
+			}
+			return cliJSON(doc)
 		},
 		"list": func(args []string) error {
 			fs := flag.NewFlagSet("models list", flag.ContinueOnError)

@@ -165,3 +165,29 @@ func TestPredictErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestEvaluate(t *testing.T) {
+	ts := start(t, opts{})
+	ctx := context.Background()
+	m := ts.model("tiny", "neg", "pos")
+	f := ts.upload("held-out.jsonl", "{\"text\":\"a\",\"label\":\"neg\"}\n{\"text\":\"b\",\"label\":\"pos\"}\n")
+	out, err := ts.c.Evaluate(ctx, m.ID, sdk.EvaluateRequest{File: f.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), `"support":2`) {
+		t.Fatalf("metrics = %s", out)
+	}
+	bad := ts.upload("bad.jsonl", "{\"text\":\"a\",\"label\":\"neg\"}\n{\"text\":\"b\",\"label\":\"unknown\"}\n")
+	_, err = ts.c.Evaluate(ctx, m.ID, sdk.EvaluateRequest{File: bad.ID})
+	se := apiErr(t, err, 400, `bad.jsonl:2: field "label": label "unknown" is not one of the model's labels`)
+	if strings.Contains(se.Err.Message, ts.data) {
+		t.Fatalf("error leaks the server path: %s", se.Err.Message)
+	}
+	_, err = ts.c.Evaluate(ctx, m.ID, sdk.EvaluateRequest{File: "file-nope"})
+	if se := apiErr(t, err, 404, "file[file-nope] not found"); param(se) != "file" {
+		t.Fatalf("param = %q", param(se))
+	}
+	_, err = ts.c.Evaluate(ctx, "nope", sdk.EvaluateRequest{File: f.ID})
+	apiErr(t, err, 404, "model[nope] not found")
+}

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,7 +12,9 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/whetml/whet/host/jobs"
 	"github.com/whetml/whet/host/modeldir"
+	"github.com/whetml/whet/host/predict"
 	"github.com/whetml/whet/host/store"
 	"github.com/whetml/whet/sdk"
 )
@@ -148,6 +152,39 @@ func (s *Server) DeleteModelHandler(c *fiber.Ctx) error {
 	}
 	s.pool.Unload(id)
 	return c.JSON(sdk.DeleteResponse{ID: id, Object: sdk.ObjectModel, Deleted: true})
+}
+
+// EvaluateHandler is POST /v1/models/{id}/evaluate {"file": "file-..."}: the model's metrics document on an uploaded
+// labeled file, computed by `whet eval` in a subprocess (one at a time), bounded by Config.EvalTimeout.
+func (s *Server) EvaluateHandler(c *fiber.Ctx) error {
+	m, err := s.st.GetModel(c.UserContext(), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	var req sdk.EvaluateRequest
+	if err := s.decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if req.File == "" {
+		return badRequest("file", "missing_file", "file is required: the id of an uploaded, labeled file")
+	}
+	f, err := s.st.GetFile(c.UserContext(), req.File)
+	if err != nil {
+		return &jobs.ParamError{Param: "file", Err: err}
+	}
+	ctx, cancel := context.WithTimeout(s.baseCtx, s.cfg.EvalTimeout)
+	defer cancel()
+	out, err := s.pool.Evaluate(ctx, m.ID, m.Path, f.Path, predict.EvalOptions{TextColumn: f.TextColumn, LabelColumn: f.LabelColumn})
+	var we *predict.WorkerError
+	if errors.As(err, &we) {
+		// Name the upload, not the server's copy of it.
+		we.Msg = strings.ReplaceAll(we.Msg, f.Path, f.Filename)
+	}
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Send(out)
 }
 
 // PredictHandler is POST /v1/models/{id}/predict: {inputs:[...]} -> [{label, score, scores}], batched with

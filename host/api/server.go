@@ -38,6 +38,7 @@ const (
 	DefaultImbalanceRatio         = 10.0
 	DefaultMinRowsPerLabel        = 10
 	DefaultKeepAlive              = 15 * time.Second
+	DefaultEvalTimeout            = 30 * time.Minute
 )
 
 // Config configures a Server. Zero fields take their defaults.
@@ -83,6 +84,8 @@ type Config struct {
 	MinRowsPerLabel int
 	// KeepAlive is the interval of comment lines on idle event streams. Default: DefaultKeepAlive.
 	KeepAlive time.Duration
+	// EvalTimeout bounds POST /v1/models/{id}/evaluate (it runs `whet eval`). Default: DefaultEvalTimeout.
+	EvalTimeout time.Duration
 }
 
 // Server is whet's HTTP API. Build the fiber app with App (or FiberConfig and Routes).
@@ -151,6 +154,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.KeepAlive == 0 {
 		cfg.KeepAlive = DefaultKeepAlive
+	}
+	if cfg.EvalTimeout == 0 {
+		cfg.EvalTimeout = DefaultEvalTimeout
 	}
 	if cfg.MaxFileBytes < 0 || cfg.MaxModuleBytes < 0 || cfg.MaxModelBytes < 0 || cfg.MaxJSONBytes < 0 {
 		return nil, errors.New("api: config size limits must be positive")
@@ -236,6 +242,7 @@ func (s *Server) Routes(app *fiber.App) {
 	v1.Get("/models/:id", s.GetModelHandler)
 	v1.Delete("/models/:id", s.DeleteModelHandler)
 	v1.Post("/models/:id/predict", s.PredictHandler)
+	v1.Post("/models/:id/evaluate", s.EvaluateHandler)
 	s.WebRoutes(v1) // the web page's extra routes (web_routes.go, docs/contracts.md "web")
 
 	if s.cfg.Static != nil {

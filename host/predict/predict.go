@@ -97,6 +97,8 @@ type Pool struct {
 	closed bool
 	wg     sync.WaitGroup
 
+	evalSem chan struct{} // one `whet eval` at a time
+
 	requests, batches, starts atomic.Int64
 }
 
@@ -135,7 +137,8 @@ func New(cfg Config) (*Pool, error) {
 	case cfg.BatchWait < 0:
 		return nil, fmt.Errorf("predict: config BatchWait must be >= 0, got %v", cfg.BatchWait)
 	}
-	return &Pool{cfg: cfg, log: cfg.Logger, byID: map[string]*list.Element{}, lru: list.New()}, nil
+	return &Pool{cfg: cfg, log: cfg.Logger, byID: map[string]*list.Element{}, lru: list.New(),
+		evalSem: make(chan struct{}, 1)}, nil
 }
 
 // Stats returns the pool's counters.

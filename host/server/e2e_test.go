@@ -110,7 +110,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	job, err := c.CreateJob(ctx, sdk.CreateJobRequest{Model: model.ID, TrainingFile: file.ID, PreprocessModule: mod.ID,
-		Suffix: "e2e", Hyperparameters: sdk.Hyperparameters{NEpochs: 2, BatchSize: 16, LearningRate: 1e-3, MaxSeqLength: 32}})
+		Suffix: "e2e", Hyperparameters: sdk.Hyperparameters{NEpochs: 4, BatchSize: 8, LearningRate: 5e-3, MaxSeqLength: 32}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,6 +186,43 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}
 	t.Logf("fine-tuned %s: %d/%d held-out sentences right; job metrics %s", ft, correct, len(test), job.Metrics)
+	if correct < len(test)*3/4 {
+		t.Errorf("the fine-tuned model got only %d of %d held-out sentences right: it did not learn the task", correct, len(test))
+	}
+
+	// Evaluation through the API equals `whet eval` on the folder.
+	var labeled strings.Builder
+	for i, s := range test {
+		row, _ := json.Marshal(map[string]string{"text": s, "label": map[bool]string{true: "pos", false: "neg"}[i%2 == 0]})
+		labeled.Write(row)
+		labeled.WriteByte('\n')
+	}
+	heldOut, err := c.UploadFile(ctx, sdk.UploadFileRequest{Filename: "held-out.jsonl", Content: strings.NewReader(labeled.String())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiEval, err := c.Evaluate(ctx, ft, sdk.EvaluateRequest{File: heldOut.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(tmp, "held-out.jsonl"), []byte(labeled.String()), 0o644)
+	cliOut, err := exec.Command(bin, "eval", "--model", filepath.Join(data, "jobs", job.ID, "out"), "--input",
+		filepath.Join(tmp, "held-out.jsonl")).Output()
+	if err != nil {
+		t.Fatalf("whet eval: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(cliOut)), "\n")
+	var a, cli struct {
+		Accuracy *float64 `json:"accuracy"`
+		MacroF1  *float64 `json:"macro_f1"`
+	}
+	if err := json.Unmarshal(apiEval, &a); err != nil || json.Unmarshal([]byte(lines[len(lines)-1]), &cli) != nil ||
+		a.Accuracy == nil || cli.Accuracy == nil || *a.Accuracy != *cli.Accuracy || *a.MacroF1 != *cli.MacroF1 {
+		t.Fatalf("evaluate through the API %s != whet eval %s", apiEval, lines[len(lines)-1])
+	}
+	if *a.Accuracy != float64(correct)/float64(len(test)) {
+		t.Errorf("evaluate accuracy %v, but %d of %d predictions were right", *a.Accuracy, correct, len(test))
+	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

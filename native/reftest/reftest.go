@@ -1,5 +1,3 @@
-// Package reftest (test support only, imported by _test.go files) drives the plain-PyTorch reference model (native/testdata/ref_bert.py) from Go tests and holds
-// small helpers they share: a word-level test vocabulary and logits comparison. Test support only.
 package reftest
 
 import (

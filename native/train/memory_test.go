@@ -40,6 +40,9 @@ func rssKiB(t testing.TB) int64 {
 // TestTrainMemoryFlat: over 1,000 training steps after warm-up, resident memory grows by less than 5%. A forgotten
 // Drop of any per-step tensor (a batch, the logits, an activation) would grow it by megabytes per hundred steps.
 func TestTrainMemoryFlat(t *testing.T) {
+	if testing.Short() {
+		t.Skip("1,200 training steps; skipped with -short")
+	}
 	torch.SetThreads(1) // OpenMP barriers crawl on a busy 2-core machine; one thread keeps this test short
 	base := tinyModel(t, []string{"neg", "pos"}, func(c *bert.Config) { c.HiddenSize, c.IntermediateSize = 64, 128 })
 	const warm, measured = 200, 1000

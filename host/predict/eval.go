@@ -1,0 +1,78 @@
+package predict
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// EvalOptions are the column settings of the file Evaluate reads.
+type EvalOptions struct {
+	// TextColumn and LabelColumn name the columns when they are not found by name. Default: "".
+	TextColumn, LabelColumn string
+}
+
+// Evaluate runs `Bin eval --model dir --input data` (one at a time per pool: it competes with training for the
+// CPU) and returns the metrics document it prints as its last stdout line. Cancelling ctx interrupts it.
+//
+// # Errors
+//
+// ctx's error while waiting for a turn; a *WorkerError with Request set when whet eval rejected the input (its
+// "whet eval: ..." line, such as a label the model does not know), without it when the process failed otherwise.
+func (p *Pool) Evaluate(ctx context.Context, id, dir, data string, opts EvalOptions) (json.RawMessage, error) {
+	select {
+	case p.evalSem <- struct{}{}:
+		defer func() { <-p.evalSem }()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	args := []string{"eval", "--model", dir, "--input", data}
+	if p.cfg.Threads > 0 {
+		args = append(args, "--threads", strconv.Itoa(p.cfg.Threads))
+	}
+	if opts.TextColumn != "" {
+		args = append(args, "--text-column", opts.TextColumn)
+	}
+	if opts.LabelColumn != "" {
+		args = append(args, "--label-column", opts.LabelColumn)
+	}
+	cmd := exec.CommandContext(ctx, p.cfg.Bin, args...)
+	cmd.Env = append(os.Environ(), p.cfg.Env...)
+	cmd.SysProcAttr = sysProcAttr()
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 10 * time.Second
+	var stdout bytes.Buffer
+	var stderr tailBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if err != nil {
+		msg := stderr.tail()
+		reason := ""
+		for _, l := range strings.Split(msg, " | ") {
+			if strings.HasPrefix(l, "whet eval:") {
+				reason = strings.TrimSpace(strings.TrimPrefix(l, "whet eval:"))
+			}
+		}
+		if reason != "" {
+			return nil, &WorkerError{Model: id, Msg: "eval: " + reason, Request: true}
+		}
+		return nil, &WorkerError{Model: id, Msg: fmt.Sprintf("eval: %v (%s)", err, msg)}
+	}
+	out := bytes.TrimSpace(stdout.Bytes())
+	if i := bytes.LastIndexByte(out, '\n'); i >= 0 {
+		out = out[i+1:]
+	}
+	if !json.Valid(out) {
+		return nil, &WorkerError{Model: id, Msg: fmt.Sprintf("eval printed no JSON summary (last line %q)", out)}
+	}
+	return json.RawMessage(out), nil
+}
