@@ -38,18 +38,22 @@ for _ in $(seq 1 100); do curl -fsS "$SERVER/healthz" >/dev/null 2>&1 && break; 
 curl -fsS "$SERVER/healthz" >/dev/null || { echo "server did not start; see $DIR/server.log"; exit 1; }
 
 step "5/6 upload: base model, training and validation files, the e-mail cleaning module"
-MODEL=$($WHET models import --server "$SERVER" --from-path "$(realpath "$DIR/base")" --id spam-base --quiet)
-TRAIN=$($WHET files upload --server "$SERVER" --quiet "$DIR/train.jsonl")
-VALID=$($WHET files upload --server "$SERVER" --quiet "$DIR/validation.jsonl")
-MODULE=$($WHET modules upload --server "$SERVER" --kind preprocess --name email-clean --quiet build/wasm/email-clean.wasm)
+# Each upload prints the created object as JSON; jsonid reads its id.
+jsonid() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).id))'; }
+MODEL=$($WHET models import --server "$SERVER" --path "$(realpath "$DIR/base")" --id spam-base | jsonid)
+TRAIN=$($WHET files upload --server "$SERVER" "$DIR/train.jsonl" | jsonid)
+VALID=$($WHET files upload --server "$SERVER" "$DIR/validation.jsonl" | jsonid)
+MODULE=$($WHET modules upload --server "$SERVER" --kind preprocess --name email-clean build/wasm/email-clean.wasm | jsonid)
 echo "model=$MODEL train=$TRAIN validation=$VALID module=$MODULE"
 
 step "6/6 fine-tune over HTTP (live progress), then the evaluation report"
-JOB=$($WHET jobs create --server "$SERVER" --quiet --model "$MODEL" --training-file "$TRAIN" --validation-file "$VALID" \
-  --preprocess-module "$MODULE" --epochs "$EPOCHS" --batch-size 32 --learning-rate 1e-4 --max-seq-length 128 --suffix demo)
-$WHET jobs events --server "$SERVER" --follow "$JOB"
-$WHET jobs get --server "$SERVER" --report "$JOB"
+$WHET jobs create --server "$SERVER" --follow --model "$MODEL" --training-file "$TRAIN" --validation-file "$VALID" \
+  --preprocess-module "$MODULE" --epochs "$EPOCHS" --batch-size 32 --learning-rate 1e-4 --max-seq-length 128 --suffix demo
+FT=$($WHET jobs list --server "$SERVER" --json --limit 1 | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).data[0].fine_tuned_model))')
+echo
+echo "evaluation of $FT on the validation file:"
+$WHET models evaluate --server "$SERVER" "$FT" --file "$VALID"
 
 echo
-echo "Demo page: $SERVER   (the fine-tuned model is in the demo's model list; Ctrl-C stops the server)"
+echo "Demo page: $SERVER/#/demo   (Ctrl-C stops the server)"
 if [ "${KEEP_SERVING:-1}" = 1 ]; then wait $SERVER_PID; fi

@@ -450,6 +450,9 @@ func runModels(args []string) error {
 			if err != nil {
 				return err
 			}
+			if !*cf.asJSON {
+				return writeReport(os.Stdout, out)
+			}
 			var doc any
 			if err := json.Unmarshal(out, &doc); err != nil {
 				return err
