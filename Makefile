@@ -85,9 +85,9 @@ test: build
 	$(GO) vet ./...
 	WHET_BIN=$(ROOT)/bin/whet $(GO) test -count=1 -timeout 40m ./...
 
-# Long checks: SST-2 convergence, RSS over 1,000 steps (need ../shared/data).
+# Long check: SST-2 and TREC convergence from a random-init tiny BERT (skips without ../shared/data).
 test-long: build
-	WHET_BIN=$(ROOT)/bin/whet WHET_LONG_TESTS=1 $(GO) test -count=1 -timeout 60m -run 'Long' -v ./native/...
+	native/testdata/convergence.sh bin/whet
 
 demo: build
 	./scripts/demo.sh

@@ -354,7 +354,7 @@ class Proc:
                 rss = int(re.search(r"VmRSS:\s+(\d+)", s).group(1))
                 hwm = int(re.search(r"VmHWM:\s+(\d+)", s).group(1))
                 cpu = (int(st[11]) + int(st[12])) / hz  # utime + stime of the process (all threads)
-                self.mem.append((time.monotonic() - self.t0, rss, hwm, cpu))
+                self.mem.append((time.monotonic() - self.t0, rss, hwm, cpu, int(st[7])))  # st[7]: minor faults
             except (OSError, AttributeError, IndexError, ValueError):
                 pass
             self.done.wait(0.05)
@@ -433,19 +433,20 @@ def train_metrics(p, batch):
             m["steady_sps"] = (ob["step"] - oa["step"]) * batch / (tb - ta)
             m["ms_per_step"] = (tb - ta) / (ob["step"] - oa["step"]) * 1e3
             # CPU time per step (all threads), from the sampled /proc/PID/stat: less sensitive to other load.
-            ca = [c for t, _, _, c in p.mem if t <= ta]
-            cb = [c for t, _, _, c in p.mem if t >= tb]
+            ca = [(c, f) for t, _, _, c, f in p.mem if t <= ta]
+            cb = [(c, f) for t, _, _, c, f in p.mem if t >= tb]
             if ca and cb and tb - ta > 0.5:
-                m["cpu_ms_per_step"] = (cb[0] - ca[-1]) / (ob["step"] - oa["step"]) * 1e3
+                m["cpu_ms_per_step"] = (cb[0][0] - ca[-1][0]) / (ob["step"] - oa["step"]) * 1e3
+                m["faults_per_step"] = (cb[0][1] - ca[-1][1]) / (ob["step"] - oa["step"])
         ta, tb = steps[0][0], steps[-1][0]
         if tb - ta < 0.2 and len(p.mem) > 2:  # few step events: fall back to the second half of the run
             ta, tb = p.wall / 2, p.wall
-        rss = [r for t, r, _, _ in p.mem if ta <= t <= tb]
+        rss = [r for t, r, _, _, _ in p.mem if ta <= t <= tb]
         if rss:
             m["steady_rss_mib"] = statistics.median(rss) / 1024.0
             m["rss_end_minus_start_mib"] = (rss[-1] - rss[0]) / 1024.0
     if p.mem:
-        m["vmhwm_mib"] = max(h for _, _, h, _ in p.mem) / 1024.0
+        m["vmhwm_mib"] = max(h for _, _, h, _, _ in p.mem) / 1024.0
     return m
 
 
