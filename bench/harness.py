@@ -619,9 +619,36 @@ def run_tool(cmd, tag, env_extra=None, timeout=300):
     return {"rc": p.rc, "json": out, "stdout": [l for _, l in p.lines["stdout"]][-20:], "tail": p.tail(8)}
 
 
-def http_args(models, data):
-    """bench/predict's flags (the service engineer's load generator against `whet serve`)."""
-    return ["-json"]
+HTTP_CLIENTS = [1, 4]  # 1: single-request latency; 4: throughput with concurrent clients
+
+
+def http_args(models, clients):
+    """bench/predict's flags: it starts `whet serve` on a temp data folder, registers the tiny model, warms up."""
+    model = models.get("tiny") or next(iter(models.values()))
+    return ["--bin", WHET, "--model-dir", model, "-c", str(clients), "-d", "3s" if QUICK else "6s", "--inputs", "1",
+            "--warmup", "5"]
+
+
+def go_duration_ms(s):
+    """'1.234ms', '850µs', '1.2s', '1m2s' -> milliseconds."""
+    total = 0.0
+    for num, unit in re.findall(r"([0-9.]+)(ns|us|µs|μs|ms|s|m|h)", s):
+        total += float(num) * {"ns": 1e-6, "us": 1e-3, "µs": 1e-3, "μs": 1e-3, "ms": 1, "s": 1e3, "m": 6e4, "h": 3.6e6}[unit]
+    return total
+
+
+def parse_http(lines):
+    """bench/predict's text summary -> {req_per_s, p50_ms, p90_ms, p99_ms, max_ms}."""
+    out = {}
+    for l in lines:
+        m = re.search(r"throughput ([0-9.]+) req/s", l)
+        if m:
+            out["req_per_s"] = float(m.group(1))
+        m = re.search(r"latency p50 (\S+)\s+p90 (\S+)\s+p99 (\S+)\s+max (\S+)", l)
+        if m:
+            for k, v in zip(("p50_ms", "p90_ms", "p99_ms", "max_ms"), m.groups()):
+                out[k] = go_duration_ms(v)
+    return out or None
 
 
 def tokenize_args(data):
@@ -893,11 +920,32 @@ def report(mach, data, runs, preds, externals, whet_note, t_total):
                 w("| %s | %s%s | %s |" % (label, f(mk(key)), sp(key), ratio(mk(key), best)))
             w("")
         else:
-            w("| metric | median |")
-            w("|---|---|")
-            for key in ok[-1]:
-                if isinstance(ok[-1][key], (int, float)) and not isinstance(ok[-1][key], bool):
-                    w("| %s | %s%s |" % (key, f(mk(key), 2), sp(key)))
+            w("bench/predict starts `whet serve` on a temporary data folder, registers the tiny model (POST /v1/models "
+              "from_path), warms up with 5 requests, then sends one-text requests for a fixed time from c concurrent "
+              "clients over loopback HTTP (tokenization in the server's WASM sandbox, the forward pass in the "
+              "`whet worker predict` subprocess). There is no HTTP reference; for scale, the reference's in-process "
+              "no_grad forward of one text (no server, no tokenization) is shown.")
+            w("")
+            w("| clients | requests/s | p50 ms | p90 ms | p99 ms | max ms |")
+            w("|---|---|---|---|---|---|")
+            for c in HTTP_CLIENTS:
+                cs = [r["json"] for r in ex["runs"] if r.get("clients") == c and r["rc"] == 0 and r["json"]]
+                if not cs:
+                    continue
+
+                def mc(key):
+                    return med([o.get(key) for o in cs])
+
+                w("| %d | %s | %s | %s | %s | %s |" % (c, f(mc("req_per_s")), f(mc("p50_ms"), 2), f(mc("p90_ms"), 2),
+                                                      f(mc("p99_ms"), 2), f(mc("max_ms"), 2)))
+            refs = [r["res"]["results"]["max_length"]["1"] for r in preds if r["impl"] == "ref" and r["size"] == "tiny"
+                    and "1" in r["res"].get("results", {}).get("max_length", {})]
+            refl = [r["res"]["results"]["longest"]["1"] for r in preds if r["impl"] == "ref" and r["size"] == "tiny"
+                    and "1" in r["res"].get("results", {}).get("longest", {})]
+            if refs:
+                w("| reference, in process, tiny, batch 1 (max_length / longest) | — | %s / %s | — | %s / %s | — |" % (
+                    f(med([x["p50_ms"] for x in refs]), 2), f(med([x["p50_ms"] for x in refl]), 2),
+                    f(med([x["p99_ms"] for x in refs]), 2), f(med([x["p99_ms"] for x in refl]), 2)))
             w("")
     if os.path.exists(ANALYSIS):
         w("")
@@ -1004,14 +1052,19 @@ def main():
         for part in ("http", "tokenize"):
             if not tools.get(part):
                 continue
+            ex = externals.setdefault(part, {"runs": []})
             if part == "tokenize":
                 r = run_tool([tools[part]] + tokenize_args(data), "tokenize-r%d" % (rnd + 1))
-            else:
-                r = run_tool([tools[part]] + http_args(models, data), "http-r%d" % (rnd + 1), {"WHET_BIN": WHET})
-            ex = externals.setdefault(part, {"runs": []})
-            r["round"] = rnd + 1
-            ex["runs"].append(r)
-            say("%s round %d: rc=%s %s" % (part, rnd + 1, r["rc"], json.dumps(r["json"]) if r["json"] else r["tail"][:300]))
+                r["round"] = rnd + 1
+                ex["runs"].append(r)
+                say("tokenize round %d: rc=%s %s" % (rnd + 1, r["rc"], json.dumps(r["json"]) if r["json"] else r["tail"][:300]))
+                continue
+            for c in HTTP_CLIENTS:
+                r = run_tool([tools[part]] + http_args(models, c), "http-c%d-r%d" % (c, rnd + 1))
+                r["json"] = parse_http(r["stdout"]) if r["rc"] == 0 else None
+                r["round"], r["clients"] = rnd + 1, c
+                ex["runs"].append(r)
+                say("http c=%d round %d: rc=%s %s" % (c, rnd + 1, r["rc"], json.dumps(r["json"]) if r["json"] else r["tail"][:300]))
 
     mach["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
     t_total = time.time() - T_BEGIN

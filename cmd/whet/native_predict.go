@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/whetml/whet/internal/atomicfile"
 	"math"
 	"os"
 	"path/filepath"
@@ -196,7 +197,7 @@ func runPredict(args []string) error {
 			return err
 		}
 	}
-	if err := checkpoint.WriteFileAtomic(*output, []byte(buf.String())); err != nil {
+	if err := atomicfile.Write(*output, []byte(buf.String()), 0o644); err != nil {
 		return fmt.Errorf("output[%s]: %w", *output, err)
 	}
 	fmt.Fprintf(os.Stderr, "wrote %d predictions to %s\n", len(logits), *output)

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/whetml/whet/internal/atomicfile"
 	"io"
 	"os"
 	"path/filepath"
@@ -85,7 +86,7 @@ func (st *Staged) Commit(s *Store, kind, ext string) (string, error) {
 	if err := os.Rename(st.Path, dst); err != nil {
 		return "", fmt.Errorf("store: commit %s[%s]: %w", kind, st.SHA256, err)
 	}
-	syncDir(filepath.Dir(dst))
+	atomicfile.SyncDir(filepath.Dir(dst))
 	return dst, nil
 }
 
@@ -99,35 +100,4 @@ func (s *Store) TempDir(pattern string) (string, error) {
 		return "", fmt.Errorf("store: temp dir: %w", err)
 	}
 	return d, nil
-}
-
-// WriteFileAtomic writes data to path through a temp file in the same folder, synced and renamed into place.
-func WriteFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		_ = os.Remove(f.Name())
-		return fmt.Errorf("write file[%s]: %w", path, err)
-	}
-	syncDir(filepath.Dir(path))
-	return nil
-}
-
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
 }

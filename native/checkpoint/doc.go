@@ -11,7 +11,7 @@
 // unexpected weights by name, creating a fresh classifier when the label set changed, and failing with *ShapeError
 // when config.json and the weights disagree.
 //
-// Writes are atomic (WriteFolder, WriteFileAtomic).
+// Writes are atomic (WriteFolder, through internal/atomicfile).
 //
 //	f, err := checkpoint.ReadFolder("models/base")
 //	if err != nil {

@@ -2,11 +2,10 @@ package checkpoint
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/whetml/whet/internal/atomicfile"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -49,7 +48,7 @@ func WriteFolder(dir string, opts SaveOptions) error {
 			return fmt.Errorf("model[%s]: %w", dir, err)
 		}
 		for _, f := range files {
-			if err := writeFileSync(filepath.Join(tmp, f.name), f.data); err != nil {
+			if err := atomicfile.Write(filepath.Join(tmp, f.name), f.data, 0o644); err != nil {
 				os.RemoveAll(tmp)
 				return fmt.Errorf("model[%s]: %w", dir, err)
 			}
@@ -62,17 +61,17 @@ func WriteFolder(dir string, opts SaveOptions) error {
 			os.RemoveAll(tmp)
 			return fmt.Errorf("model[%s]: %w", dir, err)
 		}
-		syncDir(parent)
+		atomicfile.SyncDir(parent)
 		return nil
 	} else if err != nil {
 		return fmt.Errorf("model[%s]: %w", dir, err)
 	}
 	for _, f := range files {
-		if err := WriteFileAtomic(filepath.Join(dir, f.name), f.data); err != nil {
+		if err := atomicfile.Write(filepath.Join(dir, f.name), f.data, 0o644); err != nil {
 			return fmt.Errorf("model[%s]: %w", dir, err)
 		}
 	}
-	syncDir(dir)
+	atomicfile.SyncDir(dir)
 	return nil
 }
 
@@ -148,47 +147,7 @@ func folderFiles(opts SaveOptions) ([]namedFile, error) {
 	return files, nil
 }
 
-// WriteFileAtomic writes data to a temporary file beside path, syncs it and renames it over path.
-func WriteFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	var rb [6]byte
-	_, _ = rand.Read(rb[:])
-	tmp := filepath.Join(dir, "."+filepath.Base(path)+".tmp-"+hex.EncodeToString(rb[:]))
-	if err := writeFileSync(tmp, data); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
-}
-
-func writeFileSync(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("sync %s: %w", path, err)
-	}
-	return f.Close()
-}
-
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-}
-
-// CopyFolder copies the regular files of src (not sub-folders) into dst with WriteFileAtomic, creating dst when
+// CopyFolder copies the regular files of src (not sub-folders) into dst with atomicfile.Write, creating dst when
 // needed. Training uses it to copy the best checkpoint to the output folder.
 func CopyFolder(src, dst string) error {
 	entries, err := os.ReadDir(src)
@@ -217,7 +176,7 @@ func CopyFolder(src, dst string) error {
 			return err
 		}
 	}
-	syncDir(dst)
+	atomicfile.SyncDir(dst)
 	return nil
 }
 
@@ -226,7 +185,7 @@ func copyOne(src, dst, name string) error {
 	if err != nil {
 		return fmt.Errorf("copy[%s]: %w", filepath.Join(src, name), err)
 	}
-	if err := WriteFileAtomic(filepath.Join(dst, name), b); err != nil {
+	if err := atomicfile.Write(filepath.Join(dst, name), b, 0o644); err != nil {
 		return fmt.Errorf("copy[%s]: %w", filepath.Join(dst, name), err)
 	}
 	return nil
