@@ -13,7 +13,9 @@ THREADS ?= $(shell nproc)
 
 # System packages: libtorch and its headers, the OpenMP OpenBLAS (10x faster than Debian's reference BLAS), the
 # PyTorch reference for tests and benchmarks, and Chromium for the browser tests (never a downloaded browser).
-APT_PACKAGES := libtorch-dev libopenblas0-openmp python3-torch python3-numpy chromium fonts-noto-cjk nodejs npm git ca-certificates
+APT_PACKAGES := libtorch-dev libopenblas0-openmp python3-torch python3-numpy chromium fonts-noto-cjk git ca-certificates
+# Node.js (tests' references, the demo's data) only where none is installed: a NodeSource node conflicts with Debian's npm.
+NODE_PACKAGES := $(if $(shell command -v node),,nodejs npm)
 
 COMPAT_H := $(ROOT)/native/torch/compat.h
 COMPAT_REV := $(shell sha256sum $(COMPAT_H) 2>/dev/null | cut -c1-16)
@@ -47,7 +49,7 @@ all: build
 # deps installs only what is missing, so a second run is quick and needs no network.
 deps: build/.deps
 build/.deps: Makefile package.json package-lock.json
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(APT_PACKAGES) $(NODE_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
