@@ -2,11 +2,11 @@ package jobs
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/whetml/whet/internal/tail"
 	"io"
 	"os"
 	"os/exec"
@@ -180,7 +180,7 @@ func (q *Queue) execute(ctx context.Context, j *store.Job, r *run, args []string
 	cmd.Dir = filepath.Dir(j.OutDir)
 	cmd.Env = append(os.Environ(), q.cfg.Env...)
 	cmd.SysProcAttr = sysProcAttr()
-	var stdout tailBuffer
+	stdout := tail.Buffer{Max: 64 << 10} // only the trainer's final stdout line (its summary) matters
 	cmd.Stdout = &stdout
 	stderr, err := cmd.StderrPipe()
 	if err == nil {
@@ -237,7 +237,7 @@ func (q *Queue) execute(ctx context.Context, j *store.Job, r *run, args []string
 	if p.step > 0 {
 		_ = q.st.Heartbeat(ctx, j.ID, p.step)
 	}
-	q.finishRun(ctx, j, r, p, waitErr, stdout.lastLine())
+	q.finishRun(ctx, j, r, p, waitErr, lastLine(&stdout))
 }
 
 // handleLine turns one stderr line into events, checkpoints and progress.
@@ -411,29 +411,9 @@ func (q *Queue) succeed(ctx context.Context, j *store.Job, p *progress, summary 
 	return Succeeded, err
 }
 
-// tailBuffer keeps the last 64 KiB written to it (the trainer's stdout: only its final line matters).
-type tailBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-// Write implements io.Writer.
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > 64<<10 {
-		t.buf = t.buf[len(t.buf)-64<<10:]
+func lastLine(b *tail.Buffer) string {
+	if l := b.LastLines(1); len(l) == 1 {
+		return l[0]
 	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) lastLine() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	b := bytes.TrimSpace(t.buf)
-	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
-		b = b[i+1:]
-	}
-	return string(b)
+	return ""
 }

@@ -48,14 +48,14 @@ func (p *Pool) Evaluate(ctx context.Context, id, dir, data string, opts EvalOpti
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 10 * time.Second
 	var stdout bytes.Buffer
-	var stderr tailBuffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	stderr := newStderr()
+	cmd.Stdout, cmd.Stderr = &stdout, stderr
 	err := cmd.Run()
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
 	if err != nil {
-		msg := stderr.tail()
+		msg := stderrTail(stderr)
 		reason := ""
 		for _, l := range strings.Split(msg, " | ") {
 			if strings.HasPrefix(l, "whet eval:") {

@@ -367,8 +367,8 @@ func (w *worker) run() {
 	cmd := exec.Command(w.pool.cfg.Bin, args...)
 	cmd.Env = append(os.Environ(), w.pool.cfg.Env...)
 	cmd.SysProcAttr = sysProcAttr()
-	var stderr tailBuffer
-	cmd.Stderr = &stderr
+	stderr := newStderr()
+	cmd.Stderr = stderr
 	stdin, err := cmd.StdinPipe()
 	var stdout io.ReadCloser
 	if err == nil {
@@ -403,7 +403,7 @@ func (w *worker) run() {
 		}
 	}()
 	exitMsg := func() string {
-		return fmt.Sprintf("worker exited (%s)", stderr.tail())
+		return fmt.Sprintf("worker exited (%s)", stderrTail(stderr))
 	}
 	defer func() {
 		stdin.Close()

@@ -1,40 +1,19 @@
 package predict
 
 import (
-	"bytes"
 	"strings"
-	"sync"
+
+	"github.com/whetml/whet/internal/tail"
 )
 
-// tailBuffer keeps the last 8 KiB a worker wrote to stderr, for error messages.
-type tailBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-}
+// newStderr returns the buffer a worker's stderr goes to: its last 8 KiB, for error messages.
+func newStderr() *tail.Buffer { return &tail.Buffer{Max: 8 << 10} }
 
-// Write implements io.Writer.
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > 8<<10 {
-		t.buf = t.buf[len(t.buf)-8<<10:]
-	}
-	return len(p), nil
-}
-
-// tail returns the last three non-empty lines, joined with " | ", or "no output on stderr".
-func (t *tailBuffer) tail() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	var lines []string
-	for _, l := range bytes.Split(bytes.TrimSpace(t.buf), []byte("\n")) {
-		if s := strings.TrimSpace(string(l)); s != "" {
-			lines = append(lines, s)
-		}
-	}
+// stderrTail returns the last three non-blank lines a worker wrote, joined with " | ", or "no output on stderr".
+func stderrTail(b *tail.Buffer) string {
+	lines := b.LastLines(3)
 	if len(lines) == 0 {
 		return "no output on stderr"
 	}
-	return strings.Join(lines[max(0, len(lines)-3):], " | ")
+	return strings.Join(lines, " | ")
 }

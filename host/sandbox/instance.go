@@ -5,8 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/whetml/whet/internal/tail"
 	"strings"
-	"sync"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -21,7 +21,7 @@ type instance struct {
 	mod       api.Module
 	mem       api.Memory
 	fns       map[string]api.Function
-	out       *tailBuffer
+	out       *tail.Buffer
 	dead      bool // faulted: never reuse
 	abandoned bool // a trusted call outlived its deadline; its goroutine closes the module
 }
@@ -32,7 +32,7 @@ func (c *Compiled) instantiate(ctx context.Context) (*instance, error) {
 	if c.rt.closed.Load() {
 		return nil, ErrClosed
 	}
-	out := &tailBuffer{max: c.rt.cfg.MaxOutputBytes}
+	out := &tail.Buffer{Max: c.rt.cfg.MaxOutputBytes}
 	cfg := wazero.NewModuleConfig().
 		WithName("").
 		WithStartFunctions().
@@ -66,7 +66,7 @@ func (in *instance) close(ctx context.Context) {
 }
 
 func (in *instance) fail(function string, err error) *CallError {
-	return &CallError{Module: in.c.info.Name, Function: function, Err: err, Output: in.out.String()}
+	return &CallError{Module: in.c.info.Name, Function: function, Err: err, Output: outputText(in.out)}
 }
 
 // run calls an export under Config.CallTimeout. Any failure marks the instance dead.
@@ -122,7 +122,7 @@ func (in *instance) run(ctx context.Context, name string, params ...uint64) ([]u
 // classify turns a wazero error into a *CallError wrapping the right sentinel.
 func (in *instance) classify(ctx, callCtx context.Context, function string, origErr error) error {
 	err := origErr
-	output := in.out.String()
+	output := outputText(in.out)
 	// wazero appends the wasm stack trace after the first line; the guest's own output says more.
 	msg, _, _ := strings.Cut(err.Error(), "\n")
 	err = errors.New(msg)
@@ -147,7 +147,7 @@ func (in *instance) classify(ctx, callCtx context.Context, function string, orig
 
 // callScalar calls a no-argument export returning one value.
 func (in *instance) callScalar(ctx context.Context, name string) (uint64, error) {
-	in.out.reset()
+	in.out.Reset()
 	res, err := in.run(ctx, name)
 	if err != nil {
 		return 0, err
@@ -163,7 +163,7 @@ func (in *instance) callScalar(ctx context.Context, name string) (uint64, error)
 // the export takes no arguments), bounds-check and copy out the response, free the input, decode the status byte.
 // The returned body is the host's own copy.
 func (in *instance) call(ctx context.Context, name string, input []byte) ([]byte, error) {
-	in.out.reset()
+	in.out.Reset()
 	var params []uint64
 	var ptr uint32
 	if name != abi.ExportInfo {
@@ -218,52 +218,10 @@ func (in *instance) call(ctx context.Context, name string, input []byte) ([]byte
 	return body, nil
 }
 
-// tailBuffer keeps the last max bytes written to it. Safe for concurrent use (an abandoned call may still write).
-type tailBuffer struct {
-	mu      sync.Mutex
-	max     int
-	buf     []byte
-	dropped int64
-}
-
-func (b *tailBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	n := len(p)
-	if b.max <= 0 {
-		b.dropped += int64(n)
-		return n, nil
-	}
-	if len(p) > b.max {
-		b.dropped += int64(len(p) - b.max)
-		p = p[len(p)-b.max:]
-	}
-	b.buf = append(b.buf, p...)
-	if len(b.buf) > 2*b.max {
-		cut := len(b.buf) - b.max
-		b.dropped += int64(cut)
-		b.buf = append(b.buf[:0], b.buf[cut:]...)
-	}
-	return n, nil
-}
-
-func (b *tailBuffer) reset() {
-	b.mu.Lock()
-	b.buf, b.dropped = b.buf[:0], 0
-	b.mu.Unlock()
-}
-
-// String returns the kept tail, noting how much was dropped before it.
-func (b *tailBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	tail := b.buf
-	dropped := b.dropped
-	if len(tail) > b.max {
-		dropped += int64(len(tail) - b.max)
-		tail = tail[len(tail)-b.max:]
-	}
-	s := strings.TrimSpace(strings.ToValidUTF8(string(tail), "\uFFFD"))
+// outputText renders a guest's captured stdout/stderr for an error message, noting how much was dropped before it.
+func outputText(b *tail.Buffer) string {
+	kept, dropped := b.Tail()
+	s := strings.TrimSpace(strings.ToValidUTF8(string(kept), "\uFFFD"))
 	if dropped > 0 {
 		s = fmt.Sprintf("[%d earlier bytes dropped] %s", dropped, s)
 	}
