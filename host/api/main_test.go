@@ -3,9 +3,7 @@ package api_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,20 +18,7 @@ import (
 
 var fakeBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "whet-api-test-")
-	if err != nil {
-		panic(err)
-	}
-	fakeBin, err = whettest.BuildFake(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { whettest.RunWithFake(m, &fakeBin) }
 
 // testServer is a whet server running in this process on a free loopback port, with fakewhet as its trainer
 // and prediction worker.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -20,20 +19,7 @@ import (
 
 var fakeBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "whet-jobs-test-")
-	if err != nil {
-		panic(err)
-	}
-	fakeBin, err = whettest.BuildFake(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { whettest.RunWithFake(m, &fakeBin) }
 
 type env struct {
 	t     *testing.T

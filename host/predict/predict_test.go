@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,20 +17,7 @@ import (
 
 var fakeBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "whet-predict-test-")
-	if err != nil {
-		panic(err)
-	}
-	fakeBin, err = whettest.BuildFake(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { whettest.RunWithFake(m, &fakeBin) }
 
 func model(t *testing.T, labels ...string) string {
 	t.Helper()

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"testing"
 )
 
 // BuildFake builds host/internal/fakewhet into dir and returns the binary's path. Call it from TestMain.
@@ -19,6 +20,24 @@ func BuildFake(dir string) (string, error) {
 		return "", fmt.Errorf("build fakewhet: %v\n%s", err, out)
 	}
 	return bin, nil
+}
+
+// RunWithFake is a TestMain body: it builds the fake whet into a temp folder, stores its path in *bin, runs the
+// tests and exits with their status.
+func RunWithFake(m *testing.M, bin *string) {
+	dir, err := os.MkdirTemp("", "whet-fake-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if *bin, err = BuildFake(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 // WriteModel writes a minimal model folder (config.json with labels, a placeholder weights file) into dir.
