@@ -11,7 +11,8 @@ Parts (each skips with a clear line when something it needs is missing):
   tokenize  sandboxed WASM vs HF tokenizers (bench/tokenize/, owned by the WASM engineer)
 
 Environment: BENCH_QUICK=1 (1 round, fewer steps), BENCH_ROUNDS, BENCH_THREADS (default: all cores), BENCH_PARTS
-(comma list of the parts above), BENCH_SIZES (comma list of tiny,mini,small), WHET_BIN, BENCH_PYTHON (the Python with
+(comma list of the parts above), BENCH_SIZES (comma list of tiny,mini,small), BENCH_ROWS (fixed,sst2),
+BENCH_ABLATION=1 (adds whet with glibc malloc defaults on fixed rows), BENCH_RESULTS (report path), WHET_BIN, BENCH_PYTHON (the Python with
 torch; default /usr/bin/python3), WHET_SHARED_DATA (default ../shared/data).
 Writes bench/results.md (tables + machine) and bench/out/ (raw.json, per-run logs, generated data; git-ignored).
 """
@@ -48,6 +49,7 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS") or (1 if QUICK else 3))
 THREADS = int(os.environ.get("BENCH_THREADS") or os.cpu_count() or 1)
 PARTS = [p for p in (os.environ.get("BENCH_PARTS") or "train,predict,http,tokenize").split(",") if p]
 SIZES = [s for s in (os.environ.get("BENCH_SIZES") or "tiny,mini,small").split(",") if s]
+ROWS = [s for s in (os.environ.get("BENCH_ROWS") or "fixed,sst2").split(",") if s]  # training rows to run
 WHET = os.environ.get("WHET_BIN") or os.path.join(ROOT, "bin", "whet")
 PY = os.environ.get("BENCH_PYTHON") or "/usr/bin/python3"
 SHARED = os.environ.get("WHET_SHARED_DATA") or os.path.join(os.path.dirname(ROOT), "shared", "data")
@@ -66,6 +68,9 @@ STEPS_QUICK = {
     "fixed": {"tiny": 5, "mini": 3, "small": 3},
     "sst2": {"tiny": 8, "mini": 5, "small": 4},
 }
+# BENCH_ABLATION=1 adds "whet-mdef": whet with glibc's malloc defaults (WHET_MALLOC_DEFAULTS=1), fixed-length rows,
+# to show what native/torch/malloc.c's settings are worth.
+ABLATION = os.environ.get("BENCH_ABLATION", "") not in ("", "0")
 PREDICT_BATCHES = [1, 8, 64]
 PREDICT_BUDGET = 0.6 if QUICK else 1.5  # seconds per (batch size, padding)
 PREDICT_SIZES = ["tiny", "mini", "small"]
@@ -450,14 +455,14 @@ def train_metrics(p, batch):
     return m
 
 
-def run_whet_train(model, data, steps, tag):
+def run_whet_train(model, data, steps, tag, env=None):
     out = os.path.join(WORK, "whet-out", tag)
     shutil.rmtree(out, ignore_errors=True)
     cmd = [WHET, "train", "--model", model, "--train", data["tsv"], "--out", out, "--epochs", "1",
            "--max-steps", str(steps), "--batch-size", str(BATCH), "--max-seq-length", str(SEQ),
            "--learning-rate", str(LR), "--warmup-ratio", "0", "--weight-decay", "0.01", "--seed", "1",
            "--threads", str(THREADS), "--progress", "json"]
-    p = Proc(cmd, os.path.join(LOGS, tag + ".log"))
+    p = Proc(cmd, os.path.join(LOGS, tag + ".log"), env=dict(os.environ, **env) if env else None)
     p.wait()
     shutil.rmtree(out, ignore_errors=True)
     return p
@@ -774,10 +779,12 @@ def report(mach, data, runs, preds, externals, whet_note, t_total):
                     f(med(ds)) if ds else "—", spread(ds), ratio(med(ws), med(ds)) if ds else "—"))
         w("")
         w("Steady state, measured by the harness from the step events (steps >= %d, so model load and the first "
-          "step's one-off costs are left out), and CPU use (process CPU seconds / wall seconds):" % WARM_STEPS)
+          "step's one-off costs are left out): wall and CPU time per step (CPU = all threads, from /proc/PID/stat; "
+          "less sensitive to other load than wall time), minor page faults per step, and CPU use over the whole run "
+          "(process CPU seconds / wall seconds):" % WARM_STEPS)
         w("")
-        w("| model | rows | whet ms/step | ref ms/step | whet / ref (time) | whet CPU ms/step | ref CPU ms/step | whet / ref (CPU) | whet CPU use | ref CPU use | whet wall s | ref wall s |")
-        w("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        w("| model | rows | whet ms/step | ref ms/step | whet / ref (time) | whet CPU ms/step | ref CPU ms/step | whet / ref (CPU) | whet faults/step | ref faults/step | whet CPU use | ref CPU use | whet wall s | ref wall s |")
+        w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for data_name in ("fixed", "sst2"):
             for size in SIZES:
                 key = "%s/%s" % (size, data_name)
@@ -785,13 +792,28 @@ def report(mach, data, runs, preds, externals, whet_note, t_total):
                 if not (wm or rm):
                     continue
                 wc, rc_ = collect(tr, "whet", key, "cpu_ms_per_step"), collect(tr, "ref", key, "cpu_ms_per_step")
-                w("| %s | %s | %s%s | %s%s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                w("| %s | %s | %s%s | %s%s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                     size, "fixed 128" if data_name == "fixed" else "real lengths", f(med(wm)), spread(wm), f(med(rm)),
                     spread(rm), ratio(med(wm), med(rm)), f(med(wc)), f(med(rc_)), ratio(med(wc), med(rc_)),
+                    f(med(collect(tr, "whet", key, "faults_per_step"))), f(med(collect(tr, "ref", key, "faults_per_step"))),
                     f(med(collect(tr, "whet", key, "cpu_util")), 2),
                     f(med(collect(tr, "ref", key, "cpu_util")), 2), f(med(collect(tr, "whet", key, "wall_s"))),
                     f(med(collect(tr, "ref", key, "wall_s")))))
         w("")
+        if any(r["impl"] == "whet-mdef" for r in tr):
+            w("Ablation (BENCH_ABLATION=1): whet with glibc's malloc defaults (WHET_MALLOC_DEFAULTS=1) against whet as "
+              "built (native/torch/malloc.c: one malloc arena, 32 MiB mmap threshold, 256 MiB trim threshold):")
+            w("")
+            w("| model | whet ms/step | defaults ms/step | whet CPU ms/step | defaults CPU ms/step | whet faults/step | defaults faults/step | whet steady MiB | defaults steady MiB | whet peak MiB | defaults peak MiB |")
+            w("|---|---|---|---|---|---|---|---|---|---|---|")
+            for size in SIZES:
+                key = "%s/fixed" % size
+                row = [size]
+                for metric, nd in (("ms_per_step", 1), ("cpu_ms_per_step", 1), ("faults_per_step", 1),
+                                   ("steady_rss_mib", 1), ("peak_rss_mib", 1)):
+                    row += [f(med(collect(tr, "whet", key, metric)), nd), f(med(collect(tr, "whet-mdef", key, metric)), nd)]
+                w("| " + " | ".join(row) + " |")
+            w("")
         w("## Time to first step (s; process start -> first optimizer step done, incl. model load; fixed 128 rows)")
         w("")
         w("whet's includes reading and tokenizing the training file in the WASM sandbox; the reference's input is "
@@ -999,7 +1021,7 @@ def main():
         say("=== round %d/%d" % (rnd + 1, ROUNDS))
         k = 0
         if "train" in PARTS:
-            for data_name in ("fixed", "sst2"):
+            for data_name in [r for r in ("fixed", "sst2") if r in ROWS]:
                 for size in SIZES:
                     key = "%s/%s" % (size, data_name)
                     impls = []
@@ -1011,12 +1033,16 @@ def main():
                         impls.reverse()
                     if torch_ok and data_name == "sst2":
                         impls.append("ref-pb")
+                    if whet_ok and ABLATION and data_name == "fixed":
+                        impls.append("whet-mdef")
                     k += 1
                     for impl in impls:
                         tag = "train-%s-%s-%s-r%d" % (impl, size, data_name, rnd + 1)
                         n = steps[data_name][size]
                         if impl == "whet":
                             p = run_whet_train(models[size], data[data_name], n, tag)
+                        elif impl == "whet-mdef":
+                            p = run_whet_train(models[size], data[data_name], n, tag, {"WHET_MALLOC_DEFAULTS": "1"})
                         else:
                             p = run_ref_train(models[size], data[data_name], n, tag,
                                               "longest" if impl == "ref-pb" else "max_length")

@@ -27,6 +27,15 @@ import (
 	"github.com/whetml/whet/wasm/modules"
 )
 
+// libtorch keeps state per OS thread: grad mode, the OpenMP team (each thread that starts a parallel region gets its
+// own pool of workers) and, through glibc, the malloc arena. Goroutines move between OS threads, so libtorch calls
+// made from the main goroutine outside train.Run's and infer's locked sections (the worker's request loop between
+// requests, model loading, predict, eval) land on several threads: several OpenMP pools on few cores make libgomp
+// throttle its spin-waits and wake its workers through futex calls at every parallel region. Keeping the main goroutine,
+// which runs every native command, on the main thread for the whole process made `whet worker predict` requests
+// 12-31% faster on 2 cores (tiny and mini BERT, batches of 1, 8 and 64; see bench/results.md).
+func init() { runtime.LockOSThread() }
+
 // exitError carries a chosen exit status (130 after an interrupt) through main's exitCoder.
 type exitError struct {
 	err  error
