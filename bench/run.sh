@@ -23,4 +23,7 @@ fi
 # The same environment for whet and the reference: no inherited thread overrides (threads are set explicitly by
 # --threads and torch.set_num_threads).
 unset OMP_NUM_THREADS MKL_NUM_THREADS OPENBLAS_NUM_THREADS GOMAXPROCS
+# whet runs libtorch with OMP_WAIT_POLICY=PASSIVE unless told otherwise (cmd/whet/main.go: execWithOMPPolicy); give
+# the reference the same OpenMP policy so the comparison is of the code, not of the thread-waiting policy.
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 exec "$PY" bench/harness.py "$@"

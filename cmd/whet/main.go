@@ -9,31 +9,35 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"sort"
+	"syscall"
 )
 
 // command is one subcommand: run gets the arguments after the subcommand name.
 type command struct {
 	summary string
 	run     func(args []string) error
+	// native marks commands that run libtorch (see execWithOMPPolicy).
+	native bool
 }
 
 func commands() map[string]command {
 	return map[string]command{
-		"model":    {"create a model folder (model init)", runModel},
-		"train":    {"fine-tune a model for text classification", runTrain},
-		"predict":  {"classify texts with a model folder, or through a server with --server", runPredict},
-		"eval":     {"evaluate a model folder on a labeled file", runEval},
-		"pretrain": {"continued masked-language-model pretraining on unlabeled text", runPretrain},
-		"worker":   {"internal: long-lived native worker used by the server", runWorker},
-		"module":   {"build, validate or run WASM preprocessing/evaluation modules", runModule},
-		"serve":    {"run the HTTP API and the web page", runServe},
-		"jobs":     {"create, list, follow and cancel fine-tuning jobs on a server", runJobs},
-		"files":    {"upload and list dataset files on a server", runFiles},
-		"modules":  {"upload and list WASM modules on a server", runModules},
-		"models":   {"import and list models on a server", runModels},
-		"keys":     {"create API keys for a server's data folder", runKeys},
-		"vocab":    {"build a WordPiece vocab.txt from unlabeled text (vocab build)", runVocab},
+		"model":    {"create a model folder (model init)", runModel, true},
+		"train":    {"fine-tune a model for text classification", runTrain, true},
+		"predict":  {"classify texts with a model folder, or through a server with --server", runPredict, true},
+		"eval":     {"evaluate a model folder on a labeled file", runEval, true},
+		"pretrain": {"continued masked-language-model pretraining on unlabeled text", runPretrain, true},
+		"worker":   {"internal: long-lived native worker used by the server", runWorker, true},
+		"module":   {"build, validate or run WASM preprocessing/evaluation modules", runModule, false},
+		"serve":    {"run the HTTP API and the web page", runServe, false},
+		"jobs":     {"create, list, follow and cancel fine-tuning jobs on a server", runJobs, false},
+		"files":    {"upload and list dataset files on a server", runFiles, false},
+		"modules":  {"upload and list WASM modules on a server", runModules, false},
+		"models":   {"import and list models on a server", runModels, false},
+		"keys":     {"create API keys for a server's data folder", runKeys, false},
+		"vocab":    {"build a WordPiece vocab.txt from unlabeled text (vocab build)", runVocab, false},
 	}
 }
 
@@ -64,6 +68,9 @@ func main() {
 		usage()
 		os.Exit(2)
 	}
+	if cmd.native {
+		execWithOMPPolicy()
+	}
 	if err := cmd.run(os.Args[2:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return
@@ -76,6 +83,24 @@ func main() {
 		fmt.Fprintf(os.Stderr, "whet %s: %v\n", os.Args[1], err)
 		os.Exit(code)
 	}
+}
+
+// execWithOMPPolicy re-executes a native command with OMP_WAIT_POLICY=PASSIVE when the variable is unset.
+//
+// libtorch's OpenMP workers spin while they wait for work by default. When anything else wants the same cores (a
+// second job, a predict worker, the sandbox, a compiler) the spinning threads hold them, and a training step was
+// measured 5-15x slower on 2 cores; passive waiting keeps steps fast under contention. libgomp reads the variable
+// once, when libtorch is loaded, before main runs, hence the exec. Set OMP_WAIT_POLICY yourself to choose otherwise.
+func execWithOMPPolicy() {
+	if runtime.GOOS != "linux" || os.Getenv("OMP_WAIT_POLICY") != "" {
+		return
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return
+	}
+	// On failure Exec returns and the command runs with libgomp's default policy.
+	_ = syscall.Exec(exe, os.Args, append(os.Environ(), "OMP_WAIT_POLICY=PASSIVE"))
 }
 
 // exitCoder lets a command choose its exit status (130 after an interrupt).
