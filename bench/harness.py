@@ -73,7 +73,7 @@ STEPS_QUICK = {
 ABLATION = os.environ.get("BENCH_ABLATION", "") not in ("", "0")
 PREDICT_BATCHES = [1, 8, 64]
 PREDICT_BUDGET = 0.6 if QUICK else 1.5  # seconds per (batch size, padding)
-PREDICT_SIZES = ["tiny", "mini", "small"]
+PREDICT_SIZES = ["tiny", "mini"] if QUICK else ["tiny", "mini", "small"]
 RUN_TIMEOUT = 600
 
 SIZE_DEFS = {
@@ -141,6 +141,7 @@ def machine():
     m["python_torch"] = r.stdout.split()[0] if r.returncode == 0 and r.stdout else "not importable from %s" % PY
     m["blas"] = os.path.realpath("/usr/lib/x86_64-linux-gnu/libblas.so.3")
     m["threads"] = THREADS
+    m["omp_wait_policy"] = os.environ.get("OMP_WAIT_POLICY") or "unset (libgomp default: spin, then sleep)"
     m["go"] = sh("go version").stdout.strip()
     rev = sh(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]).stdout.strip()
     dirty = sh(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"]).stdout.strip()
@@ -721,6 +722,7 @@ def report(mach, data, runs, preds, externals, whet_note, t_total):
                      ("Hypervisor vendor", "hypervisor"), ("Flags", "SIMD"), ("ram_gib", "RAM (GiB)"), ("os", "OS"),
                      ("kernel", "kernel"), ("libtorch", "libtorch (Debian)"), ("python_torch", "python3-torch"),
                      ("blas", "BLAS (libblas.so.3 ->)"), ("threads", "threads (whet --threads, torch.set_num_threads)"),
+                     ("omp_wait_policy", "OMP_WAIT_POLICY (both sides)"),
                      ("go", "Go"), ("whet_commit", "whet commit"), ("loadavg_start", "load average at start"),
                      ("loadavg_end", "load average at end")):
         if k in mach:
@@ -734,8 +736,9 @@ def report(mach, data, runs, preds, externals, whet_note, t_total):
     if busy:
         w("**Noise warning:** other processes used more than 0.25 core during %d of %d runs (up to %.2f cores). With "
           "%d threads on %d cores, libtorch's OpenMP workers wait for a descheduled peer at every parallel region, so "
-          "both sides slow down unevenly (measured here: a tiny-BERT forward at batch 1 went from 7 ms to 400 ms under "
-          "a parallel `go vet`). Treat ratios from such runs as rough; rerun on a quiet machine."
+          "both sides slow down unevenly (measured here with the default spinning policy: a tiny-BERT forward at "
+          "batch 1 went from 7 ms to 400 ms under a parallel `go vet`; OMP_WAIT_POLICY=PASSIVE softens this). Treat "
+          "ratios from such runs as rough; rerun on a quiet machine."
           % (len(busy), len(others), max(others), THREADS, os.cpu_count() or 0))
         w("")
     w("Data: vocab %s; fixed-length rows: %d rows, every row %d tokens; real-length rows: %s, %d rows, mean %.1f "

@@ -42,7 +42,8 @@ func TestNativeHelperProcess(t *testing.T) {
 func runWhet(t *testing.T, stdin io.Reader, args ...string) (string, string, int) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], append([]string{"-test.run=^TestNativeHelperProcess$", "--"}, args...)...)
-	cmd.Env = append(os.Environ(), "WHET_NATIVE_HELPER=1")
+	// OMP_WAIT_POLICY set: main must not re-execute itself (it would exec the test binary without -test.run).
+	cmd.Env = append(os.Environ(), "WHET_NATIVE_HELPER=1", "OMP_WAIT_POLICY=PASSIVE")
 	cmd.Stdin = stdin
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -248,7 +249,7 @@ func TestCLITrainEvalWorker(t *testing.T) {
 		Labels       []string `json:"labels"`
 		MaxSeqLength int      `json:"max_seq_length"`
 	}
-	if err := json.Unmarshal([]byte(resp[0]), &ready); err != nil || !ready.Ready || len(ready.Labels) != 3 || ready.MaxSeqLength != 64 {
+	if err := json.Unmarshal([]byte(resp[0]), &ready); err != nil || !ready.Ready || len(ready.Labels) != 3 || ready.MaxSeqLength != 32 { // the length trained with
 		t.Errorf("ready line = %s", resp[0])
 	}
 	var r1 workerResponse
@@ -264,6 +265,41 @@ func TestCLITrainEvalWorker(t *testing.T) {
 }
 
 // TestCLIBadInput: every bad input is a clear error (naming the file, tensor, line or label) and a non-zero exit.
+// TestCLIFolderRemembersPreprocessing: a model trained with an uploaded preprocess module and a sequence length
+// carries both (preprocess.wasm, tokenizer_config.json model_max_length), and predict/worker use them unasked.
+func TestCLIFolderRemembersPreprocessing(t *testing.T) {
+	needWordPiece(t)
+	dir := t.TempDir()
+	model := initModel(t, dir)
+	wasm, _ := modules.BertWordPiece()
+	custom := filepath.Join(dir, "custom.wasm")
+	if err := os.WriteFile(custom, wasm, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var rows strings.Builder
+	rows.WriteString("sentence\tlabel\n")
+	for i := range 16 {
+		fmt.Fprintf(&rows, "%s\t%s\n", cliSentences[i%len(cliSentences)], []string{"pos", "neg"}[i%2])
+	}
+	data := writeFile(t, filepath.Join(dir, "train.tsv"), rows.String())
+	out := filepath.Join(dir, "out")
+	if _, stderr, code := runWhet(t, nil, "train", "--model", model, "--train", data, "--out", out, "--epochs", "1",
+		"--batch-size", "8", "--threads", "1", "--progress", "none", "--max-seq-length", "24", "--preprocess-module", custom); code != 0 {
+		t.Fatalf("train: exit %d: %s", code, stderr)
+	}
+	if got := mustRead(t, filepath.Join(out, "preprocess.wasm")); !bytes.Equal(got, wasm) {
+		t.Fatalf("out/preprocess.wasm: %d bytes, want the %d-byte module trained with", len(got), len(wasm))
+	}
+	var tok map[string]any
+	if err := json.Unmarshal(mustRead(t, filepath.Join(out, "tokenizer_config.json")), &tok); err != nil || tok["model_max_length"] != 24.0 {
+		t.Fatalf("tokenizer_config.json = %v (%v), want model_max_length 24", tok, err)
+	}
+	stdout, stderr, code := runWhet(t, strings.NewReader(""), "worker", "predict", "--model", out, "--threads", "1")
+	if code != 0 || !strings.Contains(stdout, `"max_seq_length":24`) {
+		t.Fatalf("worker ready line = %q, exit %d: %s", stdout, code, stderr)
+	}
+}
+
 func TestCLIBadInput(t *testing.T) {
 	needWordPiece(t)
 	dir := t.TempDir()

@@ -33,7 +33,7 @@ import (
 // requests, model loading, predict, eval) land on several threads: several OpenMP pools on few cores make libgomp
 // throttle its spin-waits and wake its workers through futex calls at every parallel region. Keeping the main goroutine,
 // which runs every native command, on the main thread for the whole process made `whet worker predict` requests
-// 12-31% faster on 2 cores (tiny and mini BERT, batches of 1, 8 and 64; see bench/results.md).
+// 12-31% faster on 2 cores (tiny and mini BERT, batches of 1, 8 and 64; A/B of one build with and without it).
 func init() { runtime.LockOSThread() }
 
 // exitError carries a chosen exit status (130 after an interrupt) through main's exitCoder.
@@ -156,6 +156,9 @@ type sandboxTokenizer struct {
 // newTokenizer configures module (a .wasm path, "builtin:NAME", or "" for the built-in bert-wordpiece) with the model
 // folder's vocab.txt, tokenizer.json and do_lower_case.
 func newTokenizer(ctx context.Context, folder *checkpoint.Folder, module string, maxLen int) (tokenizer, error) {
+	if module == "" {
+		module = folderModule(folder)
+	}
 	opts := sandbox.PreprocessOptions{DoLowerCase: folder.DoLowerCase, MaxLength: maxLen}
 	if b, err := os.ReadFile(folder.VocabPath()); err == nil {
 		opts.Vocab = b
@@ -317,5 +320,46 @@ func writeJSONLine(w io.Writer, v any) error {
 
 // defaultMaxLen is the sequence length used when --max-seq-length is not set: the model's limit, at most 512.
 func defaultMaxLen(f *checkpoint.Folder) int {
+	if n, ok := f.TokenizerConfig[modelMaxLengthKey].(float64); ok && n > 0 {
+		return min(int(n), f.Config.MaxPositionEmbeddings)
+	}
 	return min(512, f.Config.MaxPositionEmbeddings)
+}
+
+// A fine-tuned folder records how its rows were made, so predict, eval and the server's workers preprocess as
+// training did without being told: the preprocess module (when it was not a built-in) as preprocess.wasm, and the
+// sequence length as tokenizer_config.json's model_max_length (HuggingFace's key for the same thing).
+const (
+	folderModuleFile  = "preprocess.wasm"
+	modelMaxLengthKey = "model_max_length"
+)
+
+// moduleUsed is the module train tokenizes with: the flag, else the base folder's own.
+func moduleUsed(flag string, f *checkpoint.Folder) string {
+	if flag != "" {
+		return flag
+	}
+	return folderModule(f)
+}
+
+// folderModule returns the folder's own preprocess module, or "" for the built-in default.
+func folderModule(f *checkpoint.Folder) string {
+	p := filepath.Join(f.Dir, folderModuleFile)
+	if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+		return p
+	}
+	return ""
+}
+
+// trainedWith returns the files and tokenizer_config.json keys that train writes into every checkpoint.
+func trainedWith(module string, maxLen int) (map[string][]byte, map[string]any, error) {
+	tok := map[string]any{modelMaxLengthKey: maxLen}
+	if module == "" || strings.HasPrefix(module, builtinPrefix) {
+		return nil, tok, nil
+	}
+	b, err := os.ReadFile(module)
+	if err != nil {
+		return nil, nil, fmt.Errorf("preprocess module: %w", err)
+	}
+	return map[string][]byte{folderModuleFile: b}, tok, nil
 }

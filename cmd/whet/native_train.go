@@ -138,6 +138,9 @@ func runTrain(args []string) error {
 		EarlyStoppingPatience: *patience, MetricForBestModel: *metric, EvalEvery: *evalEvery, Resume: *resume,
 		Device: *device, Evaluate: evaluate, Logger: log,
 	}
+	if cfg.Files, cfg.TokenizerConfig, err = trainedWith(moduleUsed(*preModule, folder), *maxLen); err != nil {
+		return err
+	}
 	if *wd == 0 {
 		cfg.WeightDecay = -1 // explicit 0
 	}

@@ -55,6 +55,12 @@ type Config struct {
 	ModelDir string
 	// OutDir receives checkpoints/checkpoint-<step>/ and, at the end, a copy of the best checkpoint. Required.
 	OutDir string
+	// Files are more files written into every checkpoint (name -> content), so the model folder carries what it
+	// needs to be used as it was trained, such as the preprocess module. Default: none.
+	Files map[string][]byte
+	// TokenizerConfig are keys added to tokenizer_config.json in every checkpoint (e.g. model_max_length, the
+	// sequence length trained with). Default: none.
+	TokenizerConfig map[string]any
 	// Train are the training rows. Required, non-empty.
 	Train []Example
 	// Validation are the rows evaluated after each epoch (or EvalEvery steps). Optional.

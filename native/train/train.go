@@ -479,9 +479,20 @@ func (r *run) save(dir string, doc json.RawMessage) error {
 	if err != nil {
 		return err
 	}
+	extra := map[string][]byte{TrainerStateFile: append(stb, '\n')}
+	for name, b := range r.cfg.Files {
+		extra[name] = b
+	}
+	tokCfg := map[string]any{}
+	for k, v := range r.base.TokenizerConfig {
+		tokCfg[k] = v
+	}
+	for k, v := range r.cfg.TokenizerConfig {
+		tokCfg[k] = v
+	}
 	err = checkpoint.WriteFolder(dir, checkpoint.SaveOptions{
 		Config: r.mcfg, Tensors: tensors, Vocab: r.vocab, DoLowerCase: r.base.DoLowerCase,
-		TokenizerConfig: r.base.TokenizerConfig, Extra: map[string][]byte{TrainerStateFile: append(stb, '\n')},
+		TokenizerConfig: tokCfg, Extra: extra,
 	})
 	if err != nil {
 		return err
