@@ -13,7 +13,7 @@ THREADS ?= $(shell nproc)
 
 # System packages: libtorch and its headers, the OpenMP OpenBLAS (10x faster than Debian's reference BLAS), the
 # PyTorch reference for tests and benchmarks, and Chromium for the browser tests (never a downloaded browser).
-APT_PACKAGES := libtorch-dev libopenblas0-openmp python3-torch python3-numpy chromium fonts-noto-cjk git ca-certificates
+APT_PACKAGES := libtorch-dev libopenblas0-openmp python3-torch python3-numpy chromium fonts-noto-cjk git ca-certificates curl
 # Node.js (tests' references, the demo's data) only where none is installed: a NodeSource node conflicts with Debian's npm.
 NODE_PACKAGES := $(if $(shell command -v node),,nodejs npm)
 
