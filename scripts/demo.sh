@@ -33,6 +33,7 @@ if [ ! -s "$DIR/base/model.safetensors" ]; then
 fi
 
 step "4/6 server: whet serve on $SERVER (data in $DIR/server)"
+rm -rf "$DIR/server" # a fresh server each run: the walkthrough below uploads and trains from scratch
 $WHET serve --addr "$ADDR" --data "$DIR/server" > "$DIR/server.log" 2>&1 &
 SERVER_PID=$!
 trap 'kill $SERVER_PID 2>/dev/null || true' EXIT
