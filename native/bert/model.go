@@ -145,20 +145,9 @@ func initValues(p Param, numel int64, cfg Config, rng *rand.Rand) []float32 {
 
 // tensorFromValues copies vals into a new float32 leaf tensor on dev that requires grad.
 func tensorFromValues(vals []float32, shape []int64, dev gotch.Device) (*ts.Tensor, error) {
-	var b []byte
-	if len(vals) > 0 {
-		b = unsafe.Slice((*byte)(unsafe.Pointer(&vals[0])), 4*len(vals))
-	}
-	t, err := ts.OfDataSize(b, shape, gotch.Float)
+	t, err := Float32Tensor(vals, shape, dev)
 	if err != nil {
 		return nil, err
-	}
-	if dev.IsCuda() {
-		moved, err := t.To(dev, true)
-		if err != nil {
-			return nil, err
-		}
-		t = moved
 	}
 	t.MustRequiresGrad_(true)
 	return t, nil
@@ -383,27 +372,21 @@ func (m *Model) CheckRow(ids, typeIDs []int32) error {
 
 // Int64Tensor copies vals into a new int64 tensor of the given shape on dev.
 func Int64Tensor(vals []int64, shape []int64, dev gotch.Device) (*ts.Tensor, error) {
-	var b []byte
-	if len(vals) > 0 {
-		b = unsafe.Slice((*byte)(unsafe.Pointer(&vals[0])), 8*len(vals))
-	}
-	t, err := ts.OfDataSize(b, shape, gotch.Int64)
-	if err != nil {
-		return nil, err
-	}
-	if dev.IsCuda() {
-		return t.To(dev, true)
-	}
-	return t, nil
+	return hostTensor(vals, shape, gotch.Int64, dev)
 }
 
 // Float32Tensor copies vals into a new float32 tensor of the given shape on dev.
 func Float32Tensor(vals []float32, shape []int64, dev gotch.Device) (*ts.Tensor, error) {
+	return hostTensor(vals, shape, gotch.Float, dev)
+}
+
+// hostTensor copies vals (whose Go type matches kind) into a new tensor on the CPU and moves it to dev.
+func hostTensor[T float32 | int64](vals []T, shape []int64, kind gotch.DType, dev gotch.Device) (*ts.Tensor, error) {
 	var b []byte
 	if len(vals) > 0 {
-		b = unsafe.Slice((*byte)(unsafe.Pointer(&vals[0])), 4*len(vals))
+		b = unsafe.Slice((*byte)(unsafe.Pointer(&vals[0])), int(unsafe.Sizeof(vals[0]))*len(vals))
 	}
-	t, err := ts.OfDataSize(b, shape, gotch.Float)
+	t, err := ts.OfDataSize(b, shape, kind)
 	if err != nil {
 		return nil, err
 	}
