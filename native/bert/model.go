@@ -11,6 +11,8 @@ import (
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
+
+	"github.com/whetml/whet/native/torch"
 )
 
 // Options says which model to build around a Config.
@@ -276,6 +278,9 @@ type Batch struct {
 	Size int
 	// Len is T, the padded length (the longest row).
 	Len int
+	// Unpadded reports that every row is Len long, so Encode needs no attention mask (length-bucketed training
+	// batches and fixed-length rows often are).
+	Unpadded bool
 }
 
 // Close drops the batch's tensors.
@@ -313,6 +318,10 @@ func (m *Model) NewBatch(ids, typeIDs [][]int32) (*Batch, error) {
 		T = max(T, len(r))
 	}
 	B := len(ids)
+	unpadded := true
+	for _, r := range ids {
+		unpadded = unpadded && len(r) == T
+	}
 	idv := make([]int64, B*T)
 	tyv := make([]int64, B*T)
 	mkv := make([]int64, B*T)
@@ -331,7 +340,7 @@ func (m *Model) NewBatch(ids, typeIDs [][]int32) (*Batch, error) {
 		}
 	}
 	shape := []int64{int64(B), int64(T)}
-	b := &Batch{Size: B, Len: T}
+	b := &Batch{Size: B, Len: T, Unpadded: unpadded}
 	var err error
 	if b.InputIDs, err = Int64Tensor(idv, shape, m.opts.Device); err != nil {
 		return nil, err
@@ -401,7 +410,10 @@ func dropout(x *ts.Tensor, p float64, train bool) *ts.Tensor {
 	if !train || p == 0 {
 		return x
 	}
-	y := ts.MustDropout(x, p, true)
+	y, err := torch.Dropout(x, p)
+	if err != nil {
+		panic(err) // only on allocation failure, as gotch's Must* ops
+	}
 	x.MustDrop()
 	return y
 }
@@ -455,19 +467,22 @@ func (m *Model) Encode(b *Batch, train bool) *ts.Tensor {
 	x = m.layerNorm(x, m.embLN, m.embLNb)
 	x = dropout(x, m.cfg.HiddenDropoutProb, train)
 
-	// Additive mask on the scores: (1 - mask) * min_float, broadcast over [B, 1, 1, T].
-	ext := b.Mask.MustTotype(gotch.Float, false).MustRsubScalar(m.one, true).MustMulScalar(m.maskMin, true).
-		MustView([]int64{int64(b.Size), 1, 1, T}, true)
+	// Additive mask on the scores: (1 - mask) * min_float, broadcast over [B, 1, 1, T]; adding zeros is skipped.
+	var ext *ts.Tensor
+	if !b.Unpadded {
+		ext = b.Mask.MustTotype(gotch.Float, false).MustRsubScalar(m.one, true).MustMulScalar(m.maskMin, true).
+			MustView([]int64{int64(b.Size), 1, 1, T}, true)
+		defer ext.MustDrop()
+	}
 	for i := range m.layers {
 		y := m.layerForward(&m.layers[i], x, ext, int64(b.Size), T, train)
 		x.MustDrop()
 		x = y
 	}
-	ext.MustDrop()
 	return x
 }
 
-// layerForward is one encoder layer; x is not consumed.
+// layerForward is one encoder layer; x is not consumed; ext is the additive attention mask, nil for none.
 func (m *Model) layerForward(l *layer, x, ext *ts.Tensor, B, T int64, train bool) *ts.Tensor {
 	nh := int64(m.cfg.NumAttentionHeads)
 	d := int64(m.cfg.HeadDim())
@@ -480,7 +495,10 @@ func (m *Model) layerForward(l *layer, x, ext *ts.Tensor, B, T int64, train bool
 	kt := k.MustTranspose(-1, -2, true)
 	scores := q.MustMatmul(kt, true)
 	kt.MustDrop()
-	scores = scores.MustDivScalar(m.sqrtD, true).MustAdd(ext, true)
+	scores = scores.MustDivScalar(m.sqrtD, true)
+	if ext != nil {
+		scores = scores.MustAdd(ext, true)
+	}
 	probs := scores.MustSoftmax(-1, gotch.Float, true)
 	probs = dropout(probs, m.cfg.AttentionProbsDropoutProb, train)
 	v := heads(l.v, l.vb)

@@ -1,7 +1,7 @@
 package torch
 
 /*
-#cgo CXXFLAGS: -std=c++17
+#cgo CXXFLAGS: -std=c++17 -O3
 #cgo LDFLAGS: -ltorch -ltorch_cpu -lc10 -lstdc++
 #include "threads.h"
 */

@@ -39,7 +39,7 @@ func TestPretrainThenFineTune(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "mlm")
 	res, err := train.Pretrain(context.Background(), train.PretrainConfig{
 		ModelDir: base, OutDir: out, Texts: corpus(400), MaskTokenID: 4, SpecialIDs: []int32{0, 1, 2, 3, 4},
-		Epochs: 10, BatchSize: 16, LearningRate: 3e-3, Seed: 5,
+		Epochs: 15, BatchSize: 16, LearningRate: 3e-3, Seed: 5,
 	})
 	if err != nil {
 		t.Fatal(err)

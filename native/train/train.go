@@ -240,7 +240,7 @@ func (r *run) setup() error {
 	}
 	r.sched = newSchedule(cfg.LearningRate, cfg.WarmupRatio, r.total)
 	r.step = startStep
-	if r.opt, err = newOptim(r.model, cfg.LearningRate, cfg.WeightDecay, cfg.MaxGradNorm); err != nil {
+	if r.opt, err = newOptim(r.model, cfg.WeightDecay, cfg.MaxGradNorm); err != nil {
 		return err
 	}
 	r.log.Info("training",

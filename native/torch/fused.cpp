@@ -1,0 +1,346 @@
+// Fused CPU kernels for the parts of a training step that libtorch 1.13 runs as many memory-bound passes:
+// AdamW with gradient clipping (torch.optim.AdamW takes ~7 passes per parameter plus 2 for clipping and 1 for
+// zero_grad) and dropout (bernoulli_ draws one double per element from a serial generator, then div_ and mul).
+// Each kernel here is one parallel pass. Tensors that are not contiguous float32 CPU tensors take the plain ATen
+// path with the same arithmetic, so CUDA keeps working.
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include <cmath>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "fused.h"
+
+namespace {
+
+thread_local std::string last_error;
+
+template <typename F> int guard(F &&f) {
+  try {
+    f();
+    return 0;
+  } catch (const std::exception &e) {
+    last_error = e.what();
+  } catch (...) {
+    last_error = "unknown C++ exception";
+  }
+  return -1;
+}
+
+at::Tensor &T(void *p) { return *static_cast<at::Tensor *>(p); }
+
+bool fast(const at::Tensor &t) {
+  return t.defined() && t.device().is_cpu() && t.scalar_type() == at::kFloat && t.is_contiguous();
+}
+
+// A chunk of one parameter: the unit of parallel work, so that one parallel region covers every parameter
+// (each region costs a wake-up of the OpenMP workers).
+struct Chunk {
+  int64_t param, begin, end;
+};
+
+constexpr int64_t kChunk = 1 << 16;
+
+std::vector<Chunk> chunks(const std::vector<int64_t> &sizes) {
+  std::vector<Chunk> out;
+  for (int64_t i = 0; i < (int64_t)sizes.size(); i++) {
+    for (int64_t b = 0; b < sizes[i]; b += kChunk) {
+      out.push_back({i, b, std::min(sizes[i], b + kChunk)});
+    }
+  }
+  return out;
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) double sum_squares(const float *g, int64_t n) {
+  // Pairwise-enough: float partial sums over 8 lanes, folded into a double per chunk.
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (int k = 0; k < 8; k++) {
+      acc[k] += g[i + k] * g[i + k];
+    }
+  }
+  double s = 0;
+  for (int k = 0; k < 8; k++) {
+    s += acc[k];
+  }
+  for (; i < n; i++) {
+    s += (double)g[i] * g[i];
+  }
+  return s;
+}
+
+struct AdamWScalars {
+  float grad_scale, decay_mul, beta1, one_minus_beta1, beta2, one_minus_beta2, inv_bc2_sqrt, eps, step_size;
+};
+
+// One AdamW update of elements [i, n): torch.optim.AdamW's arithmetic, in its order, in float32.
+inline void adamw_scalar(float *__restrict p, const float *__restrict g, float *__restrict m, float *__restrict v,
+                         int64_t i, int64_t n, const AdamWScalars &s) {
+  for (; i < n; i++) {
+    float gi = g[i] * s.grad_scale;
+    float mi = m[i] * s.beta1 + gi * s.one_minus_beta1;
+    float vi = v[i] * s.beta2 + gi * gi * s.one_minus_beta2;
+    m[i] = mi;
+    v[i] = vi;
+    float denom = std::sqrt(vi) * s.inv_bc2_sqrt + s.eps;
+    p[i] = p[i] * s.decay_mul - s.step_size * (mi / denom);
+  }
+}
+
+#if defined(__x86_64__)
+// Written with intrinsics because GCC vectorizes sqrt only under -fno-math-errno, which cgo does not accept among
+// #cgo flags (and the optimize attribute does not reach it). Same operations and order as adamw_scalar, no FMA, so
+// every path gives the same bits.
+#define WHET_ADAMW_BODY(V, W, load, store, set1, add, sub, mul, div, sqrt)                                              \
+  const V gs = set1(s.grad_scale), dm = set1(s.decay_mul), b1 = set1(s.beta1), c1 = set1(s.one_minus_beta1),         \
+          b2 = set1(s.beta2), c2 = set1(s.one_minus_beta2), ib = set1(s.inv_bc2_sqrt), ep = set1(s.eps),             \
+          ss = set1(s.step_size);                                                                                    \
+  int64_t i = 0;                                                                                                     \
+  for (; i + W <= n; i += W) {                                                                                       \
+    V gi = mul(load(g + i), gs);                                                                                     \
+    V mi = add(mul(load(m + i), b1), mul(gi, c1));                                                                   \
+    V vi = add(mul(load(v + i), b2), mul(mul(gi, gi), c2));                                                          \
+    store(m + i, mi);                                                                                                \
+    store(v + i, vi);                                                                                                \
+    V denom = add(mul(sqrt(vi), ib), ep);                                                                            \
+    store(p + i, sub(mul(load(p + i), dm), mul(ss, div(mi, denom))));                                                \
+  }                                                                                                                  \
+  adamw_scalar(p, g, m, v, i, n, s);
+
+__attribute__((target("avx2"))) void adamw_avx2(float *__restrict p, const float *__restrict g, float *__restrict m,
+                                                float *__restrict v, int64_t n, const AdamWScalars &s) {
+  WHET_ADAMW_BODY(__m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, _mm256_add_ps, _mm256_sub_ps,
+                  _mm256_mul_ps, _mm256_div_ps, _mm256_sqrt_ps)
+}
+
+void adamw_sse(float *__restrict p, const float *__restrict g, float *__restrict m, float *__restrict v, int64_t n,
+               const AdamWScalars &s) {
+  WHET_ADAMW_BODY(__m128, 4, _mm_loadu_ps, _mm_storeu_ps, _mm_set1_ps, _mm_add_ps, _mm_sub_ps, _mm_mul_ps,
+                  _mm_div_ps, _mm_sqrt_ps)
+}
+#undef WHET_ADAMW_BODY
+
+const bool has_avx2 = __builtin_cpu_supports("avx2");
+#endif
+
+void adamw_kernel(float *__restrict p, const float *__restrict g, float *__restrict m, float *__restrict v,
+                  int64_t n, const AdamWScalars &s) {
+#if defined(__x86_64__)
+  if (has_avx2) {
+    adamw_avx2(p, g, m, v, n, s);
+  } else {
+    adamw_sse(p, g, m, v, n, s);
+  }
+#else
+  adamw_scalar(p, g, m, v, 0, n, s);
+#endif
+}
+
+// lowbias32 (Chris Wellons' hash-prospector): a 32-bit integer hash with good avalanche; two rounds keyed by a
+// 64-bit seed give each element an independent-looking draw without any generator state, so the mask can be
+// produced in parallel, in any chunking, with the same result.
+inline uint32_t mix32(uint32_t x) {
+  x ^= x >> 16;
+  x *= 0x7feb352dU;
+  x ^= x >> 15;
+  x *= 0x846ca68bU;
+  x ^= x >> 16;
+  return x;
+}
+
+// dropout_fwd handles elements [first, first+n) of the tensor; x, y and mask point at element first.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void dropout_fwd(const float *__restrict x,
+                                                                             float *__restrict y,
+                                                                             uint8_t *__restrict mask,
+                                                                             uint32_t first, uint32_t n,
+                                                                             uint32_t k0, uint32_t k1,
+                                                                             uint32_t threshold, float scale) {
+  const uint32_t base = first + k0;
+  for (uint32_t j = 0; j < n; j++) {
+    mask[j] = mix32(mix32(base + j) ^ k1) < threshold;
+  }
+  // A second loop, over the bytes just written (in cache): GCC vectorizes neither loop when they are one.
+  for (uint32_t j = 0; j < n; j++) {
+    y[j] = x[j] * ((float)mask[j] * scale);
+  }
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) void dropout_bwd(const float *__restrict g,
+                                                                             const uint8_t *__restrict mask,
+                                                                             float *__restrict out, int64_t n,
+                                                                             float scale) {
+  for (int64_t i = 0; i < n; i++) {
+    out[i] = g[i] * ((float)mask[i] * scale);
+  }
+}
+
+struct Dropout : public torch::autograd::Function<Dropout> {
+  static at::Tensor forward(torch::autograd::AutogradContext *ctx, const at::Tensor &input, double p,
+                            int64_t seed) {
+    at::Tensor x = input.contiguous();
+    at::Tensor y = at::empty_like(x);
+    at::Tensor mask = at::empty(x.sizes(), x.options().dtype(at::kByte));
+    const float scale = (float)(1.0 / (1.0 - p));
+    // keep when h < (1-p) * 2^32
+    const double t = std::ldexp(1.0 - p, 32);
+    const uint32_t threshold = t >= 4294967295.0 ? 0xffffffffU : (uint32_t)t;
+    const uint64_t s = (uint64_t)seed;
+    const float *xp = x.data_ptr<float>();
+    float *yp = y.data_ptr<float>();
+    uint8_t *mp = mask.data_ptr<uint8_t>();
+    at::parallel_for(0, x.numel(), kChunk, [&](int64_t b, int64_t e) {
+      dropout_fwd(xp + b, yp + b, mp + b, (uint32_t)b, (uint32_t)(e - b), (uint32_t)s, (uint32_t)(s >> 32),
+                  threshold, scale);
+    });
+    ctx->save_for_backward({mask});
+    ctx->saved_data["scale"] = (double)scale;
+    return y;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext *ctx,
+                                                 torch::autograd::variable_list grads) {
+    at::Tensor mask = ctx->get_saved_variables()[0];
+    const float scale = (float)ctx->saved_data["scale"].toDouble();
+    at::Tensor g = grads[0].contiguous();
+    if (!fast(g)) {
+      return {g * mask.to(g.scalar_type()) * scale, at::Tensor(), at::Tensor()};
+    }
+    at::Tensor out = at::empty_like(g);
+    const float *gp = g.data_ptr<float>();
+    const uint8_t *mp = mask.data_ptr<uint8_t>();
+    float *op = out.data_ptr<float>();
+    at::parallel_for(0, g.numel(), kChunk,
+                     [&](int64_t b, int64_t e) { dropout_bwd(gp + b, mp + b, op + b, e - b, scale); });
+    return {out, at::Tensor(), at::Tensor()};
+  }
+};
+
+uint64_t next_seed() {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return at::check_generator<at::CPUGeneratorImpl>(gen)->random64();
+}
+
+} // namespace
+
+extern "C" {
+
+const char *whet_fused_last_error(void) { return last_error.c_str(); }
+
+int whet_grad_sum_squares(void **params, int n, double *out) {
+  return guard([&] {
+    std::vector<at::Tensor> grads(n);
+    std::vector<int64_t> sizes(n, 0);
+    double slow = 0;
+    for (int i = 0; i < n; i++) {
+      const at::Tensor &g = T(params[i]).grad();
+      if (!g.defined()) {
+        continue;
+      }
+      if (fast(g)) {
+        grads[i] = g;
+        sizes[i] = g.numel();
+      } else {
+        slow += g.detach().to(at::kDouble).pow(2).sum().item<double>();
+      }
+    }
+    std::vector<Chunk> cs = chunks(sizes);
+    std::vector<double> partial(cs.size(), 0.0);
+    at::parallel_for(0, (int64_t)cs.size(), 1, [&](int64_t b, int64_t e) {
+      for (int64_t c = b; c < e; c++) {
+        const float *gp = grads[cs[c].param].data_ptr<float>();
+        partial[c] = sum_squares(gp + cs[c].begin, cs[c].end - cs[c].begin);
+      }
+    });
+    // Summed in chunk order, so the result does not depend on the thread count.
+    double total = slow;
+    for (double x : partial) {
+      total += x;
+    }
+    *out = total;
+  });
+}
+
+int whet_adamw_init(void **params, int n, void **m, void **v) {
+  return guard([&] {
+    for (int i = 0; i < n; i++) {
+      const at::Tensor &p = T(params[i]);
+      m[i] = new at::Tensor(at::zeros_like(p, at::MemoryFormat::Contiguous));
+      v[i] = new at::Tensor(at::zeros_like(p, at::MemoryFormat::Contiguous));
+    }
+  });
+}
+
+int whet_adamw_step(void **params, void **m, void **v, const double *weight_decay, int n, int64_t step, double lr,
+                    double beta1, double beta2, double eps, double grad_scale) {
+  return guard([&] {
+    at::NoGradGuard no_grad;
+    const double bc1 = 1.0 - std::pow(beta1, (double)step);
+    const double bc2 = 1.0 - std::pow(beta2, (double)step);
+    std::vector<int64_t> sizes(n, 0);
+    std::vector<AdamWScalars> sc(n);
+    for (int i = 0; i < n; i++) {
+      at::Tensor &p = T(params[i]);
+      const at::Tensor &g = p.grad();
+      if (!g.defined()) {
+        continue;
+      }
+      sc[i] = AdamWScalars{(float)grad_scale,   (float)(1.0 - lr * weight_decay[i]),
+                           (float)beta1,        (float)(1.0 - beta1),
+                           (float)beta2,        (float)(1.0 - beta2),
+                           (float)(1.0 / std::sqrt(bc2)), (float)eps,
+                           (float)(lr / bc1)};
+      if (fast(p) && fast(g) && fast(T(m[i])) && fast(T(v[i]))) {
+        sizes[i] = p.numel();
+        continue;
+      }
+      // torch.optim.AdamW's single-tensor arithmetic, op by op.
+      at::Tensor &mi = T(m[i]), &vi = T(v[i]);
+      at::Tensor gi = grad_scale == 1.0 ? g : g * grad_scale;
+      p.mul_(1.0 - lr * weight_decay[i]);
+      mi.mul_(beta1).add_(gi, 1.0 - beta1);
+      vi.mul_(beta2).addcmul_(gi, gi, 1.0 - beta2);
+      at::Tensor denom = (vi.sqrt() / std::sqrt(bc2)).add_(eps);
+      p.addcdiv_(mi, denom, -lr / bc1);
+    }
+    std::vector<Chunk> cs = chunks(sizes);
+    at::parallel_for(0, (int64_t)cs.size(), 1, [&](int64_t b, int64_t e) {
+      for (int64_t c = b; c < e; c++) {
+        const int64_t i = cs[c].param, o = cs[c].begin;
+        adamw_kernel(T(params[i]).data_ptr<float>() + o, T(params[i]).grad().data_ptr<float>() + o,
+                     T(m[i]).data_ptr<float>() + o, T(v[i]).data_ptr<float>() + o, cs[c].end - o, sc[i]);
+      }
+    });
+  });
+}
+
+int whet_grad_reset(void **params, int n) {
+  return guard([&] {
+    for (int i = 0; i < n; i++) {
+      T(params[i]).mutable_grad().reset();
+    }
+  });
+}
+
+int whet_dropout(void *x, double p, void **out) {
+  return guard([&] {
+    const at::Tensor &t = T(x);
+    if (!t.device().is_cpu() || t.scalar_type() != at::kFloat || t.numel() >= (int64_t(1) << 32) || p <= 0.0 || p >= 1.0) {
+      *out = new at::Tensor(at::dropout(t, p, true));
+      return;
+    }
+    *out = new at::Tensor(Dropout::apply(t, p, (int64_t)next_seed()));
+  });
+}
+
+} // extern "C"

@@ -1,0 +1,163 @@
+package torch
+
+/*
+#include <stdlib.h>
+#include "fused.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"unsafe"
+
+	"github.com/sugarme/gotch/ts"
+)
+
+// AdamW is AdamW with decoupled weight decay (torch.optim.AdamW's arithmetic, as in the transformers tutorials)
+// and global-norm gradient clipping, run as one fused pass over each float32 CPU parameter instead of libtorch's
+// ~10 tensor ops per parameter. Parameters on other devices or of other types take libtorch's ops, same arithmetic.
+//
+// It owns its moment tensors (Moments) and C arrays of tensor handles; Close frees them. It does not own the
+// parameters, which must outlive it.
+type AdamW struct {
+	params []*ts.Tensor
+	m, v   []*ts.Tensor
+	// C arrays: the handles of params, m and v, and each parameter's weight decay.
+	cp, cm, cv unsafe.Pointer
+	wd         *C.double
+	step       int64
+	// Beta1, Beta2 and Eps are AdamW's constants: 0.9, 0.999 and 1e-8 from NewAdamW.
+	Beta1, Beta2, Eps float64
+}
+
+// NewAdamW makes an AdamW over params with zeroed moments; weightDecay[i] is params[i]'s decoupled weight decay
+// (0 for biases and LayerNorm weights, by convention).
+func NewAdamW(params []*ts.Tensor, weightDecay []float64) (*AdamW, error) {
+	if len(params) != len(weightDecay) {
+		return nil, fmt.Errorf("torch: adamw: %d parameters but %d weight decays", len(params), len(weightDecay))
+	}
+	n := len(params)
+	o := &AdamW{params: params, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}
+	ptrs := C.size_t(max(n, 1)) * C.size_t(unsafe.Sizeof(uintptr(0)))
+	o.cp, o.cm, o.cv = C.malloc(ptrs), C.malloc(ptrs), C.malloc(ptrs)
+	o.wd = (*C.double)(C.malloc(C.size_t(max(n, 1)) * C.size_t(unsafe.Sizeof(C.double(0)))))
+	cp, wd := handles(o.cp, n), unsafe.Slice(o.wd, n)
+	for i, p := range params {
+		cp[i] = p.Ctensor()
+		wd[i] = C.double(weightDecay[i])
+	}
+	if C.whet_adamw_init(o.cpp(), C.int(n), o.cmp(), o.cvp()) != 0 {
+		err := lastError("adamw init")
+		o.free()
+		return nil, err
+	}
+	cm, cv := handles(o.cm, n), handles(o.cv, n)
+	for i := range params {
+		o.m = append(o.m, ts.FromCtensor(cm[i]))
+		o.v = append(o.v, ts.FromCtensor(cv[i]))
+	}
+	return o, nil
+}
+
+// Step clips the gradients to a global L2 norm of maxNorm (when maxNorm > 0, as clip_grad_norm_), applies one
+// AdamW update at learning rate lr to every parameter that has a gradient, and returns the norm before clipping.
+// It leaves the gradients in place; ZeroGrad drops them.
+func (o *AdamW) Step(lr, maxNorm float64) (float64, error) {
+	if o.cp == nil {
+		return 0, errors.New("torch: adamw: step after Close")
+	}
+	norm, err := GradNorm(o.params)
+	if err != nil {
+		return 0, err
+	}
+	scale := 1.0
+	if maxNorm > 0 && norm > maxNorm {
+		scale = maxNorm / (norm + 1e-6)
+	}
+	o.step++
+	if C.whet_adamw_step(o.cpp(), o.cmp(), o.cvp(), o.wd, C.int(len(o.params)), C.int64_t(o.step), C.double(lr),
+		C.double(o.Beta1), C.double(o.Beta2), C.double(o.Eps), C.double(scale)) != 0 {
+		return norm, lastError("adamw step")
+	}
+	return norm, nil
+}
+
+// ZeroGrad drops the parameters' gradients (PyTorch's zero_grad(set_to_none=True)): the next backward pass then
+// stores fresh gradients instead of adding into zeroed ones.
+func (o *AdamW) ZeroGrad() error {
+	if o.cp == nil {
+		return errors.New("torch: adamw: zero grad after Close")
+	}
+	if C.whet_grad_reset(o.cpp(), C.int(len(o.params))) != 0 {
+		return lastError("zero grad")
+	}
+	return nil
+}
+
+// Steps is the number of updates applied so far.
+func (o *AdamW) Steps() int64 { return o.step }
+
+// Moments returns the first and second moment tensors, one per parameter in NewAdamW's order; they stay owned by o.
+func (o *AdamW) Moments() (m, v []*ts.Tensor) { return o.m, o.v }
+
+// Close frees the moments and the handle arrays. It is safe to call twice.
+func (o *AdamW) Close() {
+	for _, t := range append(o.m, o.v...) {
+		t.MustDrop()
+	}
+	o.m, o.v = nil, nil
+	o.free()
+}
+
+func (o *AdamW) free() {
+	for _, p := range []unsafe.Pointer{o.cp, o.cm, o.cv, unsafe.Pointer(o.wd)} {
+		C.free(p)
+	}
+	o.cp, o.cm, o.cv, o.wd = nil, nil, nil, nil
+}
+
+func (o *AdamW) cpp() *unsafe.Pointer { return (*unsafe.Pointer)(o.cp) }
+func (o *AdamW) cmp() *unsafe.Pointer { return (*unsafe.Pointer)(o.cm) }
+func (o *AdamW) cvp() *unsafe.Pointer { return (*unsafe.Pointer)(o.cv) }
+
+// GradNorm returns the global L2 norm of params' gradients (parameters without one count as zero), summed in a
+// fixed order so it does not depend on the thread count.
+func GradNorm(params []*ts.Tensor) (float64, error) {
+	if len(params) == 0 {
+		return 0, nil
+	}
+	arr := C.malloc(C.size_t(len(params)) * C.size_t(unsafe.Sizeof(uintptr(0))))
+	defer C.free(arr)
+	h := handles(arr, len(params))
+	for i, p := range params {
+		h[i] = p.Ctensor()
+	}
+	var ss C.double
+	if C.whet_grad_sum_squares((*unsafe.Pointer)(arr), C.int(len(params)), &ss) != 0 {
+		return 0, lastError("grad norm")
+	}
+	return math.Sqrt(float64(ss)), nil
+}
+
+// Dropout zeroes each element of x with probability p and scales the rest by 1/(1-p), as training-mode
+// torch.nn.functional.dropout, with gradient. On float32 CPU tensors it draws the mask from a counter-based hash
+// keyed by libtorch's seeded CPU generator (so ManualSeed makes it reproducible) and keeps it as one byte per
+// element; elsewhere it is libtorch's dropout. x is not consumed.
+func Dropout(x *ts.Tensor, p float64) (*ts.Tensor, error) {
+	var out unsafe.Pointer
+	if C.whet_dropout(x.Ctensor(), C.double(p), &out) != 0 {
+		return nil, lastError("dropout")
+	}
+	return ts.FromCtensor(out), nil
+}
+
+// handles views a C array of n tensor handles.
+func handles(arr unsafe.Pointer, n int) []unsafe.Pointer {
+	return unsafe.Slice((*unsafe.Pointer)(arr), n)
+}
+
+func lastError(op string) error {
+	return fmt.Errorf("torch: %s: %s", op, C.GoString(C.whet_fused_last_error()))
+}

@@ -1,0 +1,18 @@
+#ifndef WHET_FUSED_H
+#define WHET_FUSED_H
+#include <stdint.h>
+#ifdef __cplusplus
+extern "C" {
+#endif
+// Every void* is a torch::Tensor* (gotch's handle). Functions return 0, or -1 with whet_fused_last_error set.
+const char *whet_fused_last_error(void);
+int whet_grad_sum_squares(void **params, int n, double *out);
+int whet_adamw_init(void **params, int n, void **m, void **v);
+int whet_adamw_step(void **params, void **m, void **v, const double *weight_decay, int n, int64_t step, double lr,
+                    double beta1, double beta2, double eps, double grad_scale);
+int whet_grad_reset(void **params, int n);
+int whet_dropout(void *x, double p, void **out);
+#ifdef __cplusplus
+}
+#endif
+#endif
