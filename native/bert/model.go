@@ -455,7 +455,12 @@ func (m *Model) act(x *ts.Tensor) *ts.Tensor {
 
 // Encode runs the embeddings and the encoder: the returned [B, T, H] sequence output is the caller's to drop.
 // Dropout is applied only when train is set.
-func (m *Model) Encode(b *Batch, train bool) *ts.Tensor {
+func (m *Model) Encode(b *Batch, train bool) *ts.Tensor { return m.encode(b, train, false) }
+
+// encode is Encode; with firstOnly, the last layer computes only position 0 (the [CLS] row, [B, 1, H]): its keys
+// and values still come from every position, but its queries, attention output and feed-forward block run for one
+// row instead of T, which is all the pooler reads. The result equals Encode's row 0 up to float rounding.
+func (m *Model) encode(b *Batch, train, firstOnly bool) *ts.Tensor {
 	T := int64(b.Len)
 	we := ts.MustEmbedding(m.word, b.InputIDs, int64(m.cfg.PadTokenID), false, false)
 	pe := m.pos.MustNarrow(0, 0, T, false)
@@ -475,23 +480,34 @@ func (m *Model) Encode(b *Batch, train bool) *ts.Tensor {
 		defer ext.MustDrop()
 	}
 	for i := range m.layers {
-		y := m.layerForward(&m.layers[i], x, ext, int64(b.Size), T, train)
+		queries := T
+		if firstOnly && i == len(m.layers)-1 {
+			queries = 1
+		}
+		y := m.layerForward(&m.layers[i], x, ext, int64(b.Size), T, queries, train)
 		x.MustDrop()
 		x = y
 	}
 	return x
 }
 
-// layerForward is one encoder layer; x is not consumed; ext is the additive attention mask, nil for none.
-func (m *Model) layerForward(l *layer, x, ext *ts.Tensor, B, T int64, train bool) *ts.Tensor {
+// layerForward is one encoder layer over x [B, T, H] (not consumed), for the first `queries` positions: all T, or
+// fewer when only those rows of the output are needed (keys and values still cover all T). ext is the additive
+// attention mask, nil for none. It returns [B, queries, H].
+func (m *Model) layerForward(l *layer, x, ext *ts.Tensor, B, T, queries int64, train bool) *ts.Tensor {
 	nh := int64(m.cfg.NumAttentionHeads)
 	d := int64(m.cfg.HeadDim())
 	H := int64(m.cfg.HiddenSize)
-	heads := func(w, bias *ts.Tensor) *ts.Tensor {
-		return linear(x, w, bias, false).MustView([]int64{B, T, nh, d}, true).MustPermute([]int64{0, 2, 1, 3}, true)
+	heads := func(x, w, bias *ts.Tensor, n int64) *ts.Tensor {
+		return linear(x, w, bias, false).MustView([]int64{B, n, nh, d}, true).MustPermute([]int64{0, 2, 1, 3}, true)
 	}
-	q := heads(l.q, l.qb)
-	k := heads(l.k, l.kb)
+	xq := x
+	if queries < T {
+		xq = x.MustNarrow(1, 0, queries, false)
+		defer xq.MustDrop()
+	}
+	q := heads(xq, l.q, l.qb, queries)
+	k := heads(x, l.k, l.kb, T)
 	kt := k.MustTranspose(-1, -2, true)
 	scores := q.MustMatmul(kt, true)
 	kt.MustDrop()
@@ -501,13 +517,13 @@ func (m *Model) layerForward(l *layer, x, ext *ts.Tensor, B, T int64, train bool
 	}
 	probs := scores.MustSoftmax(-1, gotch.Float, true)
 	probs = dropout(probs, m.cfg.AttentionProbsDropoutProb, train)
-	v := heads(l.v, l.vb)
+	v := heads(x, l.v, l.vb, T)
 	ctx := probs.MustMatmul(v, true)
 	v.MustDrop()
-	ctx = ctx.MustPermute([]int64{0, 2, 1, 3}, true).MustContiguous(true).MustView([]int64{B, T, H}, true)
+	ctx = ctx.MustPermute([]int64{0, 2, 1, 3}, true).MustContiguous(true).MustView([]int64{B, queries, H}, true)
 	a := linear(ctx, l.ao, l.aob, true)
 	a = dropout(a, m.cfg.HiddenDropoutProb, train)
-	a = a.MustAdd(x, true)
+	a = a.MustAdd(xq, true)
 	a = m.layerNorm(a, l.aln, l.alnb)
 	h := m.act(linear(a, l.inter, l.interb, false))
 	o := linear(h, l.out, l.outb, true)
@@ -529,7 +545,7 @@ func (m *Model) Classify(b *Batch, train bool) *ts.Tensor {
 	if m.clsW == nil {
 		panic("bert: Classify on a model without a classifier head")
 	}
-	seq := m.Encode(b, train)
+	seq := m.encode(b, train, true) // the pooler reads only [CLS]
 	pooled := m.Pool(seq)
 	seq.MustDrop()
 	pooled = dropout(pooled, m.cfg.ClassifierDropoutProb(), train)

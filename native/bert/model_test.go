@@ -1,0 +1,74 @@
+//go:build cgo
+
+package bert
+
+import (
+	"math"
+	"testing"
+
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
+)
+
+func maxDiff(t *testing.T, a, b *ts.Tensor) float64 {
+	t.Helper()
+	x, y := a.Float64Values(), b.Float64Values()
+	if len(x) != len(y) {
+		t.Fatalf("%d values vs %d", len(x), len(y))
+	}
+	worst := 0.0
+	for i := range x {
+		worst = math.Max(worst, math.Abs(x[i]-y[i]))
+	}
+	return worst
+}
+
+// Classify's shortcuts are exact: the [CLS]-only last layer against the full encoder followed by the pooler, and an
+// unpadded batch without the attention mask against the same batch with an all-ones mask.
+func TestClassifyShortcutsMatchFullEncoder(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.VocabSize, cfg.HiddenSize, cfg.NumHiddenLayers, cfg.NumAttentionHeads, cfg.IntermediateSize = 50, 32, 3, 4, 64
+	cfg.MaxPositionEmbeddings = 32
+	m, err := New(cfg, Options{Heads: HeadClassifier, NumLabels: 3, Device: gotch.CPU, Seed: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	full := func(b *Batch) *ts.Tensor {
+		seq := m.Encode(b, false)
+		pooled := m.Pool(seq)
+		seq.MustDrop()
+		return linear(pooled, m.clsW, m.clsB, true)
+	}
+	for _, c := range []struct {
+		rows     [][]int32
+		unpadded bool
+	}{
+		{[][]int32{{2, 7, 9, 11, 3}, {2, 8, 3}, {2, 5, 6, 3}}, false},
+		{[][]int32{{2, 7, 9, 3}, {2, 8, 10, 3}}, true},
+	} {
+		rows := c.rows
+		b, err := m.NewBatch(rows, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.Unpadded != c.unpadded {
+			t.Fatalf("rows %v: Unpadded = %v", rows, b.Unpadded)
+		}
+		got, want := m.Classify(b, false), full(b)
+		if d := maxDiff(t, got, want); d > 1e-5 {
+			t.Errorf("rows %v: [CLS]-only last layer differs from the full encoder by %g", rows, d)
+		}
+		if b.Unpadded {
+			b.Unpadded = false // forces the all-ones mask
+			masked := m.Classify(b, false)
+			if d := maxDiff(t, got, masked); d > 1e-6 {
+				t.Errorf("rows %v: skipping the all-ones mask changed logits by %g", rows, d)
+			}
+			masked.MustDrop()
+		}
+		got.MustDrop()
+		want.MustDrop()
+		b.Close()
+	}
+}
