@@ -2,9 +2,9 @@
 // (docs/contracts.md): the server never loads native code itself.
 //
 // A Pool keeps up to Config.MaxLoaded workers, one per model, unloading the least recently used. Concurrent
-// Predict calls for one model are batched dynamically: the first request waits up to Config.BatchWait for others,
-// until Config.MaxBatch inputs, and the batch goes to the worker as one NDJSON request. While the worker computes,
-// new requests queue and form the next batch. A batch the worker rejects is retried request by request, so one bad
+// Predict calls for one model are batched dynamically: while the worker computes a batch, new requests queue, and
+// the next batch takes all of them up to Config.MaxBatch inputs, as one NDJSON request; an idle worker gets a
+// request at once (Config.BatchWait > 0 makes a batch wait that long for more). A batch the worker rejects is retried request by request, so one bad
 // input fails only its own caller. A worker that dies fails the requests it held and is restarted on next use.
 //
 // predict imports sdk only (for the result type); never native/.

@@ -25,7 +25,7 @@ import (
 const (
 	DefaultMaxLoaded    = 2
 	DefaultMaxBatch     = 32
-	DefaultBatchWait    = 2 * time.Millisecond
+	DefaultBatchWait    = 0
 	DefaultStartTimeout = 2 * time.Minute
 	DefaultQueueSize    = 1024
 )
@@ -40,8 +40,9 @@ type Config struct {
 	// MaxBatch is how many inputs one worker request carries at most (a single larger request goes alone).
 	// Default: DefaultMaxBatch.
 	MaxBatch int
-	// BatchWait is how long a batch waits for more requests after its first one, unless it is full.
-	// Default: DefaultBatchWait.
+	// BatchWait is how long a batch waits for more requests after its first one, unless it is full. With 0 (the
+	// default) a batch takes only the requests that queued while the previous batch ran: no added latency when the
+	// worker is idle, full batches under load.
 	BatchWait time.Duration
 	// StartTimeout bounds a worker's start (loading the model) until its ready line. Default: DefaultStartTimeout.
 	StartTimeout time.Duration
@@ -473,19 +474,34 @@ func (w *worker) run() {
 		}
 		batch := []*pending{first}
 		n := len(first.inputs)
-		if n < w.pool.cfg.MaxBatch {
-			wait := time.NewTimer(w.pool.cfg.BatchWait)
-		collect:
-			for n < w.pool.cfg.MaxBatch {
+		var timer *time.Timer
+		var wait <-chan time.Time // nil: take only what is queued
+		if w.pool.cfg.BatchWait > 0 && n < w.pool.cfg.MaxBatch {
+			timer = time.NewTimer(w.pool.cfg.BatchWait)
+			wait = timer.C
+		}
+	collect:
+		for n < w.pool.cfg.MaxBatch {
+			if wait == nil {
 				select {
 				case r := <-w.reqs:
 					batch = append(batch, r)
 					n += len(r.inputs)
-				case <-wait.C:
+					continue
+				default:
 					break collect
 				}
 			}
-			wait.Stop()
+			select {
+			case r := <-w.reqs:
+				batch = append(batch, r)
+				n += len(r.inputs)
+			case <-wait:
+				break collect
+			}
+		}
+		if timer != nil {
+			timer.Stop()
 		}
 		if err := w.serve(&seq, batch, lines, readDone, exitMsg); err != nil {
 			log.Error("worker died", "err", err)

@@ -68,7 +68,14 @@ func TestPredictShape(t *testing.T) {
 }
 
 func TestDynamicBatching(t *testing.T) {
-	p := pool(t, predict.Config{BatchWait: 5 * time.Millisecond, MaxBatch: 64, Env: []string{"FAKEWHET_PREDICT_DELAY_MS=30"}})
+	// Without a wait, requests that queue while the (slow) worker computes still share batches.
+	for _, wait := range []time.Duration{0, 5 * time.Millisecond} {
+		t.Run(wait.String(), func(t *testing.T) { testDynamicBatching(t, wait) })
+	}
+}
+
+func testDynamicBatching(t *testing.T, wait time.Duration) {
+	p := pool(t, predict.Config{BatchWait: wait, MaxBatch: 64, Env: []string{"FAKEWHET_PREDICT_DELAY_MS=30"}})
 	dir := model(t, "neg", "pos")
 	ctx := context.Background()
 	if _, err := p.Predict(ctx, "m", dir, []string{"warm up"}); err != nil {
