@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"sort"
+	"unsafe"
 )
 
 // Safetensors dtypes whet reads. Floating types convert to float32 on load.
@@ -244,11 +245,19 @@ func WriteSafetensors(w io.Writer, tensors []RawTensor, meta map[string]string) 
 	return bw.Flush()
 }
 
-// F32Tensor builds an F32 RawTensor from values (little-endian).
+// F32Tensor builds an F32 RawTensor from values (little-endian). On little-endian machines Data shares values'
+// memory instead of copying it (a checkpoint is written without a second copy of the weights), so values must not
+// change while the RawTensor is in use.
 func F32Tensor(name string, shape []int64, values []float32) RawTensor {
+	if littleEndian && len(values) > 0 {
+		data := unsafe.Slice((*byte)(unsafe.Pointer(&values[0])), 4*len(values))
+		return RawTensor{Name: name, DType: DTypeF32, Shape: shape, Data: data}
+	}
 	data := make([]byte, 4*len(values))
 	for i, v := range values {
 		binary.LittleEndian.PutUint32(data[4*i:], math.Float32bits(v))
 	}
 	return RawTensor{Name: name, DType: DTypeF32, Shape: shape, Data: data}
 }
+
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1

@@ -1,15 +1,15 @@
 package checkpoint
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/whetml/whet/internal/atomicfile"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 
+	"github.com/whetml/whet/internal/atomicfile"
 	"github.com/whetml/whet/native/bert"
 )
 
@@ -48,7 +48,7 @@ func WriteFolder(dir string, opts SaveOptions) error {
 			return fmt.Errorf("model[%s]: %w", dir, err)
 		}
 		for _, f := range files {
-			if err := atomicfile.Write(filepath.Join(tmp, f.name), f.data, 0o644); err != nil {
+			if err := f.writeTo(filepath.Join(tmp, f.name)); err != nil {
 				os.RemoveAll(tmp)
 				return fmt.Errorf("model[%s]: %w", dir, err)
 			}
@@ -67,7 +67,7 @@ func WriteFolder(dir string, opts SaveOptions) error {
 		return fmt.Errorf("model[%s]: %w", dir, err)
 	}
 	for _, f := range files {
-		if err := atomicfile.Write(filepath.Join(dir, f.name), f.data, 0o644); err != nil {
+		if err := f.writeTo(filepath.Join(dir, f.name)); err != nil {
 			return fmt.Errorf("model[%s]: %w", dir, err)
 		}
 	}
@@ -75,9 +75,18 @@ func WriteFolder(dir string, opts SaveOptions) error {
 	return nil
 }
 
+// namedFile is a file of a model folder: data, or, for the weights, a function that streams them.
 type namedFile struct {
-	name string
-	data []byte
+	name  string
+	data  []byte
+	write func(io.Writer) error
+}
+
+func (f namedFile) writeTo(path string) error {
+	if f.write != nil {
+		return atomicfile.WriteFrom(path, 0o644, f.write)
+	}
+	return atomicfile.Write(path, f.data, 0o644)
 }
 
 func folderFiles(opts SaveOptions) ([]namedFile, error) {
@@ -124,26 +133,24 @@ func folderFiles(opts SaveOptions) ([]namedFile, error) {
 		}
 		raws[i] = F32Tensor(t.Name, t.Shape, t.Values)
 	}
-	var wbuf bytes.Buffer
-	if err := WriteSafetensors(&wbuf, raws, map[string]string{"format": "pt"}); err != nil {
-		return nil, err
-	}
 	files := []namedFile{
-		{ConfigFile, append(cfgJSON, '\n')},
-		{TokenizerConfigFile, append(tcJSON, '\n')},
-		{SpecialTokensFile, append(special, '\n')},
+		{name: ConfigFile, data: append(cfgJSON, '\n')},
+		{name: TokenizerConfigFile, data: append(tcJSON, '\n')},
+		{name: SpecialTokensFile, data: append(special, '\n')},
 	}
 	if opts.Vocab != nil {
-		files = append(files, namedFile{VocabFile, opts.Vocab})
+		files = append(files, namedFile{name: VocabFile, data: opts.Vocab})
 	}
 	for name, data := range opts.Extra {
 		if filepath.Base(name) != name {
 			return nil, fmt.Errorf("extra file %q is not a plain file name", name)
 		}
-		files = append(files, namedFile{name, data})
+		files = append(files, namedFile{name: name, data: data})
 	}
 	// Weights last.
-	files = append(files, namedFile{SafetensorsFile, wbuf.Bytes()})
+	files = append(files, namedFile{name: SafetensorsFile, write: func(w io.Writer) error {
+		return WriteSafetensors(w, raws, map[string]string{"format": "pt"})
+	}})
 	return files, nil
 }
 
@@ -181,11 +188,15 @@ func CopyFolder(src, dst string) error {
 }
 
 func copyOne(src, dst, name string) error {
-	b, err := os.ReadFile(filepath.Join(src, name))
+	in, err := os.Open(filepath.Join(src, name))
 	if err != nil {
 		return fmt.Errorf("copy[%s]: %w", filepath.Join(src, name), err)
 	}
-	if err := atomicfile.Write(filepath.Join(dst, name), b, 0o644); err != nil {
+	defer in.Close()
+	if err := atomicfile.WriteFrom(filepath.Join(dst, name), 0o644, func(w io.Writer) error {
+		_, err := io.Copy(w, in)
+		return err
+	}); err != nil {
 		return fmt.Errorf("copy[%s]: %w", filepath.Join(dst, name), err)
 	}
 	return nil
