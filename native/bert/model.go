@@ -223,42 +223,7 @@ func (m *Model) Tensors() ([]Tensor, error) {
 }
 
 // copyOut copies a float tensor's values to Go memory.
-func copyOut(t *ts.Tensor) ([]float32, error) {
-	d, err := t.Detach(false)
-	if err != nil {
-		return nil, err
-	}
-	c, err := d.To(gotch.CPU, true)
-	if err != nil {
-		return nil, err
-	}
-	cc, err := c.Contiguous(true)
-	if err != nil {
-		return nil, err
-	}
-	defer cc.MustDrop()
-	n := cc.Numel()
-	vals := make([]float32, n)
-	if n == 0 {
-		return vals, nil
-	}
-	if cc.DType() != gotch.Float {
-		f, err := cc.Totype(gotch.Float, false)
-		if err != nil {
-			return nil, err
-		}
-		defer f.MustDrop()
-		cc = f
-	}
-	// One copy from the contiguous CPU buffer: gotch's CopyData checks and copies element by element through
-	// reflect, seconds for a BERT-small checkpoint.
-	ptr, err := cc.DataPtr()
-	if err != nil {
-		return nil, err
-	}
-	copy(vals, unsafe.Slice((*float32)(ptr), n))
-	return vals, nil
-}
+func copyOut(t *ts.Tensor) ([]float32, error) { return torch.Float32s(t) }
 
 // Close drops every parameter. It is idempotent.
 func (m *Model) Close() {

@@ -198,18 +198,34 @@ func ParseSafetensors(b []byte) ([]RawTensor, map[string]string, error) {
 // WriteSafetensors writes tensors (in the given order) with optional metadata to w. The header is padded with
 // spaces to a multiple of 8 bytes, as the reference implementation does.
 func WriteSafetensors(w io.Writer, tensors []RawTensor, meta map[string]string) error {
+	src := make([]TensorSource, len(tensors))
+	for i, t := range tensors {
+		src[i] = TensorSource{Name: t.Name, DType: t.DType, Shape: t.Shape, Data: func() ([]byte, error) { return t.Data, nil }}
+	}
+	return StreamSafetensors(w, src, meta)
+}
+
+// TensorSource is a tensor for StreamSafetensors: its bytes are fetched only when it is written.
+type TensorSource struct {
+	Name, DType string
+	Shape       []int64
+	// Data returns the tensor's little-endian bytes, Numel*dtype size of them.
+	Data func() ([]byte, error)
+}
+
+// StreamSafetensors is WriteSafetensors fetching each tensor's bytes just before writing them, so that a file
+// larger than memory allows (model weights plus optimizer moments) never has to be assembled.
+func StreamSafetensors(w io.Writer, tensors []TensorSource, meta map[string]string) error {
 	header := make(map[string]any, len(tensors)+1)
 	if len(meta) > 0 {
 		header["__metadata__"] = meta
 	}
 	var off int64
-	for _, t := range tensors {
+	sizes := make([]int64, len(tensors))
+	for i, t := range tensors {
 		size, ok := dtypeSize(t.DType)
 		if !ok {
 			return fmt.Errorf("tensor[%s]: unknown dtype %q", t.Name, t.DType)
-		}
-		if int64(len(t.Data)) != t.Numel()*size {
-			return fmt.Errorf("tensor[%s]: %d bytes for shape %v of %s", t.Name, len(t.Data), t.Shape, t.DType)
 		}
 		if _, dup := header[t.Name]; dup {
 			return fmt.Errorf("tensor[%s]: duplicate name", t.Name)
@@ -218,8 +234,13 @@ func WriteSafetensors(w io.Writer, tensors []RawTensor, meta map[string]string) 
 		if shape == nil {
 			shape = []int64{}
 		}
-		header[t.Name] = headerEntry{DType: t.DType, Shape: shape, DataOffsets: []int64{off, off + int64(len(t.Data))}}
-		off += int64(len(t.Data))
+		n := int64(1)
+		for _, d := range shape {
+			n *= d
+		}
+		sizes[i] = n * size
+		header[t.Name] = headerEntry{DType: t.DType, Shape: shape, DataOffsets: []int64{off, off + sizes[i]}}
+		off += sizes[i]
 	}
 	hb, err := json.Marshal(header)
 	if err != nil {
@@ -237,8 +258,15 @@ func WriteSafetensors(w io.Writer, tensors []RawTensor, meta map[string]string) 
 	if _, err := bw.Write(hb); err != nil {
 		return err
 	}
-	for _, t := range tensors {
-		if _, err := bw.Write(t.Data); err != nil {
+	for i, t := range tensors {
+		data, err := t.Data()
+		if err != nil {
+			return fmt.Errorf("tensor[%s]: %w", t.Name, err)
+		}
+		if int64(len(data)) != sizes[i] {
+			return fmt.Errorf("tensor[%s]: %d bytes for shape %v of %s", t.Name, len(data), t.Shape, t.DType)
+		}
+		if _, err := bw.Write(data); err != nil {
 			return err
 		}
 	}
@@ -249,15 +277,19 @@ func WriteSafetensors(w io.Writer, tensors []RawTensor, meta map[string]string) 
 // memory instead of copying it (a checkpoint is written without a second copy of the weights), so values must not
 // change while the RawTensor is in use.
 func F32Tensor(name string, shape []int64, values []float32) RawTensor {
+	return RawTensor{Name: name, DType: DTypeF32, Shape: shape, Data: F32Bytes(values)}
+}
+
+// F32Bytes returns values as little-endian bytes, sharing their memory on little-endian machines.
+func F32Bytes(values []float32) []byte {
 	if littleEndian && len(values) > 0 {
-		data := unsafe.Slice((*byte)(unsafe.Pointer(&values[0])), 4*len(values))
-		return RawTensor{Name: name, DType: DTypeF32, Shape: shape, Data: data}
+		return unsafe.Slice((*byte)(unsafe.Pointer(&values[0])), 4*len(values))
 	}
 	data := make([]byte, 4*len(values))
 	for i, v := range values {
 		binary.LittleEndian.PutUint32(data[4*i:], math.Float32bits(v))
 	}
-	return RawTensor{Name: name, DType: DTypeF32, Shape: shape, Data: data}
+	return data
 }
 
 var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1

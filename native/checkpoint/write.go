@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/whetml/whet/internal/atomicfile"
 	"github.com/whetml/whet/native/bert"
@@ -154,9 +155,10 @@ func folderFiles(opts SaveOptions) ([]namedFile, error) {
 	return files, nil
 }
 
-// CopyFolder copies the regular files of src (not sub-folders) into dst with atomicfile.Write, creating dst when
-// needed. Training uses it to copy the best checkpoint to the output folder.
-func CopyFolder(src, dst string) error {
+// CopyFolder copies the regular files of src (not sub-folders, not the names in except) into dst with atomicfile,
+// creating dst when needed. Training uses it to copy the best checkpoint, less its optimizer state, to the output
+// folder.
+func CopyFolder(src, dst string, except ...string) error {
 	entries, err := os.ReadDir(src)
 	if err != nil {
 		return fmt.Errorf("copy[%s]: %w", src, err)
@@ -167,7 +169,7 @@ func CopyFolder(src, dst string) error {
 	// Weights last, so a reader of dst sees the new config with the old weights only transiently.
 	var last []os.DirEntry
 	for _, e := range entries {
-		if !e.Type().IsRegular() {
+		if !e.Type().IsRegular() || slices.Contains(except, e.Name()) {
 			continue
 		}
 		if e.Name() == SafetensorsFile {

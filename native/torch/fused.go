@@ -12,6 +12,7 @@ import (
 	"math"
 	"unsafe"
 
+	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 )
 
@@ -102,6 +103,37 @@ func (o *AdamW) Steps() int64 { return o.step }
 // Moments returns the first and second moment tensors, one per parameter in NewAdamW's order; they stay owned by o.
 func (o *AdamW) Moments() (m, v []*ts.Tensor) { return o.m, o.v }
 
+// SetState restores the update count and the moments saved from an AdamW over parameters of the same shapes (a
+// checkpoint's optimizer state), so that a resumed run continues as if it had not stopped.
+func (o *AdamW) SetState(steps int64, m, v [][]float32) error {
+	if len(m) != len(o.m) || len(v) != len(o.v) {
+		return fmt.Errorf("torch: adamw: state for %d/%d tensors, have %d parameters", len(m), len(v), len(o.m))
+	}
+	for i := range o.m {
+		for _, pair := range []struct {
+			dst  *ts.Tensor
+			vals []float32
+		}{{o.m[i], m[i]}, {o.v[i], v[i]}} {
+			if uint(len(pair.vals)) != pair.dst.Numel() {
+				return fmt.Errorf("torch: adamw: parameter %d: %d saved values for %d elements", i, len(pair.vals), pair.dst.Numel())
+			}
+			if len(pair.vals) == 0 {
+				continue
+			}
+			src, err := ts.OfSlice(pair.vals)
+			if err != nil {
+				return fmt.Errorf("torch: adamw: %w", err)
+			}
+			flat := pair.dst.MustView([]int64{-1}, false)
+			flat.Copy_(src) // to the moment's device
+			flat.MustDrop()
+			src.MustDrop()
+		}
+	}
+	o.step = steps
+	return nil
+}
+
 // Close frees the moments and the handle arrays. It is safe to call twice.
 func (o *AdamW) Close() {
 	for _, t := range append(o.m, o.v...) {
@@ -151,6 +183,45 @@ func Dropout(x *ts.Tensor, p float64) (*ts.Tensor, error) {
 		return nil, lastError("dropout")
 	}
 	return ts.FromCtensor(out), nil
+}
+
+// Float32s copies a tensor's values, on any device and of any float type, to Go memory as float32, in row-major
+// order. t is not consumed.
+func Float32s(t *ts.Tensor) ([]float32, error) {
+	d, err := t.Detach(false)
+	if err != nil {
+		return nil, err
+	}
+	c, err := d.To(gotch.CPU, true)
+	if err != nil {
+		return nil, err
+	}
+	cc, err := c.Contiguous(true)
+	if err != nil {
+		return nil, err
+	}
+	defer cc.MustDrop()
+	n := cc.Numel()
+	vals := make([]float32, n)
+	if n == 0 {
+		return vals, nil
+	}
+	if cc.DType() != gotch.Float {
+		f, err := cc.Totype(gotch.Float, false)
+		if err != nil {
+			return nil, err
+		}
+		defer f.MustDrop()
+		cc = f
+	}
+	// One copy from the contiguous CPU buffer: gotch's CopyData checks and copies element by element through
+	// reflect, seconds for a BERT-small checkpoint.
+	ptr, err := cc.DataPtr()
+	if err != nil {
+		return nil, err
+	}
+	copy(vals, unsafe.Slice((*float32)(ptr), n))
+	return vals, nil
 }
 
 // handles views a C array of n tensor handles.

@@ -100,8 +100,8 @@ type Config struct {
 	EvalEvery int
 	// EvalBatchSize is the batch size for evaluation. Default: DefaultEvalBatch.
 	EvalBatchSize int
-	// Resume is a checkpoint folder to continue from: weights and its trainer_state.json step (optimizer moments
-	// restart). Default: "" (start fresh).
+	// Resume is a checkpoint folder to continue from: its weights, trainer_state.json step and optimizer.safetensors
+	// AdamW state (moments restart from zero, with a warning, when a checkpoint lacks it). Default: "" (start fresh).
 	Resume string
 	// Device is "cpu", "cuda" or "" (CUDA when available, else CPU). Default: "".
 	Device string

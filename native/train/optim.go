@@ -3,13 +3,21 @@
 package train
 
 import (
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 
+	"github.com/whetml/whet/internal/atomicfile"
 	"github.com/whetml/whet/native/bert"
+	"github.com/whetml/whet/native/checkpoint"
 	"github.com/whetml/whet/native/torch"
 )
 
@@ -70,4 +78,74 @@ func device(name string) gotch.Device {
 		return gotch.CudaIfAvailable()
 	}
 	return torch.Device()
+}
+
+// OptimizerFile holds a checkpoint's AdamW state: tensors "exp_avg.NAME" and "exp_avg_sq.NAME" per parameter and
+// the update count in the metadata ("step"), as safetensors. It stays in checkpoints/ (the output folder gets the
+// model only), so that --resume continues with the same moments, as HF Trainer's optimizer.pt.
+const OptimizerFile = "optimizer.safetensors"
+
+// save writes o's state to dir/OptimizerFile, one tensor at a time.
+func (o *optim) save(dir string, params []bert.NamedParam) error {
+	m, v := o.adamw.Moments()
+	var src []checkpoint.TensorSource
+	for _, group := range []struct {
+		prefix string
+		ts     []*ts.Tensor
+	}{{"exp_avg.", m}, {"exp_avg_sq.", v}} {
+		for i, p := range params {
+			t := group.ts[i]
+			src = append(src, checkpoint.TensorSource{Name: group.prefix + p.Name, DType: checkpoint.DTypeF32, Shape: p.Shape,
+				Data: func() ([]byte, error) {
+					vals, err := torch.Float32s(t)
+					return checkpoint.F32Bytes(vals), err
+				}})
+		}
+	}
+	meta := map[string]string{"step": strconv.FormatInt(o.adamw.Steps(), 10)}
+	return atomicfile.WriteFrom(filepath.Join(dir, OptimizerFile), 0o644, func(w io.Writer) error {
+		return checkpoint.StreamSafetensors(w, src, meta)
+	})
+}
+
+// restore loads dir/OptimizerFile. It returns false, nil when the checkpoint has none (written by an older whet).
+func (o *optim) restore(dir string, params []bert.NamedParam) (bool, error) {
+	path := filepath.Join(dir, OptimizerFile)
+	raws, meta, err := checkpoint.ReadSafetensors(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("resume: %w", err) // names the file
+	}
+	byName := make(map[string]*checkpoint.RawTensor, len(raws))
+	for i := range raws {
+		byName[raws[i].Name] = &raws[i]
+	}
+	steps, err := strconv.ParseInt(meta["step"], 10, 64)
+	if err != nil || steps < 0 {
+		return false, fmt.Errorf("resume[%s]: metadata field[step]: %q is not a step count", path, meta["step"])
+	}
+	m, v := make([][]float32, len(params)), make([][]float32, len(params))
+	for i, p := range params {
+		for _, x := range []struct {
+			name string
+			dst  *[]float32
+		}{{"exp_avg." + p.Name, &m[i]}, {"exp_avg_sq." + p.Name, &v[i]}} {
+			raw := byName[x.name]
+			if raw == nil {
+				return false, fmt.Errorf("resume[%s]: tensor[%s]: missing (the checkpoint is of a different model?)", path, x.name)
+			}
+			if !slices.Equal(raw.Shape, p.Shape) {
+				return false, fmt.Errorf("resume[%s]: tensor[%s]: shape %v, the model's parameter is %v", path, x.name, raw.Shape, p.Shape)
+			}
+			if *x.dst, err = raw.Float32(); err != nil {
+				return false, fmt.Errorf("resume[%s]: tensor[%s]: %w", path, x.name, err)
+			}
+		}
+	}
+	if err := o.adamw.SetState(steps, m, v); err != nil {
+		return false, fmt.Errorf("resume[%s]: %w", path, err)
+	}
+	return true, nil
 }

@@ -98,7 +98,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return r.res, err
 	}
 	if r.bestDir != "" {
-		if err := checkpoint.CopyFolder(r.bestDir, cfg.OutDir); err != nil {
+		if err := checkpoint.CopyFolder(r.bestDir, cfg.OutDir, OptimizerFile); err != nil {
 			return r.res, err
 		}
 		r.log.Info("best checkpoint copied", "from", r.bestDir, "to", cfg.OutDir)
@@ -144,7 +144,6 @@ func (r *run) setup() error {
 			v := *st.BestMetric
 			r.best, r.bestDir = &v, st.BestCheckpoint
 		}
-		r.log.Warn("resuming: weights and step restored, AdamW moments restart from zero", "checkpoint", cfg.Resume, "step", startStep)
 	}
 	base, err := checkpoint.ReadFolder(baseDir)
 	if err != nil {
@@ -242,6 +241,18 @@ func (r *run) setup() error {
 	r.step = startStep
 	if r.opt, err = newOptim(r.model, cfg.WeightDecay, cfg.MaxGradNorm); err != nil {
 		return err
+	}
+	if cfg.Resume != "" {
+		ok, err := r.opt.restore(cfg.Resume, r.model.Parameters())
+		if err != nil {
+			return err
+		}
+		if ok {
+			r.log.Info("resuming: weights, step and AdamW state restored", "checkpoint", cfg.Resume, "step", startStep)
+		} else {
+			r.log.Warn("resuming: weights and step restored; the checkpoint has no "+OptimizerFile+", AdamW moments restart from zero",
+				"checkpoint", cfg.Resume, "step", startStep)
+		}
 	}
 	r.log.Info("training",
 		"rows", len(r.train), "validation_rows", len(r.val), "labels", labels, "epochs", cfg.Epochs,
@@ -495,6 +506,9 @@ func (r *run) save(dir string, doc json.RawMessage) error {
 		TokenizerConfig: tokCfg, Extra: extra,
 	})
 	if err != nil {
+		return err
+	}
+	if err := r.opt.save(dir, r.model.Parameters()); err != nil {
 		return err
 	}
 	r.lastDir = dir
