@@ -25,12 +25,12 @@ func TestBuildVocab(t *testing.T) {
 		text string
 		want []string
 	}{
-		{"running", []string{"running"}},                    // frequent word: whole
-		{"Café", []string{"cafe"}},                          // normalized exactly as the tokenizer does
-		{"你好", []string{"你", "好"}},                          // CJK split per character
-		{"once", []string{"o", "##n", "##c", "##e"}},        // seen once: below MinCount, spelled out
-		{"runs", []string{"run", "##s"}},                    // a known word then characters
-		{"unseenq", []string{"[UNK]"}},                      // 'q' never appears in the corpus
+		{"running", []string{"running"}},             // frequent word: whole
+		{"Café", []string{"cafe"}},                   // normalized exactly as the tokenizer does
+		{"你好", []string{"你", "好"}},                   // CJK split per character
+		{"once", []string{"o", "##n", "##c", "##e"}}, // seen once: below MinCount, spelled out
+		{"runs", []string{"run", "##s"}},             // a known word then characters
+		{"unseenq", []string{"[UNK]"}},               // 'q' never appears in the corpus
 	}
 	for _, tt := range tests {
 		if got := tok.Tokenize(tt.text); strings.Join(got, " ") != strings.Join(tt.want, " ") {
