@@ -25,8 +25,8 @@ func SetThreads(n int) {
 	C.whet_set_num_threads(C.int(n))
 }
 
-// MallocTuned reports whether malloc.c applied whet's glibc malloc settings at load time (one arena, 32 MiB mmap
-// threshold, 256 MiB trim threshold), which keep libtorch's per-step buffers mapped between training steps instead
+// MallocTuned reports whether malloc.c applied whet's glibc malloc settings at load time (one arena, 256 MiB mmap
+// threshold, 512 MiB trim threshold), which keep libtorch's per-step buffers mapped between training steps instead
 // of faulting them back in every step. They are skipped when GLIBC_TUNABLES sets a glibc.malloc tunable or
 // WHET_MALLOC_DEFAULTS is set.
 func MallocTuned() bool { return C.whet_malloc_tuned != 0 }
