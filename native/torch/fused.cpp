@@ -130,20 +130,32 @@ void adamw_sse(float *__restrict p, const float *__restrict g, float *__restrict
 }
 #undef WHET_ADAMW_BODY
 
-const bool has_avx2 = __builtin_cpu_supports("avx2");
 #endif
+
+// The AdamW code path: 2 AVX2, 1 SSE, 0 scalar. Chosen once from the CPU; tests switch it (whet_adamw_path) to
+// check that every path gives the same bits.
+int adamw_path = [] {
+#if defined(__x86_64__)
+  __builtin_cpu_init(); // this initializer may run before libgcc's own CPU detection
+  return __builtin_cpu_supports("avx2") ? 2 : 1;
+#else
+  return 0;
+#endif
+}();
 
 void adamw_kernel(float *__restrict p, const float *__restrict g, float *__restrict m, float *__restrict v,
                   int64_t n, const AdamWScalars &s) {
 #if defined(__x86_64__)
-  if (has_avx2) {
+  if (adamw_path == 2) {
     adamw_avx2(p, g, m, v, n, s);
-  } else {
-    adamw_sse(p, g, m, v, n, s);
+    return;
   }
-#else
-  adamw_scalar(p, g, m, v, 0, n, s);
+  if (adamw_path == 1) {
+    adamw_sse(p, g, m, v, n, s);
+    return;
+  }
 #endif
+  adamw_scalar(p, g, m, v, 0, n, s);
 }
 
 // lowbias32 (Chris Wellons' hash-prospector): a 32-bit integer hash with good avalanche; two rounds keyed by a
@@ -236,6 +248,14 @@ uint64_t next_seed() {
 extern "C" {
 
 const char *whet_fused_last_error(void) { return last_error.c_str(); }
+
+int whet_adamw_path(int path) {
+  const int prev = adamw_path;
+  if (path >= 0 && path <= prev) {
+    adamw_path = path;
+  }
+  return prev;
+}
 
 int whet_grad_sum_squares(void **params, int n, double *out) {
   return guard([&] {

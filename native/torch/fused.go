@@ -224,6 +224,10 @@ func Float32s(t *ts.Tensor) ([]float32, error) {
 	return vals, nil
 }
 
+// setAdamWPath switches the AdamW kernel's code path (2 AVX2, 1 SSE, 0 scalar; capped at what the CPU has) and
+// returns the previous one; for tests.
+func setAdamWPath(path int) int { return int(C.whet_adamw_path(C.int(path))) }
+
 // handles views a C array of n tensor handles.
 func handles(arr unsafe.Pointer, n int) []unsafe.Pointer {
 	return unsafe.Slice((*unsafe.Pointer)(arr), n)

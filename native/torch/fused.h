@@ -6,6 +6,8 @@ extern "C" {
 #endif
 // Every void* is a torch::Tensor* (gotch's handle). Functions return 0, or -1 with whet_fused_last_error set.
 const char *whet_fused_last_error(void);
+// Sets the AdamW code path (2 AVX2, 1 SSE, 0 scalar; never above what the CPU has) and returns the previous one.
+int whet_adamw_path(int path);
 int whet_grad_sum_squares(void **params, int n, double *out);
 int whet_adamw_init(void **params, int n, void **m, void **v);
 int whet_adamw_step(void **params, void **m, void **v, const double *weight_decay, int n, int64_t step, double lr,

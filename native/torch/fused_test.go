@@ -120,6 +120,48 @@ func TestAdamWMatchesTorchArithmetic(t *testing.T) {
 	}
 }
 
+// TestAdamWPathsAgree: the AVX2, SSE and scalar AdamW code give the same bits (same operations in the same order,
+// no FMA), so a run does not depend on the CPU it lands on. Paths the CPU lacks are skipped.
+func TestAdamWPathsAgree(t *testing.T) {
+	top := setAdamWPath(2)
+	defer setAdamWPath(top)
+	rng := rand.New(rand.NewSource(9))
+	vals, grad := randVals(rng, 1003, 1), randVals(rng, 1003, 0.5)
+	var want []float64
+	for path := top; path >= 0; path-- {
+		setAdamWPath(path)
+		l := newLeaf(t, vals, gotch.Float)
+		o, err := NewAdamW([]*ts.Tensor{l.t}, []float64{0.01})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for step := 0; step < 3; step++ {
+			l.setGrad(grad)
+			if _, err := o.Step(1e-2, 0.5); err != nil {
+				t.Fatal(err)
+			}
+			if err := o.ZeroGrad(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := l.t.MustDetach(false).Float64Values(true)
+		o.Close()
+		l.t.MustDrop()
+		if want == nil {
+			want = got
+			continue
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("path %d, element %d: %v, path %d gave %v", path, i, got[i], top, want[i])
+			}
+		}
+	}
+	if top == 0 {
+		t.Log("only the scalar AdamW path on this CPU")
+	}
+}
+
 // TestZeroGradDropsGradients: after ZeroGrad the next backward stores a fresh gradient, it does not add to the old.
 func TestZeroGradDropsGradients(t *testing.T) {
 	l := newLeaf(t, []float64{1, 2, 3}, gotch.Float)
