@@ -806,7 +806,7 @@ def report(mach, data, runs, preds, externals, whet_note, t_total):
         w("")
         if any(r["impl"] == "whet-mdef" for r in tr):
             w("Ablation (BENCH_ABLATION=1): whet with glibc's malloc defaults (WHET_MALLOC_DEFAULTS=1) against whet as "
-              "built (native/torch/malloc.c: one malloc arena, 32 MiB mmap threshold, 256 MiB trim threshold):")
+              "built (native/torch/malloc.c: one malloc arena, 256 MiB mmap threshold, 512 MiB trim threshold):")
             w("")
             w("| model | whet ms/step | defaults ms/step | whet CPU ms/step | defaults CPU ms/step | whet faults/step | defaults faults/step | whet steady MiB | defaults steady MiB | whet peak MiB | defaults peak MiB |")
             w("|---|---|---|---|---|---|---|---|---|---|---|")

@@ -213,7 +213,7 @@ func (m *Model) Tensors() ([]Tensor, error) {
 	}
 	out := make([]Tensor, 0, len(m.params))
 	for _, p := range m.params {
-		vals, err := copyOut(p.Tensor)
+		vals, err := torch.Float32s(p.Tensor)
 		if err != nil {
 			return nil, fmt.Errorf("bert: tensor[%s]: %w", p.Name, err)
 		}
@@ -221,9 +221,6 @@ func (m *Model) Tensors() ([]Tensor, error) {
 	}
 	return out, nil
 }
-
-// copyOut copies a float tensor's values to Go memory.
-func copyOut(t *ts.Tensor) ([]float32, error) { return torch.Float32s(t) }
 
 // Close drops every parameter. It is idempotent.
 func (m *Model) Close() {

@@ -13,7 +13,6 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
-#include <cstring>
 #include <mutex>
 #include <string>
 #include <vector>

@@ -69,7 +69,7 @@ func (o *AdamW) Step(lr, maxNorm float64) (float64, error) {
 	if o.cp == nil {
 		return 0, errors.New("torch: adamw: step after Close")
 	}
-	norm, err := GradNorm(o.params)
+	norm, err := gradNorm(o.cpp(), len(o.params))
 	if err != nil {
 		return 0, err
 	}
@@ -166,8 +166,13 @@ func GradNorm(params []*ts.Tensor) (float64, error) {
 	for i, p := range params {
 		h[i] = p.Ctensor()
 	}
+	return gradNorm((*unsafe.Pointer)(arr), len(params))
+}
+
+// gradNorm is GradNorm over a C array of n tensor handles.
+func gradNorm(params *unsafe.Pointer, n int) (float64, error) {
 	var ss C.double
-	if C.whet_grad_sum_squares((*unsafe.Pointer)(arr), C.int(len(params)), &ss) != 0 {
+	if C.whet_grad_sum_squares(params, C.int(n), &ss) != 0 {
 		return 0, lastError("grad norm")
 	}
 	return math.Sqrt(float64(ss)), nil

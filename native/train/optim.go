@@ -52,10 +52,6 @@ func (o *optim) step(lr float64) error {
 	if _, err := o.adamw.Step(lr, o.maxNorm); err != nil {
 		return fmt.Errorf("train: optimizer step: %w", err)
 	}
-	return o.zero()
-}
-
-func (o *optim) zero() error {
 	if err := o.adamw.ZeroGrad(); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
