@@ -42,7 +42,7 @@ WASM_OUT := $(addprefix wasm/modules/bin/,$(addsuffix .wasm,$(WASM_MODULES))) \
             $(addprefix build/wasm/,$(addsuffix .wasm,$(WASM_EXAMPLES)))
 WASM_SRC := $(shell find wasm -name '*.go' -not -path '*/testdata/*' 2>/dev/null) go.mod
 
-.PHONY: all deps env build wasm test test-long demo bench clean vet
+.PHONY: all deps env build wasm test test-security test-long demo bench clean vet
 
 all: build
 
@@ -86,6 +86,11 @@ vet: build
 test: build
 	$(GO) vet ./...
 	WHET_BIN=$(ROOT)/bin/whet $(GO) test -count=1 -timeout 40m ./...
+
+# The server under hostile clients (README "Security"): browser guards (CSRF, DNS rebinding), bodies before
+# authentication (server RSS), uploads kept out of /tmp, and more. Part of `make test` too.
+test-security: build
+	$(GO) test -count=1 -run TestSecurity -v ./host/...
 
 # Long check: SST-2 and TREC convergence from a random-init tiny BERT (skips without ../shared/data).
 test-long: build

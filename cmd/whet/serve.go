@@ -32,6 +32,10 @@ func runServe(args []string) error {
 	threads := fs.Int("threads", 0, "CPU threads per trainer and predict worker (0: their default)")
 	maxLoaded := fs.Int("max-loaded", predict.DefaultMaxLoaded, "models kept loaded for prediction")
 	logJSON := fs.Bool("log-json", false, "log JSON lines instead of text")
+	insecure := fs.Bool("insecure-no-auth", false, "allow serving without an API key on a non-loopback address")
+	var origins, hosts listFlag
+	fs.Var(&origins, "allow-origin", "a browser origin (https://app.example) allowed to call the API; repeatable")
+	fs.Var(&hosts, "allow-host", "a Host name besides IPs and localhost a keyless server answers to; repeatable")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -50,7 +54,22 @@ func runServe(args []string) error {
 	}
 	return server.Run(ctx, server.Config{Addr: *addr, DataDir: *data, APIKeys: keys, Concurrency: *concurrency,
 		Threads: *threads, MaxLoaded: *maxLoaded, Static: web.FS(), Logger: slog.New(h),
+		InsecureNoAuth: *insecure, AllowOrigins: origins, AllowHosts: hosts,
 		Ready: func(a net.Addr) { fmt.Fprintf(os.Stderr, "whet: serving on http://%s (data in %s)\n", a, *data) }})
+}
+
+// listFlag is a repeatable string flag (also split at commas).
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
 }
 
 // runKeys implements `whet keys create --data DIR [--name NAME]`: a new API key for the server using DIR, printed

@@ -138,6 +138,10 @@ func (s *Server) ErrorHandler(c *fiber.Ctx, err error) error {
 	if out.Code != "" {
 		body.Error.Code = &out.Code
 	}
+	if c.Request().Header.ContentLength() != 0 {
+		// The body may be unread (a refusal before the handler read it): do not wait for the rest of it.
+		c.Set(fiber.HeaderConnection, "close")
+	}
 	if out.Status == fiber.StatusUnauthorized {
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="whet"`)
 	}

@@ -1,15 +1,10 @@
 package api
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"mime/multipart"
 	"os"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -19,85 +14,32 @@ import (
 	"github.com/whetml/whet/sdk"
 )
 
-// decodeJSON decodes the request body into v, strictly: unknown fields and trailing data are errors naming them.
-func (s *Server) decodeJSON(c *fiber.Ctx, v any) error {
-	body := c.Body()
-	if len(body) > s.cfg.MaxJSONBytes {
-		return &Error{Status: 413, Type: "request_too_large", Code: "too_large",
-			Message: fmt.Sprintf("JSON body is larger than the limit of %d bytes", s.cfg.MaxJSONBytes)}
-	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		return badRequest("", "invalid_json", "empty request body: expected a JSON object")
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var te *json.UnmarshalTypeError
-		var se *json.SyntaxError
-		switch {
-		case errors.As(err, &te):
-			return badRequest(te.Field, "invalid_json", "field %q: expected %s, got JSON %s", te.Field, te.Type, te.Value)
-		case errors.As(err, &se):
-			return badRequest("", "invalid_json", "invalid JSON body at byte %d: %v", se.Offset, err)
-		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-			return badRequest(field, "unknown_field", "unknown field %q", field)
-		}
-		return badRequest("", "invalid_json", "invalid JSON body: %v", err)
-	}
-	if dec.More() {
-		return badRequest("", "invalid_json", "invalid JSON body: data after the object")
-	}
-	return nil
-}
-
-// formFile returns the multipart file part "file", or a 400 naming it.
-func formFile(c *fiber.Ctx) (*multipart.FileHeader, error) {
-	fh, err := c.FormFile("file")
-	if err != nil {
-		return nil, badRequest("file", "missing_file", "missing multipart field \"file\" (send the content as multipart/form-data)")
-	}
-	return fh, nil
-}
-
 // UploadFileHandler is POST /v1/files: multipart file (JSONL, CSV or TSV with a header) and purpose=fine-tune,
 // optional text_column and label_column. The file is validated before it is stored; a bad row answers 400 with
 // its line.
 func (s *Server) UploadFileHandler(c *fiber.Ctx) error {
-	if p := c.FormValue("purpose"); p != sdk.PurposeFineTune {
-		return badRequest("purpose", "invalid_purpose", "purpose must be %q, got %q", sdk.PurposeFineTune, p)
-	}
-	fh, err := formFile(c)
-	if err != nil {
-		return err
-	}
-	name := fh.Filename
-	if fh.Size == 0 {
-		return badRequest("file", "empty_file", "file[%s] is empty: expected a header row and labeled rows", name)
-	}
-	if fh.Size > s.cfg.MaxFileBytes {
-		return &store.TooLargeError{What: fmt.Sprintf("file[%s]", name), Limit: s.cfg.MaxFileBytes}
-	}
-	src, err := fh.Open()
-	if err != nil {
-		return fmt.Errorf("open upload[%s]: %w", name, err)
-	}
-	defer src.Close()
-	staged, err := s.st.Stage(src, fmt.Sprintf("file[%s]", name), s.cfg.MaxFileBytes)
+	fm, err := s.readForm(c, "file", s.cfg.MaxFileBytes)
 	if err != nil {
 		return err
 	}
 	keep := false
 	defer func() {
 		if !keep {
-			staged.Discard()
+			fm.discard()
 		}
 	}()
+	if p := fm.value("purpose"); p != sdk.PurposeFineTune {
+		return badRequest("purpose", "invalid_purpose", "purpose must be %q, got %q", sdk.PurposeFineTune, p)
+	}
+	name, staged := fm.filename, fm.file
+	if staged.Size == 0 {
+		return badRequest("file", "empty_file", "file[%s] is empty: expected a header row and labeled rows", name)
+	}
 	f, err := os.Open(staged.Path)
 	if err != nil {
 		return err
 	}
-	textCol, labelCol := c.FormValue("text_column"), c.FormValue("label_column")
+	textCol, labelCol := fm.value("text_column"), fm.value("label_column")
 	ds, err := dataset.Read(f, name, dataset.Options{TextColumn: textCol, LabelColumn: labelCol, RequireLabel: true,
 		MaxBytes: s.cfg.MaxFileBytes})
 	f.Close()

@@ -34,6 +34,7 @@ type opts struct {
 	keys []string
 	env  []string
 	api  func(*api.Config)
+	srv  func(*server.Config)
 	data string
 }
 
@@ -45,11 +46,13 @@ func start(t *testing.T, o opts) *testServer {
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan net.Addr, 1)
 	done := make(chan error, 1)
-	go func() {
-		done <- server.Run(ctx, server.Config{Addr: "127.0.0.1:0", DataDir: o.data, APIKeys: o.keys, Bin: fakeBin,
-			Env: o.env, API: o.api, Ready: func(a net.Addr) { ready <- a },
-			Static: fstest.MapFS{"index.html": {Data: []byte("<h1>whet</h1>")}}})
-	}()
+	cfg := server.Config{Addr: "127.0.0.1:0", DataDir: o.data, APIKeys: o.keys, Bin: fakeBin,
+		Env: o.env, API: o.api, Ready: func(a net.Addr) { ready <- a },
+		Static: fstest.MapFS{"index.html": {Data: []byte("<h1>whet</h1>")}}}
+	if o.srv != nil {
+		o.srv(&cfg)
+	}
+	go func() { done <- server.Run(ctx, cfg) }()
 	var addr net.Addr
 	select {
 	case addr = <-ready:

@@ -66,16 +66,15 @@ func (s *Server) CreateModelHandler(c *fiber.Ctx) error {
 }
 
 func (s *Server) uploadModel(c *fiber.Ctx) error {
-	fh, err := formFile(c)
+	fm, err := s.readForm(c, "model archive", s.cfg.MaxModelBytes)
 	if err != nil {
 		return err
 	}
-	if fh.Size > s.cfg.MaxModelBytes {
-		return &store.TooLargeError{What: fmt.Sprintf("model archive[%s]", fh.Filename), Limit: s.cfg.MaxModelBytes}
-	}
-	id := c.FormValue("id")
+	defer fm.discard()
+	name := fm.filename
+	id := fm.value("id")
 	if id == "" {
-		id = filepath.Base(fh.Filename)
+		id = filepath.Base(name)
 		for _, ext := range []string{".tar.gz", ".tgz", ".tar"} {
 			id = strings.TrimSuffix(id, ext)
 		}
@@ -87,9 +86,9 @@ func (s *Server) uploadModel(c *fiber.Ctx) error {
 	if _, err := s.st.GetModel(ctx, id); err == nil {
 		return &store.ConflictError{Kind: "model", ID: id, Msg: "a model with this id already exists"}
 	}
-	src, err := fh.Open()
+	src, err := os.Open(fm.file.Path)
 	if err != nil {
-		return fmt.Errorf("open upload[%s]: %w", fh.Filename, err)
+		return fmt.Errorf("open upload[%s]: %w", name, err)
 	}
 	defer src.Close()
 	staging, err := s.st.TempDir("model-*")
@@ -100,12 +99,12 @@ func (s *Server) uploadModel(c *fiber.Ctx) error {
 	root, err := modeldir.Extract(src, staging, s.cfg.MaxModelBytes)
 	if err != nil {
 		return &Error{Status: 400, Type: "invalid_request_error", Code: "invalid_archive", Param: "file",
-			Message: fmt.Sprintf("archive[%s]: %v", fh.Filename, err)}
+			Message: fmt.Sprintf("archive[%s]: %v", name, err)}
 	}
 	info, err := modeldir.Inspect(root)
 	if err != nil {
 		return &Error{Status: 400, Type: "invalid_request_error", Code: "invalid_model", Param: "file",
-			Message: fmt.Sprintf("archive[%s]: %v", fh.Filename, err)}
+			Message: fmt.Sprintf("archive[%s]: %v", name, err)}
 	}
 	final := s.st.Path("models", id+"-"+store.NewID("")[:8])
 	if err := os.Rename(root, final); err != nil {
@@ -117,7 +116,7 @@ func (s *Server) uploadModel(c *fiber.Ctx) error {
 		os.RemoveAll(final)
 		return err
 	}
-	s.log.Info("model uploaded", "model", id, "archive", fh.Filename)
+	s.log.Info("model uploaded", "model", id, "archive", name)
 	return c.JSON(m.Model)
 }
 

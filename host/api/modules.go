@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -23,50 +22,41 @@ const maxRunInputs = 1000
 // UploadModuleHandler is POST /v1/modules: multipart file (.wasm), kind=preprocess|evaluate, optional name. The
 // module is compiled and checked by the sandbox before it is stored.
 func (s *Server) UploadModuleHandler(c *fiber.Ctx) error {
-	kind := c.FormValue("kind")
-	if kind != sdk.ModuleKindPreprocess && kind != sdk.ModuleKindEvaluate {
-		return badRequest("kind", "invalid_kind", "kind must be %q or %q, got %q", sdk.ModuleKindPreprocess, sdk.ModuleKindEvaluate, kind)
-	}
-	fh, err := formFile(c)
+	fm, err := s.readForm(c, "module", s.cfg.MaxModuleBytes)
 	if err != nil {
 		return err
 	}
-	if fh.Size == 0 {
-		return badRequest("file", "empty_file", "file[%s] is empty: expected a .wasm module", fh.Filename)
+	defer fm.discard()
+	kind := fm.value("kind")
+	if kind != sdk.ModuleKindPreprocess && kind != sdk.ModuleKindEvaluate {
+		return badRequest("kind", "invalid_kind", "kind must be %q or %q, got %q", sdk.ModuleKindPreprocess, sdk.ModuleKindEvaluate, kind)
 	}
-	if fh.Size > s.cfg.MaxModuleBytes {
-		return &store.TooLargeError{What: fmt.Sprintf("module[%s]", fh.Filename), Limit: s.cfg.MaxModuleBytes}
+	fh := fm.filename
+	if fm.file.Size == 0 {
+		return badRequest("file", "empty_file", "file[%s] is empty: expected a .wasm module", fh)
 	}
-	src, err := fh.Open()
+	wasm, err := os.ReadFile(fm.file.Path)
 	if err != nil {
-		return fmt.Errorf("open upload[%s]: %w", fh.Filename, err)
-	}
-	wasm, err := io.ReadAll(io.LimitReader(src, s.cfg.MaxModuleBytes+1))
-	src.Close()
-	if err != nil {
-		return fmt.Errorf("read upload[%s]: %w", fh.Filename, err)
+		return fmt.Errorf("read upload[%s]: %w", fh, err)
 	}
 	if !bytes.HasPrefix(wasm, []byte("\x00asm")) {
-		return badRequest("file", "invalid_module", "file[%s] is not a WebAssembly module (no \\0asm header)", fh.Filename)
+		return badRequest("file", "invalid_module", "file[%s] is not a WebAssembly module (no \\0asm header)", fh)
 	}
 	mod, err := s.rt.Compile(c.UserContext(), wasm)
 	if err != nil {
-		return fmt.Errorf("file[%s]: %w", fh.Filename, err)
+		return fmt.Errorf("file[%s]: %w", fh, err)
 	}
 	info := mod.Info()
 	if string(info.Kind) != kind {
 		return badRequest("kind", "wrong_kind", "module[%s] declares kind %q but was uploaded as kind %q", info.Name, info.Kind, kind)
 	}
-	staged, err := s.st.Stage(bytes.NewReader(wasm), fmt.Sprintf("module[%s]", fh.Filename), s.cfg.MaxModuleBytes)
-	if err != nil {
-		return err
-	}
+	staged := fm.file
 	path, err := staged.Commit(s.st, "modules", ".wasm")
 	if err != nil {
-		staged.Discard()
 		return err
 	}
-	name := c.FormValue("name")
+	fm.file = nil
+	name := fm.value("name")
 	if name == "" {
 		name = info.Name
 	}

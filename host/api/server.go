@@ -17,6 +17,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/gofiber/fiber/v2/middleware/filesystem"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
 
 	"github.com/whetml/whet/host/jobs"
 	"github.com/whetml/whet/host/predict"
@@ -33,7 +34,9 @@ const (
 	DefaultMaxJSONBytes           = 16 << 20
 	DefaultMaxPredictInputs       = 1024
 	DefaultRequestTimeout         = 2 * time.Minute
-	DefaultReadTimeout            = 15 * time.Minute
+	DefaultReadTimeout            = 30 * time.Second
+	DefaultUploadTimeout          = 15 * time.Minute
+	DefaultMaxConns               = 1024
 	DefaultIdleTimeout            = 2 * time.Minute
 	DefaultImbalanceRatio         = 10.0
 	DefaultMinRowsPerLabel        = 10
@@ -56,6 +59,16 @@ type Config struct {
 	// APIKeys are accepted as "Authorization: Bearer <key>" besides the keys stored with `whet keys create`.
 	// When both are empty, the API is open. Default: none.
 	APIKeys []string
+	// AllowOrigins are the browser origins ("https://app.example") besides the server's own that may call the API
+	// (CORS). Requests from any other origin get 403. Default: none.
+	AllowOrigins []string
+	// AllowHosts are the Host names besides IP addresses and localhost a server without API keys answers to
+	// (DNS rebinding guard). Default: none.
+	AllowHosts []string
+	// InsecureNoAuth marks a server without API keys that listens beyond loopback on purpose (whet serve
+	// --insecure-no-auth): any Host name is answered and keyless requests get the user scope, not admin.
+	// Default: false.
+	InsecureNoAuth bool
 	// Static is served at / (the web UI). Default: nil (nothing served).
 	Static fs.FS
 	// Logger receives request logs and errors. Default: a logger that discards.
@@ -73,8 +86,14 @@ type Config struct {
 	MaxPredictInputs int
 	// RequestTimeout bounds each request's work (not event streams). Default: DefaultRequestTimeout.
 	RequestTimeout time.Duration
-	// ReadTimeout bounds reading one request, uploads included. Default: DefaultReadTimeout.
+	// ReadTimeout bounds reading a request's header and any body but an upload's. Default: DefaultReadTimeout.
 	ReadTimeout time.Duration
+	// UploadTimeout bounds reading the body of an authenticated upload (POST /v1/files, /v1/modules, /v1/models).
+	// Default: DefaultUploadTimeout.
+	UploadTimeout time.Duration
+	// MaxConns caps open connections: more are answered 503 and closed. Keep it well below the process's file
+	// descriptor limit (server.Run does). Default: DefaultMaxConns.
+	MaxConns int
 	// IdleTimeout closes idle keep-alive connections. Default: DefaultIdleTimeout.
 	IdleTimeout time.Duration
 	// ImbalanceRatio: an upload whose largest label has more than this many times the rows of its smallest gets
@@ -143,6 +162,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ReadTimeout == 0 {
 		cfg.ReadTimeout = DefaultReadTimeout
 	}
+	if cfg.UploadTimeout == 0 {
+		cfg.UploadTimeout = DefaultUploadTimeout
+	}
+	if cfg.MaxConns == 0 {
+		cfg.MaxConns = DefaultMaxConns
+	}
 	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
 	}
@@ -178,28 +203,51 @@ func (s *Server) bodyLimit() int {
 	return int(limit + 1<<20) // multipart overhead
 }
 
-// FiberConfig returns the fiber settings the routes need: the ErrorHandler, the body limit (the largest upload
-// limit plus multipart overhead), timeouts, path unescaping (model ids carry ':'), and Immutable (values read from
+// FiberConfig returns the fiber settings the routes need: the ErrorHandler, streamed request bodies (each route
+// reads its own limit after authentication), timeouts, path unescaping (model ids carry ':'), and Immutable (values read from
 // a Ctx are copies, so they may outlive the handler).
 func (s *Server) FiberConfig() fiber.Config {
 	return fiber.Config{
-		AppName:               "whet",
-		ErrorHandler:          s.ErrorHandler,
-		BodyLimit:             s.bodyLimit(),
-		ReadTimeout:           s.cfg.ReadTimeout,
-		IdleTimeout:           s.cfg.IdleTimeout,
-		UnescapePath:          true,
-		Immutable:             true, // Params and bodies outlive handlers (event streams, the predict pool)
-		DisableStartupMessage: true,
-		ReadBufferSize:        16 << 10,
+		AppName:      "whet",
+		ErrorHandler: s.ErrorHandler,
+		BodyLimit:    s.bodyLimit(),
+		// Bodies are read by the handlers, after authentication, within each route's limit (body.go).
+		StreamRequestBody:            true,
+		DisablePreParseMultipartForm: true,
+		ReadTimeout:                  s.cfg.ReadTimeout,
+		IdleTimeout:                  s.cfg.IdleTimeout,
+		UnescapePath:                 true,
+		Immutable:                    true, // Params and bodies outlive handlers (event streams, the predict pool)
+		DisableStartupMessage:        true,
+		ReadBufferSize:               16 << 10,
 	}
 }
 
-// App returns a fiber app with FiberConfig and every route.
+// App returns a fiber app with FiberConfig and every route, whose authenticated uploads may take
+// Config.UploadTimeout to arrive.
 func (s *Server) App() *fiber.App {
 	app := fiber.New(s.FiberConfig())
+	app.Server().HeaderReceived = s.headerReceived
 	s.Routes(app)
 	return app
+}
+
+// uploadRoutes are the routes whose bodies may take Config.UploadTimeout.
+var uploadRoutes = map[string]bool{"/v1/files": true, "/v1/modules": true, "/v1/models": true}
+
+// headerReceived runs once a request's header is in: an authenticated upload gets Config.UploadTimeout for its
+// body; everything else keeps Config.ReadTimeout, so a slow client without a key holds a connection only briefly.
+func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+	path, _, _ := strings.Cut(string(h.RequestURI()), "?")
+	if string(h.Method()) != fiber.MethodPost || !uploadRoutes[path] {
+		return fasthttp.RequestConfig{}
+	}
+	ctx, cancel := context.WithTimeout(s.baseCtx, 5*time.Second)
+	defer cancel()
+	if _, err := s.verify(ctx, string(h.Peek(fiber.HeaderAuthorization))); err != nil {
+		return fasthttp.RequestConfig{}
+	}
+	return fasthttp.RequestConfig{ReadTimeout: s.cfg.UploadTimeout}
 }
 
 // Close ends open event streams (so a graceful HTTP shutdown does not wait on them) and cancels work started by
@@ -214,7 +262,7 @@ func (s *Server) Close(ctx context.Context) error {
 
 // Routes registers every route on app: this is the API table (DESIGN.md).
 func (s *Server) Routes(app *fiber.App) {
-	app.Use(s.logRequests, s.withTimeout)
+	app.Use(s.logRequests, s.withTimeout, s.guard)
 	app.Get("/healthz", s.HealthHandler)
 	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{})))
 
@@ -287,41 +335,55 @@ func (s *Server) withTimeout(c *fiber.Ctx) error {
 	return c.Next()
 }
 
+// keyed reports whether the server requires API keys: a key was given in Config.APIKeys or is stored.
+func (s *Server) keyed(c *fiber.Ctx) (bool, error) {
+	if len(s.keyHash) > 0 {
+		return true, nil
+	}
+	return s.st.HasKeys(c.UserContext())
+}
+
 // authenticate requires a valid Bearer key when any key is configured or stored.
 func (s *Server) authenticate(c *fiber.Ctx) error {
-	ctx := c.UserContext()
-	stored, err := s.st.HasKeys(ctx)
-	if err != nil {
+	if _, err := s.verify(c.UserContext(), c.Get(fiber.HeaderAuthorization)); err != nil {
 		return err
 	}
-	if len(s.keyHash) == 0 && !stored {
-		return c.Next()
+	return c.Next()
+}
+
+// verify checks an Authorization header value: nil when it holds a valid key or the server has none, else a 401.
+func (s *Server) verify(ctx context.Context, h string) (string, error) {
+	stored, err := s.st.HasKeys(ctx)
+	if err != nil {
+		return "", err
 	}
-	h := c.Get(fiber.HeaderAuthorization)
+	if len(s.keyHash) == 0 && !stored {
+		return "", nil
+	}
 	if h == "" {
-		return &Error{Status: 401, Type: "authentication_error", Code: "missing_api_key",
+		return "", &Error{Status: 401, Type: "authentication_error", Code: "missing_api_key",
 			Message: "missing API key: send \"Authorization: Bearer <key>\" (keys come from `whet serve --api-key` or `whet keys create --data DIR`)"}
 	}
 	key, ok := strings.CutPrefix(h, "Bearer ")
 	if !ok || strings.TrimSpace(key) == "" {
-		return &Error{Status: 401, Type: "authentication_error", Code: "invalid_authorization",
+		return "", &Error{Status: 401, Type: "authentication_error", Code: "invalid_authorization",
 			Message: "malformed Authorization header: expected \"Bearer <key>\""}
 	}
 	key = strings.TrimSpace(key)
 	sum := sha256.Sum256([]byte(key))
 	for _, k := range s.keyHash {
 		if subtle.ConstantTimeCompare(sum[:], k[:]) == 1 {
-			return c.Next()
+			return "", nil
 		}
 	}
 	if stored {
 		ok, err := s.st.VerifyKey(ctx, key)
 		if err != nil {
-			return err
+			return "", err
 		}
 		if ok {
-			return c.Next()
+			return "", nil
 		}
 	}
-	return &Error{Status: 401, Type: "authentication_error", Code: "invalid_api_key", Message: "incorrect API key provided"}
+	return "", &Error{Status: 401, Type: "authentication_error", Code: "invalid_api_key", Message: "incorrect API key provided"}
 }

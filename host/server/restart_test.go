@@ -56,7 +56,14 @@ type proc struct {
 // startServer runs testserver on data and waits for its "listening" line.
 func startServer(t *testing.T, data string, env ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(serverBin, "--data", data, "--bin", fakeBin)
+	return launch(t, env, serverBin, "--data", data)
+}
+
+// launch runs testserver with env added to the environment: argv is the testserver binary (or a wrapper such as
+// prlimit, then testserver) and its flags.
+func launch(t *testing.T, env []string, argv ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(argv[0], append(argv[1:], "--bin", fakeBin)...)
 	cmd.Env = append(os.Environ(), env...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

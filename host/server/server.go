@@ -33,6 +33,12 @@ type Config struct {
 	DataDir string
 	// APIKeys are accepted besides stored keys; with none of either the API is open. Default: none.
 	APIKeys []string
+	// InsecureNoAuth lets a server without API keys listen beyond loopback; without it Run refuses to.
+	// Default: false.
+	InsecureNoAuth bool
+	// AllowOrigins and AllowHosts are api.Config's: browser origins allowed to call the API, and Host names a
+	// keyless server answers to. Default: none.
+	AllowOrigins, AllowHosts []string
 	// Bin is the whet binary run for `train` and `worker predict`. Default: os.Executable().
 	Bin string
 	// Env is added to the environment of every trainer and worker. Default: none.
@@ -106,7 +112,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return err
 	}
 	acfg := api.Config{Store: st, Queue: q, Predictor: pool, Sandbox: rt, Metrics: metrics, APIKeys: cfg.APIKeys,
-		Static: cfg.Static, Logger: log}
+		Static: cfg.Static, Logger: log, AllowOrigins: cfg.AllowOrigins, AllowHosts: cfg.AllowHosts,
+		InsecureNoAuth: cfg.InsecureNoAuth}
+	if n := fdLimit(); n > 0 && n/2 < api.DefaultMaxConns {
+		acfg.MaxConns = int(max(n/2, 16)) // keep descriptors for the database, uploads, trainers and workers
+	}
 	if cfg.API != nil {
 		cfg.API(&acfg)
 	}
@@ -122,13 +132,18 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err != nil {
 		return fmt.Errorf("server: listen on %s: %w", cfg.Addr, err)
 	}
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() && len(cfg.APIKeys) == 0 && !stored && !cfg.InsecureNoAuth {
+		ln.Close()
+		return fmt.Errorf("server: refusing to serve without an API key on %s, which is reachable beyond this machine: "+
+			"give --api-key (or create one with `whet keys create`), listen on 127.0.0.1, or pass --insecure-no-auth", cfg.Addr)
+	}
 	if err := q.Start(ctx); err != nil {
 		ln.Close()
 		return err
 	}
 	app := srv.App()
 	served := make(chan error, 1)
-	go func() { served <- app.Listener(ln) }()
+	go func() { served <- app.Listener(retryListener{Listener: ln, log: log}) }()
 	auth := "open (no API keys: anyone who can reach the address can use the API)"
 	if len(cfg.APIKeys) > 0 || stored {
 		auth = "api keys required"

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/whetml/whet/host/api"
 	"github.com/whetml/whet/host/server"
 )
 
@@ -20,6 +21,8 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
 	bin := flag.String("bin", "", "trainer and worker binary")
 	key := flag.String("api-key", "", "API key")
+	readTimeout := flag.Duration("read-timeout", 0, "api.Config.ReadTimeout (0: its default)")
+	maxConns := flag.Int("max-conns", 0, "api.Config.MaxConns (0: server.Run's default)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -29,7 +32,13 @@ func main() {
 	}
 	err := server.Run(ctx, server.Config{Addr: *addr, DataDir: *data, Bin: *bin, APIKeys: keys,
 		Logger: slog.New(slog.NewJSONHandler(os.Stderr, nil)),
-		Ready:  func(a net.Addr) { fmt.Printf("listening http://%s\n", a) }})
+		API: func(c *api.Config) {
+			c.ReadTimeout = *readTimeout
+			if *maxConns > 0 {
+				c.MaxConns = *maxConns
+			}
+		},
+		Ready: func(a net.Addr) { fmt.Printf("listening http://%s\n", a) }})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "testserver:", err)
 		os.Exit(1)
