@@ -209,6 +209,17 @@ func (c *Client) CancelJob(ctx context.Context, id string) (*Job, error) {
 	return &out, c.do(ctx, http.MethodPost, "/v1/fine_tuning/jobs/"+url.PathEscape(id)+"/cancel", nil, &out)
 }
 
+// DeleteJob calls DELETE /v1/fine_tuning/jobs/{id}: a finished job's records, data and checkpoints go, and with
+// req.DeleteModel its fine-tuned model too; an unfinished job answers 409 (cancel it first).
+func (c *Client) DeleteJob(ctx context.Context, id string, req DeleteJobRequest) (*DeleteResponse, error) {
+	path := "/v1/fine_tuning/jobs/" + url.PathEscape(id)
+	if req.DeleteModel {
+		path += "?delete_model=true"
+	}
+	var out DeleteResponse
+	return &out, c.do(ctx, http.MethodDelete, path, nil, &out)
+}
+
 // ListJobEvents calls GET /v1/fine_tuning/jobs/{id}/events (one page, oldest first).
 func (c *Client) ListJobEvents(ctx context.Context, id string, req ListEventsRequest) (*JobEventList, error) {
 	q := url.Values{}

@@ -497,11 +497,17 @@ type CheckpointList struct {
 	HasMore bool `json:"has_more"`
 }
 
+// DeleteJobRequest is DeleteJob's options.
+type DeleteJobRequest struct {
+	// DeleteModel also deletes the job's fine-tuned model. Default: false (the model stays usable).
+	DeleteModel bool
+}
+
 // DeleteResponse is the body of the DELETE routes.
 type DeleteResponse struct {
 	// ID is the deleted object's id.
 	ID string `json:"id"`
-	// Object is the deleted object's type ("file", "module", "model").
+	// Object is the deleted object's type ("file", "module", "model", "fine_tuning.job").
 	Object string `json:"object"`
 	// Deleted is always true.
 	Deleted bool `json:"deleted"`

@@ -96,14 +96,37 @@ func cliOnePositional(pos []string, what string) (string, error) {
 
 // runJobs implements `whet jobs create|list|get|events|cancel`.
 func runJobs(args []string) error {
-	const usage = "whet jobs create|list|get ID|events ID [--follow]|cancel ID [--server URL] [--api-key KEY]"
+	const usage = "whet jobs create|list|get ID|events ID [--follow]|cancel ID|delete ID [--delete-model] [--server URL] [--api-key KEY]"
 	return cliSub("jobs", args, usage, map[string]func([]string) error{
 		"create": jobsCreate,
 		"list":   jobsList,
 		"get":    func(a []string) error { return jobsOne("get", a) },
 		"cancel": func(a []string) error { return jobsOne("cancel", a) },
+		"delete": jobsDelete,
 		"events": jobsEvents,
 	})
+}
+
+// jobsDelete implements `whet jobs delete ID [--delete-model]`.
+func jobsDelete(args []string) error {
+	fs := flag.NewFlagSet("jobs delete", flag.ContinueOnError)
+	cf := newClientFlags(fs)
+	deleteModel := fs.Bool("delete-model", false, "also delete the job's fine-tuned model (default: keep it)")
+	pos, err := cliParse(fs, args)
+	if err != nil {
+		return err
+	}
+	id, err := cliOnePositional(pos, "job id")
+	if err != nil {
+		return err
+	}
+	ctx, stop := cliContext()
+	defer stop()
+	out, err := cf.client().DeleteJob(ctx, id, sdk.DeleteJobRequest{DeleteModel: *deleteModel})
+	if err != nil {
+		return err
+	}
+	return cliJSON(out)
 }
 
 func jobsCreate(args []string) error {

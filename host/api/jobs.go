@@ -61,6 +61,21 @@ func (s *Server) CancelJobHandler(c *fiber.Ctx) error {
 	return c.JSON(j.Job)
 }
 
+// DeleteJobHandler is DELETE /v1/fine_tuning/jobs/{id}[?delete_model=true]: removes a finished job with its events,
+// data and checkpoints, and with delete_model its fine-tuned model (else the model stays usable); 409 while the job
+// is not finished.
+func (s *Server) DeleteJobHandler(c *fiber.Ctx) error {
+	id := c.Params("id")
+	model, err := s.q.Delete(c.UserContext(), id, c.QueryBool("delete_model"))
+	if err != nil {
+		return err
+	}
+	if model != "" {
+		s.pool.Unload(model)
+	}
+	return c.JSON(sdk.DeleteResponse{ID: id, Object: sdk.ObjectJob, Deleted: true})
+}
+
 // ListCheckpointsHandler is GET /v1/fine_tuning/jobs/{id}/checkpoints (newest first).
 func (s *Server) ListCheckpointsHandler(c *fiber.Ctx) error {
 	ctx := c.UserContext()

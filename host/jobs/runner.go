@@ -102,14 +102,17 @@ func (q *Queue) startRun(ctx context.Context, j *store.Job) {
 		}
 		args = append(args, ref.flag, m.Path)
 	}
-	resume := j.ResumeFrom
+	resume, step := j.ResumeFrom, 0
 	if resume != "" {
-		if _, err := os.Stat(filepath.Join(resume, "trainer_state.json")); err != nil {
-			q.event(ctx, j.ID, sdk.JobEvent{Level: "warn", Message: fmt.Sprintf("checkpoint %s is gone: restarting from the beginning", resume)})
-			resume = ""
+		if step, err = checkpointStep(resume); err != nil {
+			q.event(ctx, j.ID, sdk.JobEvent{Level: "warn", Message: fmt.Sprintf("checkpoint %s is gone or unreadable (%v): restarting from the beginning", resume, err)})
+			resume, step = "", 0
 		} else {
 			args = append(args, "--resume", resume)
 		}
+	}
+	if j.Attempts > 0 {
+		q.forgetUndone(ctx, j.ID, step)
 	}
 	if err := os.MkdirAll(j.OutDir, 0o755); err != nil {
 		fail("training_failed", err.Error())
@@ -294,6 +297,10 @@ func (q *Queue) handleLine(ctx context.Context, j *store.Job, p *progress, raw [
 			StepNumber: l.Step, Epoch: l.Epoch, Metrics: l.Metrics, Best: l.Best}, Path: l.Path}
 		if err := q.st.AddCheckpoint(ctx, c); err != nil {
 			q.log.Error("store checkpoint", "job_id", j.ID, "err", err)
+		}
+		// The trainer removes the checkpoints that are neither the best nor the last before it reports a new one.
+		if _, err := q.st.ForgetMissingCheckpoints(ctx, j.ID); err != nil {
+			q.log.Error("forget removed checkpoints", "job_id", j.ID, "err", err)
 		}
 		q.event(ctx, j.ID, sdk.JobEvent{Type: sdk.EventCheckpoint, Message: fmt.Sprintf("checkpoint saved at step %d", l.Step),
 			Data: &sdk.EventData{Step: l.Step, Epoch: l.Epoch, Metrics: l.Metrics, Checkpoint: c.ID}})

@@ -4,6 +4,7 @@ package torch
 
 import (
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -50,5 +51,46 @@ func TestMallocSettingsApplied(t *testing.T) {
 	}
 	if !MallocTuned() {
 		t.Fatal("malloc.c's load-time constructor did not apply the glibc malloc settings")
+	}
+}
+
+// Restoring the generators' state repeats the dropout masks drawn after it was taken (exact resume depends on it).
+func TestRNGStateRepeatsDropout(t *testing.T) {
+	ManualSeed(7)
+	x := ts.MustOnes([]int64{4096}, gotch.Float, gotch.CPU)
+	defer x.MustDrop()
+	mask := func() []float32 {
+		y, err := Dropout(x, 0.5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer y.MustDrop()
+		v, err := Float32s(y)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	first := mask()
+	st, err := GetRNGState(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.CPU) == 0 {
+		t.Fatal("empty CPU generator state")
+	}
+	want := mask()
+	if slices.Equal(first, want) {
+		t.Fatal("two dropout calls drew the same mask: the test cannot see the generator")
+	}
+	_ = mask() // move the generator on
+	if err := SetRNGState(st); err != nil {
+		t.Fatal(err)
+	}
+	if got := mask(); !slices.Equal(got, want) {
+		t.Error("after SetRNGState the next dropout mask differs from the one drawn after GetRNGState")
+	}
+	if err := SetRNGState(RNGState{CPU: []byte{1, 2, 3}}); err == nil || !strings.Contains(err.Error(), "rng state set (cpu)") {
+		t.Errorf("a truncated state: err = %v, want a named error", err)
 	}
 }

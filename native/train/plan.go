@@ -112,6 +112,9 @@ type TrainerState struct {
 	TotalSteps int `json:"total_steps,omitempty"`
 	// Seed is the run's seed (a resumed run should use the same).
 	Seed int64 `json:"seed,omitempty"`
+	// PatienceLeft is how many more evaluations without improvement early stopping allows (absent without early
+	// stopping).
+	PatienceLeft *int `json:"patience_left,omitempty"`
 }
 
 // TrainerStateFile is the name of the state file in a checkpoint folder.

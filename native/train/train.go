@@ -54,6 +54,7 @@ type run struct {
 	samples          int
 	trainTime        time.Duration
 	best             *float64
+	patienceLeft     int
 	bestDir, lastDir string
 	bestMetrics      json.RawMessage
 	res              *Result
@@ -79,7 +80,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// NoGrad restores grad mode on the thread it disabled it on.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	r := &run{cfg: cfg, log: cfg.Logger, res: &Result{}}
+	r := &run{cfg: cfg, log: cfg.Logger, res: &Result{}, patienceLeft: cfg.EarlyStoppingPatience}
 	defer r.close()
 	if err := r.setup(); err != nil {
 		return nil, err
@@ -98,7 +99,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return r.res, err
 	}
 	if r.bestDir != "" {
-		if err := checkpoint.CopyFolder(r.bestDir, cfg.OutDir, OptimizerFile); err != nil {
+		if err := checkpoint.CopyFolder(r.bestDir, cfg.OutDir, OptimizerFile, RNGStateFile); err != nil {
 			return r.res, err
 		}
 		r.log.Info("best checkpoint copied", "from", r.bestDir, "to", cfg.OutDir)
@@ -140,10 +141,7 @@ func (r *run) setup() error {
 			return err
 		}
 		baseDir, startStep = cfg.Resume, st.GlobalStep
-		if st.BestMetric != nil && st.MetricForBestModel == cfg.MetricForBestModel {
-			v := *st.BestMetric
-			r.best, r.bestDir = &v, st.BestCheckpoint
-		}
+		r.resumeState(st)
 	}
 	base, err := checkpoint.ReadFolder(baseDir)
 	if err != nil {
@@ -243,15 +241,8 @@ func (r *run) setup() error {
 		return err
 	}
 	if cfg.Resume != "" {
-		ok, err := r.opt.restore(cfg.Resume, r.model.Parameters())
-		if err != nil {
+		if err := r.restore(startStep); err != nil {
 			return err
-		}
-		if ok {
-			r.log.Info("resuming: weights, step and AdamW state restored", "checkpoint", cfg.Resume, "step", startStep)
-		} else {
-			r.log.Warn("resuming: weights and step restored; the checkpoint has no "+OptimizerFile+", AdamW moments restart from zero",
-				"checkpoint", cfg.Resume, "step", startStep)
 		}
 	}
 	r.log.Info("training",
@@ -267,7 +258,6 @@ func (r *run) loop(ctx context.Context) error {
 	for i, e := range r.train {
 		lengths[i] = len(e.InputIDs)
 	}
-	patienceLeft := cfg.EarlyStoppingPatience
 	var accum *ts.Scalar
 	if cfg.GradAccum > 1 {
 		accum = ts.FloatScalar(float64(cfg.GradAccum))
@@ -310,7 +300,7 @@ func (r *run) loop(ctx context.Context) error {
 			r.emit(Event{Type: EventStep, Step: r.step, TotalSteps: r.total, Epoch: r.epoch, Loss: loss, LearningRate: lr,
 				SamplesPerSecond: float64(r.samples) / r.trainTime.Seconds()})
 			if cfg.EvalEvery > 0 && r.step%cfg.EvalEvery == 0 && r.step < r.total {
-				stop, err := r.evalAndSave(ctx, &patienceLeft)
+				stop, err := r.evalAndSave(ctx)
 				if err != nil || stop {
 					return err
 				}
@@ -320,7 +310,7 @@ func (r *run) loop(ctx context.Context) error {
 			if r.step >= r.total {
 				r.epoch = min(r.epoch, float64(epoch+1))
 			}
-			stop, err := r.evalAndSave(ctx, &patienceLeft)
+			stop, err := r.evalAndSave(ctx)
 			if err != nil || stop {
 				return err
 			}
@@ -433,9 +423,10 @@ func (r *run) evaluate(ctx context.Context) (json.RawMessage, error) {
 	return withLoss(doc, loss)
 }
 
-// evalAndSave evaluates (when there are validation rows), writes a checkpoint, tracks the best one and applies
-// early stopping; it reports whether to stop.
-func (r *run) evalAndSave(ctx context.Context, patienceLeft *int) (bool, error) {
+// evalAndSave evaluates (when there are validation rows), tracks the best checkpoint, applies early stopping and
+// writes a checkpoint (with the patience left, so a resumed run stops where this one would); it reports whether to
+// stop.
+func (r *run) evalAndSave(ctx context.Context) (bool, error) {
 	var doc json.RawMessage
 	isBest := true
 	if len(r.val) > 0 {
@@ -454,6 +445,15 @@ func (r *run) evalAndSave(ctx context.Context, patienceLeft *int) (bool, error) 
 			r.best = &v
 		}
 	}
+	stop := false
+	if len(r.val) > 0 && r.cfg.EarlyStoppingPatience > 0 {
+		if isBest {
+			r.patienceLeft = r.cfg.EarlyStoppingPatience
+		} else if r.patienceLeft--; r.patienceLeft <= 0 {
+			r.log.Info("early stopping", "step", r.step, "metric", r.cfg.MetricForBestModel, "best", *r.best, "patience", r.cfg.EarlyStoppingPatience)
+			r.res.StoppedEarly, stop = true, true
+		}
+	}
 	dir := filepath.Join(r.cfg.OutDir, CheckpointsDir, "checkpoint-"+strconv.Itoa(r.step))
 	if isBest {
 		r.bestDir, r.bestMetrics = dir, doc
@@ -461,21 +461,10 @@ func (r *run) evalAndSave(ctx context.Context, patienceLeft *int) (bool, error) 
 	if err := r.save(dir, doc); err != nil {
 		return false, err
 	}
-	r.emit(Event{Type: EventCheckpoint, Step: r.step, Epoch: r.epoch, Path: dir, Metrics: doc, Best: isBest})
+	// Prune first: a reader of the checkpoint event finds only the folders that stay.
 	r.prune()
-	if len(r.val) > 0 && r.cfg.EarlyStoppingPatience > 0 {
-		if isBest {
-			*patienceLeft = r.cfg.EarlyStoppingPatience
-		} else {
-			*patienceLeft--
-			if *patienceLeft <= 0 {
-				r.log.Info("early stopping", "step", r.step, "metric", r.cfg.MetricForBestModel, "best", *r.best, "patience", r.cfg.EarlyStoppingPatience)
-				r.res.StoppedEarly = true
-				return true, nil
-			}
-		}
-	}
-	return false, nil
+	r.emit(Event{Type: EventCheckpoint, Step: r.step, Epoch: r.epoch, Path: dir, Metrics: doc, Best: isBest})
+	return stop, nil
 }
 
 // save writes a checkpoint folder with trainer_state.json.
@@ -486,11 +475,18 @@ func (r *run) save(dir string, doc json.RawMessage) error {
 	}
 	st := TrainerState{GlobalStep: r.step, Epoch: round(r.epoch, 4), Metrics: doc, BestMetric: r.best, BestCheckpoint: r.bestDir,
 		MetricForBestModel: r.cfg.MetricForBestModel, TotalSteps: r.total, Seed: r.cfg.Seed}
+	if r.cfg.EarlyStoppingPatience > 0 {
+		st.PatienceLeft = &r.patienceLeft
+	}
 	stb, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return err
 	}
-	extra := map[string][]byte{TrainerStateFile: append(stb, '\n')}
+	rng, err := r.rngState()
+	if err != nil {
+		return err
+	}
+	extra := map[string][]byte{TrainerStateFile: append(stb, '\n'), RNGStateFile: rng}
 	for name, b := range r.cfg.Files {
 		extra[name] = b
 	}

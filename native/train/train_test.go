@@ -3,6 +3,7 @@
 package train_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -360,4 +361,87 @@ func TestTrainMatchesPyTorch(t *testing.T) {
 		}
 	}
 	t.Logf("whet %v\ntorch %v", res.Losses, ref.Losses)
+}
+
+// A run with dropout and early stopping, stopped and resumed from a checkpoint, continues exactly as the run that
+// was not stopped: every later step's loss, the final weights, the best checkpoint's metrics and the early stop are
+// identical (the random generators, the data order, AdamW's state and the patience left all come back). It resumes
+// from an evaluation checkpoint written before the stop (as after a crash) and from the cancel checkpoint.
+func TestResumeWithDropoutIsExact(t *testing.T) {
+	torch.SetThreads(2)
+	base := tinyModel(t, []string{"neg", "pos"}, func(c *bert.Config) { c.HiddenDropoutProb, c.AttentionProbsDropoutProb = 0.2, 0.2 })
+	cfg := func(out string) train.Config {
+		return train.Config{ModelDir: base, OutDir: out, Train: synthetic(96, 1), Validation: synthetic(24, 2), Epochs: 3,
+			BatchSize: 8, LearningRate: 3e-3, Seed: 4, EvalEvery: 5, EarlyStoppingPatience: 2, MetricForBestModel: "loss"}
+	}
+	fullOut := filepath.Join(t.TempDir(), "full")
+	full, err := train.Run(context.Background(), cfg(fullOut))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if full.GlobalStep < 14 {
+		t.Fatalf("the uninterrupted run stopped at step %d: too early for the test", full.GlobalStep)
+	}
+	t.Logf("uninterrupted run: %d steps, stopped early %v, best %s", full.GlobalStep, full.StoppedEarly, filepath.Base(full.BestCheckpoint))
+	out := filepath.Join(t.TempDir(), "stopped")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := cfg(out)
+	c.Progress = func(e train.Event) {
+		if e.Type == train.EventStep && e.Step == 13 {
+			cancel()
+		}
+	}
+	if _, err := train.Run(ctx, c); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	for _, from := range []int{10, 13} {
+		t.Run(fmt.Sprintf("checkpoint-%d", from), func(t *testing.T) {
+			// Each resume gets its own copy of the stopped run's folder (a resume writes into it).
+			dir := filepath.Join(t.TempDir(), "stopped")
+			if err := os.CopyFS(dir, os.DirFS(out)); err != nil {
+				t.Fatal(err)
+			}
+			c := cfg(dir)
+			c.ModelDir, c.Resume = "", filepath.Join(dir, train.CheckpointsDir, fmt.Sprintf("checkpoint-%d", from))
+			var steps []int
+			c.Progress = func(e train.Event) {
+				if e.Type == train.EventStep {
+					steps = append(steps, e.Step)
+				}
+			}
+			res, err := train.Run(context.Background(), c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(steps) == 0 || steps[0] != from+1 {
+				t.Errorf("resumed steps %v, want them to start at %d", steps, from+1)
+			}
+			want := full.Losses[from:]
+			if !reflect.DeepEqual(res.Losses, want) {
+				t.Errorf("resumed losses differ from the uninterrupted run's:\n got %v\nwant %v", res.Losses, want)
+			}
+			if res.GlobalStep != full.GlobalStep || res.StoppedEarly != full.StoppedEarly {
+				t.Errorf("resumed run ended at step %d (stopped early %v), the uninterrupted one at %d (%v)",
+					res.GlobalStep, res.StoppedEarly, full.GlobalStep, full.StoppedEarly)
+			}
+			if string(res.Metrics) != string(full.Metrics) {
+				t.Errorf("metrics differ:\n got %s\nwant %s", res.Metrics, full.Metrics)
+			}
+			got, err := os.ReadFile(filepath.Join(dir, checkpoint.SafetensorsFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantW, err := os.ReadFile(filepath.Join(fullOut, checkpoint.SafetensorsFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, wantW) {
+				t.Error("the resumed run's final weights differ from the uninterrupted run's")
+			}
+			if _, err := os.Stat(filepath.Join(dir, train.RNGStateFile)); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("output folder holds %s (err %v): it belongs in checkpoints only", train.RNGStateFile, err)
+			}
+		})
+	}
 }

@@ -1,0 +1,76 @@
+// Get and set libtorch's default generators' states (torch.get_rng_state / torch.cuda.get_rng_state), so that a
+// resumed training run draws the same dropout masks as the run that was not stopped.
+
+#include <ATen/ATen.h>
+#include <ATen/detail/CUDAHooksInterface.h>
+
+#include <cstring>
+#include <mutex>
+#include <string>
+
+#include "rng.h"
+
+namespace {
+
+thread_local std::string rng_error;
+
+template <typename F> int rng_guard(F &&f) {
+  try {
+    f();
+    return 0;
+  } catch (const std::exception &e) {
+    rng_error = e.what();
+  } catch (...) {
+    rng_error = "unknown C++ exception";
+  }
+  return -1;
+}
+
+at::Generator generator(int device) {
+  if (device < 0) {
+    return at::detail::getDefaultCPUGenerator();
+  }
+  return at::detail::getCUDAHooks().getDefaultCUDAGenerator(device);
+}
+
+} // namespace
+
+extern "C" {
+
+const char *whet_rng_last_error(void) { return rng_error.c_str(); }
+
+int whet_rng_cuda_count(void) {
+  int n = 0;
+  if (rng_guard([&] { n = at::detail::getCUDAHooks().getNumGPUs(); }) != 0) {
+    return 0;
+  }
+  return n;
+}
+
+int whet_rng_get(int device, uint8_t *buf, int64_t cap, int64_t *len) {
+  return rng_guard([&] {
+    at::Generator gen = generator(device);
+    at::Tensor state;
+    {
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      state = gen.get_state();
+    }
+    *len = state.numel();
+    if (buf != nullptr && *len <= cap) {
+      std::memcpy(buf, state.data_ptr<uint8_t>(), (size_t)*len);
+    }
+  });
+}
+
+int whet_rng_set(int device, const uint8_t *buf, int64_t len) {
+  return rng_guard([&] {
+    at::Tensor state = at::empty({len}, at::TensorOptions().dtype(at::kByte));
+    if (len > 0) {
+      std::memcpy(state.data_ptr<uint8_t>(), buf, (size_t)len);
+    }
+    at::Generator gen = generator(device);
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(state);
+  });
+}
+}
