@@ -36,7 +36,7 @@ func commands() map[string]command {
 		"files":    {"upload and list dataset files on a server", runFiles, false},
 		"modules":  {"upload and list WASM modules on a server", runModules, false},
 		"models":   {"import and list models on a server", runModels, false},
-		"keys":     {"create API keys for a server's data folder", runKeys, false},
+		"keys":     {"create, list and revoke API keys of a server's data folder", runKeys, false},
 		"vocab":    {"build a WordPiece vocab.txt from unlabeled text (vocab build)", runVocab, false},
 	}
 }

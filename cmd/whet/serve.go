@@ -5,13 +5,17 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+	"text/tabwriter"
+	"time"
 
+	"github.com/whetml/whet/host/api"
 	"github.com/whetml/whet/host/predict"
 	"github.com/whetml/whet/host/server"
 	"github.com/whetml/whet/host/store"
@@ -36,6 +40,9 @@ func runServe(args []string) error {
 	var origins, hosts listFlag
 	fs.Var(&origins, "allow-origin", "a browser origin (https://app.example) allowed to call the API; repeatable")
 	fs.Var(&hosts, "allow-host", "a Host name besides IPs and localhost a keyless server answers to; repeatable")
+	var roots listFlag
+	fs.Var(&roots, "import-root", "a folder from_path may import model folders from; repeatable (default: anywhere)")
+	metricsToken := fs.String("metrics-token", "", "a token accepted at GET /metrics besides the API keys")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -55,6 +62,7 @@ func runServe(args []string) error {
 	return server.Run(ctx, server.Config{Addr: *addr, DataDir: *data, APIKeys: keys, Concurrency: *concurrency,
 		Threads: *threads, MaxLoaded: *maxLoaded, Static: web.FS(), Logger: slog.New(h),
 		InsecureNoAuth: *insecure, AllowOrigins: origins, AllowHosts: hosts,
+		API:   func(c *api.Config) { c.ImportRoots, c.MetricsToken = roots, *metricsToken },
 		Ready: func(a net.Addr) { fmt.Fprintf(os.Stderr, "whet: serving on http://%s (data in %s)\n", a, *data) }})
 }
 
@@ -72,17 +80,28 @@ func (l *listFlag) Set(v string) error {
 	return nil
 }
 
-// runKeys implements `whet keys create --data DIR [--name NAME]`: a new API key for the server using DIR, printed
-// once on stdout (only its sha256 is stored). It works while the server runs.
-func runKeys(args []string) error {
-	if len(args) == 0 || args[0] != "create" {
-		return errors.New("usage: whet keys create --data DIR [--name NAME]")
+// runKeys implements `whet keys create|list|revoke --data DIR`, which work while the server runs:
+//
+//	whet keys create [--name NAME] [--scope read|user|admin]   a new key, printed once on stdout (only its sha256 is stored)
+//	whet keys list                                             id, name, scope, created, revoked
+//	whet keys revoke KEY_ID                                    the key stops working at once
+func runKeys(args []string) error { return keys(args, os.Stdout) }
+
+const keysUsage = "usage: whet keys create [--data DIR] [--name NAME] [--scope read|user|admin] | list [--data DIR] | revoke [--data DIR] KEY_ID"
+
+func keys(args []string, out io.Writer) error {
+	if len(args) == 0 {
+		return errors.New(keysUsage)
 	}
-	fs := flag.NewFlagSet("keys create", flag.ContinueOnError)
+	fs := flag.NewFlagSet("keys "+args[0], flag.ContinueOnError)
 	data := fs.String("data", defaultDataDir, "the server's data folder")
-	name := fs.String("name", "default", "a name to recognise the key by")
+	name := fs.String("name", "default", "create: a name to recognise the key by")
+	scope := fs.String("scope", store.ScopeUser, "create: read (GET and predict), user (also upload, train, delete) or admin (also from_path)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
+	}
+	if want := map[string]int{"create": 0, "list": 0, "revoke": 1}; want[args[0]] != fs.NArg() || (args[0] != "create" && args[0] != "list" && args[0] != "revoke") {
+		return errors.New(keysUsage)
 	}
 	ctx := context.Background()
 	st, err := store.Open(ctx, *data, store.Options{})
@@ -90,11 +109,34 @@ func runKeys(args []string) error {
 		return err
 	}
 	defer st.Close(ctx)
-	key, id, err := st.CreateKey(ctx, *name)
+	switch args[0] {
+	case "create":
+		key, id, err := st.CreateKey(ctx, *name, *scope)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(out, key)
+		fmt.Fprintf(os.Stderr, "created API key %s (%s, scope %s); it is shown only now: send it as \"Authorization: Bearer <key>\" or --api-key\n", id, *name, *scope)
+		return nil
+	case "revoke":
+		if err := st.RevokeKey(ctx, fs.Arg(0)); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "revoked API key %s\n", fs.Arg(0))
+		return nil
+	}
+	list, err := st.ListKeys(ctx)
 	if err != nil {
 		return err
 	}
-	fmt.Println(key)
-	fmt.Fprintf(os.Stderr, "created API key %s (%s); it is shown only now: send it as \"Authorization: Bearer <key>\" or --api-key\n", id, *name)
-	return nil
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tSCOPE\tCREATED\tREVOKED")
+	for _, k := range list {
+		revoked := "-"
+		if k.RevokedAt != 0 {
+			revoked = time.Unix(k.RevokedAt, 0).UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, k.Scope, time.Unix(k.CreatedAt, 0).UTC().Format(time.RFC3339), revoked)
+	}
+	return tw.Flush()
 }

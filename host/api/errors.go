@@ -142,6 +142,9 @@ func (s *Server) ErrorHandler(c *fiber.Ctx, err error) error {
 		// The body may be unread (a refusal before the handler read it): do not wait for the rest of it.
 		c.Set(fiber.HeaderConnection, "close")
 	}
+	if out.Status == fiber.StatusTooManyRequests {
+		c.Set(fiber.HeaderRetryAfter, "1")
+	}
 	if out.Status == fiber.StatusUnauthorized {
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="whet"`)
 	}

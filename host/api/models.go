@@ -28,8 +28,9 @@ func checkModelID(id string) error {
 	return nil
 }
 
-// CreateModelHandler is POST /v1/models: JSON {from_path, id?} registers a folder on the server's disk in place;
-// multipart file=archive.tar[.gz] (and optional id) uploads one, extracted safely under the data folder.
+// CreateModelHandler is POST /v1/models: JSON {from_path, id?} copies a folder of the server's disk into the data
+// folder (admin scope; import.go); multipart file=archive.tar[.gz] (and optional id) uploads one, extracted safely
+// under the data folder.
 func (s *Server) CreateModelHandler(c *fiber.Ctx) error {
 	if strings.HasPrefix(c.Get(fiber.HeaderContentType), fiber.MIMEMultipartForm) {
 		return s.uploadModel(c)
@@ -40,6 +41,9 @@ func (s *Server) CreateModelHandler(c *fiber.Ctx) error {
 	}
 	if req.FromPath == "" {
 		return badRequest("from_path", "missing_path", "from_path is required: an absolute path to a model folder on the server (or upload a .tar.gz as multipart field \"file\")")
+	}
+	if err := requireAdmin(c, "from_path (registering a folder of the server's disk; upload a .tar.gz instead)"); err != nil {
+		return err
 	}
 	if !filepath.IsAbs(req.FromPath) {
 		return badRequest("from_path", "invalid_path", "from_path must be absolute, got %q", req.FromPath)
@@ -52,17 +56,41 @@ func (s *Server) CreateModelHandler(c *fiber.Ctx) error {
 	if err := checkModelID(id); err != nil {
 		return err
 	}
-	info, err := modeldir.Inspect(dir)
-	if err != nil {
-		return &Error{Status: 400, Type: "invalid_request_error", Code: "invalid_model", Param: "from_path", Message: err.Error()}
+	ctx := c.UserContext()
+	if _, err := s.st.GetModel(ctx, id); err == nil {
+		return &store.ConflictError{Kind: "model", ID: id, Msg: "a model with this id already exists"}
 	}
-	m := &store.Model{Model: sdk.Model{ID: id, Object: sdk.ObjectModel, CreatedAt: time.Now().Unix(), OwnedBy: "user",
-		Source: "path", Labels: info.Labels, Architecture: info.Architecture}, Path: dir}
-	if err := s.st.InsertModel(c.UserContext(), m); err != nil {
+	staging, err := s.importFolder(dir)
+	if err != nil {
 		return err
 	}
-	s.log.Info("model registered", "model", id, "path", dir)
+	defer os.RemoveAll(staging)
+	info, err := modeldir.Inspect(staging)
+	if err != nil {
+		return &Error{Status: 400, Type: "invalid_request_error", Code: "invalid_model", Param: "from_path",
+			Message: strings.ReplaceAll(err.Error(), staging, dir)}
+	}
+	m, err := s.register(ctx, id, "path", staging, info)
+	if err != nil {
+		return err
+	}
+	s.log.Info("model imported", "model", id, "from", dir)
 	return c.JSON(m.Model)
+}
+
+// register moves the checked model folder dir into the data folder's models/ and records it as model id.
+func (s *Server) register(ctx context.Context, id, source, dir string, info *modeldir.Info) (*store.Model, error) {
+	final := s.st.Path("models", id+"-"+store.NewID("")[:8])
+	if err := os.Rename(dir, final); err != nil {
+		return nil, fmt.Errorf("model[%s]: move into place: %w", id, err)
+	}
+	m := &store.Model{Model: sdk.Model{ID: id, Object: sdk.ObjectModel, CreatedAt: time.Now().Unix(), OwnedBy: "user",
+		Source: source, Labels: info.Labels, Architecture: info.Architecture}, Path: final, OwnsPath: true}
+	if err := s.st.InsertModel(ctx, m); err != nil {
+		os.RemoveAll(final)
+		return nil, err
+	}
+	return m, nil
 }
 
 func (s *Server) uploadModel(c *fiber.Ctx) error {
@@ -106,14 +134,8 @@ func (s *Server) uploadModel(c *fiber.Ctx) error {
 		return &Error{Status: 400, Type: "invalid_request_error", Code: "invalid_model", Param: "file",
 			Message: fmt.Sprintf("archive[%s]: %v", name, err)}
 	}
-	final := s.st.Path("models", id+"-"+store.NewID("")[:8])
-	if err := os.Rename(root, final); err != nil {
-		return fmt.Errorf("model[%s]: move into place: %w", id, err)
-	}
-	m := &store.Model{Model: sdk.Model{ID: id, Object: sdk.ObjectModel, CreatedAt: time.Now().Unix(), OwnedBy: "user",
-		Source: "upload", Labels: info.Labels, Architecture: info.Architecture}, Path: final, OwnsPath: true}
-	if err := s.st.InsertModel(ctx, m); err != nil {
-		os.RemoveAll(final)
+	m, err := s.register(ctx, id, "upload", root, info)
+	if err != nil {
 		return err
 	}
 	s.log.Info("model uploaded", "model", id, "archive", name)
@@ -154,7 +176,8 @@ func (s *Server) DeleteModelHandler(c *fiber.Ctx) error {
 }
 
 // EvaluateHandler is POST /v1/models/{id}/evaluate {"file": "file-..."}: the model's metrics document on an uploaded
-// labeled file, computed by `whet eval` in a subprocess (one at a time), bounded by Config.EvalTimeout.
+// labeled file, computed by `whet eval` in a subprocess (predict.Config.Evaluations at a time), bounded by
+// Config.EvalTimeout and cancelled when the client goes away.
 func (s *Server) EvaluateHandler(c *fiber.Ctx) error {
 	m, err := s.st.GetModel(c.UserContext(), c.Params("id"))
 	if err != nil {
@@ -173,6 +196,7 @@ func (s *Server) EvaluateHandler(c *fiber.Ctx) error {
 	}
 	ctx, cancel := context.WithTimeout(s.baseCtx, s.cfg.EvalTimeout)
 	defer cancel()
+	defer cancelOnHangup(c, cancel)()
 	out, err := s.pool.Evaluate(ctx, m.ID, m.Path, f.Path, predict.EvalOptions{TextColumn: f.TextColumn, LabelColumn: f.LabelColumn})
 	var we *predict.WorkerError
 	if errors.As(err, &we) {

@@ -42,7 +42,12 @@ func (s *Server) UploadModuleHandler(c *fiber.Ctx) error {
 	if !bytes.HasPrefix(wasm, []byte("\x00asm")) {
 		return badRequest("file", "invalid_module", "file[%s] is not a WebAssembly module (no \\0asm header)", fh)
 	}
+	release, err := s.moduleRun(c, 1) // Compile runs the module's checks
+	if err != nil {
+		return err
+	}
 	mod, err := s.rt.Compile(c.UserContext(), wasm)
+	release()
 	if err != nil {
 		return fmt.Errorf("file[%s]: %w", fh, err)
 	}
@@ -126,6 +131,11 @@ func (s *Server) RunModuleHandler(c *fiber.Ctx) error {
 	if err != nil {
 		return fmt.Errorf("module[%s]: read %s: %w", m.ID, m.Path, err)
 	}
+	release, err := s.moduleRun(c, max(1, len(req.Inputs)))
+	if err != nil {
+		return err
+	}
+	defer release()
 	mod, err := s.rt.Compile(ctx, wasm)
 	if err != nil {
 		return err

@@ -219,7 +219,7 @@ func TestModels(t *testing.T) {
 		want   string
 	}{
 		{name: "relative path", req: &sdk.CreateModelRequest{FromPath: "models/x"}, status: 400, want: "must be absolute"},
-		{name: "no config", req: &sdk.CreateModelRequest{FromPath: t.TempDir(), ID: "empty"}, status: 400, want: "config.json missing"},
+		{name: "no config", req: &sdk.CreateModelRequest{FromPath: t.TempDir(), ID: "empty"}, status: 400, want: "is not a model folder this server imports"},
 		{name: "duplicate id", req: &sdk.CreateModelRequest{FromPath: dup, ID: "tiny-bert"}, status: 409, want: "already exists"},
 		{name: "bad id", req: &sdk.CreateModelRequest{FromPath: "/tmp/x", ID: "../evil"}, status: 400, want: "model id must be"},
 		{name: "archive traversal", files: map[string]string{"config.json": cfg, "../../escape.txt": "x"}, status: 400, want: `".." is not allowed`},
@@ -351,7 +351,7 @@ func TestAuth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stored, _, err := st.CreateKey(context.Background(), "ci")
+	stored, _, err := st.CreateKey(context.Background(), "ci", store.ScopeUser)
 	if err != nil {
 		t.Fatal(err)
 	}

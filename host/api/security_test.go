@@ -8,8 +8,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -176,5 +179,42 @@ func TestSecurityJSONBodyLimitBeforeReading(t *testing.T) {
 		body: `{"model":"` + strings.Repeat("x", 4096) + `"}`})
 	if status != 413 || !strings.Contains(body, "limit of 1024 bytes") {
 		t.Fatalf("got %d %s, want 413", status, body)
+	}
+}
+
+// TestSecurityEvaluateHangup: evaluations run concurrently, and one whose client went away is stopped at once
+// instead of holding its turn until it ends.
+func TestSecurityEvaluateHangup(t *testing.T) {
+	marks := t.TempDir()
+	ts := start(t, opts{env: []string{"FAKEWHET_EVAL_DELAY_MS=60000", "FAKEWHET_EVAL_MARK=" + marks}})
+	m := ts.model("m", "neg", "pos")
+	f := ts.upload("v.jsonl", whettest.SST2(20))
+	ctx, cancel := context.WithCancel(context.Background())
+	for range 2 {
+		go ts.c.Evaluate(ctx, m.ID, sdk.EvaluateRequest{File: f.ID})
+	}
+	alive := func() (n int) {
+		entries, _ := os.ReadDir(marks)
+		for _, e := range entries {
+			if pid, _ := strconv.Atoi(e.Name()); pid > 0 && syscall.Kill(pid, 0) == nil {
+				n++
+			}
+		}
+		return n
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for alive() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("2 evaluations asked for, %d running after 15 s: they run one at a time", alive())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel() // both clients hang up
+	deadline = time.Now().Add(15 * time.Second)
+	for alive() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d evaluations still running 15 s after their clients went away", alive())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -5,10 +5,12 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -37,6 +39,8 @@ const (
 	DefaultReadTimeout            = 30 * time.Second
 	DefaultUploadTimeout          = 15 * time.Minute
 	DefaultMaxConns               = 1024
+	DefaultModuleRunQueue         = 16
+	DefaultModuleRunMemory  int64 = 3 << 29
 	DefaultIdleTimeout            = 2 * time.Minute
 	DefaultImbalanceRatio         = 10.0
 	DefaultMinRowsPerLabel        = 10
@@ -56,8 +60,8 @@ type Config struct {
 	Sandbox *sandbox.Runtime
 	// Metrics records Prometheus metrics; share it with jobs.Config.OnStep/OnFinish. Default: NewMetrics(nil).
 	Metrics *Metrics
-	// APIKeys are accepted as "Authorization: Bearer <key>" besides the keys stored with `whet keys create`.
-	// When both are empty, the API is open. Default: none.
+	// APIKeys are accepted as "Authorization: Bearer <key>" besides the keys stored with `whet keys create`; they
+	// have the admin scope. When both are empty, the API is open. Default: none.
 	APIKeys []string
 	// AllowOrigins are the browser origins ("https://app.example") besides the server's own that may call the API
 	// (CORS). Requests from any other origin get 403. Default: none.
@@ -69,6 +73,12 @@ type Config struct {
 	// --insecure-no-auth): any Host name is answered and keyless requests get the user scope, not admin.
 	// Default: false.
 	InsecureNoAuth bool
+	// MetricsToken, when set, is accepted as "Authorization: Bearer <token>" at GET /metrics (and nowhere else),
+	// besides the API keys: a scraper needs no API key. Default: "" (an API key of any scope, when keys exist).
+	MetricsToken string
+	// ImportRoots are the folders from_path may import from (an admin operation); empty: any folder the server can
+	// read. Default: none.
+	ImportRoots []string
 	// Static is served at / (the web UI). Default: nil (nothing served).
 	Static fs.FS
 	// Logger receives request logs and errors. Default: a logger that discards.
@@ -96,6 +106,13 @@ type Config struct {
 	MaxConns int
 	// IdleTimeout closes idle keep-alive connections. Default: DefaultIdleTimeout.
 	IdleTimeout time.Duration
+	// ModuleRuns caps the runs of uploaded module code in the API process at once (dry runs, server-side
+	// tokenization, checks at upload); ModuleRunsPerKey caps them per API key, ModuleRunQueue the runs waiting for
+	// a turn (more get 429), ModuleRunMemory the server memory they may reserve together (each run reserves three
+	// times its instances' memory limit, limit.go). Defaults: max(2, GOMAXPROCS/2), half of ModuleRuns (at least 1),
+	// DefaultModuleRunQueue, DefaultModuleRunMemory (1.5 GiB).
+	ModuleRuns, ModuleRunsPerKey, ModuleRunQueue int
+	ModuleRunMemory                              int64
 	// ImbalanceRatio: an upload whose largest label has more than this many times the rows of its smallest gets
 	// a warning. Default: DefaultImbalanceRatio.
 	ImbalanceRatio float64
@@ -117,6 +134,7 @@ type Server struct {
 	m        *Metrics
 	log      *slog.Logger
 	keyHash  [][32]byte
+	runs     *limiter
 	baseCtx  context.Context
 	cancel   context.CancelFunc
 	closed   atomic.Bool
@@ -168,6 +186,18 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxConns == 0 {
 		cfg.MaxConns = DefaultMaxConns
 	}
+	if cfg.ModuleRuns == 0 {
+		cfg.ModuleRuns = max(2, runtime.GOMAXPROCS(0)/2)
+	}
+	if cfg.ModuleRunsPerKey == 0 {
+		cfg.ModuleRunsPerKey = max(1, cfg.ModuleRuns/2)
+	}
+	if cfg.ModuleRunQueue == 0 {
+		cfg.ModuleRunQueue = DefaultModuleRunQueue
+	}
+	if cfg.ModuleRunMemory == 0 {
+		cfg.ModuleRunMemory = DefaultModuleRunMemory
+	}
 	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
 	}
@@ -188,6 +218,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, st: cfg.Store, q: cfg.Queue, pool: cfg.Predictor, rt: cfg.Sandbox, m: cfg.Metrics,
 		log: cfg.Logger, stopping: make(chan struct{})}
+	s.runs = newLimiter(cfg.ModuleRuns, cfg.ModuleRunsPerKey, cfg.ModuleRunQueue, cfg.ModuleRunMemory)
 	for _, k := range cfg.APIKeys {
 		if k != "" {
 			s.keyHash = append(s.keyHash, sha256.Sum256([]byte(k)))
@@ -264,7 +295,7 @@ func (s *Server) Close(ctx context.Context) error {
 func (s *Server) Routes(app *fiber.App) {
 	app.Use(s.logRequests, s.withTimeout, s.guard)
 	app.Get("/healthz", s.HealthHandler)
-	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{})))
+	app.Get("/metrics", s.authenticateMetrics, adaptor.HTTPHandler(promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{})))
 
 	v1 := app.Group("/v1", s.authenticate)
 	v1.Post("/files", s.UploadFileHandler)
@@ -344,47 +375,98 @@ func (s *Server) keyed(c *fiber.Ctx) (bool, error) {
 	return s.st.HasKeys(c.UserContext())
 }
 
-// authenticate requires a valid Bearer key when any key is configured or stored.
+// principal is who a request acts as: a key (its id, "" for a keyless server, "api-key" for Config.APIKeys)
+// and that key's scope (store.ScopeRead, ScopeUser or ScopeAdmin).
+type principal struct{ key, scope string }
+
+const principalLocal = "whet.principal"
+
+// principalOf returns the principal authenticate found for c.
+func principalOf(c *fiber.Ctx) principal {
+	p, _ := c.Locals(principalLocal).(principal)
+	return p
+}
+
+// authenticate requires a valid Bearer key when any key is configured or stored, and a key whose scope allows the
+// route: reads (GET) and inference (predict, tokenize) need the read scope, everything else the user scope.
 func (s *Server) authenticate(c *fiber.Ctx) error {
+	p, err := s.verify(c.UserContext(), c.Get(fiber.HeaderAuthorization))
+	if err != nil {
+		return err
+	}
+	need := store.ScopeUser
+	if m := c.Method(); m == fiber.MethodGet || m == fiber.MethodHead ||
+		strings.HasSuffix(c.Path(), "/predict") || strings.HasSuffix(c.Path(), "/tokenize") {
+		need = store.ScopeRead
+	}
+	if !store.ScopeAllows(p.scope, need) {
+		return forbidden(p, need, c.Method()+" "+c.Path())
+	}
+	c.Locals(principalLocal, p)
+	return c.Next()
+}
+
+// authenticateMetrics lets GET /metrics through with Config.MetricsToken or any API key (it lists model ids and
+// their traffic); open on a keyless server, like the API.
+func (s *Server) authenticateMetrics(c *fiber.Ctx) error {
+	if tok := s.cfg.MetricsToken; tok != "" {
+		sum, want := sha256.Sum256([]byte(c.Get(fiber.HeaderAuthorization))), sha256.Sum256([]byte("Bearer "+tok))
+		if subtle.ConstantTimeCompare(sum[:], want[:]) == 1 {
+			return c.Next()
+		}
+	}
 	if _, err := s.verify(c.UserContext(), c.Get(fiber.HeaderAuthorization)); err != nil {
 		return err
 	}
 	return c.Next()
 }
 
-// verify checks an Authorization header value: nil when it holds a valid key or the server has none, else a 401.
-func (s *Server) verify(ctx context.Context, h string) (string, error) {
+// forbidden is the 403 for principal p doing what needs scope need.
+func forbidden(p principal, need, what string) *Error {
+	msg := fmt.Sprintf("this API key has the %s scope; %s needs a key with the %s scope (`whet keys create --scope %s`)", p.scope, what, need, need)
+	if p.key == "" {
+		msg = fmt.Sprintf("%s needs a key with the %s scope: this server runs without API keys beyond loopback (--insecure-no-auth), which allows only the %s scope", what, need, p.scope)
+	}
+	return &Error{Status: fiber.StatusForbidden, Type: "permission_error", Code: "insufficient_scope", Message: msg}
+}
+
+// verify checks an Authorization header value and returns who it is; a 401 when the server has keys and h holds
+// none of them. A keyless server's requests have the admin scope (the user scope with Config.InsecureNoAuth).
+func (s *Server) verify(ctx context.Context, h string) (principal, error) {
 	stored, err := s.st.HasKeys(ctx)
 	if err != nil {
-		return "", err
+		return principal{}, err
 	}
 	if len(s.keyHash) == 0 && !stored {
-		return "", nil
+		if s.cfg.InsecureNoAuth {
+			return principal{scope: store.ScopeUser}, nil
+		}
+		return principal{scope: store.ScopeAdmin}, nil
 	}
 	if h == "" {
-		return "", &Error{Status: 401, Type: "authentication_error", Code: "missing_api_key",
+		return principal{}, &Error{Status: 401, Type: "authentication_error", Code: "missing_api_key",
 			Message: "missing API key: send \"Authorization: Bearer <key>\" (keys come from `whet serve --api-key` or `whet keys create --data DIR`)"}
 	}
 	key, ok := strings.CutPrefix(h, "Bearer ")
 	if !ok || strings.TrimSpace(key) == "" {
-		return "", &Error{Status: 401, Type: "authentication_error", Code: "invalid_authorization",
+		return principal{}, &Error{Status: 401, Type: "authentication_error", Code: "invalid_authorization",
 			Message: "malformed Authorization header: expected \"Bearer <key>\""}
 	}
 	key = strings.TrimSpace(key)
 	sum := sha256.Sum256([]byte(key))
 	for _, k := range s.keyHash {
 		if subtle.ConstantTimeCompare(sum[:], k[:]) == 1 {
-			return "", nil
+			return principal{key: "api-key", scope: store.ScopeAdmin}, nil
 		}
 	}
 	if stored {
-		ok, err := s.st.VerifyKey(ctx, key)
+		k, err := s.st.LookupKey(ctx, key)
 		if err != nil {
-			return "", err
+			return principal{}, err
 		}
-		if ok {
-			return "", nil
+		if k != nil {
+			return principal{key: k.ID, scope: k.Scope}, nil
 		}
 	}
-	return "", &Error{Status: 401, Type: "authentication_error", Code: "invalid_api_key", Message: "incorrect API key provided"}
+	return principal{}, &Error{Status: 401, Type: "authentication_error", Code: "invalid_api_key", Message: "incorrect API key provided"}
 }

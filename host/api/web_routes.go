@@ -167,8 +167,14 @@ func (s *Server) ModelFileHandler(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	b, err := os.ReadFile(filepath.Join(m.Path, name))
-	if errors.Is(err, os.ErrNotExist) {
+	path := filepath.Join(m.Path, name)
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		if root, err := filepath.EvalSymlinks(m.Path); err != nil || !within(real, root) {
+			path = "" // a link leading out of the model folder (registered in place before imports were copied)
+		}
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) || path == "" {
 		return &Error{Status: http.StatusNotFound, Type: "not_found_error", Code: "not_found", Param: "name",
 			Message: fmt.Sprintf("model[%s] has no %s", m.ID, name)}
 	}
@@ -247,6 +253,11 @@ func (s *Server) TokenizeHandler(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	release, err := s.moduleRun(c, len(req.Inputs))
+	if err != nil {
+		return err
+	}
+	defer release()
 	mod, err := s.rt.Compile(ctx, wasm)
 	if err != nil {
 		return err

@@ -18,8 +18,8 @@ type EvalOptions struct {
 	TextColumn, LabelColumn string
 }
 
-// Evaluate runs `Bin eval --model dir --input data` (one at a time per pool: it competes with training for the
-// CPU) and returns the metrics document it prints as its last stdout line. Cancelling ctx interrupts it.
+// Evaluate runs `Bin eval --model dir --input data` (Config.Evaluations at a time per pool: it competes with
+// training for the CPU) and returns the metrics document it prints as its last stdout line. Cancelling ctx interrupts it.
 //
 // # Errors
 //

@@ -28,6 +28,7 @@ const (
 	DefaultBatchWait    = 0
 	DefaultStartTimeout = 2 * time.Minute
 	DefaultQueueSize    = 1024
+	DefaultEvaluations  = 2
 )
 
 // Config configures a Pool. Zero fields take their defaults.
@@ -48,6 +49,9 @@ type Config struct {
 	StartTimeout time.Duration
 	// QueueSize is how many requests may wait per model; more are refused with ErrBusy. Default: DefaultQueueSize.
 	QueueSize int
+	// Evaluations is how many `whet eval` processes Evaluate runs at once (they compete with training for the
+	// CPU); more wait. Default: DefaultEvaluations.
+	Evaluations int
 	// Threads, when > 0, is passed to the worker as --threads. Default: 0.
 	Threads int
 	// Env is added to the workers' environment. Default: none.
@@ -98,7 +102,7 @@ type Pool struct {
 	closed bool
 	wg     sync.WaitGroup
 
-	evalSem chan struct{} // one `whet eval` at a time
+	evalSem chan struct{} // Config.Evaluations `whet eval` at a time
 
 	requests, batches, starts atomic.Int64
 }
@@ -127,6 +131,9 @@ func New(cfg Config) (*Pool, error) {
 	if cfg.QueueSize == 0 {
 		cfg.QueueSize = DefaultQueueSize
 	}
+	if cfg.Evaluations == 0 {
+		cfg.Evaluations = DefaultEvaluations
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -139,7 +146,7 @@ func New(cfg Config) (*Pool, error) {
 		return nil, fmt.Errorf("predict: config BatchWait must be >= 0, got %v", cfg.BatchWait)
 	}
 	return &Pool{cfg: cfg, log: cfg.Logger, byID: map[string]*list.Element{}, lru: list.New(),
-		evalSem: make(chan struct{}, 1)}, nil
+		evalSem: make(chan struct{}, cfg.Evaluations)}, nil
 }
 
 // Stats returns the pool's counters.

@@ -27,6 +27,9 @@ type Runtime struct {
 	closed atomic.Bool
 }
 
+// Config returns the runtime's configuration, defaults filled in.
+func (rt *Runtime) Config() Config { return rt.cfg }
+
 // Info describes a compiled module.
 type Info struct {
 	// SHA256 is the hex sha256 of the module's bytes.

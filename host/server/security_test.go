@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/whetml/whet/host/internal/whettest"
 	"github.com/whetml/whet/sdk"
 )
 
@@ -188,5 +190,80 @@ func TestSecuritySlowloris(t *testing.T) {
 				t.Fatalf("no cap, yet accept never ran out of descriptors:\n%s", p.stderr)
 			}
 		})
+	}
+}
+
+// hostileWasm builds host/sandbox/testdata/hostile (a module that loops, hogs memory, panics on request).
+func hostileWasm(t *testing.T) []byte {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "hostile.wasm")
+	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-ldflags=-s -w", "-o", out, "./host/sandbox/testdata/hostile")
+	cmd.Dir = "../.."
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build the hostile module: %v\n%s", err, b)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestSecurityModuleRuns is the concurrent dry-run case: many simultaneous dry runs of a module that takes all the
+// memory it may are bounded (one at a time per key by default, a short queue, 429 past it), so the server's peak
+// RSS grows by about one run's worth, not one per request.
+func TestSecurityModuleRuns(t *testing.T) {
+	wasm := hostileWasm(t)
+	p := launch(t, nil, serverBin, "--data", t.TempDir(), "--module-queue", "2")
+	ctx := context.Background()
+	c := sdk.NewClient(p.url)
+	dir := filepath.Join(t.TempDir(), "m")
+	if err := whettest.WriteModel(dir, "neg", "pos"); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "vocab.txt"), []byte("[PAD]\n[UNK]\n[CLS]\n[SEP]\nhog\n"), 0o644)
+	if _, err := c.CreateModel(ctx, sdk.CreateModelRequest{FromPath: dir, ID: "m"}); err != nil {
+		t.Fatal(err)
+	}
+	mod, err := c.UploadModule(ctx, sdk.UploadModuleRequest{Filename: "hostile.wasm", Content: bytes.NewReader(wasm), Kind: sdk.ModuleKindPreprocess})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := p.cmd.Process.Pid
+	before := vmKB(t, pid, "VmHWM")
+	n := 8
+	if v := os.Getenv("WHET_TEST_RUNS"); v != "" {
+		n, _ = strconv.Atoi(v)
+	}
+	statuses := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := http.Post(p.url+"/v1/modules/"+mod.ID+"/run", "application/json",
+				strings.NewReader(`{"model":"m","inputs":["hog"]}`))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			statuses[i] = resp.StatusCode
+		}()
+	}
+	wg.Wait()
+	grew := vmKB(t, pid, "VmHWM") - before
+	t.Logf("%d concurrent dry runs of a 256 MiB memory hog: statuses %v, peak RSS grew %d MiB", n, statuses, grew>>10)
+	count := map[int]int{}
+	for _, s := range statuses {
+		count[s]++
+	}
+	if count[429] == 0 || count[422] == 0 || count[422]+count[429] != n {
+		t.Fatalf("statuses %v: want some 422 (module out of memory) and some 429 (queue full), nothing else", statuses)
+	}
+	if grew > 1536<<10 {
+		t.Fatalf("peak RSS grew %d MiB for %d concurrent dry runs (want < 1.5 GiB, the run memory budget)", grew>>10, n)
 	}
 }

@@ -101,6 +101,9 @@ var migrations = []string{
 		hash TEXT NOT NULL UNIQUE,
 		created_at INTEGER NOT NULL
 	);`,
+	// 2: key scopes and revocation (keys made before scopes existed could do everything: they stay admin)
+	`ALTER TABLE api_keys ADD COLUMN scope TEXT NOT NULL DEFAULT 'admin';
+	ALTER TABLE api_keys ADD COLUMN revoked_at INTEGER;`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {

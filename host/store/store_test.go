@@ -48,7 +48,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 	dir := t.TempDir()
 	s := open(t, dir)
 	f := addFile(t, s, `{"text":"x","label":"a"}`)
-	if _, _, err := s.CreateKey(ctx, "ci"); err != nil {
+	if _, _, err := s.CreateKey(ctx, "ci", store.ScopeUser); err != nil {
 		t.Fatal(err)
 	}
 	s.Close(ctx)
@@ -265,14 +265,14 @@ func TestKeysStoredHashed(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	s := open(t, dir)
-	key, _, err := s.CreateKey(ctx, "ci")
+	key, _, err := s.CreateKey(ctx, "ci", store.ScopeUser)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ok, _ := s.VerifyKey(ctx, key); !ok {
-		t.Fatal("created key does not verify")
+	if k, _ := s.LookupKey(ctx, key); k == nil || k.Scope != store.ScopeUser || k.Name != "ci" {
+		t.Fatalf("created key looks up as %+v", k)
 	}
-	if ok, _ := s.VerifyKey(ctx, key+"x"); ok {
+	if k, _ := s.LookupKey(ctx, key+"x"); k != nil {
 		t.Fatal("wrong key verifies")
 	}
 	s.Close(ctx)
@@ -286,5 +286,43 @@ func TestKeysStoredHashed(t *testing.T) {
 	}
 	if !strings.Contains(string(raw)+string(wal), store.HashKey(key)) {
 		t.Fatal("key hash not found in the database")
+	}
+}
+
+func TestKeysScopesAndRevocation(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, t.TempDir())
+	if _, _, err := s.CreateKey(ctx, "x", "root"); err == nil || !strings.Contains(err.Error(), "scope must be one of") {
+		t.Fatalf("unknown scope: %v", err)
+	}
+	read, readID, _ := s.CreateKey(ctx, "dashboard", store.ScopeRead)
+	admin, _, _ := s.CreateKey(ctx, "ops", store.ScopeAdmin)
+	if err := s.RevokeKey(ctx, readID); err != nil {
+		t.Fatal(err)
+	}
+	if k, _ := s.LookupKey(ctx, read); k != nil {
+		t.Fatalf("revoked key still verifies: %+v", k)
+	}
+	if k, _ := s.LookupKey(ctx, admin); k == nil || k.Scope != store.ScopeAdmin {
+		t.Fatalf("admin key: %+v", k)
+	}
+	var nf *store.NotFoundError
+	if err := s.RevokeKey(ctx, "key-nope"); !errors.As(err, &nf) {
+		t.Fatalf("revoke unknown: %v", err)
+	}
+	keys, err := s.ListKeys(ctx)
+	if err != nil || len(keys) != 2 || keys[0].ID != readID || keys[0].RevokedAt == 0 || keys[1].RevokedAt != 0 {
+		t.Fatalf("ListKeys = %+v, %v", keys, err)
+	}
+	if has, _ := s.HasKeys(ctx); !has {
+		t.Fatal("HasKeys false with keys stored")
+	}
+	for _, tc := range []struct {
+		has, need string
+		ok        bool
+	}{{"admin", "user", true}, {"user", "admin", false}, {"read", "user", false}, {"read", "read", true}, {"", "read", false}} {
+		if got := store.ScopeAllows(tc.has, tc.need); got != tc.ok {
+			t.Errorf("ScopeAllows(%q, %q) = %v", tc.has, tc.need, got)
+		}
 	}
 }

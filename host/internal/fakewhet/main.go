@@ -12,6 +12,8 @@
 //	FAKEWHET_FAIL         fail at the start with this error message (exit 1)
 //	FAKEWHET_IGNORE_INT   ignore SIGINT (to test the SIGKILL grace)
 //	FAKEWHET_PREDICT_DELAY_MS  sleep per predict request (to let batches form)
+//	FAKEWHET_EVAL_DELAY_MS     eval: sleep this long before answering
+//	FAKEWHET_EVAL_MARK         eval: create a file named by its pid in this folder first
 package main
 
 import (
@@ -210,6 +212,12 @@ func eval(args []string) error {
 	if err != nil {
 		return err
 	}
+	if dir := os.Getenv("FAKEWHET_EVAL_MARK"); dir != "" {
+		if err := os.WriteFile(filepath.Join(dir, strconv.Itoa(os.Getpid())), nil, 0o644); err != nil {
+			return err
+		}
+	}
+	time.Sleep(time.Duration(envInt("FAKEWHET_EVAL_DELAY_MS", 0)) * time.Millisecond)
 	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
 	for i, l := range lines {
 		if strings.Contains(l, `"label":"unknown"`) {

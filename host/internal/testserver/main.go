@@ -23,6 +23,7 @@ func main() {
 	key := flag.String("api-key", "", "API key")
 	readTimeout := flag.Duration("read-timeout", 0, "api.Config.ReadTimeout (0: its default)")
 	maxConns := flag.Int("max-conns", 0, "api.Config.MaxConns (0: server.Run's default)")
+	moduleQueue := flag.Int("module-queue", 0, "api.Config.ModuleRunQueue (0: its default)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -34,6 +35,7 @@ func main() {
 		Logger: slog.New(slog.NewJSONHandler(os.Stderr, nil)),
 		API: func(c *api.Config) {
 			c.ReadTimeout = *readTimeout
+			c.ModuleRunQueue = *moduleQueue
 			if *maxConns > 0 {
 				c.MaxConns = *maxConns
 			}
