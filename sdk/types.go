@@ -220,7 +220,7 @@ type Model struct {
 	CreatedAt int64 `json:"created_at"`
 	// OwnedBy is "user" for imported models and "whet" for fine-tuned ones.
 	OwnedBy string `json:"owned_by"`
-	// Source is "path" (registered in place with from_path), "upload" (an uploaded archive) or "fine-tune".
+	// Source is "path" (imported with from_path), "upload" (an uploaded archive) or "fine-tune".
 	Source string `json:"source"`
 	// Labels lists the classification labels from config.json id2label, in id order (may be empty).
 	Labels []string `json:"labels"`
@@ -246,7 +246,8 @@ type ModelList struct {
 // (The other form of that route is a multipart upload of a .tar or .tar.gz archive; see Client.UploadModel.)
 type CreateModelRequest struct {
 	// FromPath is an absolute path, on the server's disk, to a HuggingFace model folder (config.json plus
-	// model.safetensors or pytorch_model.bin). The folder is registered in place, not copied.
+	// model.safetensors or pytorch_model.bin). The folder is copied into the server's data folder (symbolic links
+	// leading out of it are refused). Needs an admin key, or a keyless server on loopback.
 	FromPath string `json:"from_path"`
 	// ID is the model id to register; letters, digits, '.', '_' and '-'. Default: the folder's base name.
 	ID string `json:"id,omitempty"`

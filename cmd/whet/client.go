@@ -420,7 +420,7 @@ func runModels(args []string) error {
 		"import": func(args []string) error {
 			fs := flag.NewFlagSet("models import", flag.ContinueOnError)
 			cf := newClientFlags(fs)
-			path := fs.String("path", "", "model folder on the server's disk, registered in place")
+			path := fs.String("path", "", "model folder on the server's disk, copied into its data folder (admin key)")
 			archive := fs.String("archive", "", "local .tar or .tar.gz of a model folder, uploaded")
 			id := fs.String("id", "", "model id (default: the folder or archive name)")
 			if _, err := cliParse(fs, args); err != nil {

@@ -88,7 +88,7 @@ type Config struct {
 	// MaxModuleBytes caps a .wasm upload. Default: DefaultMaxModuleBytes (64 MiB).
 	MaxModuleBytes int64
 	// MaxModelBytes caps a model archive upload (and its extracted content). Default: DefaultMaxModelBytes (2 GiB).
-	// Larger models can be registered in place with from_path.
+	// Larger models can be imported with from_path (admin scope).
 	MaxModelBytes int64
 	// MaxJSONBytes caps a JSON request body. Default: DefaultMaxJSONBytes (16 MiB).
 	MaxJSONBytes int
