@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/sugarme/gotch"
@@ -16,12 +17,69 @@ import (
 	"github.com/whetml/whet/native/checkpoint"
 )
 
-// runModel implements `whet model init`.
+// runModel implements `whet model init` and `whet model merge`.
 func runModel(args []string) error {
+	if len(args) > 0 && args[0] == "merge" {
+		return modelMerge(args[1:])
+	}
 	if len(args) == 0 || args[0] != "init" {
-		return errors.New("usage: whet model init --vocab FILE --labels a,b[,c...] --layers N --hidden N --heads N --intermediate N [--max-position N] --seed N --out DIR")
+		return errors.New("usage: whet model init --vocab FILE --labels a,b[,c...] --layers N --hidden N --heads N --intermediate N [--max-position N] --seed N --out DIR\n" +
+			"       whet model merge --adapter DIR [--base DIR] --out DIR")
 	}
 	return modelInit(args[1:])
+}
+
+// modelMerge folds a LoRA adapter into its base model (peft's merge_and_unload) and writes a plain HF model folder
+// with the adapter's labels, tokenizer files and preprocess module.
+func modelMerge(args []string) error {
+	fs := flag.NewFlagSet("model merge", flag.ContinueOnError)
+	adapterDir := fs.String("adapter", "", "LoRA adapter folder (adapter_config.json, adapter_model.safetensors)")
+	baseDir := fs.String("base", "", "base model folder (default: the adapter's base_model_name_or_path)")
+	out := fs.String("out", "", "model folder to create")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := required(fs, "adapter", "out"); err != nil {
+		return err
+	}
+	if _, err := os.Stat(*out); err == nil {
+		return fmt.Errorf("--out %s already exists", *out)
+	}
+	a, err := checkpoint.ReadAdapter(*adapterDir)
+	if err != nil {
+		return err
+	}
+	if *baseDir == "" {
+		*baseDir = a.Config.BaseModelNameOrPath
+	}
+	base, err := checkpoint.ReadFolder(*baseDir)
+	if err != nil {
+		return fmt.Errorf("adapter[%s]: base model (--base): %w", *adapterDir, err)
+	}
+	opts, err := checkpoint.Merge(base, a)
+	if err != nil {
+		return err
+	}
+	tok, err := checkpoint.AdapterView(base, *adapterDir)
+	if err != nil {
+		return err
+	}
+	opts.DoLowerCase, opts.TokenizerConfig = tok.DoLowerCase, tok.TokenizerConfig
+	if b, err := os.ReadFile(tok.VocabPath()); err == nil {
+		opts.Vocab = b
+	}
+	opts.Extra = map[string][]byte{}
+	for _, name := range []string{checkpoint.TokenizerJSONFile, folderModuleFile} {
+		if b, err := os.ReadFile(filepath.Join(tok.Dir, name)); err == nil {
+			opts.Extra[name] = b
+		}
+	}
+	if err := checkpoint.WriteFolder(*out, opts); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "wrote %s: %s merged into %s (r %d, %d labels %v)\n", *out, *adapterDir, *baseDir, a.Config.R,
+		len(opts.Config.Labels()), opts.Config.Labels())
+	return nil
 }
 
 // modelInit writes a randomly initialized BERT classifier folder, initialized like HF (normal(0, 0.02) weights,

@@ -28,14 +28,20 @@ import (
 type classifier struct {
 	folder *checkpoint.Folder
 	model  *bert.Model
-	tok    tokenizer
-	labels []string
-	maxLen int
-	batch  int
+	// adapter is the LoRA adapter applied to model (nil for a plain model folder).
+	adapter *bert.Adapter
+	tok     tokenizer
+	labels  []string
+	maxLen  int
+	batch   int
 }
 
-// loadClassifier reads a model folder (which must have a classifier with labels) and its tokenizer.
+// loadClassifier reads a model folder (which must have a classifier with labels), or a LoRA adapter folder and its
+// base (base_model_name_or_path), and the tokenizer.
 func loadClassifier(ctx context.Context, dir, module string, maxLen, batch int) (*classifier, error) {
+	if checkpoint.IsAdapter(dir) {
+		return loadAdapterClassifier(ctx, dir, module, maxLen, batch)
+	}
 	f, err := checkpoint.ReadFolder(dir)
 	if err != nil {
 		return nil, err
@@ -59,23 +65,92 @@ func loadClassifier(ctx context.Context, dir, module string, maxLen, batch int) 
 	if err != nil {
 		return nil, err
 	}
+	c := &classifier{folder: f, model: m, labels: labels, batch: batch}
+	if err := c.openTokenizer(ctx, module, maxLen); err != nil {
+		c.Close(ctx)
+		return nil, err
+	}
+	return c, nil
+}
+
+// openTokenizer sets up the tokenizer of c.folder at maxLen (0: the folder's default).
+func (c *classifier) openTokenizer(ctx context.Context, module string, maxLen int) error {
+	f := c.folder
 	if maxLen <= 0 {
 		maxLen = defaultMaxLen(f)
 	}
 	if maxLen > f.Config.MaxPositionEmbeddings {
-		m.Close()
-		return nil, fmt.Errorf("--max-seq-length %d is more than the model's max_position_embeddings %d", maxLen, f.Config.MaxPositionEmbeddings)
+		return fmt.Errorf("--max-seq-length %d is more than the model's max_position_embeddings %d", maxLen, f.Config.MaxPositionEmbeddings)
 	}
 	tok, err := newTokenizer(ctx, f, module, maxLen)
 	if err != nil {
-		m.Close()
+		return err
+	}
+	c.tok, c.maxLen = tok, maxLen
+	return nil
+}
+
+// loadAdapterClassifier loads an adapter folder's base model (any heads: the adapter brings its classifier) and the
+// adapter, tokenizing as the adapter folder says (see checkpoint.AdapterView).
+func loadAdapterClassifier(ctx context.Context, dir, module string, maxLen, batch int) (*classifier, error) {
+	a, err := checkpoint.ReadAdapter(dir)
+	if err != nil {
 		return nil, err
 	}
-	return &classifier{folder: f, model: m, tok: tok, labels: labels, maxLen: maxLen, batch: batch}, nil
+	m, err := loadBaseModel(a.Config.BaseModelNameOrPath)
+	if err != nil {
+		return nil, fmt.Errorf("adapter[%s]: base model: %w", dir, err)
+	}
+	c := &classifier{model: m, batch: batch}
+	if c.adapter, c.labels, err = infer.LoadAdapter(m, dir); err != nil {
+		c.Close(ctx)
+		return nil, err
+	}
+	base, err := checkpoint.ReadConfigOnly(a.Config.BaseModelNameOrPath)
+	if err != nil {
+		c.Close(ctx)
+		return nil, err
+	}
+	if c.folder, err = checkpoint.AdapterView(base, dir); err != nil {
+		c.Close(ctx)
+		return nil, err
+	}
+	if err := c.openTokenizer(ctx, module, maxLen); err != nil {
+		c.Close(ctx)
+		return nil, err
+	}
+	return c, nil
+}
+
+// loadBaseModel loads a model folder to apply adapters to: its encoder and pooler, and its classifier when it has
+// labels (a pretrained MLM base has none; the adapters bring theirs).
+func loadBaseModel(dir string) (*bert.Model, error) {
+	f, err := checkpoint.ReadFolder(dir)
+	if err != nil {
+		return nil, err
+	}
+	var heads bert.Heads
+	n := len(f.Config.Labels())
+	if n > 0 {
+		heads = bert.HeadClassifier
+	}
+	values, rep, err := f.Match(f.Config, heads, n)
+	if err != nil {
+		return nil, err
+	}
+	if len(rep.Missing) > 0 {
+		return nil, fmt.Errorf("weights[%s]: missing %s", f.WeightsFile, strings.Join(rep.Missing, ", "))
+	}
+	return bert.New(f.Config, bert.Options{Heads: heads, NumLabels: n, Device: torch.Device()}, values)
 }
 
 func (c *classifier) Close(ctx context.Context) {
-	c.tok.Close(ctx)
+	if c.tok != nil {
+		c.tok.Close(ctx)
+	}
+	if c.adapter != nil {
+		c.adapter.Close()
+	}
 	c.model.Close()
 }
 
@@ -104,7 +179,7 @@ func (c *classifier) logits(ctx context.Context, texts, pairs []string) ([][]flo
 	}
 	out := make([][]float32, len(ids))
 	if len(ok) > 0 {
-		l, err := infer.New(c.model, infer.Options{BatchSize: c.batch}).Logits(ctx, okIDs, okTypes)
+		l, err := infer.New(c.model, infer.Options{BatchSize: c.batch, Adapter: c.adapter}).Logits(ctx, okIDs, okTypes)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -231,19 +306,19 @@ func runEval(args []string) error {
 		return err
 	}
 	// Check labels before loading anything heavy: a label the model does not know is an error naming the row.
-	f, err := checkpoint.ReadConfigOnly(*model)
+	known, err := folderLabels(*model)
 	if err != nil {
 		return err
 	}
 	index := map[string]int{}
-	for i, l := range f.Config.Labels() {
+	for i, l := range known {
 		index[l] = i
 	}
 	ys := make([]int, len(ds.Rows))
 	for i, r := range ds.Rows {
 		y, ok := index[r.Label]
 		if !ok {
-			return &dataset.Error{File: ds.File, Line: r.Line, Field: "label", Msg: fmt.Sprintf("label %q is not one of the model's labels %v", r.Label, f.Config.Labels())}
+			return &dataset.Error{File: ds.File, Line: r.Line, Field: "label", Msg: fmt.Sprintf("label %q is not one of the model's labels %v", r.Label, known)}
 		}
 		ys[i] = y
 	}
@@ -285,3 +360,27 @@ func runEval(args []string) error {
 }
 
 var errWorkerUsage = errors.New("usage: whet worker predict --model DIR [--threads N]")
+
+// folderLabels returns a model folder's labels (config.json) or an adapter folder's (whet_adapter.json, else its
+// base's), without loading weights.
+func folderLabels(dir string) ([]string, error) {
+	if !checkpoint.IsAdapter(dir) {
+		f, err := checkpoint.ReadConfigOnly(dir)
+		if err != nil {
+			return nil, err
+		}
+		return f.Config.Labels(), nil
+	}
+	a, err := checkpoint.ReadAdapter(dir)
+	if err != nil {
+		return nil, err
+	}
+	if a.Labels != nil {
+		return a.Labels, nil
+	}
+	base, err := checkpoint.ReadConfigOnly(a.Config.BaseModelNameOrPath)
+	if err != nil {
+		return nil, fmt.Errorf("adapter[%s]: base model: %w", dir, err)
+	}
+	return a.LabelsFor(base.Config, a.NumLabels()), nil
+}

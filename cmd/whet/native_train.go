@@ -9,12 +9,14 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
 	"github.com/whetml/whet/dataset"
+	"github.com/whetml/whet/native/bert"
 	"github.com/whetml/whet/native/checkpoint"
 	"github.com/whetml/whet/native/train"
 )
@@ -30,6 +32,9 @@ type trainSummary struct {
 	OutputDir             string          `json:"output_dir"`
 	BestCheckpoint        string          `json:"best_checkpoint,omitempty"`
 	StoppedEarly          bool            `json:"stopped_early,omitempty"`
+	Method                string          `json:"method"`
+	TrainableParams       int64           `json:"trainable_params"`
+	TotalParams           int64           `json:"total_params"`
 }
 
 // runTrain implements `whet train`.
@@ -62,7 +67,12 @@ func runTrain(args []string) error {
 	maxNorm := fs.Float64("max-grad-norm", train.DefaultMaxGradNorm, "gradient clipping norm (negative: off)")
 	evalEvery := fs.Int("eval-every", 0, "evaluate every N steps (0: each epoch)")
 	device := fs.String("device", "", "cpu or cuda (default: cuda when available)")
+	lora := loraFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	loraOpts, err := lora.options(fs)
+	if err != nil {
 		return err
 	}
 	if *resume == "" {
@@ -91,7 +101,7 @@ func runTrain(args []string) error {
 	if *resume != "" {
 		modelDir = *resume
 	}
-	folder, err := checkpoint.ReadConfigOnly(modelDir)
+	folder, err := readTrainFolder(modelDir, *model)
 	if err != nil {
 		return err
 	}
@@ -136,7 +146,7 @@ func runTrain(args []string) error {
 		LearningRate: *lr, WarmupRatio: *warmup, WeightDecay: *wd, MaxSteps: *maxSteps, GradAccum: *accum,
 		MaxGradNorm: *maxNorm, Seed: *seed, Threads: *threads, ClassWeights: *classWeights,
 		EarlyStoppingPatience: *patience, MetricForBestModel: *metric, EvalEvery: *evalEvery, Resume: *resume,
-		Device: *device, Evaluate: evaluate, Logger: log,
+		Device: *device, Evaluate: evaluate, Logger: log, LoRA: loraOpts,
 	}
 	if cfg.Files, cfg.TokenizerConfig, err = trainedWith(moduleUsed(*preModule, folder), *maxLen); err != nil {
 		return err
@@ -187,7 +197,11 @@ func runTrain(args []string) error {
 		return err
 	}
 	sum := trainSummary{Metrics: res.Metrics, TrainSamplesPerSecond: round1(res.TrainSamplesPerSecond), GlobalStep: res.GlobalStep,
-		Epoch: res.Epoch, Labels: res.Labels, OutputDir: *out, BestCheckpoint: res.BestCheckpoint, StoppedEarly: res.StoppedEarly}
+		Epoch: res.Epoch, Labels: res.Labels, OutputDir: *out, BestCheckpoint: res.BestCheckpoint, StoppedEarly: res.StoppedEarly,
+		Method: "full", TrainableParams: res.TrainableParams, TotalParams: res.TotalParams}
+	if res.TrainableParams < res.TotalParams {
+		sum.Method = "lora"
+	}
 	if res.TrainSamplesPerSecond > 0 {
 		sum.TrainRuntimeSeconds = round1(float64(len(trainEx)) * res.Epoch / res.TrainSamplesPerSecond)
 	}
@@ -227,4 +241,80 @@ func examples(ctx context.Context, tok tokenizer, ds *dataset.Dataset, maxLen in
 		}
 	}
 	return out, nil
+}
+
+// loraFlagSet holds `whet train`'s LoRA flags.
+type loraFlagSet struct {
+	method, targets, save *string
+	r                     *int
+	alpha, dropout        *float64
+}
+
+func loraFlags(fs *flag.FlagSet) *loraFlagSet {
+	return &loraFlagSet{
+		method:  fs.String("method", "full", "full (every weight) or lora (a peft LoRA adapter; the base stays frozen)"),
+		r:       fs.Int("lora-r", bert.DefaultLoRAR, "LoRA rank (with --method lora)"),
+		alpha:   fs.Float64("lora-alpha", bert.DefaultLoRAAlpha, "LoRA alpha: the update is scaled by alpha/r"),
+		dropout: fs.Float64("lora-dropout", 0, "dropout on the LoRA input while training"),
+		targets: fs.String("lora-targets", strings.Join(bert.DefaultLoRATargets, ","), "comma-separated module names or suffixes LoRA adapts (query,key,value,dense,...)"),
+		save:    fs.String("lora-modules-to-save", "classifier", "modules trained in full and saved with the adapter: classifier (always) and pooler"),
+	}
+}
+
+// options returns the LoRA settings, nil for --method full (where a --lora-* flag is an error).
+func (l *loraFlagSet) options(fs *flag.FlagSet) (*train.LoRAOptions, error) {
+	switch *l.method {
+	case "full":
+		var set []string
+		fs.Visit(func(f *flag.Flag) {
+			if strings.HasPrefix(f.Name, "lora-") {
+				set = append(set, "--"+f.Name)
+			}
+		})
+		if len(set) > 0 {
+			return nil, fmt.Errorf("%s need --method lora", strings.Join(set, ", "))
+		}
+		return nil, nil
+	case "lora":
+	default:
+		return nil, fmt.Errorf("--method: %q (want full or lora)", *l.method)
+	}
+	split := func(s string) []string {
+		var out []string
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+	o := &train.LoRAOptions{LoRA: bert.LoRA{R: *l.r, Alpha: *l.alpha, Dropout: *l.dropout, Targets: split(*l.targets),
+		ModulesToSave: split(*l.save)}}
+	if len(o.Targets) == 0 {
+		return nil, errors.New("--lora-targets: no module named")
+	}
+	if err := o.WithDefaults().Validate(); err != nil {
+		return nil, fmt.Errorf("--lora-*: %w", err)
+	}
+	return o, nil
+}
+
+// readTrainFolder reads the config of the folder train starts from: a model folder, or for --resume of a LoRA
+// checkpoint, its base (--model, else the adapter's base_model_name_or_path) with the checkpoint's tokenizer files.
+func readTrainFolder(dir, model string) (*checkpoint.Folder, error) {
+	if !checkpoint.IsAdapter(dir) {
+		return checkpoint.ReadConfigOnly(dir)
+	}
+	a, err := checkpoint.ReadAdapter(dir)
+	if err != nil {
+		return nil, err
+	}
+	if model == "" {
+		model = a.Config.BaseModelNameOrPath
+	}
+	f, err := checkpoint.ReadConfigOnly(model)
+	if err != nil {
+		return nil, fmt.Errorf("adapter %s: base model: %w", dir, err)
+	}
+	return checkpoint.AdapterView(f, dir)
 }

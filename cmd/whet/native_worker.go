@@ -6,11 +6,14 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 
+	"github.com/whetml/whet/native/bert"
+	"github.com/whetml/whet/native/checkpoint"
 	"github.com/whetml/whet/native/infer"
 )
 
@@ -18,6 +21,11 @@ import (
 type workerRequest struct {
 	ID     json.RawMessage `json:"id"`
 	Inputs []string        `json:"inputs"`
+	// Adapter, when set, is a LoRA adapter folder of the worker's base model to classify with; it is loaded on
+	// first use and stays loaded (up to --max-adapters, least recently used unloaded first).
+	Adapter string `json:"adapter,omitempty"`
+	// Unload, when set (without inputs), unloads that adapter folder; the answer is {"id","unloaded":bool}.
+	Unload string `json:"unload,omitempty"`
 }
 
 // workerResult is one input's answer (HF text-classification shape plus logits).
@@ -29,9 +37,10 @@ type workerResult struct {
 }
 
 type workerResponse struct {
-	ID      json.RawMessage `json:"id"`
-	Results []workerResult  `json:"results,omitempty"`
-	Error   string          `json:"error,omitempty"`
+	ID       json.RawMessage `json:"id"`
+	Results  []workerResult  `json:"results,omitempty"`
+	Unloaded *bool           `json:"unloaded,omitempty"`
+	Error    string          `json:"error,omitempty"`
 }
 
 // runWorker implements `whet worker predict`: a long-lived process that answers NDJSON requests on stdin with one
@@ -47,6 +56,7 @@ func runWorker(args []string) error {
 	batch := fs.Int("batch-size", infer.DefaultBatchSize, "rows per batch")
 	maxLen := fs.Int("max-seq-length", 0, "tokens per row (default: the model's limit, at most 512)")
 	preModule := fs.String("preprocess-module", "", "preprocess .wasm module or builtin:NAME")
+	maxAdapters := fs.Int("max-adapters", DefaultMaxAdapters, "LoRA adapters kept loaded (least recently used unloaded beyond)")
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
@@ -56,15 +66,60 @@ func runWorker(args []string) error {
 	setThreads(*threads)
 	ctx, stop := signalContext()
 	defer stop()
-	c, err := loadClassifier(ctx, *model, *preModule, *maxLen, *batch)
+	c, baseFolder, err := loadWorkerModel(ctx, *model, *preModule, *maxLen, *batch)
 	if err != nil {
 		return err
 	}
 	defer c.Close(context.Background())
-	return serveWorker(ctx, c, os.Stdin, os.Stdout)
+	set := newAdapterSet(c, baseFolder, *preModule, *maxLen, *maxAdapters)
+	defer set.close(context.Background())
+	return serveWorker(ctx, c, set, os.Stdin, os.Stdout)
 }
 
-func serveWorker(ctx context.Context, c *classifier, in io.Reader, out io.Writer) error {
+// loadWorkerModel loads the worker's model: a classifier folder, an adapter folder (on its base), or a base model
+// without labels (a pretrained encoder) that serves only requests naming an adapter. It also returns the base
+// model's folder, which adapters are read against.
+func loadWorkerModel(ctx context.Context, dir, module string, maxLen, batch int) (*classifier, *checkpoint.Folder, error) {
+	c, err := loadClassifier(ctx, dir, module, maxLen, batch)
+	if errors.Is(err, bert.ErrNoLabels) {
+		c, err = loadBaseOnly(ctx, dir, module, maxLen, batch)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.adapter == nil {
+		return c, c.folder, nil
+	}
+	a, err := checkpoint.ReadAdapter(dir)
+	if err == nil {
+		var base *checkpoint.Folder
+		if base, err = checkpoint.ReadConfigOnly(a.Config.BaseModelNameOrPath); err == nil {
+			return c, base, nil
+		}
+	}
+	c.Close(ctx)
+	return nil, nil, err
+}
+
+// loadBaseOnly loads a model folder without classifier labels, for adapters to classify with.
+func loadBaseOnly(ctx context.Context, dir, module string, maxLen, batch int) (*classifier, error) {
+	f, err := checkpoint.ReadConfigOnly(dir)
+	if err != nil {
+		return nil, err
+	}
+	m, err := loadBaseModel(dir)
+	if err != nil {
+		return nil, err
+	}
+	c := &classifier{folder: f, model: m, batch: batch}
+	if err := c.openTokenizer(ctx, module, maxLen); err != nil {
+		c.Close(ctx)
+		return nil, err
+	}
+	return c, nil
+}
+
+func serveWorker(ctx context.Context, c *classifier, set *adapterSet, in io.Reader, out io.Writer) error {
 	w := bufio.NewWriter(out)
 	send := func(v any) error {
 		if err := writeJSONLine(w, v); err != nil {
@@ -92,7 +147,7 @@ func serveWorker(ctx context.Context, c *classifier, in io.Reader, out io.Writer
 		if req.ID == nil {
 			req.ID = json.RawMessage("null")
 		}
-		if err := send(c.answer(ctx, req)); err != nil {
+		if err := send(answerRequest(ctx, c, set, req)); err != nil {
 			return err
 		}
 		if ctx.Err() != nil {
@@ -100,6 +155,25 @@ func serveWorker(ctx context.Context, c *classifier, in io.Reader, out io.Writer
 		}
 	}
 	return sc.Err()
+}
+
+// answerRequest answers one request with the base classifier c or the adapter it names.
+func answerRequest(ctx context.Context, c *classifier, set *adapterSet, req workerRequest) workerResponse {
+	if req.Unload != "" {
+		ok := set.unload(ctx, req.Unload)
+		return workerResponse{ID: req.ID, Unloaded: &ok}
+	}
+	if req.Adapter != "" {
+		ac, err := set.get(ctx, req.Adapter)
+		if err != nil {
+			return workerResponse{ID: req.ID, Error: err.Error()}
+		}
+		return ac.answer(ctx, req)
+	}
+	if len(c.labels) == 0 {
+		return workerResponse{ID: req.ID, Error: "the worker's model has no classifier: name a LoRA adapter (\"adapter\")"}
+	}
+	return c.answer(ctx, req)
 }
 
 func (c *classifier) answer(ctx context.Context, req workerRequest) workerResponse {

@@ -430,12 +430,14 @@ func (m *Model) act(x *ts.Tensor) *ts.Tensor {
 
 // Encode runs the embeddings and the encoder: the returned [B, T, H] sequence output is the caller's to drop.
 // Dropout is applied only when train is set.
-func (m *Model) Encode(b *Batch, train bool) *ts.Tensor { return m.encode(b, train, false) }
+func (m *Model) Encode(b *Batch, train bool) *ts.Tensor { return m.encode(b, nil, train, false) }
 
 // encode is Encode; with firstOnly, the last layer computes only position 0 (the [CLS] row, [B, 1, H]): its keys
 // and values still come from every position, but its queries, attention output and feed-forward block run for one
 // row instead of T, which is all the pooler reads. The result equals Encode's row 0 up to float rounding.
-func (m *Model) encode(b *Batch, train, firstOnly bool) *ts.Tensor {
+//
+// ad, when not nil, applies a LoRA adapter's updates to its target layers.
+func (m *Model) encode(b *Batch, ad *Adapter, train, firstOnly bool) *ts.Tensor {
 	T := int64(b.Len)
 	we := ts.MustEmbedding(m.word, b.InputIDs, int64(m.cfg.PadTokenID), false, false)
 	pe := m.pos.MustNarrow(0, 0, T, false)
@@ -459,7 +461,7 @@ func (m *Model) encode(b *Batch, train, firstOnly bool) *ts.Tensor {
 		if firstOnly && i == len(m.layers)-1 {
 			queries = 1
 		}
-		y := m.layerForward(&m.layers[i], x, ext, int64(b.Size), T, queries, train)
+		y := m.layerForward(&m.layers[i], ad, ad.sites(i), x, ext, int64(b.Size), T, queries, train)
 		x.MustDrop()
 		x = y
 	}
@@ -468,21 +470,26 @@ func (m *Model) encode(b *Batch, train, firstOnly bool) *ts.Tensor {
 
 // layerForward is one encoder layer over x [B, T, H] (not consumed), for the first `queries` positions: all T, or
 // fewer when only those rows of the output are needed (keys and values still cover all T). ext is the additive
-// attention mask, nil for none. It returns [B, queries, H].
-func (m *Model) layerForward(l *layer, x, ext *ts.Tensor, B, T, queries int64, train bool) *ts.Tensor {
+// attention mask, nil for none. It returns [B, queries, H]. lp are the LoRA updates of adapter ad for this layer (nil
+// for none).
+func (m *Model) layerForward(l *layer, ad *Adapter, lp *[numSites]*loraPair, x, ext *ts.Tensor, B, T, queries int64, train bool) *ts.Tensor {
 	nh := int64(m.cfg.NumAttentionHeads)
 	d := int64(m.cfg.HeadDim())
 	H := int64(m.cfg.HiddenSize)
-	heads := func(x, w, bias *ts.Tensor, n int64) *ts.Tensor {
-		return linear(x, w, bias, false).MustView([]int64{B, n, nh, d}, true).MustPermute([]int64{0, 2, 1, 3}, true)
+	var sites [numSites]*loraPair
+	if lp != nil {
+		sites = *lp
+	}
+	heads := func(x, w, bias *ts.Tensor, site int, n int64) *ts.Tensor {
+		return m.lin(x, w, bias, sites[site], ad, train, false).MustView([]int64{B, n, nh, d}, true).MustPermute([]int64{0, 2, 1, 3}, true)
 	}
 	xq := x
 	if queries < T {
 		xq = x.MustNarrow(1, 0, queries, false)
 		defer xq.MustDrop()
 	}
-	q := heads(xq, l.q, l.qb, queries)
-	k := heads(x, l.k, l.kb, T)
+	q := heads(xq, l.q, l.qb, siteQuery, queries)
+	k := heads(x, l.k, l.kb, siteKey, T)
 	kt := k.MustTranspose(-1, -2, true)
 	scores := q.MustMatmul(kt, true)
 	kt.MustDrop()
@@ -492,16 +499,16 @@ func (m *Model) layerForward(l *layer, x, ext *ts.Tensor, B, T, queries int64, t
 	}
 	probs := scores.MustSoftmax(-1, gotch.Float, true)
 	probs = dropout(probs, m.cfg.AttentionProbsDropoutProb, train)
-	v := heads(x, l.v, l.vb, T)
+	v := heads(x, l.v, l.vb, siteValue, T)
 	ctx := probs.MustMatmul(v, true)
 	v.MustDrop()
 	ctx = ctx.MustPermute([]int64{0, 2, 1, 3}, true).MustContiguous(true).MustView([]int64{B, queries, H}, true)
-	a := linear(ctx, l.ao, l.aob, true)
+	a := m.lin(ctx, l.ao, l.aob, sites[siteAttnOut], ad, train, true)
 	a = dropout(a, m.cfg.HiddenDropoutProb, train)
 	a = a.MustAdd(xq, true)
 	a = m.layerNorm(a, l.aln, l.alnb)
-	h := m.act(linear(a, l.inter, l.interb, false))
-	o := linear(h, l.out, l.outb, true)
+	h := m.act(m.lin(a, l.inter, l.interb, sites[siteInter], ad, train, false))
+	o := m.lin(h, l.out, l.outb, sites[siteOut], ad, train, true)
 	o = dropout(o, m.cfg.HiddenDropoutProb, train)
 	o = o.MustAdd(a, true)
 	a.MustDrop()
@@ -509,22 +516,45 @@ func (m *Model) layerForward(l *layer, x, ext *ts.Tensor, B, T, queries int64, t
 }
 
 // Pool is the pooler: tanh(dense(seq[:, 0])). It returns [B, H]; seq is not consumed.
-func (m *Model) Pool(seq *ts.Tensor) *ts.Tensor {
+func (m *Model) Pool(seq *ts.Tensor) *ts.Tensor { return m.pool(seq, nil, false) }
+
+// pool is Pool with adapter ad's pooler (its saved copy, or the base's with its LoRA update) when ad is not nil.
+func (m *Model) pool(seq *ts.Tensor, ad *Adapter, train bool) *ts.Tensor {
 	first := seq.MustSelect(1, 0, false)
-	return linear(first, m.poolW, m.poolB, true).MustTanh(true)
+	w, b := m.poolW, m.poolB
+	var pair *loraPair
+	if ad != nil {
+		pair = ad.pool
+		if ad.poolW != nil {
+			w, b = ad.poolW, ad.poolB
+		}
+	}
+	return m.lin(first, w, b, pair, ad, train, true).MustTanh(true)
 }
 
 // Classify returns the classifier logits [B, NumLabels] for b (the caller drops them). It panics without
 // HeadClassifier.
-func (m *Model) Classify(b *Batch, train bool) *ts.Tensor {
-	if m.clsW == nil {
+func (m *Model) Classify(b *Batch, train bool) *ts.Tensor { return m.ClassifyWith(b, nil, train) }
+
+// ClassifyWith is Classify through adapter ad (nil: the model alone): ad's LoRA updates on its targets, its pooler
+// when it saves one, and its classifier, so the logits are [B, ad.NumLabels()]. The model's weights are shared, not
+// changed. It panics when neither ad nor the model has a classifier, or when ad was built for another shape.
+func (m *Model) ClassifyWith(b *Batch, ad *Adapter, train bool) *ts.Tensor {
+	w, bias := m.clsW, m.clsB
+	if ad != nil {
+		ad.check(m)
+		if ad.clsW != nil {
+			w, bias = ad.clsW, ad.clsB
+		}
+	}
+	if w == nil {
 		panic("bert: Classify on a model without a classifier head")
 	}
-	seq := m.encode(b, train, true) // the pooler reads only [CLS]
-	pooled := m.Pool(seq)
+	seq := m.encode(b, ad, train, true) // the pooler reads only [CLS]
+	pooled := m.pool(seq, ad, train)
 	seq.MustDrop()
 	pooled = dropout(pooled, m.cfg.ClassifierDropoutProb(), train)
-	return linear(pooled, m.clsW, m.clsB, true)
+	return linear(pooled, w, bias, true)
 }
 
 // MLMLogits applies the masked-LM head to hidden states [..., H], returning [..., vocab] (the caller drops it; hidden

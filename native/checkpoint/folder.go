@@ -68,17 +68,43 @@ func ReadConfigOnly(dir string) (*Folder, error) {
 		return nil, fmt.Errorf("model[%s]: %w", dir, err)
 	}
 	f := &Folder{Dir: dir, Config: cfg, DoLowerCase: true}
-	if b, err := os.ReadFile(filepath.Join(dir, TokenizerConfigFile)); err == nil {
-		var tc map[string]any
-		if err := json.Unmarshal(b, &tc); err != nil {
-			return nil, fmt.Errorf("model[%s]: %s: %w", dir, TokenizerConfigFile, err)
-		}
-		f.TokenizerConfig = tc
-		if v, ok := tc["do_lower_case"].(bool); ok {
-			f.DoLowerCase = v
-		}
+	if err := f.readTokenizerConfig(dir); err != nil {
+		return nil, err
 	}
 	return f, nil
+}
+
+// readTokenizerConfig sets TokenizerConfig and DoLowerCase from dir's tokenizer_config.json, when there is one.
+func (f *Folder) readTokenizerConfig(dir string) error {
+	b, err := os.ReadFile(filepath.Join(dir, TokenizerConfigFile))
+	if err != nil {
+		return nil
+	}
+	var tc map[string]any
+	if err := json.Unmarshal(b, &tc); err != nil {
+		return fmt.Errorf("model[%s]: %s: %w", dir, TokenizerConfigFile, err)
+	}
+	f.TokenizerConfig = tc
+	if v, ok := tc["do_lower_case"].(bool); ok {
+		f.DoLowerCase = v
+	}
+	return nil
+}
+
+// AdapterView returns base seen through the adapter folder dir for tokenizing: when dir has its own vocab.txt or
+// tokenizer.json (whet writes them; peft users often save the tokenizer there), Dir is dir and the tokenizer settings
+// are dir's, so the vocabulary, tokenizer_config.json (model_max_length trained with) and preprocess module are the
+// adapter's; otherwise base itself. Config and Weights stay base's.
+func AdapterView(base *Folder, dir string) (*Folder, error) {
+	if !fileExists(filepath.Join(dir, VocabFile)) && !fileExists(filepath.Join(dir, TokenizerJSONFile)) {
+		return base, nil
+	}
+	v := *base
+	v.Dir, v.DoLowerCase, v.TokenizerConfig = dir, true, nil
+	if err := v.readTokenizerConfig(dir); err != nil {
+		return nil, err
+	}
+	return &v, nil
 }
 
 // ReadFolder reads config.json, tokenizer_config.json and the weights (model.safetensors, a sharded

@@ -39,6 +39,11 @@ func WriteFolder(dir string, opts SaveOptions) error {
 	if err != nil {
 		return fmt.Errorf("model[%s]: %w", dir, err)
 	}
+	return writeFiles(dir, files)
+}
+
+// writeFiles writes files into dir as WriteFolder describes.
+func writeFiles(dir string, files []namedFile) error {
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		parent := filepath.Dir(filepath.Clean(dir))
 		if err := os.MkdirAll(parent, 0o755); err != nil {
@@ -98,14 +103,40 @@ func folderFiles(opts SaveOptions) ([]namedFile, error) {
 	if err != nil {
 		return nil, err
 	}
+	raws := make([]RawTensor, len(opts.Tensors))
+	for i, t := range opts.Tensors {
+		n := int64(1)
+		for _, d := range t.Shape {
+			n *= d
+		}
+		if n != int64(len(t.Values)) {
+			return nil, fmt.Errorf("tensor[%s]: %d values for shape %v", t.Name, len(t.Values), t.Shape)
+		}
+		raws[i] = F32Tensor(t.Name, t.Shape, t.Values)
+	}
+	files, err := tokenizerFiles(opts.Config.MaxPositionEmbeddings, opts.Vocab, opts.DoLowerCase, opts.TokenizerConfig, opts.Extra)
+	if err != nil {
+		return nil, err
+	}
+	files = append([]namedFile{{name: ConfigFile, data: append(cfgJSON, '\n')}}, files...)
+	// Weights last.
+	files = append(files, namedFile{name: SafetensorsFile, write: func(w io.Writer) error {
+		return WriteSafetensors(w, raws, map[string]string{"format": "pt"})
+	}})
+	return files, nil
+}
+
+// tokenizerFiles returns tokenizer_config.json (extra keys kept, HF BertTokenizer defaults filled in),
+// special_tokens_map.json, vocab.txt (when vocab is not nil) and the extra files.
+func tokenizerFiles(maxPos int, vocab []byte, doLowerCase bool, tokCfg map[string]any, extra map[string][]byte) ([]namedFile, error) {
 	tc := map[string]any{}
-	for k, v := range opts.TokenizerConfig {
+	for k, v := range tokCfg {
 		tc[k] = v
 	}
-	tc["do_lower_case"] = opts.DoLowerCase
+	tc["do_lower_case"] = doLowerCase
 	defaults := map[string]any{
 		"tokenizer_class":  "BertTokenizer",
-		"model_max_length": opts.Config.MaxPositionEmbeddings,
+		"model_max_length": maxPos,
 		"unk_token":        "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]", "mask_token": "[MASK]",
 		"strip_accents":                nil,
 		"tokenize_chinese_chars":       true,
@@ -123,35 +154,19 @@ func folderFiles(opts SaveOptions) ([]namedFile, error) {
 	special, _ := json.MarshalIndent(map[string]string{
 		"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]", "mask_token": "[MASK]",
 	}, "", "  ")
-	raws := make([]RawTensor, len(opts.Tensors))
-	for i, t := range opts.Tensors {
-		n := int64(1)
-		for _, d := range t.Shape {
-			n *= d
-		}
-		if n != int64(len(t.Values)) {
-			return nil, fmt.Errorf("tensor[%s]: %d values for shape %v", t.Name, len(t.Values), t.Shape)
-		}
-		raws[i] = F32Tensor(t.Name, t.Shape, t.Values)
-	}
 	files := []namedFile{
-		{name: ConfigFile, data: append(cfgJSON, '\n')},
 		{name: TokenizerConfigFile, data: append(tcJSON, '\n')},
 		{name: SpecialTokensFile, data: append(special, '\n')},
 	}
-	if opts.Vocab != nil {
-		files = append(files, namedFile{name: VocabFile, data: opts.Vocab})
+	if vocab != nil {
+		files = append(files, namedFile{name: VocabFile, data: vocab})
 	}
-	for name, data := range opts.Extra {
+	for name, data := range extra {
 		if filepath.Base(name) != name {
 			return nil, fmt.Errorf("extra file %q is not a plain file name", name)
 		}
 		files = append(files, namedFile{name: name, data: data})
 	}
-	// Weights last.
-	files = append(files, namedFile{name: SafetensorsFile, write: func(w io.Writer) error {
-		return WriteSafetensors(w, raws, map[string]string{"format": "pt"})
-	}})
 	return files, nil
 }
 
@@ -172,7 +187,7 @@ func CopyFolder(src, dst string, except ...string) error {
 		if !e.Type().IsRegular() || slices.Contains(except, e.Name()) {
 			continue
 		}
-		if e.Name() == SafetensorsFile {
+		if e.Name() == SafetensorsFile || e.Name() == AdapterWeightsFile {
 			last = append(last, e)
 			continue
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/whetml/whet/native/bert"
+	"github.com/whetml/whet/native/checkpoint"
 )
 
 // DefaultBatchSize is Options.BatchSize's default.
@@ -21,6 +22,9 @@ const DefaultBatchSize = 64
 type Options struct {
 	// BatchSize is the number of rows run together. Default: DefaultBatchSize.
 	BatchSize int
+	// Adapter, when set, is a LoRA adapter of the model applied to every row (its classifier gives the logits); the
+	// Predictor does not own it. Default: nil (the model alone).
+	Adapter *bert.Adapter
 }
 
 // Predictor runs a classifier model; it does not own the model.
@@ -44,7 +48,11 @@ func New(m *bert.Model, opts Options) *Predictor {
 //
 // ctx's error, or a bad row (empty, too long, id outside the vocabulary) naming its index.
 func (p *Predictor) Logits(ctx context.Context, ids, typeIDs [][]int32) ([][]float32, error) {
-	if p.m.NumLabels() == 0 {
+	L := p.m.NumLabels()
+	if p.opts.Adapter != nil {
+		L = p.opts.Adapter.NumLabels()
+	}
+	if L == 0 {
 		return nil, fmt.Errorf("infer: the model has no classifier head")
 	}
 	// libtorch's grad mode is thread-local and goroutines move between threads: stay on one thread so NoGrad's
@@ -69,7 +77,6 @@ func (p *Predictor) Logits(ctx context.Context, ids, typeIDs [][]int32) ([][]flo
 	}
 	sort.SliceStable(order, func(a, b int) bool { return len(ids[order[a]]) > len(ids[order[b]]) })
 	out := make([][]float32, len(ids))
-	L := p.m.NumLabels()
 	for start := 0; start < len(order); start += p.opts.BatchSize {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -92,7 +99,7 @@ func (p *Predictor) Logits(ctx context.Context, ids, typeIDs [][]int32) ([][]flo
 		}
 		vals := make([]float32, len(idx)*L)
 		ts.NoGrad(func() {
-			logits := p.m.Classify(b, false)
+			logits := p.m.ClassifyWith(b, p.opts.Adapter, false)
 			logits.MustCopyData(vals, uint(len(vals)))
 			logits.MustDrop()
 		})
@@ -132,4 +139,27 @@ func Argmax(v []float32) int {
 		}
 	}
 	return best
+}
+
+// LoadAdapter reads the LoRA adapter folder dir (written by whet or by peft) and builds it for m, which must be the
+// adapter's base model (the same shape). It returns the adapter, which the caller closes, and its label names.
+//
+// # Errors
+//
+// An unreadable or unsupported adapter folder, or one that does not fit m, naming the file and tensor.
+func LoadAdapter(m *bert.Model, dir string) (*bert.Adapter, []string, error) {
+	f, err := checkpoint.ReadAdapter(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg := m.Config()
+	values, n, err := f.Match(cfg, m.NumLabels())
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := bert.NewAdapter(m, f.Config.LoRA(), n, values, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("adapter[%s]: %w", dir, err)
+	}
+	return a, f.LabelsFor(cfg, n), nil
 }

@@ -45,21 +45,33 @@ func SkipWithoutTorch(t testing.TB) {
 // Run runs ref_bert.py cmd with req as JSON on stdin and decodes its JSON answer into resp.
 func Run(t testing.TB, cmd string, req, resp any) {
 	t.Helper()
+	run(t, Script(), cmd, req, resp)
+}
+
+// RunLoRA runs native/testdata/ref_lora.py (the peft-math LoRA reference) as Run runs ref_bert.py.
+func RunLoRA(t testing.TB, cmd string, req, resp any) {
+	t.Helper()
+	run(t, filepath.Join(filepath.Dir(Script()), "ref_lora.py"), cmd, req, resp)
+}
+
+func run(t testing.TB, script, cmd string, req, resp any) {
+	t.Helper()
 	in, err := json.Marshal(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := exec.Command(Python, Script(), cmd)
+	name := filepath.Base(script)
+	c := exec.Command(Python, script, cmd)
 	c.Stdin = bytes.NewReader(in)
 	var stdout, stderr bytes.Buffer
 	c.Stdout, c.Stderr = &stdout, &stderr
 	c.Env = append(os.Environ(), "OMP_NUM_THREADS=1")
 	if err := c.Run(); err != nil {
-		t.Fatalf("ref_bert.py %s: %v\n%s", cmd, err, stderr.String())
+		t.Fatalf("%s %s: %v\n%s", name, cmd, err, stderr.String())
 	}
 	if resp != nil {
 		if err := json.Unmarshal(stdout.Bytes(), resp); err != nil {
-			t.Fatalf("ref_bert.py %s: bad JSON answer: %v\n%.500s", cmd, err, stdout.String())
+			t.Fatalf("%s %s: bad JSON answer: %v\n%.500s", name, cmd, err, stdout.String())
 		}
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+
+	"github.com/whetml/whet/native/bert"
 )
 
 // Defaults applied by Config.WithDefaults to zero fields.
@@ -105,6 +107,10 @@ type Config struct {
 	Resume string
 	// Device is "cpu", "cuda" or "" (CUDA when available, else CPU). Default: "".
 	Device string
+	// LoRA, when set, trains a LoRA adapter instead of the whole model (Method "lora"). Resuming from an adapter
+	// checkpoint trains LoRA with the checkpoint's settings whether or not this is set. Default: nil (full
+	// fine-tuning).
+	LoRA *LoRAOptions
 	// Evaluate computes the metrics document; nil uses wasm/metrics directly. Default: nil.
 	Evaluate EvaluateFunc
 	// Progress receives step, eval, checkpoint and done events, on the training goroutine. Default: nil.
@@ -153,8 +159,24 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
+// LoRAOptions are the settings of a LoRA run (see bert.LoRA for the adapter's own): the base weights are frozen (no
+// gradients, no optimizer state), the adapter and the classifier are trained, and every checkpoint and OutDir are
+// peft adapter folders (adapter_config.json, adapter_model.safetensors) plus whet's files (labels, tokenizer,
+// preprocess module, trainer_state.json).
+type LoRAOptions struct {
+	// LoRA is the adapter's shape: rank, alpha, dropout, targets, modules to save. Zero fields take peft's defaults.
+	bert.LoRA
+	// BaseName is written as adapter_config.json's base_model_name_or_path. Default: ModelDir made absolute.
+	BaseName string
+}
+
 // validate names the first bad field.
 func (c Config) validate() error {
+	if c.LoRA != nil {
+		if err := c.LoRA.WithDefaults().Validate(); err != nil {
+			return fmt.Errorf("train: config field[LoRA]: %w", err)
+		}
+	}
 	switch {
 	case c.ModelDir == "" && c.Resume == "":
 		return errors.New("train: config field[ModelDir]: required (or Resume)")
@@ -223,4 +245,7 @@ type Result struct {
 	Losses []float64
 	// StoppedEarly is set when early stopping ended the run.
 	StoppedEarly bool
+	// TrainableParams and TotalParams count the numbers the optimizer updates and the model uses in all (with LoRA:
+	// the adapter's and the base's plus the adapter's).
+	TrainableParams, TotalParams int64
 }

@@ -29,10 +29,11 @@ type optim struct {
 	maxNorm float64
 }
 
-func newOptim(m *bert.Model, weightDecay, maxNorm float64) (*optim, error) {
+// newOptim sets up AdamW over ps (the model's parameters, or an adapter's).
+func newOptim(ps []bert.NamedParam, weightDecay, maxNorm float64) (*optim, error) {
 	var params []*ts.Tensor
 	var decay []float64
-	for _, p := range m.Parameters() {
+	for _, p := range ps {
 		params = append(params, p.Tensor)
 		if p.Decay && !strings.Contains(p.Name, "LayerNorm") {
 			decay = append(decay, weightDecay)

@@ -183,7 +183,7 @@ func Pretrain(ctx context.Context, cfg PretrainConfig) (*PretrainResult, error) 
 	for _, id := range cfg.SpecialIDs {
 		special[id] = true
 	}
-	opt, err := newOptim(m, cfg.WeightDecay, cfg.MaxGradNorm)
+	opt, err := newOptim(m.Parameters(), cfg.WeightDecay, cfg.MaxGradNorm)
 	if err != nil {
 		return nil, err
 	}

@@ -81,7 +81,7 @@ func (r *run) resumeState(st *TrainerState) {
 // with a warning (it then continues close to, not exactly as, the run that was not stopped).
 func (r *run) restore(step int) error {
 	dir := r.cfg.Resume
-	opt, err := r.opt.restore(dir, r.model.Parameters())
+	opt, err := r.opt.restore(dir, r.trainable())
 	if err != nil {
 		return err
 	}

@@ -32,15 +32,18 @@ const CheckpointsDir = "checkpoints"
 
 // run is one fine-tuning run's state.
 type run struct {
-	cfg    Config
-	log    *slog.Logger
-	dev    gotch.Device
-	model  *bert.Model
-	mcfg   bert.Config
-	base   *checkpoint.Folder
-	vocab  []byte
-	labels []string
-	index  map[string]int
+	cfg   Config
+	log   *slog.Logger
+	dev   gotch.Device
+	model *bert.Model
+	// adapter is the LoRA adapter being trained (nil for full fine-tuning); lora its settings.
+	adapter *bert.Adapter
+	lora    *LoRAOptions
+	mcfg    bert.Config
+	base    *checkpoint.Folder
+	vocab   []byte
+	labels  []string
+	index   map[string]int
 
 	train, val       []Example
 	trainY, valY     []int
@@ -115,6 +118,9 @@ func (r *run) close() {
 	if r.weightT != nil {
 		r.weightT.MustDrop()
 	}
+	if r.adapter != nil {
+		r.adapter.Close()
+	}
 	if r.model != nil {
 		r.model.Close()
 	}
@@ -135,12 +141,35 @@ func (r *run) setup() error {
 	r.dev = device(cfg.Device)
 	baseDir := cfg.ModelDir
 	startStep := 0
+	var resumed *checkpoint.Adapter // an adapter checkpoint to resume from
+	if cfg.Resume != "" && checkpoint.IsAdapter(cfg.Resume) {
+		var err error
+		if resumed, err = checkpoint.ReadAdapter(cfg.Resume); err != nil {
+			return err
+		}
+		if baseDir == "" {
+			baseDir = resumed.Config.BaseModelNameOrPath
+		}
+		r.lora = &LoRAOptions{LoRA: resumed.Config.LoRA(), BaseName: resumed.Config.BaseModelNameOrPath}
+	} else if cfg.LoRA != nil {
+		r.lora = cfg.LoRA
+	}
+	if r.lora != nil && r.lora.BaseName == "" {
+		abs, err := filepath.Abs(baseDir)
+		if err != nil {
+			return err
+		}
+		r.lora.BaseName = abs
+	}
 	if cfg.Resume != "" {
 		st, err := ReadTrainerState(cfg.Resume)
 		if err != nil {
 			return err
 		}
-		baseDir, startStep = cfg.Resume, st.GlobalStep
+		startStep = st.GlobalStep
+		if resumed == nil {
+			baseDir = cfg.Resume
+		}
 		r.resumeState(st)
 	}
 	base, err := checkpoint.ReadFolder(baseDir)
@@ -166,7 +195,11 @@ func (r *run) setup() error {
 		}
 	}
 	dataset.SortLabels(dataLabels)
-	labels, kept := chooseLabels(base.Config.Labels(), dataLabels)
+	modelLabels := base.Config.Labels()
+	if resumed != nil {
+		modelLabels = resumed.Labels
+	}
+	labels, kept := chooseLabels(modelLabels, dataLabels)
 	r.labels = labels
 	r.index = make(map[string]int, len(labels))
 	for i, l := range labels {
@@ -200,6 +233,9 @@ func (r *run) setup() error {
 	}
 	r.model, err = bert.New(r.mcfg, bert.Options{Heads: bert.HeadClassifier, NumLabels: len(labels), Device: r.dev, Seed: uint64(cfg.Seed)}, values)
 	if err != nil {
+		return err
+	}
+	if err := r.setupLoRA(resumed, len(labels)); err != nil {
 		return err
 	}
 
@@ -237,7 +273,7 @@ func (r *run) setup() error {
 	}
 	r.sched = newSchedule(cfg.LearningRate, cfg.WarmupRatio, r.total)
 	r.step = startStep
-	if r.opt, err = newOptim(r.model, cfg.WeightDecay, cfg.MaxGradNorm); err != nil {
+	if r.opt, err = newOptim(r.trainable(), cfg.WeightDecay, cfg.MaxGradNorm); err != nil {
 		return err
 	}
 	if cfg.Resume != "" {
@@ -250,6 +286,44 @@ func (r *run) setup() error {
 		"batch_size", cfg.BatchSize, "grad_accum", cfg.GradAccum, "total_steps", r.total, "warmup_steps", r.sched.warmup,
 		"learning_rate", cfg.LearningRate, "weight_decay", cfg.WeightDecay, "seed", cfg.Seed, "runtime", torch.Describe())
 	return nil
+}
+
+// setupLoRA freezes the model and builds the adapter of a LoRA run (from the resumed checkpoint's values when
+// resuming); it counts the trainable and total parameters either way.
+func (r *run) setupLoRA(resumed *checkpoint.Adapter, numLabels int) error {
+	total := bert.CountParams(r.model.Parameters())
+	if r.lora == nil {
+		r.res.TrainableParams, r.res.TotalParams = total, total
+		return nil
+	}
+	var values map[string][]float32
+	if resumed != nil {
+		var err error
+		if values, _, err = resumed.Match(r.mcfg, numLabels); err != nil {
+			return err
+		}
+	}
+	r.model.Freeze()
+	a, err := bert.NewAdapter(r.model, r.lora.LoRA, numLabels, values, uint64(r.cfg.Seed))
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	r.adapter = a
+	trainable := bert.CountParams(a.Parameters())
+	r.res.TrainableParams, r.res.TotalParams = trainable, total+trainable
+	l := a.Config()
+	r.log.Info("LoRA: base weights frozen", "r", l.R, "lora_alpha", l.Alpha, "lora_dropout", l.Dropout,
+		"target_layers", len(a.Targets()), "trainable_params", trainable, "total_params", total+trainable,
+		"trainable_percent", round(100*float64(trainable)/float64(total+trainable), 4))
+	return nil
+}
+
+// trainable returns the parameters the optimizer updates: the adapter's with LoRA, else the model's.
+func (r *run) trainable() []bert.NamedParam {
+	if r.adapter != nil {
+		return r.adapter.Parameters()
+	}
+	return r.model.Parameters()
 }
 
 func (r *run) loop(ctx context.Context) error {
@@ -350,7 +424,7 @@ func (r *run) forwardBackward(batch []int, accum *ts.Scalar) (float64, error) {
 		return 0, err
 	}
 	defer target.MustDrop()
-	logits := r.model.Classify(b, true)
+	logits := r.model.ClassifyWith(b, r.adapter, true)
 	weight := ts.None
 	if r.weightT != nil {
 		weight = r.weightT
@@ -388,7 +462,7 @@ func (r *run) evaluate(ctx context.Context) (json.RawMessage, error) {
 			}
 		}
 	}
-	logits, err := infer.New(r.model, infer.Options{BatchSize: r.cfg.EvalBatchSize}).Logits(ctx, ids, types)
+	logits, err := infer.New(r.model, infer.Options{BatchSize: r.cfg.EvalBatchSize, Adapter: r.adapter}).Logits(ctx, ids, types)
 	if err != nil {
 		return nil, fmt.Errorf("train: evaluate: %w", err)
 	}
@@ -469,10 +543,6 @@ func (r *run) evalAndSave(ctx context.Context) (bool, error) {
 
 // save writes a checkpoint folder with trainer_state.json.
 func (r *run) save(dir string, doc json.RawMessage) error {
-	tensors, err := r.model.Tensors()
-	if err != nil {
-		return err
-	}
 	st := TrainerState{GlobalStep: r.step, Epoch: round(r.epoch, 4), Metrics: doc, BestMetric: r.best, BestCheckpoint: r.bestDir,
 		MetricForBestModel: r.cfg.MetricForBestModel, TotalSteps: r.total, Seed: r.cfg.Seed}
 	if r.cfg.EarlyStoppingPatience > 0 {
@@ -497,18 +567,39 @@ func (r *run) save(dir string, doc json.RawMessage) error {
 	for k, v := range r.cfg.TokenizerConfig {
 		tokCfg[k] = v
 	}
-	err = checkpoint.WriteFolder(dir, checkpoint.SaveOptions{
-		Config: r.mcfg, Tensors: tensors, Vocab: r.vocab, DoLowerCase: r.base.DoLowerCase,
-		TokenizerConfig: tokCfg, Extra: extra,
-	})
+	if r.adapter != nil {
+		err = r.saveAdapter(dir, tokCfg, extra)
+	} else {
+		var tensors []bert.Tensor
+		if tensors, err = r.model.Tensors(); err != nil {
+			return err
+		}
+		err = checkpoint.WriteFolder(dir, checkpoint.SaveOptions{
+			Config: r.mcfg, Tensors: tensors, Vocab: r.vocab, DoLowerCase: r.base.DoLowerCase,
+			TokenizerConfig: tokCfg, Extra: extra,
+		})
+	}
 	if err != nil {
 		return err
 	}
-	if err := r.opt.save(dir, r.model.Parameters()); err != nil {
+	if err := r.opt.save(dir, r.trainable()); err != nil {
 		return err
 	}
 	r.lastDir = dir
 	return nil
+}
+
+// saveAdapter writes the LoRA adapter as a peft adapter folder with the tokenizer files and extra.
+func (r *run) saveAdapter(dir string, tokCfg map[string]any, extra map[string][]byte) error {
+	tensors, err := r.adapter.Tensors()
+	if err != nil {
+		return err
+	}
+	return checkpoint.WriteAdapter(dir, checkpoint.AdapterSaveOptions{
+		Config: checkpoint.NewAdapterConfig(r.lora.LoRA, r.lora.BaseName), Tensors: tensors, Labels: r.labels,
+		MaxPositionEmbeddings: r.mcfg.MaxPositionEmbeddings, Vocab: r.vocab, DoLowerCase: r.base.DoLowerCase,
+		TokenizerConfig: tokCfg, Extra: extra,
+	})
 }
 
 // prune removes checkpoints that are neither the best nor the last.

@@ -1,0 +1,244 @@
+//go:build cgo
+
+package bert
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+
+	"github.com/sugarme/gotch/ts"
+
+	"github.com/whetml/whet/native/torch"
+)
+
+// loraPair is one target's update: lora_A [r, in], lora_B [out, r].
+type loraPair struct {
+	a, b *ts.Tensor
+}
+
+// Adapter is a LoRA adapter of a Model (see LoRA): its lora_A/lora_B pairs and its own copy of the modules it saves
+// (classifier, optionally pooler), which replace the base model's when the adapter is applied. Many adapters can be
+// applied to one Model in turn; none of them changes the Model's weights. An Adapter owns its tensors: Close drops
+// them. It is not safe for concurrent use.
+type Adapter struct {
+	cfg       LoRA
+	numLabels int
+	targets   []LoRATarget
+	params    []NamedParam
+	byName    map[string]*ts.Tensor
+
+	layers       [][numSites]*loraPair // per encoder layer
+	pool         *loraPair
+	poolW, poolB *ts.Tensor // saved pooler, nil to use the base's
+	clsW, clsB   *ts.Tensor // saved classifier
+	scaling      *ts.Scalar
+	closed       bool
+}
+
+// NewAdapter builds an adapter with l's shape for m (its config and device) with numLabels classes. values maps
+// adapter parameter names (LoRAParams) to values; a missing lora_A is drawn kaiming-uniform (a=sqrt(5), i.e. uniform
+// in +-1/sqrt(in), from a generator seeded with seed), a missing lora_B is zeros, and a missing saved module is a copy
+// of m's (or, for a classifier m lacks or whose size differs, drawn like a fresh HF classifier).
+//
+// # Errors
+//
+// A bad LoRA config or target list, or a value slice whose length does not match its parameter's shape.
+func NewAdapter(m *Model, l LoRA, numLabels int, values map[string][]float32, seed uint64) (*Adapter, error) {
+	if m.closed {
+		return nil, ErrClosed
+	}
+	l = l.WithDefaults()
+	if err := l.Validate(); err != nil {
+		return nil, err
+	}
+	if numLabels < 1 {
+		return nil, fmt.Errorf("lora: an adapter's classifier needs at least one label, got %d", numLabels)
+	}
+	targets, params, err := LoRAParams(m.cfg, l, numLabels)
+	if err != nil {
+		return nil, err
+	}
+	a := &Adapter{cfg: l, numLabels: numLabels, targets: targets, byName: map[string]*ts.Tensor{},
+		layers: make([][numSites]*loraPair, m.cfg.NumHiddenLayers)}
+	rng := rand.New(rand.NewPCG(seed, 0x2545f4914f6cdd1d))
+	for _, p := range params {
+		numel := int64(1)
+		for _, d := range p.Shape {
+			numel *= d
+		}
+		vals, ok := values[p.Name]
+		if ok && int64(len(vals)) != numel {
+			a.Close()
+			return nil, fmt.Errorf("lora: tensor[%s]: %d values for shape %v", p.Name, len(vals), p.Shape)
+		}
+		if !ok {
+			if vals, err = a.initial(m, p, numel, rng); err != nil {
+				a.Close()
+				return nil, err
+			}
+		}
+		t, err := tensorFromValues(vals, p.Shape, m.opts.Device)
+		if err != nil {
+			a.Close()
+			return nil, fmt.Errorf("lora: tensor[%s]: %w", p.Name, err)
+		}
+		a.params = append(a.params, NamedParam{Param: p, Tensor: t})
+		a.byName[p.Name] = t
+	}
+	for _, t := range targets {
+		pair := &loraPair{a: a.byName[loraAName(t.Module)], b: a.byName[loraBName(t.Module)]}
+		if t.layer < 0 {
+			a.pool = pair
+		} else {
+			a.layers[t.layer][t.site] = pair
+		}
+	}
+	a.poolW, a.poolB = a.byName["bert.pooler.dense.weight"], a.byName["bert.pooler.dense.bias"]
+	a.clsW, a.clsB = a.byName["classifier.weight"], a.byName["classifier.bias"]
+	a.scaling = ts.FloatScalar(l.Scaling())
+	return a, nil
+}
+
+// initial returns the from-scratch values of an adapter parameter (see NewAdapter).
+func (a *Adapter) initial(m *Model, p Param, numel int64, rng *rand.Rand) ([]float32, error) {
+	switch {
+	case strings.HasSuffix(p.Name, ".lora_A.weight"):
+		bound := 1 / math.Sqrt(float64(p.Shape[1]))
+		vals := make([]float32, numel)
+		for i := range vals {
+			vals[i] = float32((2*rng.Float64() - 1) * bound)
+		}
+		return vals, nil
+	case strings.HasSuffix(p.Name, ".lora_B.weight"):
+		return make([]float32, numel), nil
+	}
+	if t := m.byName[p.Name]; t != nil && shapeEqual(t.MustSize(), p.Shape) {
+		return torch.Float32s(t)
+	}
+	return initValues(p, numel, m.cfg, rng), nil
+}
+
+func shapeEqual(a, b []int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Config returns the adapter's LoRA settings (defaults applied).
+func (a *Adapter) Config() LoRA { return a.cfg }
+
+// NumLabels is the size of the adapter's classifier.
+func (a *Adapter) NumLabels() int { return a.numLabels }
+
+// Targets lists the Linear layers the adapter updates.
+func (a *Adapter) Targets() []LoRATarget { return a.targets }
+
+// Parameters returns the adapter's trainable parameters in LoRAParams order; the adapter owns the tensors.
+func (a *Adapter) Parameters() []NamedParam { return a.params }
+
+// Tensors copies the adapter's parameters to Go memory, in LoRAParams order (for saving).
+func (a *Adapter) Tensors() ([]Tensor, error) {
+	if a.closed {
+		return nil, ErrClosed
+	}
+	out := make([]Tensor, 0, len(a.params))
+	for _, p := range a.params {
+		vals, err := torch.Float32s(p.Tensor)
+		if err != nil {
+			return nil, fmt.Errorf("lora: tensor[%s]: %w", p.Name, err)
+		}
+		out = append(out, Tensor{Name: p.Name, Shape: append([]int64(nil), p.Shape...), Values: vals})
+	}
+	return out, nil
+}
+
+// Close drops the adapter's tensors. It is idempotent.
+func (a *Adapter) Close() {
+	if a.closed {
+		return
+	}
+	a.closed = true
+	for _, p := range a.params {
+		p.Tensor.MustDrop()
+	}
+	a.params, a.byName, a.layers, a.pool = nil, nil, nil, nil
+	if a.scaling != nil {
+		a.scaling.MustDrop()
+	}
+}
+
+// Freeze stops gradients to every parameter of m (requires_grad false), so that training an adapter computes and
+// keeps no gradient, and no optimizer state, for the base weights.
+func (m *Model) Freeze() {
+	for _, p := range m.params {
+		p.Tensor.MustRequiresGrad_(false)
+	}
+}
+
+// CountParams returns the number of elements of ps.
+func CountParams(ps []NamedParam) int64 {
+	var n int64
+	for _, p := range ps {
+		k := int64(1)
+		for _, d := range p.Shape {
+			k *= d
+		}
+		n += k
+	}
+	return n
+}
+
+// lin is the Linear layer w, bias over x, plus the LoRA update of pair (nil for none):
+// y = x w^T + bias + ((dropout(x) A^T) * scaling) B^T. Scaling the rank-r intermediate instead of the output is the
+// same product (up to float rounding) at r/out of the cost. It consumes x when del is set.
+func (m *Model) lin(x, w, bias *ts.Tensor, pair *loraPair, ad *Adapter, train, del bool) *ts.Tensor {
+	y := ts.MustLinear(x, w, bias)
+	if pair != nil {
+		in := x
+		if train && ad.cfg.Dropout > 0 {
+			d, err := torch.Dropout(x, ad.cfg.Dropout)
+			if err != nil {
+				panic(err) // only on allocation failure, as gotch's Must* ops
+			}
+			in = d
+		}
+		h := ts.MustLinear(in, pair.a, ts.None).MustMulScalar(ad.scaling, true)
+		if in != x {
+			in.MustDrop()
+		}
+		u := ts.MustLinear(h, pair.b, ts.None)
+		h.MustDrop()
+		y = y.MustAdd(u, true)
+		u.MustDrop()
+	}
+	if del {
+		x.MustDrop()
+	}
+	return y
+}
+
+// sites returns the adapter's pairs for encoder layer i (nil without an adapter).
+func (a *Adapter) sites(i int) *[numSites]*loraPair {
+	if a == nil {
+		return nil
+	}
+	return &a.layers[i]
+}
+
+// Check reports whether a fits m: the same encoder shape it was built for.
+func (a *Adapter) check(m *Model) {
+	if a.closed {
+		panic("bert: use of a closed adapter")
+	}
+	if len(a.layers) != m.cfg.NumHiddenLayers || (a.clsW != nil && a.clsW.MustSize()[1] != int64(m.cfg.HiddenSize)) {
+		panic("bert: adapter built for a different model shape")
+	}
+}
