@@ -4,7 +4,8 @@
 BERT for sequence classification (native/testdata/ref_bert.py, HF module names, dropout 0.1 active in training),
 torch.optim.AdamW with decay/no-decay groups, linear schedule (get_scheduler("linear") as a LambdaLR), gradient
 clipping at 1.0, a shuffled DataLoader over pre-tokenized rows padded to max_length (tokenizer(padding="max_length")),
-or, with --padding longest, each batch cut to its longest row (DataCollatorWithPadding).
+or, with --padding longest, each batch cut to its longest row (DataCollatorWithPadding). With --lora-r R it trains a
+peft-style LoRA adapter instead (native/testdata/ref_lora.py: frozen base, AdamW over lora_A/lora_B and the classifier).
 
 Inputs come pre-tokenized (bench/harness.py writes an .npz: input_ids [N, max_len] int64 padded with 0,
 attention_mask, labels), so tokenization is outside this process (conservative: it favours the reference).
@@ -26,6 +27,7 @@ from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "native", "testdata"))
 import ref_bert  # noqa: E402
+import ref_lora  # noqa: E402
 
 
 def emit(obj):
@@ -48,6 +50,9 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--padding", choices=["max_length", "longest"], default="max_length")
     ap.add_argument("--no-dropout", action="store_true")
+    ap.add_argument("--lora-r", type=int, default=0, help="train a LoRA adapter of this rank (ref_lora.py, peft's math)")
+    ap.add_argument("--lora-alpha", type=float, default=8)
+    ap.add_argument("--lora-targets", default="query,value")
     a = ap.parse_args()
 
     torch.set_num_threads(a.threads)
@@ -60,10 +65,16 @@ def main():
     labels = torch.from_numpy(d["labels"].astype(np.int64))
 
     model = ref_bert.load(a.model, ref_bert.Variant({"dropout": not a.no_dropout, "gelu": "native"}))
+    if a.lora_r > 0:
+        # peft's LoRA: frozen base, lora_A/lora_B on the targets, the classifier trained in full.
+        ref_lora.attach(model, {"r": a.lora_r, "lora_alpha": a.lora_alpha, "target_modules": a.lora_targets.split(","),
+                                "modules_to_save": ["classifier"]}, model.classifier.out_features)
     model.train()
 
     decay, no_decay = [], []
     for n, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
         (no_decay if n.endswith(".bias") or "LayerNorm" in n else decay).append(p)
     opt = torch.optim.AdamW(
         [{"params": decay, "weight_decay": a.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
@@ -98,7 +109,7 @@ def main():
             logits, _ = model(bi, bt, bm)
             loss = torch.nn.functional.cross_entropy(logits, bl)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), a.max_grad_norm)
+            torch.nn.utils.clip_grad_norm_(decay + no_decay, a.max_grad_norm)
             opt.step()
             sched.step()
             opt.zero_grad()
