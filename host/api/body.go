@@ -54,6 +54,12 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// hasBody reports whether the request announces a body (a Content-Length above 0, or chunked).
+func hasBody(c *fiber.Ctx) bool {
+	n := c.Request().Header.ContentLength()
+	return n > 0 || n == -1
+}
+
 // body returns the request body as a stream of at most limit bytes, or a 413 when Content-Length announces more.
 func body(c *fiber.Ctx, limit int64, what string) (io.Reader, error) {
 	if n := c.Request().Header.ContentLength(); n > 0 && int64(n) > limit {

@@ -138,7 +138,7 @@ func (s *Server) ErrorHandler(c *fiber.Ctx, err error) error {
 	if out.Code != "" {
 		body.Error.Code = &out.Code
 	}
-	if c.Request().Header.ContentLength() != 0 {
+	if hasBody(c) {
 		// The body may be unread (a refusal before the handler read it): do not wait for the rest of it.
 		c.Set(fiber.HeaderConnection, "close")
 	}

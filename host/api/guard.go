@@ -37,14 +37,15 @@ func (s *Server) guard(c *fiber.Ctx) error {
 		return &Error{Status: fiber.StatusForbidden, Type: "permission_error", Code: "cross_origin",
 			Message: "cross-origin request from " + origin + " refused: start the server with --allow-origin " + origin + " to allow that site"}
 	}
-	if !s.hostAllowed(c.Hostname()) {
+	host := string(c.Request().Header.Host()) // not c.Hostname(): it believes X-Forwarded-Host, which a page can set
+	if !s.hostAllowed(host) {
 		keyed, err := s.keyed(c)
 		if err != nil {
 			return err
 		}
 		if !keyed {
 			return &Error{Status: fiber.StatusForbidden, Type: "permission_error", Code: "host_not_allowed",
-				Message: "Host " + c.Hostname() + " refused: a server without API keys answers only to IP addresses, localhost and the names given with --allow-host"}
+				Message: "Host " + host + " refused: a server without API keys answers only to IP addresses, localhost and the names given with --allow-host"}
 		}
 	}
 	return c.Next()
@@ -54,7 +55,7 @@ func (s *Server) guard(c *fiber.Ctx) error {
 // stand in front).
 func (s *Server) sameOrigin(c *fiber.Ctx, origin string) bool {
 	u, err := url.Parse(origin)
-	return err == nil && u.Host != "" && strings.EqualFold(u.Host, c.Hostname())
+	return err == nil && u.Host != "" && strings.EqualFold(u.Host, string(c.Request().Header.Host()))
 }
 
 // hostAllowed reports whether a keyless server answers to the Host header host ("name" or "name:port").

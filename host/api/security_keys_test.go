@@ -169,6 +169,10 @@ func TestSecurityMetrics(t *testing.T) {
 			}
 		})
 	}
+	// A scrape has no body (the Prometheus handler would read one whole).
+	if status, _, _ := ts.send(rawReq{method: "GET", path: "/metrics", key: keys["read"], body: strings.Repeat("x", 1<<20)}); status != 400 {
+		t.Fatalf("GET /metrics with a body: %d, want 400", status)
+	}
 	// The metrics token opens nothing else.
 	if status, _, _ := ts.send(rawReq{method: "GET", path: "/v1/models", key: "scrape"}); status != 401 {
 		t.Fatalf("metrics token on /v1/models: %d, want 401", status)

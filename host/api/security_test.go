@@ -26,6 +26,7 @@ import (
 type rawReq struct {
 	method, path, ctype, origin, host, key string
 	body                                   string
+	header                                 map[string]string
 }
 
 // send sends r to ts and returns the status, the body and the response headers.
@@ -46,6 +47,9 @@ func (ts *testServer) send(r rawReq) (int, string, http.Header) {
 	}
 	if r.key != "" {
 		req.Header.Set("Authorization", "Bearer "+r.key)
+	}
+	for k, v := range r.header {
+		req.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -90,6 +94,8 @@ func TestSecurityKeylessBrowserGuards(t *testing.T) {
 			403, "cross-origin"},
 		{"null origin", rawReq{method: "POST", path: "/v1/fine_tuning/jobs/x/cancel", origin: "null"}, 403, "cross-origin"},
 		{"rebound host name", rawReq{method: "GET", path: "/v1/models", host: "evil.example:" + ts.port()}, 403, "Host evil.example"},
+		{"rebound host claiming a proxy", rawReq{method: "GET", path: "/v1/models", host: "evil.example:" + ts.port(),
+			header: map[string]string{"X-Forwarded-Host": "localhost:" + ts.port()}}, 403, "Host evil.example"},
 		{"rebound host, metrics", rawReq{method: "GET", path: "/metrics", host: "evil.example:" + ts.port()}, 403, "Host"},
 		{"allowed foreign origin preflight", rawReq{method: "OPTIONS", path: "/v1/models", origin: "http://app.example"}, 204, ""},
 		{"allowed foreign origin", rawReq{method: "GET", path: "/v1/models", origin: "http://app.example"}, 200, `"object":"list"`},

@@ -409,6 +409,10 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 // authenticateMetrics lets GET /metrics through with Config.MetricsToken or any API key (it lists model ids and
 // their traffic); open on a keyless server, like the API.
 func (s *Server) authenticateMetrics(c *fiber.Ctx) error {
+	if hasBody(c) {
+		// The Prometheus handler would read a body whole; a scrape has none.
+		return badRequest("", "unexpected_body", "GET /metrics takes no request body")
+	}
 	if tok := s.cfg.MetricsToken; tok != "" {
 		sum, want := sha256.Sum256([]byte(c.Get(fiber.HeaderAuthorization))), sha256.Sum256([]byte("Bearer "+tok))
 		if subtle.ConstantTimeCompare(sum[:], want[:]) == 1 {
