@@ -88,9 +88,10 @@ test: build
 	WHET_BIN=$(ROOT)/bin/whet $(GO) test -count=1 -timeout 40m ./...
 
 # The server under hostile clients (README "Security"): browser guards (CSRF, DNS rebinding), bodies before
-# authentication (server RSS), uploads kept out of /tmp, and more. Part of `make test` too.
+# authentication (server RSS), slowloris under a lowered fd limit, concurrent dry runs, scopes, symlink imports,
+# and the exact resume after a SIGKILL. Part of `make test` too.
 test-security: build
-	$(GO) test -count=1 -run TestSecurity -v ./host/...
+	WHET_BIN=$(ROOT)/bin/whet $(GO) test -count=1 -run 'TestSecurity|TestResumeAfterServerKillIsExact' -v ./host/api ./host/server
 
 # Long check: SST-2 and TREC convergence from a random-init tiny BERT (skips without ../shared/data).
 test-long: build
