@@ -109,7 +109,8 @@ type Config struct {
 	// ModuleRuns caps the runs of uploaded module code in the API process at once (dry runs, server-side
 	// tokenization, checks at upload); ModuleRunsPerKey caps them per API key, ModuleRunQueue the runs waiting for
 	// a turn (more get 429), ModuleRunMemory the server memory they may reserve together (each run reserves three
-	// times its instances' memory limit, limit.go). Defaults: max(2, GOMAXPROCS/2), half of ModuleRuns (at least 1),
+	// times its instances' memory limit, limit.go). Defaults: half of GOMAXPROCS (at least 1; with server.Run's one
+	// instance per run, they leave half the cores to predictions and training), half of ModuleRuns (at least 1),
 	// DefaultModuleRunQueue, DefaultModuleRunMemory (1.5 GiB).
 	ModuleRuns, ModuleRunsPerKey, ModuleRunQueue int
 	ModuleRunMemory                              int64
@@ -187,7 +188,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.MaxConns = DefaultMaxConns
 	}
 	if cfg.ModuleRuns == 0 {
-		cfg.ModuleRuns = max(2, runtime.GOMAXPROCS(0)/2)
+		cfg.ModuleRuns = max(1, runtime.GOMAXPROCS(0)/2)
 	}
 	if cfg.ModuleRunsPerKey == 0 {
 		cfg.ModuleRunsPerKey = max(1, cfg.ModuleRuns/2)

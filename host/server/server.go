@@ -96,7 +96,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			err = cerr
 		}
 	}()
-	rt, err := sandbox.New(ctx, sandbox.Config{CacheDir: filepath.Join(st.Dir(), "cache", "wasm"), Logger: log})
+	// This runtime runs uploaded modules inside the server process (checks at upload, dry runs, server-side
+	// tokenization): one instance per run, so api.Config.ModuleRuns bounds the cores they take.
+	rt, err := sandbox.New(ctx, sandbox.Config{CacheDir: filepath.Join(st.Dir(), "cache", "wasm"), Logger: log, PoolSize: 1})
 	if err != nil {
 		return err
 	}
