@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -36,6 +38,10 @@ func runServe(args []string) error {
 	threads := fs.Int("threads", 0, "CPU threads per trainer and predict worker (0: their default)")
 	maxLoaded := fs.Int("max-loaded", predict.DefaultMaxLoaded, "models kept loaded for prediction")
 	logJSON := fs.Bool("log-json", false, "log JSON lines instead of text")
+	var maxStorage, maxFile byteSize
+	fs.Var(&maxStorage, "max-storage", "bytes the data folder may hold, e.g. 50GiB: uploads past it and new jobs get 507 (default: no limit)")
+	maxFile = byteSize(api.DefaultMaxFileBytes)
+	fs.Var(&maxFile, "max-file-size", "largest dataset upload, e.g. 1GiB")
 	insecure := fs.Bool("insecure-no-auth", false, "allow serving without an API key on a non-loopback address")
 	var origins, hosts listFlag
 	fs.Var(&origins, "allow-origin", "a browser origin (https://app.example) allowed to call the API; repeatable")
@@ -60,10 +66,38 @@ func runServe(args []string) error {
 		keys = []string{*apiKey}
 	}
 	return server.Run(ctx, server.Config{Addr: *addr, DataDir: *data, APIKeys: keys, Concurrency: *concurrency,
-		Threads: *threads, MaxLoaded: *maxLoaded, Static: web.FS(), Logger: slog.New(h),
+		Threads: *threads, MaxLoaded: *maxLoaded, MaxStorage: int64(maxStorage), MaxFileBytes: int64(maxFile),
+		Static: web.FS(), Logger: slog.New(h),
 		InsecureNoAuth: *insecure, AllowOrigins: origins, AllowHosts: hosts,
 		API:   func(c *api.Config) { c.ImportRoots, c.MetricsToken = roots, *metricsToken },
 		Ready: func(a net.Addr) { fmt.Fprintf(os.Stderr, "whet: serving on http://%s (data in %s)\n", a, *data) }})
+}
+
+// byteSize is a size flag: bytes, or a number with a unit (KB, MB, GB, TB: powers of 1000; KiB, MiB, GiB, TiB:
+// powers of 1024).
+type byteSize int64
+
+func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
+
+func (b *byteSize) Set(v string) error {
+	units := []struct {
+		suffix string
+		mult   float64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9},
+		{"TB", 1e12}, {"B", 1}}
+	num, mult := strings.TrimSpace(v), 1.0
+	for _, u := range units {
+		if rest, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, mult = strings.TrimSpace(rest), u.mult
+			break
+		}
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil || f < 0 || f*mult > math.MaxInt64 {
+		return fmt.Errorf("%q is not a size (use bytes or a unit: 512MiB, 50GB)", v)
+	}
+	*b = byteSize(f * mult)
+	return nil
 }
 
 // listFlag is a repeatable string flag (also split at commas).

@@ -53,6 +53,7 @@ func toError(err error) (*Error, bool) {
 		iu  *store.InUseError
 		ce  *store.ConflictError
 		tl  *store.TooLargeError
+		qe  *store.QuotaError
 		de  *dataset.Error
 		des dataset.Errors
 		me  *modeldir.Error
@@ -76,6 +77,8 @@ func toError(err error) (*Error, bool) {
 		return &Error{Status: 409, Type: "conflict_error", Code: "in_use", Message: iu.Error()}, true
 	case errors.As(err, &ce):
 		return &Error{Status: 409, Type: "conflict_error", Code: "conflict", Message: ce.Error()}, true
+	case errors.As(err, &qe):
+		return &Error{Status: 507, Type: "insufficient_storage", Code: "storage_quota", Message: qe.Error()}, true
 	case errors.As(err, &tl):
 		return &Error{Status: 413, Type: "request_too_large", Code: "too_large", Param: "file", Message: tl.Error()}, true
 	case errors.As(err, &des):

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -96,11 +97,22 @@ func (s *Server) GetModuleHandler(c *fiber.Ctx) error {
 	return c.JSON(m.Module)
 }
 
-// DeleteModuleHandler is DELETE /v1/modules/{id}; 409 while an unfinished job uses the module.
+// DeleteModuleHandler is DELETE /v1/modules/{id}; 409 while an unfinished job uses the module. The module's compiled
+// code and compile cache go with its content.
 func (s *Server) DeleteModuleHandler(c *fiber.Ctx) error {
+	ctx := c.UserContext()
 	id := c.Params("id")
-	if err := s.st.DeleteModule(c.UserContext(), id); err != nil {
+	m, err := s.st.GetModule(ctx, id)
+	if err != nil {
 		return err
+	}
+	if err := s.st.DeleteModule(ctx, id); err != nil {
+		return err
+	}
+	if _, err := os.Stat(m.Path); errors.Is(err, fs.ErrNotExist) { // no other module shares the content
+		if err := s.rt.Forget(ctx, m.SHA256); err != nil {
+			s.log.Warn("module deleted; its compiled code was not all released", "module", id, "err", err)
+		}
 	}
 	return c.JSON(sdk.DeleteResponse{ID: id, Object: sdk.ObjectModule, Deleted: true})
 }

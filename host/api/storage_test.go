@@ -6,9 +6,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/whetml/whet/host/internal/whettest"
+	"github.com/whetml/whet/host/server"
+	"github.com/whetml/whet/host/store"
 	"github.com/whetml/whet/sdk"
 )
 
@@ -85,4 +88,49 @@ func TestDeleteJob(t *testing.T) {
 	}
 	_, err = ts.c.DeleteJob(ctx, running.ID, sdk.DeleteJobRequest{})
 	apiErr(t, err, 404, "not found")
+}
+
+// --max-storage refuses an upload that would pass it with 507 naming the limit (and a job once the folder is full);
+// a dataset over --max-file-size is 413 naming that limit. Leftovers of a crash are swept at the next start.
+func TestStorageLimits(t *testing.T) {
+	data := t.TempDir()
+	ts := start(t, opts{data: data, srv: func(c *server.Config) { c.MaxFileBytes = 64 << 10 }})
+	_, err := ts.c.UploadFile(context.Background(), sdk.UploadFileRequest{Filename: "big.jsonl",
+		Content: strings.NewReader(whettest.SST2(2000)), Purpose: sdk.PurposeFineTune})
+	apiErr(t, err, 413, "file[big.jsonl] is larger than the limit of 65536 bytes (64 KiB)")
+	ts.stop()
+
+	// A crash left an orphan job folder and a stored file without its record.
+	for _, p := range []string{filepath.Join(data, "jobs", "ftjob-orphan", "train.jsonl"), filepath.Join(data, "files", "abc.jsonl")} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, make([]byte, 1<<20), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := store.Open(context.Background(), data, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := st.Usage() - 2<<20
+	st.Close(context.Background())
+	ts = start(t, opts{data: data, srv: func(c *server.Config) { c.MaxStorage = used + 256<<10 }})
+	for _, p := range []string{filepath.Join(data, "jobs", "ftjob-orphan"), filepath.Join(data, "files", "abc.jsonl")} {
+		if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("leftover %s survived the restart (err %v)", p, err)
+		}
+	}
+	m := ts.model("tiny", "neg", "pos")
+	small := ts.upload("small.jsonl", whettest.SST2(40))
+	_, err = ts.c.UploadFile(context.Background(), sdk.UploadFileRequest{Filename: "big.jsonl",
+		Content: strings.NewReader(whettest.SST2(8000)), Purpose: sdk.PurposeFineTune})
+	if se := apiErr(t, err, 507, "file[big.jsonl] refused: the data folder holds"); !strings.Contains(se.Err.Message, "--max-storage") {
+		t.Errorf("message %q does not name --max-storage", se.Err.Message)
+	}
+	if err := os.WriteFile(filepath.Join(data, "files", "filler"), make([]byte, 512<<10), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = ts.c.CreateJob(context.Background(), sdk.CreateJobRequest{Model: m.ID, TrainingFile: small.ID})
+	apiErr(t, err, 507, "fine-tuning job refused")
 }

@@ -269,6 +269,9 @@ func (q *Queue) Create(ctx context.Context, req sdk.CreateJobRequest) (*store.Jo
 	if req.TrainingFile == "" {
 		return nil, &ValidationError{Param: "training_file", Msg: "required: the id of an uploaded file (POST /v1/files)"}
 	}
+	if err := q.st.CheckQuota("fine-tuning job"); err != nil {
+		return nil, err
+	}
 	if req.Suffix != "" && !suffixRE.MatchString(req.Suffix) {
 		return nil, &ValidationError{Param: "suffix", Msg: fmt.Sprintf("must be 1 to 40 of letters, digits, '.', '_' and '-', got %q", req.Suffix)}
 	}

@@ -141,7 +141,7 @@ func (rt *Runtime) compile(ctx context.Context, wasm []byte, trusted bool) (*Com
 		return nil, fmt.Errorf("module[%s]: %w: %d bytes, the limit is %d (Config.MaxModuleBytes)",
 			label, ErrModuleTooLarge, len(wasm), rt.cfg.MaxModuleBytes)
 	}
-	key := fmt.Sprintf("%s/%t", sum, trusted)
+	key := cacheKey(sum, trusted)
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	if c, ok := rt.byKey[key]; ok {
@@ -151,23 +151,38 @@ func (rt *Runtime) compile(ctx context.Context, wasm []byte, trusted bool) (*Com
 	if trusted {
 		wrt = rt.fast
 	}
+	var before map[string]bool
+	if !trusted {
+		before = rt.cacheFiles()
+	}
 	cm, err := wrt.CompileModule(ctx, wasm)
+	if !trusted {
+		rt.recordCacheFiles(sum, before)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("module[%s]: %w: %v", label, ErrInvalidModule, err)
 	}
 	c := &Compiled{rt: rt, wrt: wrt, cm: cm, trusted: trusted,
 		info: Info{SHA256: sum, Name: label, Size: len(wasm), Trusted: trusted}}
-	if err := c.validateShape(); err != nil {
-		_ = cm.Close(ctx)
-		return nil, fmt.Errorf("module[%s]: %w: %v", label, ErrInvalidModule, err)
+	err = c.validateShape()
+	if err != nil {
+		err = fmt.Errorf("module[%s]: %w: %v", label, ErrInvalidModule, err)
+	} else {
+		err = c.probe(ctx)
 	}
-	if err := c.probe(ctx); err != nil {
+	if err != nil {
 		_ = cm.Close(ctx)
+		if !trusted {
+			_ = rt.removeCacheFiles(sum)
+		}
 		return nil, err
 	}
 	rt.byKey[key] = c
 	return c, nil
 }
+
+// cacheKey is byKey's key: a module's sha256 and trust level.
+func cacheKey(sum string, trusted bool) string { return fmt.Sprintf("%s/%t", sum, trusted) }
 
 type signature struct {
 	params, results []api.ValueType

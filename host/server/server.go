@@ -49,6 +49,11 @@ type Config struct {
 	Threads int
 	// MaxLoaded is how many models stay loaded for prediction. Default: predict.DefaultMaxLoaded.
 	MaxLoaded int
+	// MaxStorage caps the bytes the data folder holds (store.Options.MaxBytes): uploads past it and jobs created at
+	// it are refused with 507. Default: 0 (no limit).
+	MaxStorage int64
+	// MaxFileBytes caps one dataset upload (api.Config.MaxFileBytes). Default: api.DefaultMaxFileBytes.
+	MaxFileBytes int64
 	// Static is the web UI served at /. Default: nil (none).
 	Static fs.FS
 	// Logger receives every log. Default: a logger that discards.
@@ -87,7 +92,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		}
 	}
 	log := cfg.Logger
-	st, err := store.Open(ctx, cfg.DataDir, store.Options{Exclusive: true})
+	st, err := store.Open(ctx, cfg.DataDir, store.Options{Exclusive: true, MaxBytes: cfg.MaxStorage})
 	if err != nil {
 		return err
 	}
@@ -96,6 +101,13 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			err = cerr
 		}
 	}()
+	swept, err := st.Sweep(ctx)
+	if len(swept.Removed) > 0 {
+		log.Info("removed leftovers no record refers to", "paths", swept.Removed, "bytes", swept.Bytes)
+	}
+	if err != nil {
+		log.Warn("sweep of the data folder incomplete", "err", err)
+	}
 	// This runtime runs uploaded modules inside the server process (checks at upload, dry runs, server-side
 	// tokenization): one instance per run, so api.Config.ModuleRuns bounds the cores they take.
 	rt, err := sandbox.New(ctx, sandbox.Config{CacheDir: filepath.Join(st.Dir(), "cache", "wasm"), Logger: log, PoolSize: 1})
@@ -103,6 +115,15 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return err
 	}
 	defer rt.Close(context.Background())
+	if mods, err := st.ListModules(ctx); err == nil {
+		stored := map[string]bool{}
+		for _, m := range mods {
+			stored[m.SHA256] = true
+		}
+		if err := rt.ForgetAllBut(ctx, func(sum string) bool { return stored[sum] }); err != nil {
+			log.Warn("compile cache of deleted modules not all removed", "err", err)
+		}
+	}
 	metrics := api.NewMetrics(nil)
 	q, err := jobs.New(jobs.Config{Store: st, Bin: cfg.Bin, Env: cfg.Env, Concurrency: cfg.Concurrency,
 		Threads: cfg.Threads, Logger: log, OnStep: metrics.TrainingStep, OnFinish: metrics.JobFinished})
@@ -115,7 +136,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	acfg := api.Config{Store: st, Queue: q, Predictor: pool, Sandbox: rt, Metrics: metrics, APIKeys: cfg.APIKeys,
 		Static: cfg.Static, Logger: log, AllowOrigins: cfg.AllowOrigins, AllowHosts: cfg.AllowHosts,
-		InsecureNoAuth: cfg.InsecureNoAuth}
+		InsecureNoAuth: cfg.InsecureNoAuth, MaxFileBytes: cfg.MaxFileBytes}
 	if n := fdLimit(); n > 0 && n/2 < api.DefaultMaxConns {
 		acfg.MaxConns = int(max(n/2, 16)) // keep descriptors for the database, uploads, trainers and workers
 	}

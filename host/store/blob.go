@@ -47,16 +47,31 @@ type Staged struct {
 	Size int64
 }
 
-// Stage copies r into tmp/ (synced to disk), refusing more than limit bytes with a *TooLargeError naming what.
+// Stage copies r into tmp/ (synced to disk), refusing more than limit bytes with a *TooLargeError naming what, and
+// content that would take the data folder past Options.MaxBytes with a *QuotaError (it stops copying there).
 func (s *Store) Stage(r io.Reader, what string, limit int64) (*Staged, error) {
+	room := int64(-1)
+	if s.maxBytes > 0 {
+		used := s.Usage()
+		if room = s.maxBytes - used; room <= 0 {
+			return nil, &QuotaError{Used: used, Limit: s.maxBytes, What: what}
+		}
+	}
 	f, err := os.CreateTemp(s.Path("tmp"), "stage-*")
 	if err != nil {
 		return nil, fmt.Errorf("store: stage %s: %w", what, err)
 	}
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(r, limit+1))
-	if err == nil && n > limit {
+	most := limit
+	if room >= 0 && room < limit {
+		most = room
+	}
+	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(r, most+1))
+	switch {
+	case err == nil && n > most && most == limit:
 		err = &TooLargeError{What: what, Limit: limit}
+	case err == nil && n > most:
+		err = &QuotaError{Used: s.maxBytes - room, Limit: s.maxBytes, What: what}
 	}
 	if err == nil {
 		err = f.Sync()
@@ -67,7 +82,8 @@ func (s *Store) Stage(r io.Reader, what string, limit int64) (*Staged, error) {
 	if err != nil {
 		_ = os.Remove(f.Name())
 		var tl *TooLargeError
-		if errors.As(err, &tl) {
+		var qe *QuotaError
+		if errors.As(err, &tl) || errors.As(err, &qe) {
 			return nil, err
 		}
 		return nil, fmt.Errorf("store: stage %s: %w", what, err)

@@ -27,14 +27,18 @@ type Options struct {
 	Exclusive bool
 	// BusyTimeout is how long a statement waits for the write lock. Default: DefaultBusyTimeout.
 	BusyTimeout time.Duration
+	// MaxBytes caps what the data folder holds (--max-storage): an upload that would pass it, or a job created at
+	// it, is refused with a *QuotaError. Each check walks the folder. Default: 0 (no limit).
+	MaxBytes int64
 }
 
 // Store is the server's persistent state. It is safe for concurrent use.
 type Store struct {
-	db     *sql.DB
-	dir    string
-	unlock func()
-	closed atomic.Bool
+	db       *sql.DB
+	dir      string
+	maxBytes int64
+	unlock   func()
+	closed   atomic.Bool
 }
 
 // Open opens (creating if needed) the data folder dir and its database, and applies pending migrations.
@@ -56,7 +60,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("store: data dir[%s]: %w", abs, err)
 		}
 	}
-	s := &Store{dir: abs, unlock: func() {}}
+	s := &Store{dir: abs, maxBytes: opts.MaxBytes, unlock: func() {}}
 	if opts.Exclusive {
 		unlock, err := lockDir(filepath.Join(abs, "whet.lock"))
 		if err != nil {
