@@ -91,7 +91,8 @@ func TestDeleteJob(t *testing.T) {
 }
 
 // --max-storage refuses an upload that would pass it with 507 naming the limit (and a job once the folder is full);
-// a dataset over --max-file-size is 413 naming that limit. Leftovers of a crash are swept at the next start.
+// a dataset over --max-file-size is 413 naming that limit. Leftovers of a crash are swept at the next start. Bodies
+// stay small enough for the client to finish sending before the refusal.
 func TestStorageLimits(t *testing.T) {
 	data := t.TempDir()
 	ts := start(t, opts{data: data, srv: func(c *server.Config) { c.MaxFileBytes = 64 << 10 }})
@@ -115,7 +116,7 @@ func TestStorageLimits(t *testing.T) {
 	}
 	used := st.Usage() - 2<<20
 	st.Close(context.Background())
-	ts = start(t, opts{data: data, srv: func(c *server.Config) { c.MaxStorage = used + 256<<10 }})
+	ts = start(t, opts{data: data, srv: func(c *server.Config) { c.MaxStorage = used + 48<<10 }})
 	for _, p := range []string{filepath.Join(data, "jobs", "ftjob-orphan"), filepath.Join(data, "files", "abc.jsonl")} {
 		if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("leftover %s survived the restart (err %v)", p, err)
@@ -124,11 +125,11 @@ func TestStorageLimits(t *testing.T) {
 	m := ts.model("tiny", "neg", "pos")
 	small := ts.upload("small.jsonl", whettest.SST2(40))
 	_, err = ts.c.UploadFile(context.Background(), sdk.UploadFileRequest{Filename: "big.jsonl",
-		Content: strings.NewReader(whettest.SST2(8000)), Purpose: sdk.PurposeFineTune})
+		Content: strings.NewReader(whettest.SST2(1500)), Purpose: sdk.PurposeFineTune})
 	if se := apiErr(t, err, 507, "file[big.jsonl] refused: the data folder holds"); !strings.Contains(se.Err.Message, "--max-storage") {
 		t.Errorf("message %q does not name --max-storage", se.Err.Message)
 	}
-	if err := os.WriteFile(filepath.Join(data, "files", "filler"), make([]byte, 512<<10), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(data, "files", "filler"), make([]byte, 64<<10), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	_, err = ts.c.CreateJob(context.Background(), sdk.CreateJobRequest{Model: m.ID, TrainingFile: small.ID})
