@@ -344,7 +344,8 @@ type CreateJobRequest struct {
 
 // JobError says why a job failed.
 type JobError struct {
-	// Code is a stable reason: "invalid_file", "training_failed", "interrupted", "model_invalid".
+	// Code is a stable reason: "invalid_file", "training_failed", "interrupted", "model_invalid", "trainer_crashed"
+	// (the trainer died by a signal on its last attempt).
 	Code string `json:"code"`
 	// Message says what went wrong, with the trainer's own last error line where there is one.
 	Message string `json:"message"`

@@ -3,7 +3,11 @@ package api
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -74,6 +78,25 @@ func (s *Server) DeleteJobHandler(c *fiber.Ctx) error {
 		s.pool.Unload(model)
 	}
 	return c.JSON(sdk.DeleteResponse{ID: id, Object: sdk.ObjectJob, Deleted: true})
+}
+
+// JobLogHandler is GET /v1/fine_tuning/jobs/{id}/log: the last output of the job's failed trainer that was not
+// protocol events (a crash dump, libtorch messages), as text; 404 when there is none.
+func (s *Server) JobLogHandler(c *fiber.Ctx) error {
+	j, err := s.st.GetJob(c.UserContext(), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(j.OutDir), jobs.TrainerLogFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return &Error{Status: 404, Type: "not_found_error", Code: "not_found",
+			Message: fmt.Sprintf("job[%s] has no trainer log: one is kept when its trainer fails", j.ID)}
+	}
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, "text/plain; charset=utf-8")
+	return c.Send(b)
 }
 
 // ListCheckpointsHandler is GET /v1/fine_tuning/jobs/{id}/checkpoints (newest first).

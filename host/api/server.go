@@ -317,6 +317,7 @@ func (s *Server) Routes(app *fiber.App) {
 	v1.Get("/fine_tuning/jobs/:id/checkpoints", s.ListCheckpointsHandler)
 	v1.Post("/fine_tuning/jobs/:id/cancel", s.CancelJobHandler)
 	v1.Delete("/fine_tuning/jobs/:id", s.DeleteJobHandler)
+	v1.Get("/fine_tuning/jobs/:id/log", s.JobLogHandler)
 
 	v1.Post("/models", s.CreateModelHandler)
 	v1.Get("/models", s.ListModelsHandler)

@@ -146,6 +146,7 @@ type progress struct {
 	lastStored  time.Time
 	lastError   string
 	tail        []string
+	crash       crashState
 	doneMetrics json.RawMessage
 }
 
@@ -255,6 +256,9 @@ func (q *Queue) handleLine(ctx context.Context, j *store.Job, p *progress, raw [
 		if len(p.tail) > 10 {
 			p.tail = p.tail[1:]
 		}
+		if !p.crash.plainLine(text) {
+			return // the rest of a crash dump: kept for TrainerLogFile, not one event per line
+		}
 		level := "info"
 		if strings.HasPrefix(text, "whet train:") || strings.HasPrefix(text, "panic:") || strings.HasPrefix(text, "fatal error:") {
 			// The CLI's own error line ("whet train: <error>"), or a Go crash: the reason to report.
@@ -363,8 +367,20 @@ func (q *Queue) finishRun(ctx context.Context, j *store.Job, r *run, p *progress
 		_, err = q.transition(ctx, j.ID, Running, Queued, store.JobChange{ResumeFrom: &resume}, "warn", msg)
 	case waitErr == nil:
 		to, err = q.succeed(ctx, j, p, summary)
+	case p.crash.signalled(waitErr) != "":
+		reason, note := p.crash.summary(p.crash.signalled(waitErr), p.step), ""
+		if p.crash.saveLog(filepath.Dir(j.OutDir)) != "" {
+			note = "; its last output: GET /v1/fine_tuning/jobs/" + j.ID + "/log"
+		}
+		var retried bool
+		if retried, err = q.retryAfterSignal(ctx, j, reason, note); retried {
+			to = Queued
+		} else if err == nil {
+			to, err = Failed, q.failAfterSignal(ctx, j, reason, note)
+		}
 	default:
 		to = Failed
+		p.crash.saveLog(filepath.Dir(j.OutDir))
 		reason := p.lastError
 		if reason == "" && len(p.tail) > 0 {
 			reason = strings.Join(p.tail[max(0, len(p.tail)-3):], " | ")

@@ -1,0 +1,69 @@
+package api_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/whetml/whet/host/internal/whettest"
+	"github.com/whetml/whet/sdk"
+)
+
+// A trainer killed by SIGKILL mid-job (as the OOM killer would) is resumed from its checkpoint; the job succeeds
+// after two attempts, and the killed trainer's last output is served with the job.
+func TestKilledTrainerResumesAndKeepsItsLog(t *testing.T) {
+	dir := t.TempDir()
+	mark, block := filepath.Join(dir, "mark"), filepath.Join(dir, "block")
+	if err := os.WriteFile(block, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ts := start(t, opts{env: []string{"FAKEWHET_BLOCK_AT=2", "FAKEWHET_MARK=" + mark, "FAKEWHET_BLOCK_IF=" + block}})
+	ctx := context.Background()
+	m := ts.model("tiny", "neg", "pos")
+	f := ts.upload("sst2.jsonl", whettest.SST2(40))
+	job, err := ts.c.CreateJob(ctx, sdk.CreateJobRequest{Model: m.ID, TrainingFile: f.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(ts.url + "/v1/fine_tuning/jobs/" + job.ID + "/log")
+	if err != nil || resp.StatusCode != 404 {
+		t.Fatalf("log before any failure: %v, %v", resp.Status, err)
+	}
+	resp.Body.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		b, _ := os.ReadFile(mark)
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 {
+			os.Remove(block)
+			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the trainer never blocked")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	ts.follow(job.ID)
+	got, err := ts.c.GetJob(ctx, job.ID)
+	if err != nil || got.Status != sdk.JobSucceeded || got.Attempts != 2 {
+		t.Fatalf("job after the kill: %+v, %v; want succeeded after 2 attempts", got, err)
+	}
+	resp, err = http.Get(ts.url + "/v1/fine_tuning/jobs/" + job.ID + "/log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "plain log line at step 2") {
+		t.Errorf("trainer log: %s %q", resp.Status, body)
+	}
+}

@@ -1,0 +1,97 @@
+package jobs_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/whetml/whet/host/jobs"
+	"github.com/whetml/whet/sdk"
+)
+
+// killAtMark waits for the blocked trainer's mark file and SIGKILLs the pid in it, as the OOM killer would.
+func killAtMark(t *testing.T, mark string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		b, err := os.ReadFile(mark)
+		if pid, perr := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && perr == nil && pid > 0 {
+			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the trainer never blocked")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// reopenQueue replaces e's queue by one with cfg changed, on the same store.
+func (e *env) reopenQueue(change func(*jobs.Config), fakeEnv ...string) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	e.q.StopAndCancel(ctx)
+	cfg := jobs.Config{Store: e.st, Bin: fakeBin, Env: fakeEnv, CancelGrace: 10 * time.Second, StepEventInterval: time.Nanosecond}
+	change(&cfg)
+	q, err := jobs.New(cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := q.Start(context.Background()); err != nil {
+		e.t.Fatal(err)
+	}
+	e.q = q
+}
+
+// A trainer killed by a signal (as by the OOM killer) is retried from its last checkpoint while attempts remain,
+// with the reason recorded; once they are used up the job fails with a one-line reason naming the signal and step.
+func TestTrainerKilledBySignalIsRetried(t *testing.T) {
+	dir := t.TempDir()
+	mark, block := filepath.Join(dir, "mark"), filepath.Join(dir, "block")
+	if err := os.WriteFile(block, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, "FAKEWHET_BLOCK_AT=2", "FAKEWHET_MARK="+mark, "FAKEWHET_BLOCK_IF="+block)
+	j := e.create(sdk.CreateJobRequest{})
+	killAtMark(t, mark)
+	os.Remove(block)
+	done := e.waitStatus(j.ID, sdk.JobSucceeded)
+	if done.Attempts != 2 {
+		t.Errorf("attempts = %d, want 2", done.Attempts)
+	}
+	var reason string
+	for _, ev := range e.events(j.ID) {
+		if ev.Type == sdk.EventStatus && ev.Data.Status == sdk.JobQueued && strings.Contains(ev.Message, "SIGKILL") {
+			reason = ev.Message
+		}
+	}
+	if want := "trainer killed by SIGKILL after step 2 (attempt 1 of 3): resuming from checkpoint-2; its last output: GET /v1/fine_tuning/jobs/" + j.ID + "/log"; reason != want {
+		t.Errorf("retry reason %q, want %q", reason, want)
+	}
+
+	// No attempts left.
+	os.Remove(mark)
+	e.reopenQueue(func(c *jobs.Config) { c.MaxAttempts = 1 }, "FAKEWHET_BLOCK_AT=2", "FAKEWHET_MARK="+mark)
+	j = e.create(sdk.CreateJobRequest{})
+	killAtMark(t, mark)
+	failed := e.waitStatus(j.ID, sdk.JobFailed)
+	want := "trainer killed by SIGKILL after step 2 (attempt 1 of 1, no attempts left"
+	if failed.Error == nil || failed.Error.Code != "trainer_crashed" || !strings.HasPrefix(failed.Error.Message, want) {
+		t.Errorf("error = %+v, want code trainer_crashed and a message starting %q", failed.Error, want)
+	}
+	if strings.Contains(failed.Error.Message, "\n") {
+		t.Errorf("reason spans lines: %q", failed.Error.Message)
+	}
+	logged, err := os.ReadFile(filepath.Join(e.dir, "jobs", j.ID, jobs.TrainerLogFile))
+	if err != nil || !strings.Contains(string(logged), "plain log line at step 2") {
+		t.Errorf("trainer log: %q, %v", logged, err)
+	}
+}
