@@ -19,6 +19,10 @@ import (
 // DefaultMaxBytes is the size cap applied when Options.MaxBytes is zero: 1 GiB.
 const DefaultMaxBytes int64 = 1 << 30
 
+// DefaultMaxRowBytes is the per-row cap applied when Options.MaxRowBytes is zero: 1 MiB of text (and text pair) in
+// one row, far more than a model's max_seq_length tokens take, far less than what would exhaust a trainer's memory.
+const DefaultMaxRowBytes = 1 << 20
+
 // Format names, as found in Dataset.Format and accepted in Options.Format.
 const (
 	FormatJSONL = "jsonl"
@@ -49,6 +53,9 @@ type Options struct {
 	RequireLabel bool
 	// MaxBytes caps how many bytes are read; a larger input is an error. Default: DefaultMaxBytes.
 	MaxBytes int64
+	// MaxRowBytes caps one row's text plus text pair; a longer row is an error naming its line. Default:
+	// DefaultMaxRowBytes.
+	MaxRowBytes int
 	// Format forces "jsonl", "csv" or "tsv". Default: from the file name's extension, else sniffed from the content.
 	Format string
 }
@@ -316,6 +323,15 @@ func (rd *reader) addRow(ds *Dataset, line int, c columns, text, pair, label str
 	}
 	if c.pi >= 0 && !utf8.ValidString(pair) {
 		rd.fail(line, c.pair, "invalid UTF-8")
+		ok = false
+	}
+	maxRow := rd.opts.MaxRowBytes
+	if maxRow <= 0 {
+		maxRow = DefaultMaxRowBytes
+	}
+	if n := len(text) + len(pair); n > maxRow {
+		rd.fail(line, c.text, fmt.Sprintf("%d bytes of text, more than the limit of %d per row (a model reads at most "+
+			"max_seq_length tokens of it: shorten or split the text)", n, maxRow))
 		ok = false
 	}
 	label = strings.TrimSpace(label)

@@ -165,6 +165,13 @@ func TestReadErrors(t *testing.T) {
 			want: []string{"e.jsonl: empty dataset: no rows"},
 		},
 		{
+			name: "row over the per-row limit",
+			file: "big.jsonl",
+			data: `{"text":"short","label":"a"}` + "\n" + `{"text":"` + strings.Repeat("x", 2000) + `","label":"b"}` + "\n",
+			opts: Options{MaxRowBytes: 1000},
+			want: []string{`big.jsonl:2: field "text": 2000 bytes of text, more than the limit of 1000 per row (a model reads at most max_seq_length tokens of it: shorten or split the text)`},
+		},
+		{
 			name: "header only",
 			file: "e.tsv",
 			data: "sentence\tlabel\n",

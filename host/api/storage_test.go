@@ -135,3 +135,16 @@ func TestStorageLimits(t *testing.T) {
 	_, err = ts.c.CreateJob(context.Background(), sdk.CreateJobRequest{Model: m.ID, TrainingFile: small.ID})
 	apiErr(t, err, 507, "fine-tuning job refused")
 }
+
+// A row longer than the per-row limit is refused at upload naming its line and the limit, instead of failing the
+// job later with "out of memory".
+func TestUploadRefusesHugeRow(t *testing.T) {
+	ts := start(t, opts{})
+	huge := `{"text":"fine","label":"a"}` + "\n" + `{"text":"` + strings.Repeat("word ", 400<<10) + `","label":"b"}` + "\n"
+	_, err := ts.c.UploadFile(context.Background(), sdk.UploadFileRequest{Filename: "huge.jsonl",
+		Content: strings.NewReader(huge), Purpose: sdk.PurposeFineTune})
+	se := apiErr(t, err, 400, `huge.jsonl:2: field "text": 2048000 bytes of text, more than the limit of 1048576 per row`)
+	if param(se) != "file" {
+		t.Errorf("param = %q, want file", param(se))
+	}
+}
