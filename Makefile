@@ -55,7 +55,7 @@ build/.deps: Makefile package.json package-lock.json
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
 	fi
-	npm ci --no-audit --no-fund --loglevel=error
+	ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error
 	@mkdir -p build && touch $@
 
 $(STUBS)/.done:

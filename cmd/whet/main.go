@@ -38,6 +38,7 @@ func commands() map[string]command {
 		"models":   {"import and list models on a server", runModels, false},
 		"keys":     {"create, list and revoke API keys of a server's data folder", runKeys, false},
 		"vocab":    {"build a WordPiece vocab.txt from unlabeled text (vocab build)", runVocab, false},
+		"export":   {"export a model folder as ONNX (fp32, int8) for onnxruntime and transformers.js", runExport, false},
 	}
 }
 
