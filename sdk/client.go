@@ -165,6 +165,32 @@ func (c *Client) DeleteModel(ctx context.Context, id string) (*DeleteResponse, e
 	return &out, c.do(ctx, http.MethodDelete, "/v1/models/"+url.PathEscape(id), nil, &out)
 }
 
+// ExportModel calls GET /v1/models/{id}/export?format=onnx[&quantize=int8] and returns the export folder as an
+// uncompressed tar stream (config.json, tokenizer files, onnx/model.onnx, and onnx/model_quantized.onnx with
+// Quantize "int8"). The caller closes it. A model that cannot be exported (no classifier, an adapter) answers 422.
+func (c *Client) ExportModel(ctx context.Context, id string, req ExportModelRequest) (io.ReadCloser, error) {
+	q := url.Values{}
+	if req.Format != "" {
+		q.Set("format", req.Format)
+	}
+	if req.Quantize != "" {
+		q.Set("quantize", req.Quantize)
+	}
+	hr, err := c.newRequest(ctx, http.MethodGet, withQuery("/v1/models/"+url.PathEscape(id)+"/export", q), nil, "")
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.hc.Do(hr)
+	if err != nil {
+		return nil, fmt.Errorf("whet api: GET %s: %w", hr.URL.Path, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		return nil, decodeStatusError(resp)
+	}
+	return resp.Body, nil
+}
+
 // Predict calls POST /v1/models/{id}/predict.
 func (c *Client) Predict(ctx context.Context, model string, req PredictRequest) (PredictResponse, error) {
 	var out PredictResponse

@@ -514,3 +514,11 @@ type DeleteResponse struct {
 	// Deleted is always true.
 	Deleted bool `json:"deleted"`
 }
+
+// ExportModelRequest selects what GET /v1/models/{id}/export returns.
+type ExportModelRequest struct {
+	// Format is the export format. Default (""): "onnx", the only one.
+	Format string
+	// Quantize "int8" adds onnx/model_quantized.onnx. Default: none (fp32 only).
+	Quantize string
+}

@@ -36,6 +36,20 @@ const (
 // adapterConfigFile marks a LoRA adapter folder (peft's layout), which export refuses: merge it first.
 const adapterConfigFile = "adapter_config.json"
 
+// Version names the exporter's graph layout; caches of exported folders (the server's) key on it. Change it with
+// any change to the graph or the folder.
+const Version = "1"
+
+// ModelError says why a model folder cannot be exported (the folder's fault, not the writer's).
+type ModelError struct {
+	// Msg names the file or key and what to do.
+	Msg string
+}
+
+func (e *ModelError) Error() string { return e.Msg }
+
+func modelErr(format string, args ...any) error { return &ModelError{Msg: fmt.Sprintf(format, args...)} }
+
 // Options are Export's choices.
 type Options struct {
 	// Quantize is QuantizeNone (default) or QuantizeInt8.
@@ -67,7 +81,7 @@ func Export(ctx context.Context, modelDir, outDir string, opts Options) (*Result
 		return nil, fmt.Errorf("quantize %q: want %q or nothing", opts.Quantize, QuantizeInt8)
 	}
 	if _, err := os.Stat(filepath.Join(modelDir, adapterConfigFile)); err == nil {
-		return nil, fmt.Errorf("model[%s]: is a LoRA adapter folder (%s): merge it into its base model first (whet model merge), then export the merged folder", modelDir, adapterConfigFile)
+		return nil, modelErr("model[%s]: is a LoRA adapter folder (%s): merge it into its base model first (whet model merge), then export the merged folder", modelDir, adapterConfigFile)
 	}
 	f, err := checkpoint.ReadFolder(modelDir)
 	if err != nil {
@@ -75,17 +89,17 @@ func Export(ctx context.Context, modelDir, outDir string, opts Options) (*Result
 	}
 	labels := f.Config.Labels()
 	if len(labels) == 0 {
-		return nil, fmt.Errorf("config[%s]: key[id2label]: the model has no labels; export needs a fine-tuned classifier", filepath.Join(modelDir, checkpoint.ConfigFile))
+		return nil, modelErr("config[%s]: key[id2label]: the model has no labels; export needs a fine-tuned classifier", filepath.Join(modelDir, checkpoint.ConfigFile))
 	}
 	weights, rep, err := f.Match(f.Config, bert.HeadClassifier, len(labels))
 	if err != nil {
-		return nil, err
+		return nil, modelErr("%v", err)
 	}
 	if rep.FreshClassifier {
-		return nil, fmt.Errorf("weights[%s]: %s; export needs a fine-tuned classifier", f.WeightsFile, rep.FreshReason)
+		return nil, modelErr("weights[%s]: %s; export needs a fine-tuned classifier", f.WeightsFile, rep.FreshReason)
 	}
 	if len(rep.Missing) > 0 {
-		return nil, fmt.Errorf("weights[%s]: missing %s", f.WeightsFile, strings.Join(rep.Missing, ", "))
+		return nil, modelErr("weights[%s]: missing %s", f.WeightsFile, strings.Join(rep.Missing, ", "))
 	}
 	if err := os.MkdirAll(filepath.Join(outDir, filepath.Dir(ModelFile)), 0o755); err != nil {
 		return nil, fmt.Errorf("export[%s]: %w", outDir, err)
@@ -169,7 +183,7 @@ func writeTokenizerFiles(f *checkpoint.Folder, outDir string, res *Result) error
 	}
 	vocab, err := os.ReadFile(f.VocabPath())
 	if err != nil {
-		return fmt.Errorf("model[%s]: %s is needed for the tokenizer files: %w", f.Dir, checkpoint.VocabFile, err)
+		return modelErr("model[%s]: %s is needed for the tokenizer files: %v", f.Dir, checkpoint.VocabFile, err)
 	}
 	if err := put(checkpoint.VocabFile, vocab); err != nil {
 		return err
@@ -199,7 +213,7 @@ func writeTokenizerFiles(f *checkpoint.Folder, outDir string, res *Result) error
 		tj, err = BertTokenizerJSON(vocab, f.DoLowerCase)
 	}
 	if err != nil {
-		return fmt.Errorf("model[%s]: %s: %w", f.Dir, checkpoint.TokenizerJSONFile, err)
+		return modelErr("model[%s]: %s: %v", f.Dir, checkpoint.TokenizerJSONFile, err)
 	}
 	return put(checkpoint.TokenizerJSONFile, tj)
 }

@@ -172,6 +172,7 @@ func (s *Server) DeleteModelHandler(c *fiber.Ctx) error {
 		return err
 	}
 	s.pool.Unload(id)
+	s.removeExports(id)
 	return c.JSON(sdk.DeleteResponse{ID: id, Object: sdk.ObjectModel, Deleted: true})
 }
 

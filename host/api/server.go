@@ -121,6 +121,9 @@ type Config struct {
 	MinRowsPerLabel int
 	// KeepAlive is the interval of comment lines on idle event streams. Default: DefaultKeepAlive.
 	KeepAlive time.Duration
+	// Export writes a model folder's ONNX export (fp32 and int8) into outDir, for GET /v1/models/{id}/export
+	// (RunExport runs `whet export`). Default: nil (the export routes answer 501).
+	Export func(ctx context.Context, modelDir, outDir string) error
 	// EvalTimeout bounds POST /v1/models/{id}/evaluate (it runs `whet eval`). Default: DefaultEvalTimeout.
 	EvalTimeout time.Duration
 }
@@ -141,6 +144,8 @@ type Server struct {
 	closed   atomic.Bool
 	streams  atomic.Int64
 	stopping chan struct{}
+	// exportSem lets one ONNX export run at a time (export.go).
+	exportSem chan struct{}
 }
 
 // New checks cfg and returns a Server.
@@ -218,7 +223,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("api: config size limits must be positive")
 	}
 	s := &Server{cfg: cfg, st: cfg.Store, q: cfg.Queue, pool: cfg.Predictor, rt: cfg.Sandbox, m: cfg.Metrics,
-		log: cfg.Logger, stopping: make(chan struct{})}
+		log: cfg.Logger, stopping: make(chan struct{}), exportSem: make(chan struct{}, 1)}
 	s.runs = newLimiter(cfg.ModuleRuns, cfg.ModuleRunsPerKey, cfg.ModuleRunQueue, cfg.ModuleRunMemory)
 	for _, k := range cfg.APIKeys {
 		if k != "" {
@@ -325,7 +330,8 @@ func (s *Server) Routes(app *fiber.App) {
 	v1.Delete("/models/:id", s.DeleteModelHandler)
 	v1.Post("/models/:id/predict", s.PredictHandler)
 	v1.Post("/models/:id/evaluate", s.EvaluateHandler)
-	s.WebRoutes(v1) // the web page's extra routes (web_routes.go, docs/contracts.md "web")
+	s.WebRoutes(v1)    // the web page's extra routes (web_routes.go, docs/contracts.md "web")
+	s.ExportRoutes(v1) // ONNX export (export.go)
 
 	if s.cfg.Static != nil {
 		app.Use("/", filesystem.New(filesystem.Config{Root: http.FS(s.cfg.Static), Index: "index.html"}))

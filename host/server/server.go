@@ -136,7 +136,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	acfg := api.Config{Store: st, Queue: q, Predictor: pool, Sandbox: rt, Metrics: metrics, APIKeys: cfg.APIKeys,
 		Static: cfg.Static, Logger: log, AllowOrigins: cfg.AllowOrigins, AllowHosts: cfg.AllowHosts,
-		InsecureNoAuth: cfg.InsecureNoAuth, MaxFileBytes: cfg.MaxFileBytes}
+		InsecureNoAuth: cfg.InsecureNoAuth, MaxFileBytes: cfg.MaxFileBytes, Export: api.RunExport(cfg.Bin, cfg.Env)}
 	if n := fdLimit(); n > 0 && n/2 < api.DefaultMaxConns {
 		acfg.MaxConns = int(max(n/2, 16)) // keep descriptors for the database, uploads, trainers and workers
 	}
