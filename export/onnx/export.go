@@ -48,7 +48,9 @@ type ModelError struct {
 
 func (e *ModelError) Error() string { return e.Msg }
 
-func modelErr(format string, args ...any) error { return &ModelError{Msg: fmt.Sprintf(format, args...)} }
+func modelErr(format string, args ...any) error {
+	return &ModelError{Msg: fmt.Sprintf(format, args...)}
+}
 
 // Options are Export's choices.
 type Options struct {
