@@ -75,7 +75,12 @@ build/wasm/%.wasm: $(WASM_SRC)
 	@mkdir -p build/wasm
 	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -ldflags="-s -w" -o $@ ./wasm/examples/$*
 
-build: deps $(STUB_DEP) wasm
+# onnxruntime-web's runtime, embedded by package web for the demo's in-browser classification (web/ortweb/README.md).
+ORT_WEB := $(addprefix web/ortweb/,ort.wasm.min.mjs ort-wasm-simd-threaded.mjs ort-wasm-simd-threaded.wasm)
+web/ortweb/%: build/.deps
+	cp node_modules/onnxruntime-web/dist/$* $@
+
+build: deps $(STUB_DEP) wasm $(ORT_WEB)
 	$(GO) build -o bin/whet ./cmd/whet
 
 vet: build

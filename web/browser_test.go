@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -54,7 +55,7 @@ func TestBrowser(t *testing.T) {
 	small := filepath.Join(tmp, "upload.jsonl")
 	writeFile(t, small, sentences(96, 2))
 
-	base := startServer(t, ctx, bin, filepath.Join(tmp, "data"))
+	base, _ := startServer(t, ctx, bin, filepath.Join(tmp, "data"))
 	c := sdk.NewClient(base, sdk.WithAPIKey(testAPIKey))
 	if _, err := c.CreateModel(ctx, sdk.CreateModelRequest{FromPath: baseDir, ID: "tiny-base"}); err != nil {
 		t.Fatalf("register the base model: %v", err)
@@ -220,7 +221,8 @@ func sentences(n int, seed int64) string {
 }
 
 // startServer runs `whet serve` on a free port and waits for /healthz; the server is stopped when the test ends.
-func startServer(t *testing.T, ctx context.Context, bin, data string) string {
+// startServer runs `whet serve` until the test ends or stop is called, and returns its base URL.
+func startServer(t *testing.T, ctx context.Context, bin, data string) (base string, stop func()) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -240,14 +242,20 @@ func startServer(t *testing.T, ctx context.Context, bin, data string) string {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			_ = cmd.Process.Signal(syscall.SIGINT)
+			select {
+			case <-exited:
+			case <-time.After(20 * time.Second):
+				_ = cmd.Process.Kill()
+				<-exited
+			}
+		})
+	}
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGINT)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
+		stop()
 		logFile.Close()
 		if t.Failed() {
 			if b, err := os.ReadFile(logPath); err == nil {
@@ -255,7 +263,7 @@ func startServer(t *testing.T, ctx context.Context, bin, data string) string {
 			}
 		}
 	})
-	base := "http://" + addr
+	base = "http://" + addr
 	deadline := time.NewTimer(90 * time.Second)
 	defer deadline.Stop()
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -263,6 +271,7 @@ func startServer(t *testing.T, ctx context.Context, bin, data string) string {
 	for {
 		select {
 		case err := <-exited:
+			once.Do(func() {}) // nothing left to stop
 			b, _ := os.ReadFile(logPath)
 			t.Fatalf("whet serve exited: %v\n%s", err, tail(b, 4096))
 		case <-deadline.C:
@@ -274,7 +283,7 @@ func startServer(t *testing.T, ctx context.Context, bin, data string) string {
 			if err == nil {
 				resp.Body.Close()
 				if resp.StatusCode == http.StatusOK {
-					return base
+					return base, stop
 				}
 			}
 		}

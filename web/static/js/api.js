@@ -96,6 +96,10 @@ export const api = {
     const res = await request(`/v1/models/${enc(id)}/files/${enc(name)}`, { raw: true, accept: '*/*' });
     return new Uint8Array(await res.arrayBuffer());
   },
+  exportFile: async (id, name) => {
+    const res = await request(`/v1/models/${enc(id)}/export/${name.split('/').map(enc).join('/')}`, { raw: true, accept: '*/*' });
+    return new Uint8Array(await res.arrayBuffer());
+  },
   preprocessWasm: async (id) => {
     const res = await request(`/v1/models/${enc(id)}/preprocess.wasm`, { raw: true, accept: 'application/wasm' });
     return new Uint8Array(await res.arrayBuffer());

@@ -1,11 +1,15 @@
 // #/demo[/MODEL]: pick a model, type text, see its word pieces (tokenized in the browser by the model's own
-// preprocess .wasm) and the predicted label with a probability bar per class.
+// preprocess .wasm) and the predicted label with a probability bar per class, computed in this browser (the model's
+// ONNX export in onnxruntime-web, int8 by default) or by the server.
 
 import { api, ApiError } from '../api.js';
 import { h, replace, errorBox, errorText } from '../dom.js';
 import { Preprocessor } from '../preprocess.js';
+import { BrowserModel, softmax } from '../onnx.js';
 
 const LAST = 'whet.demoModel';
+const WHERE = 'whet.demoWhere'; // "int8" | "fp32" (in this browser) | "server"
+const browserModels = new Map(); // `${model id}\n${variant}` -> Promise<{model: BrowserModel, labels}>
 const DEBOUNCE_MS = 400;
 const tokenizers = new Map(); // model id -> Promise<{pre, maxLength, lower}>
 
@@ -41,6 +45,26 @@ async function loadTokenizer(model) {
   return { pre, maxLength, lower, module: info ? info.module : pre.info.name };
 }
 
+// loadBrowserModel fetches the model's ONNX export (variant "int8" or "fp32") and its config.json (label order) and
+// creates an onnxruntime-web session.
+async function loadBrowserModel(model, variant) {
+  const cfg = JSON.parse(utf8.decode(await api.exportFile(model.id, 'config.json')));
+  const id2label = cfg.id2label || {};
+  const labels = Object.keys(id2label).sort((a, b) => a - b).map((k) => id2label[k]);
+  const bm = await BrowserModel.load(model.id, variant);
+  return { model: bm, labels };
+}
+
+function browserModelFor(model, variant) {
+  const key = `${model.id}\n${variant}`;
+  if (!browserModels.has(key)) {
+    const p = loadBrowserModel(model, variant);
+    p.catch(() => browserModels.delete(key));
+    browserModels.set(key, p);
+  }
+  return browserModels.get(key);
+}
+
 function tokenizerFor(model) {
   if (!tokenizers.has(model.id)) {
     const p = loadTokenizer(model);
@@ -55,7 +79,8 @@ export async function render(main, wanted) {
   const heading = h('h1', {}, 'Demo');
   main.append(heading, h('p', { class: 'muted' },
     'Classify text with a fine-tuned model. The text is split into word pieces right here in your browser by the ',
-    'model\'s own preprocessing module (the same WebAssembly the server runs); the label comes from the server.'));
+    'model\'s own preprocessing module (the same WebAssembly the server runs); the label is computed in this browser by ',
+    'the model\'s ONNX export in onnxruntime-web (nothing leaves the page once it is loaded), or by the server.'));
   let list;
   try {
     list = (await api.models()).data || [];
@@ -75,8 +100,14 @@ export async function render(main, wanted) {
     ranked.map((m) => h('option', { value: m.id, selected: m.id === current.id }, m.id + (m.labels && m.labels.length ? ` (${m.labels.join(', ')})` : ''))));
   const text = h('textarea', { id: 'text', name: 'text', rows: 4, placeholder: 'Type or paste text…', spellcheck: 'true' });
   const modelInfo = h('p', { class: 'hint', id: 'model-info' });
+  let where = ['int8', 'fp32', 'server'].includes(localStorage.getItem(WHERE)) ? localStorage.getItem(WHERE) : 'int8';
+  const whereSelect = h('select', { id: 'where', name: 'where' },
+    [['int8', 'In this browser (int8 ONNX)'], ['fp32', 'In this browser (fp32 ONNX)'], ['server', 'On the server']]
+      .map(([v, t]) => h('option', { value: v, selected: v === where }, t)));
+  const runtimeStatus = h('p', { class: 'hint', id: 'runtime-status', 'aria-live': 'polite' });
   const form = h('form', { id: 'demo-form', class: 'panel' },
     h('label', { for: 'model' }, 'Model'), select, modelInfo,
+    h('label', { for: 'where' }, 'Run the model'), whereSelect, runtimeStatus,
     h('label', { for: 'text' }, 'Text'), text,
     h('div', { class: 'actions' },
       h('button', { type: 'submit', id: 'classify' }, 'Classify'),
@@ -96,6 +127,7 @@ export async function render(main, wanted) {
       h('section', { class: 'panel', 'aria-labelledby': 'pr-h' }, h('h2', { id: 'pr-h' }, 'Prediction'), prediction)));
 
   let tok = null; // the loaded tokenizer of the current model, or null
+  let browser = null; // Promise<{model, labels}> of the current model and variant, or null (server)
   let timer = 0;
   let seq = 0;
   let controller = null;
@@ -145,13 +177,14 @@ export async function render(main, wanted) {
     prediction.dataset.state = 'loading';
     prediction.setAttribute('aria-busy', 'true');
     try {
-      const [p] = await api.predict(current.id, [value], controller.signal);
+      const { p, source } = await classify(value, controller.signal);
       if (mySeq !== seq || !alive) return;
       const labels = current.labels && current.labels.length ? current.labels : Object.keys(p.scores || {});
       const rows = labels.map((l) => ({ label: l, score: (p.scores || {})[l] ?? (l === p.label ? p.score : 0) }));
       replace(prediction,
         h('p', {}, 'Predicted label: ', h('span', { class: 'prediction-label', id: 'pred-label', 'data-score': p.score }, p.label),
           ` (${(p.score * 100).toFixed(1)}%)`),
+        h('p', { class: 'hint', id: 'pred-source', 'data-source': source.kind }, source.text),
         h('div', { class: 'bars', role: 'list', 'aria-label': 'Probability per label' }, rows.map((r) =>
           h('div', { class: 'bar-row' + (r.label === p.label ? ' top' : ''), role: 'listitem', 'data-label': r.label, 'data-score': r.score },
             h('span', { class: 'name' }, r.label),
@@ -170,6 +203,58 @@ export async function render(main, wanted) {
     }
   }
 
+  // classify labels one text in this browser when a browser model is chosen and loads, else on the server. Returns
+  // the prediction ({label, score, scores}) and where it came from.
+  async function classify(value, signal) {
+    let why = '';
+    if (browser && tok) {
+      try {
+        const { model, labels } = await browser;
+        const t0 = performance.now();
+        const [row] = tok.pre.preprocess([value], { maxLength: tok.maxLength });
+        if (row.error) throw new Error(`the tokenizer rejected this text: ${row.error}`);
+        const [logits] = await model.classify([row]);
+        const ms = performance.now() - t0;
+        const probs = softmax(logits);
+        const top = probs.indexOf(Math.max(...probs));
+        const scores = Object.fromEntries(labels.map((l, i) => [l, probs[i]]));
+        return { p: { label: labels[top], score: probs[top], scores },
+          source: { kind: 'browser', text: `in this browser, ${ms.toFixed(1)} ms (${model.variant} ONNX, onnxruntime-web)` } };
+      } catch (err) {
+        why = ` (in-browser run failed: ${err.message})`;
+      }
+    }
+    const [p] = await api.predict(current.id, [value], signal);
+    return { p, source: { kind: 'server', text: 'server' + why } };
+  }
+
+  // loadRuntime starts loading the chosen browser model (or none for "server") and reports progress.
+  function loadRuntime() {
+    const model = current;
+    browser = null;
+    if (where === 'server') {
+      runtimeStatus.dataset.state = 'server';
+      runtimeStatus.textContent = 'Each label comes from the server.';
+      return;
+    }
+    runtimeStatus.dataset.state = 'loading';
+    runtimeStatus.textContent = `Loading the ${where} ONNX model into this browser…`;
+    const t0 = performance.now();
+    const p = browserModelFor(model, where);
+    browser = p;
+    p.then(({ model: bm }) => {
+      if (browser !== p || !alive) return;
+      runtimeStatus.dataset.state = 'ready';
+      runtimeStatus.dataset.bytes = bm.bytes;
+      runtimeStatus.textContent = `Model loaded into this browser: ${bm.variant} ONNX, ${(bm.bytes / 1e6).toFixed(1)} MB in ${((performance.now() - t0) / 1000).toFixed(1)} s. Labels are computed here; the server is not asked.`;
+    }, (err) => {
+      if (browser !== p || !alive) return;
+      browser = null;
+      runtimeStatus.dataset.state = 'error';
+      runtimeStatus.replaceChildren(h('span', {}, 'Classifying on the server: the model cannot run in this browser: '), errorText(err));
+    });
+  }
+
   function onInput() {
     showPieces();
     clearTimeout(timer);
@@ -182,6 +267,7 @@ export async function render(main, wanted) {
     if (location.hash !== `#/demo/${encodeURIComponent(current.id)}`) history.replaceState(null, '', `#/demo/${encodeURIComponent(current.id)}`);
     tok = null;
     showPieces();
+    loadRuntime();
     replace(examples, h('p', { class: 'muted' }, 'Loading…'));
     replace(modelInfo, `Labels: ${(current.labels || []).join(', ') || '—'}`, current.base_model ? ` · fine-tuned from ${current.base_model}` : '',
       current.job_id ? [' · ', h('a', { href: `#/jobs/${encodeURIComponent(current.job_id)}` }, 'training job')] : '');
@@ -223,6 +309,12 @@ export async function render(main, wanted) {
   }
 
   select.addEventListener('change', () => selectModel(select.value));
+  whereSelect.addEventListener('change', () => {
+    where = whereSelect.value;
+    localStorage.setItem(WHERE, where);
+    loadRuntime();
+    if (text.value.trim()) predict();
+  });
   text.addEventListener('input', onInput);
   form.addEventListener('submit', (e) => {
     e.preventDefault();
