@@ -10,8 +10,10 @@
 // (HuggingFace tokenizers reading the exported tokenizer.json) and padded to the longest row. Each output line is
 // {"logits": [[..]]} for that batch, or {"error": "..."}.
 //
-// --bench N instead times N texts from stdin's single {"texts": [...]} line at each --batch size (comma-separated)
-// after a warm-up, and prints {"batch": B, "texts_per_second": X} per size.
+// --bench SECONDS instead reads one {"texts": [...]} line and, for each --batch size (comma-separated), sends
+// sequential requests of B texts cycling through them (tokenization with --tokenizer, truncated to --max-length,
+// padded per batch, included in the time) after one warm-up request, until SECONDS and 3 requests have passed; it
+// prints {"batch", "texts_per_s", "p50_ms", "requests"} per size (bench/onnx_bench.py).
 import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline';
 import path from 'node:path';
@@ -74,21 +76,29 @@ const lines = [];
 const rl = createInterface({ input: process.stdin, crlfDelay: Infinity });
 for await (const line of rl) if (line.trim() !== '') lines.push(JSON.parse(line));
 
-const benchN = parseInt(arg('--bench', '0'), 10);
-if (benchN > 0) {
+const budget = parseFloat(arg('--bench', '0'));
+if (budget > 0) {
   const texts = lines[0].texts;
+  const maxLength = parseInt(arg('--max-length', '128'), 10);
+  tokenizer.setTruncation(maxLength);
   for (const B of arg('--batch', '1,8,64').split(',').map(Number)) {
-    const batches = [];
-    for (let i = 0; i < benchN; i += B) {
+    const request = async (k) => {
       const chunk = [];
-      for (let j = i; j < Math.min(i + B, benchN); j++) chunk.push(texts[j % texts.length]);
-      batches.push(feeds(await encode(chunk)));
+      for (let i = 0; i < B; i++) chunk.push(texts[(k * B + i) % texts.length]);
+      await session.run(feeds(await encode(chunk)));
+    };
+    await request(0);
+    const lat = [];
+    const t0 = performance.now();
+    for (let k = 1; ; k++) {
+      const s = performance.now();
+      await request(k);
+      lat.push(performance.now() - s);
+      if ((performance.now() - t0) / 1000 >= budget && lat.length >= 3) break;
     }
-    await session.run(batches[0]);
-    const t0 = process.hrtime.bigint();
-    for (const f of batches) await session.run(f);
-    const s = Number(process.hrtime.bigint() - t0) / 1e9;
-    console.log(JSON.stringify({ batch: B, texts: benchN, seconds: s, texts_per_second: benchN / s }));
+    const total = (performance.now() - t0) / 1000;
+    lat.sort((a, b) => a - b);
+    console.log(JSON.stringify({ batch: B, texts_per_s: (lat.length * B) / total, p50_ms: lat[Math.floor(lat.length / 2)], requests: lat.length }));
   }
 } else {
   for (const req of lines) {
