@@ -85,15 +85,7 @@ func TestExportMatchesWhetPredict(t *testing.T) {
 		t.Fatal(err)
 	}
 	texts := append(append([]string{}, en...), zh...)
-	input := filepath.Join(tmp, "in.jsonl")
-	var lines []string
-	for _, s := range texts {
-		b, _ := json.Marshal(map[string]string{"text": s})
-		lines = append(lines, string(b))
-	}
-	if err := os.WriteFile(input, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	input := writeTexts(t, filepath.Join(tmp, "in.jsonl"), texts)
 	pairIn := filepath.Join(tmp, "pairs.jsonl")
 	b, _ := json.Marshal(map[string]string{"text": en[0], "text_pair": en[2]})
 	if err := os.WriteFile(pairIn, append(b, '\n'), 0o644); err != nil {
@@ -151,15 +143,7 @@ func TestInt8SST2(t *testing.T) {
 	for _, r := range ds.Rows {
 		texts, gold = append(texts, r.Text), append(gold, r.Label)
 	}
-	devJSONL := filepath.Join(tmp, "dev.jsonl")
-	var lines []string
-	for _, s := range texts {
-		b, _ := json.Marshal(map[string]string{"text": s})
-		lines = append(lines, string(b))
-	}
-	if err := os.WriteFile(devJSONL, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	devJSONL := writeTexts(t, filepath.Join(tmp, "dev.jsonl"), texts)
 	whetLabels, _ := predictions(t, bin, model, devJSONL, false)
 	tok := filepath.Join(out, "tokenizer.json")
 	fp32 := runORT(t, root, filepath.Join(out, ModelFile), tok, []batch{{Texts: texts}})[0]
@@ -190,6 +174,20 @@ func TestInt8SST2(t *testing.T) {
 	if drop := float64(okFP-okQ) / n; drop > 0.005 {
 		t.Errorf("int8 accuracy %.4f is %.2f points below fp32 %.4f, want <= 0.5", float64(okQ)/n, 100*drop, float64(okFP)/n)
 	}
+}
+
+// writeTexts writes texts as {"text": ...} JSONL lines to path and returns path.
+func writeTexts(t *testing.T, path string, texts []string) string {
+	t.Helper()
+	var lines []string
+	for _, s := range texts {
+		b, _ := json.Marshal(map[string]string{"text": s})
+		lines = append(lines, string(b))
+	}
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func btoi(b bool) int {

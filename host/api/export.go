@@ -115,9 +115,19 @@ func (s *Server) modelExportDir(id string) string {
 	return s.st.Path(exportsDir, hex.EncodeToString(sum[:12]))
 }
 
-// exported returns the folder holding the model's export (made now if the cache has none for its current weights)
-// and its cache key.
-func (s *Server) exported(c *fiber.Ctx, m *store.Model) (string, string, error) {
+// exported returns the model of the request's id, the folder holding its export (made now if the cache has none for
+// its current weights) and its cache key.
+func (s *Server) exported(c *fiber.Ctx) (*store.Model, string, string, error) {
+	m, err := s.st.GetModel(c.UserContext(), c.Params("id"))
+	if err != nil {
+		return nil, "", "", err
+	}
+	dir, key, err := s.export(c.UserContext(), m)
+	return m, dir, key, err
+}
+
+// export makes (or finds) model m's export folder; see exported.
+func (s *Server) export(ctx context.Context, m *store.Model) (string, string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%s\x00%s\x00", exportVersion, m.ID, m.Path)
 	for _, name := range []string{"config.json", "model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
@@ -132,7 +142,6 @@ func (s *Server) exported(c *fiber.Ctx, m *store.Model) (string, string, error) 
 	if _, err := os.Stat(filepath.Join(dir, exportQuantizedFile)); err == nil {
 		return dir, key, nil
 	}
-	ctx := c.UserContext()
 	select {
 	case s.exportSem <- struct{}{}:
 		defer func() { <-s.exportSem }()
@@ -188,11 +197,7 @@ func (s *Server) ExportModelHandler(c *fiber.Ctx) error {
 	if q != "" && q != "int8" {
 		return badRequest("quantize", "unsupported_quantize", "quantize %q is not supported: use int8 or leave it out", q)
 	}
-	m, err := s.st.GetModel(c.UserContext(), c.Params("id"))
-	if err != nil {
-		return err
-	}
-	dir, key, err := s.exported(c, m)
+	m, dir, key, err := s.exported(c)
 	if err != nil {
 		return err
 	}
@@ -243,11 +248,7 @@ func (s *Server) ExportFileHandler(c *fiber.Ctx) error {
 		return &Error{Status: http.StatusNotFound, Type: "not_found_error", Code: "not_found", Param: "file",
 			Message: fmt.Sprintf("file %q is not part of an export: one of %s", name, strings.Join(exportFiles, ", "))}
 	}
-	m, err := s.st.GetModel(c.UserContext(), c.Params("id"))
-	if err != nil {
-		return err
-	}
-	dir, key, err := s.exported(c, m)
+	m, dir, key, err := s.exported(c)
 	if err != nil {
 		return err
 	}
