@@ -143,8 +143,13 @@ try {
     const want = api.json[0];
     check(shown.label === want.label, `predicted label equals the API's (${want.label})`, { page: shown.label, api: want.label });
     const labels = Object.keys(want.scores);
-    check(labels.length === Object.keys(shown.scores).length && labels.every((l) => Math.abs(shown.scores[l] - want.scores[l]) < 1e-6),
-      'a probability bar per class with the API\'s probabilities', { page: shown.scores, api: want.scores });
+    // The page computes the label in the browser with the int8 ONNX export by default (web/offline_test.go checks
+    // that path with the server stopped): its probabilities are the server's to int8 precision; the server's own
+    // answer is shown to the digit.
+    const source = await page.locator('#pred-source').getAttribute('data-source').catch(() => 'server');
+    const tol = source === 'browser' ? 0.02 : 1e-6;
+    check(labels.length === Object.keys(shown.scores).length && labels.every((l) => Math.abs(shown.scores[l] - want.scores[l]) < tol),
+      `a probability bar per class with the API's probabilities (computed: ${source}, to ${tol})`, { page: shown.scores, api: want.scores });
     await shot(`demo-${i + 1}`);
   }
   const examples = page.locator('#examples button.example');
