@@ -26,7 +26,8 @@ func TestExportRoutes(t *testing.T) {
 	ts := start(t, opts{api: func(c *api.Config) {
 		c.Export = func(ctx context.Context, modelDir, outDir string) error {
 			calls.Add(1)
-			if strings.HasSuffix(modelDir, "adapter") {
+			// from_path copies the folder: the stand-in recognizes the refused model by its label.
+			if cfg, _ := os.ReadFile(filepath.Join(modelDir, "config.json")); strings.Contains(string(cfg), "lora") {
 				return &api.ExportModelError{Msg: "model[x]: is a LoRA adapter folder"}
 			}
 			for name, body := range map[string]string{"config.json": "{}", "tokenizer.json": "{\"model\":1}",
@@ -117,7 +118,7 @@ func TestExportRoutes(t *testing.T) {
 			t.Errorf("GET %s: %d %s, want %d containing %q", c.path, r.StatusCode, b, c.status, c.want)
 		}
 	}
-	ad := ts.model("adapter", "a", "b")
+	ad := ts.model("adapter", "lora", "b")
 	_, err := ts.c.ExportModel(ctx, ad.ID, sdk.ExportModelRequest{})
 	apiErr(t, err, 422, "LoRA adapter")
 
