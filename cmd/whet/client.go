@@ -102,31 +102,9 @@ func runJobs(args []string) error {
 		"list":   jobsList,
 		"get":    func(a []string) error { return jobsOne("get", a) },
 		"cancel": func(a []string) error { return jobsOne("cancel", a) },
-		"delete": jobsDelete,
+		"delete": func(a []string) error { return jobsOne("delete", a) },
 		"events": jobsEvents,
 	})
-}
-
-// jobsDelete implements `whet jobs delete ID [--delete-model]`.
-func jobsDelete(args []string) error {
-	fs := flag.NewFlagSet("jobs delete", flag.ContinueOnError)
-	cf := newClientFlags(fs)
-	deleteModel := fs.Bool("delete-model", false, "also delete the job's fine-tuned model (default: keep it)")
-	pos, err := cliParse(fs, args)
-	if err != nil {
-		return err
-	}
-	id, err := cliOnePositional(pos, "job id")
-	if err != nil {
-		return err
-	}
-	ctx, stop := cliContext()
-	defer stop()
-	out, err := cf.client().DeleteJob(ctx, id, sdk.DeleteJobRequest{DeleteModel: *deleteModel})
-	if err != nil {
-		return err
-	}
-	return cliJSON(out)
 }
 
 func jobsCreate(args []string) error {
@@ -203,9 +181,14 @@ func jobsList(args []string) error {
 	return cliTable("ID\tSTATUS\tMODEL\tTRAINING FILE\tFINE-TUNED MODEL\tCREATED", rows)
 }
 
+// jobsOne implements `whet jobs get|cancel|delete ID` (delete also takes --delete-model).
 func jobsOne(verb string, args []string) error {
 	fs := flag.NewFlagSet("jobs "+verb, flag.ContinueOnError)
 	cf := newClientFlags(fs)
+	deleteModel := new(bool)
+	if verb == "delete" {
+		deleteModel = fs.Bool("delete-model", false, "also delete the job's fine-tuned model (default: keep it)")
+	}
 	pos, err := cliParse(fs, args)
 	if err != nil {
 		return err
@@ -216,16 +199,19 @@ func jobsOne(verb string, args []string) error {
 	}
 	ctx, stop := cliContext()
 	defer stop()
-	var job *sdk.Job
-	if verb == "cancel" {
-		job, err = cf.client().CancelJob(ctx, id)
-	} else {
-		job, err = cf.client().GetJob(ctx, id)
+	var out any
+	switch verb {
+	case "cancel":
+		out, err = cf.client().CancelJob(ctx, id)
+	case "delete":
+		out, err = cf.client().DeleteJob(ctx, id, sdk.DeleteJobRequest{DeleteModel: *deleteModel})
+	default:
+		out, err = cf.client().GetJob(ctx, id)
 	}
 	if err != nil {
 		return err
 	}
-	return cliJSON(job)
+	return cliJSON(out)
 }
 
 func jobsEvents(args []string) error {

@@ -6,11 +6,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/whetml/whet/host/internal/whettest"
 	"github.com/whetml/whet/sdk"
@@ -37,21 +34,7 @@ func TestKilledTrainerResumesAndKeepsItsLog(t *testing.T) {
 		t.Fatalf("log before any failure: %v, %v", resp.Status, err)
 	}
 	resp.Body.Close()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		b, _ := os.ReadFile(mark)
-		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 {
-			os.Remove(block)
-			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-				t.Fatal(err)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the trainer never blocked")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	whettest.KillAtMark(t, mark, func() { os.Remove(block) })
 	ts.follow(job.ID)
 	got, err := ts.c.GetJob(ctx, job.ID)
 	if err != nil || got.Status != sdk.JobSucceeded || got.Attempts != 2 {

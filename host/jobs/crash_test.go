@@ -4,34 +4,14 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/whetml/whet/host/internal/whettest"
 	"github.com/whetml/whet/host/jobs"
 	"github.com/whetml/whet/sdk"
 )
-
-// killAtMark waits for the blocked trainer's mark file and SIGKILLs the pid in it, as the OOM killer would.
-func killAtMark(t *testing.T, mark string) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		b, err := os.ReadFile(mark)
-		if pid, perr := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && perr == nil && pid > 0 {
-			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-				t.Fatal(err)
-			}
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the trainer never blocked")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // reopenQueue replaces e's queue by one with cfg changed, on the same store.
 func (e *env) reopenQueue(change func(*jobs.Config), fakeEnv ...string) {
@@ -61,8 +41,7 @@ func TestTrainerKilledBySignalIsRetried(t *testing.T) {
 	}
 	e := newEnv(t, "FAKEWHET_BLOCK_AT=2", "FAKEWHET_MARK="+mark, "FAKEWHET_BLOCK_IF="+block)
 	j := e.create(sdk.CreateJobRequest{})
-	killAtMark(t, mark)
-	os.Remove(block)
+	whettest.KillAtMark(t, mark, func() { os.Remove(block) })
 	done := e.waitStatus(j.ID, sdk.JobSucceeded)
 	if done.Attempts != 2 {
 		t.Errorf("attempts = %d, want 2", done.Attempts)
@@ -81,7 +60,7 @@ func TestTrainerKilledBySignalIsRetried(t *testing.T) {
 	os.Remove(mark)
 	e.reopenQueue(func(c *jobs.Config) { c.MaxAttempts = 1 }, "FAKEWHET_BLOCK_AT=2", "FAKEWHET_MARK="+mark)
 	j = e.create(sdk.CreateJobRequest{})
-	killAtMark(t, mark)
+	whettest.KillAtMark(t, mark, nil)
 	failed := e.waitStatus(j.ID, sdk.JobFailed)
 	want := "trainer killed by SIGKILL after step 2 (attempt 1 of 1, no attempts left"
 	if failed.Error == nil || failed.Error.Code != "trainer_crashed" || !strings.HasPrefix(failed.Error.Message, want) {

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -26,64 +25,12 @@ import (
 // `whet predict --server`). It needs WHET_BIN: a whet built with native support (`make build`; `make test` sets
 // it); without it, or with a binary built without libtorch, it skips.
 func TestEndToEnd(t *testing.T) {
-	bin := os.Getenv("WHET_BIN")
-	if bin == "" {
-		t.Skip("WHET_BIN is not set: the end-to-end test needs a whet binary built with native support (make build)")
-	}
-	if _, err := os.Stat(bin); err != nil {
-		t.Skipf("WHET_BIN=%s: %v", bin, err)
-	}
+	bin := whetBin(t)
 	tmp := t.TempDir()
-	vocab := filepath.Join(tmp, "vocab.txt")
-	if err := os.WriteFile(vocab, []byte(strings.Join(e2eVocab(), "\n")+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	base := filepath.Join(tmp, "tiny-bert")
-	out, err := exec.Command(bin, "model", "init", "--vocab", vocab, "--labels", "neg,pos", "--layers", "2",
-		"--hidden", "32", "--heads", "2", "--intermediate", "64", "--max-position", "64", "--seed", "7", "--out", base).CombinedOutput()
-	if err != nil {
-		if strings.Contains(string(out), "without cgo") {
-			t.Skipf("WHET_BIN has no native support: %s", out)
-		}
-		t.Fatalf("whet model init: %v\n%s", err, out)
-	}
-
+	base := tinyBERT(t, bin)
 	data := filepath.Join(tmp, "data")
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data", data, "--threads", "2")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var logTail bytes.Buffer
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
-	sc := bufio.NewScanner(stderr)
-	url := ""
-	for sc.Scan() {
-		line := sc.Text()
-		logTail.WriteString(line + "\n")
-		if rest, ok := strings.CutPrefix(line, "whet: serving on "); ok {
-			url = strings.Fields(rest)[0]
-			break
-		}
-	}
-	if url == "" {
-		t.Fatalf("whet serve did not start:\n%s", logTail.String())
-	}
-	logDone := make(chan struct{})
-	go func() { // keep draining the server's log, for failure messages
-		defer close(logDone)
-		for sc.Scan() {
-			logTail.WriteString(sc.Text() + "\n")
-		}
-	}()
+	srv := serveWhet(t, bin, data)
+	url := srv.url
 	c := sdk.NewClient(url)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
@@ -125,7 +72,7 @@ func TestEndToEnd(t *testing.T) {
 		return nil
 	})
 	if err != nil {
-		t.Fatalf("follow job: %v\n%s", err, logTail.String())
+		t.Fatalf("follow job: %v\n%s", err, srv.logText())
 	}
 	job, err = c.GetJob(ctx, job.ID)
 	if err != nil {
@@ -224,12 +171,12 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("evaluate accuracy %v, but %d of %d predictions were right", *a.Accuracy, correct, len(test))
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	<-logDone
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("whet serve did not stop cleanly: %v\n%s", err, logTail.String())
+	<-srv.done
+	if err := srv.cmd.Wait(); err != nil {
+		t.Fatalf("whet serve did not stop cleanly: %v\n%s", err, srv.logText())
 	}
 }
 

@@ -74,6 +74,19 @@ func (s *whetServer) logText() string {
 	return s.log.String()
 }
 
+// whetBin returns WHET_BIN, a whet built with native support (`make build`; `make test` sets it), or skips.
+func whetBin(t *testing.T) string {
+	t.Helper()
+	bin := os.Getenv("WHET_BIN")
+	if bin == "" {
+		t.Skip("WHET_BIN is not set: the test needs a whet binary built with native support (make build)")
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Skipf("WHET_BIN=%s: %v", bin, err)
+	}
+	return bin
+}
+
 // tinyBERT writes a small BERT folder (dropout on, as a real model has) with `whet model init`, or skips when bin
 // has no native support.
 func tinyBERT(t *testing.T, bin string) string {
@@ -99,10 +112,7 @@ func tinyBERT(t *testing.T, bin string) string {
 // restarts it, and compares the resumed job with the same job run without interruption: identical fine-tuned
 // weights and metrics, each step reported once, every evaluation equal, and only existing checkpoints listed.
 func TestResumeAfterServerKillIsExact(t *testing.T) {
-	bin := os.Getenv("WHET_BIN")
-	if bin == "" {
-		t.Skip("WHET_BIN is not set: the test needs a whet binary built with native support (make build)")
-	}
+	bin := whetBin(t)
 	base := tinyBERT(t, bin)
 	data := filepath.Join(t.TempDir(), "data")
 	srv := serveWhet(t, bin, data)
