@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 
 	"github.com/sugarme/gotch/ts"
@@ -114,22 +115,10 @@ func (a *Adapter) initial(m *Model, p Param, numel int64, rng *rand.Rand) ([]flo
 	case strings.HasSuffix(p.Name, ".lora_B.weight"):
 		return make([]float32, numel), nil
 	}
-	if t := m.byName[p.Name]; t != nil && shapeEqual(t.MustSize(), p.Shape) {
+	if t := m.byName[p.Name]; t != nil && slices.Equal(t.MustSize(), p.Shape) {
 		return torch.Float32s(t)
 	}
 	return initValues(p, numel, m.cfg, rng), nil
-}
-
-func shapeEqual(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // Config returns the adapter's LoRA settings (defaults applied).
@@ -149,15 +138,7 @@ func (a *Adapter) Tensors() ([]Tensor, error) {
 	if a.closed {
 		return nil, ErrClosed
 	}
-	out := make([]Tensor, 0, len(a.params))
-	for _, p := range a.params {
-		vals, err := torch.Float32s(p.Tensor)
-		if err != nil {
-			return nil, fmt.Errorf("lora: tensor[%s]: %w", p.Name, err)
-		}
-		out = append(out, Tensor{Name: p.Name, Shape: append([]int64(nil), p.Shape...), Values: vals})
-	}
-	return out, nil
+	return copyOut(a.params)
 }
 
 // Close drops the adapter's tensors. It is idempotent.

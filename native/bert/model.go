@@ -211,8 +211,13 @@ func (m *Model) Tensors() ([]Tensor, error) {
 	if m.closed {
 		return nil, ErrClosed
 	}
-	out := make([]Tensor, 0, len(m.params))
-	for _, p := range m.params {
+	return copyOut(m.params)
+}
+
+// copyOut copies params to Go memory, in order.
+func copyOut(params []NamedParam) ([]Tensor, error) {
+	out := make([]Tensor, 0, len(params))
+	for _, p := range params {
 		vals, err := torch.Float32s(p.Tensor)
 		if err != nil {
 			return nil, fmt.Errorf("bert: tensor[%s]: %w", p.Name, err)

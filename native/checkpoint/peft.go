@@ -288,16 +288,9 @@ func WriteAdapter(dir string, opts AdapterSaveOptions) error {
 	if err != nil {
 		return err
 	}
-	raws := make([]RawTensor, len(opts.Tensors))
-	for i, t := range opts.Tensors {
-		n := int64(1)
-		for _, d := range t.Shape {
-			n *= d
-		}
-		if n != int64(len(t.Values)) {
-			return fmt.Errorf("adapter[%s]: tensor[%s]: %d values for shape %v", dir, t.Name, len(t.Values), t.Shape)
-		}
-		raws[i] = F32Tensor(PeftPrefix+t.Name, t.Shape, t.Values)
+	raws, err := f32Raws(opts.Tensors, PeftPrefix)
+	if err != nil {
+		return fmt.Errorf("adapter[%s]: %w", dir, err)
 	}
 	files, err := tokenizerFiles(opts.MaxPositionEmbeddings, opts.Vocab, opts.DoLowerCase, opts.TokenizerConfig, opts.Extra)
 	if err != nil {

@@ -103,16 +103,9 @@ func folderFiles(opts SaveOptions) ([]namedFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	raws := make([]RawTensor, len(opts.Tensors))
-	for i, t := range opts.Tensors {
-		n := int64(1)
-		for _, d := range t.Shape {
-			n *= d
-		}
-		if n != int64(len(t.Values)) {
-			return nil, fmt.Errorf("tensor[%s]: %d values for shape %v", t.Name, len(t.Values), t.Shape)
-		}
-		raws[i] = F32Tensor(t.Name, t.Shape, t.Values)
+	raws, err := f32Raws(opts.Tensors, "")
+	if err != nil {
+		return nil, err
 	}
 	files, err := tokenizerFiles(opts.Config.MaxPositionEmbeddings, opts.Vocab, opts.DoLowerCase, opts.TokenizerConfig, opts.Extra)
 	if err != nil {
@@ -124,6 +117,22 @@ func folderFiles(opts SaveOptions) ([]namedFile, error) {
 		return WriteSafetensors(w, raws, map[string]string{"format": "pt"})
 	}})
 	return files, nil
+}
+
+// f32Raws checks each tensor's values against its shape and views it as F32 named prefix + Name.
+func f32Raws(tensors []Tensor, prefix string) ([]RawTensor, error) {
+	raws := make([]RawTensor, len(tensors))
+	for i, t := range tensors {
+		n := int64(1)
+		for _, d := range t.Shape {
+			n *= d
+		}
+		if n != int64(len(t.Values)) {
+			return nil, fmt.Errorf("tensor[%s]: %d values for shape %v", t.Name, len(t.Values), t.Shape)
+		}
+		raws[i] = F32Tensor(prefix+t.Name, t.Shape, t.Values)
+	}
+	return raws, nil
 }
 
 // tokenizerFiles returns tokenizer_config.json (extra keys kept, HF BertTokenizer defaults filled in),

@@ -396,6 +396,11 @@ def cmd_train(req):
     decay, no_decay = [], []
     for n, p in m.named_parameters():
         (no_decay if n.endswith(".bias") or "LayerNorm" in n else decay).append(p)
+    json.dump({"losses": adamw_steps(m, decay, no_decay, (ids, types, mask), labels, req)}, sys.stdout)
+
+
+def adamw_steps(m, decay, no_decay, inputs, labels, req):
+    """req["steps"] AdamW steps on the full batch (two decay groups, clipping, linear decay to 0); the losses."""
     opt = torch.optim.AdamW(
         [{"params": decay, "weight_decay": req.get("weight_decay", 0.01)}, {"params": no_decay, "weight_decay": 0.0}],
         lr=req.get("lr", 1e-3),
@@ -404,15 +409,15 @@ def cmd_train(req):
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, (steps - s) / steps))
     losses = []
     for _ in range(steps):
-        logits, _ = m(ids, types, mask)
+        logits, _ = m(*inputs)
         loss = torch.nn.functional.cross_entropy(logits, labels)
         opt.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(m.parameters(), req.get("max_grad_norm", 1.0))
+        torch.nn.utils.clip_grad_norm_(decay + no_decay, req.get("max_grad_norm", 1.0))
         opt.step()
         sched.step()
         losses.append(loss.item())
-    json.dump({"losses": losses}, sys.stdout)
+    return losses
 
 
 if __name__ == "__main__":

@@ -166,23 +166,7 @@ def cmd_train(req):
     named = dict(m.named_parameters())
     decay = [named[n] for n in saved if not n.endswith(".bias")]
     no_decay = [named[n] for n in saved if n.endswith(".bias")]
-    opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": req.get("weight_decay", 0.01)}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=req.get("lr", 1e-3),
-    )
-    steps = req.get("steps", 3)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, (steps - s) / steps))
-    losses = []
-    for _ in range(steps):
-        logits, _ = m(ids, types, mask)
-        loss = torch.nn.functional.cross_entropy(logits, labels)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(decay + no_decay, req.get("max_grad_norm", 1.0))
-        opt.step()
-        sched.step()
-        losses.append(loss.item())
-    json.dump({"losses": losses}, sys.stdout)
+    json.dump({"losses": ref_bert.adamw_steps(m, decay, no_decay, (ids, types, mask), labels, req)}, sys.stdout)
 
 
 if __name__ == "__main__":
