@@ -246,7 +246,9 @@ type ModelList struct {
 // (The other form of that route is a multipart upload of a .tar or .tar.gz archive; see Client.UploadModel.)
 type CreateModelRequest struct {
 	// FromPath is an absolute path, on the server's disk, to a HuggingFace model folder (config.json plus
-	// model.safetensors or pytorch_model.bin). The folder is copied into the server's data folder (symbolic links
+	// model.safetensors or pytorch_model.bin), or to a peft LoRA adapter folder (adapter_config.json plus
+	// adapter_model.safetensors; served on its base_model_name_or_path, architecture
+	// "PeftModelForSequenceClassification"). The folder is copied into the server's data folder (symbolic links
 	// leading out of it are refused). Needs an admin key, or a keyless server on loopback.
 	FromPath string `json:"from_path"`
 	// ID is the model id to register; letters, digits, '.', '_' and '-'. Default: the folder's base name.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/whetml/whet/host/modeldir"
 	"github.com/whetml/whet/host/store"
 )
 
@@ -44,7 +45,7 @@ func (s *Server) importArea(dir string) (real, area string, ok bool) {
 	if fi, err := os.Stat(real); area == "" || err != nil || !fi.IsDir() {
 		return "", "", false
 	}
-	if fi, err := os.Stat(filepath.Join(real, "config.json")); err != nil || !fi.Mode().IsRegular() {
+	if fi, err := os.Stat(filepath.Join(real, "config.json")); (err != nil || !fi.Mode().IsRegular()) && !modeldir.IsAdapter(real) {
 		return "", "", false
 	}
 	return real, area, true
@@ -59,7 +60,7 @@ func (s *Server) importFolder(dir string) (string, error) {
 		if len(s.cfg.ImportRoots) > 0 {
 			where = ", inside a folder given with --import-root"
 		}
-		return "", badRequest("from_path", "invalid_path", "from_path %q is not a model folder this server imports: it must be an existing folder holding config.json, readable by the server%s", dir, where)
+		return "", badRequest("from_path", "invalid_path", "from_path %q is not a model folder this server imports: it must be an existing folder holding config.json (or a LoRA adapter's adapter_config.json), readable by the server%s", dir, where)
 	}
 	limit := "the folder"
 	if area != real {

@@ -306,6 +306,9 @@ func (q *Queue) Create(ctx context.Context, req sdk.CreateJobRequest) (*store.Jo
 	if err != nil {
 		return nil, &ValidationError{Param: "model", Msg: err.Error()}
 	}
+	if info.BaseModelPath != "" {
+		return nil, &ValidationError{Param: "model", Msg: fmt.Sprintf("model[%s] is a LoRA adapter: fine-tune its base model instead", model.ID)}
+	}
 	hp, err := ResolveHyperparameters(req.Hyperparameters, info.MaxPositionEmbeddings)
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -350,6 +351,16 @@ func TestRescueOrphans(t *testing.T) {
 
 func TestCreateErrors(t *testing.T) {
 	e := newEnv(t)
+	adir := t.TempDir() // a LoRA adapter folder registered as a model
+	for name, content := range map[string]string{"adapter_config.json": `{"peft_type":"LORA","task_type":"SEQ_CLS","base_model_name_or_path":"/b"}`,
+		"adapter_model.safetensors": "x"} {
+		if err := os.WriteFile(filepath.Join(adir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.st.InsertModel(context.Background(), &store.Model{Model: sdk.Model{ID: "adapter", Source: "path", OwnedBy: "user"}, Path: adir}); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name      string
 		req       sdk.CreateJobRequest
@@ -364,6 +375,7 @@ func TestCreateErrors(t *testing.T) {
 		{"unknown validation file", sdk.CreateJobRequest{Model: e.model, TrainingFile: e.file, ValidationFile: "file-v"}, "validation_file", true, "file[file-v]"},
 		{"unknown module", sdk.CreateJobRequest{Model: e.model, TrainingFile: e.file, EvaluateModule: "mod-x"}, "evaluate_module", true, "module[mod-x]"},
 		{"bad suffix", sdk.CreateJobRequest{Model: e.model, TrainingFile: e.file, Suffix: "a/b"}, "suffix", false, "letters"},
+		{"adapter as base", sdk.CreateJobRequest{Model: "adapter", TrainingFile: e.file}, "model", false, "is a LoRA adapter"},
 		{"negative lr", sdk.CreateJobRequest{Model: e.model, TrainingFile: e.file,
 			Hyperparameters: sdk.Hyperparameters{LearningRate: -1}}, "hyperparameters.learning_rate", false, "must be > 0"},
 		{"seq too long for model", sdk.CreateJobRequest{Model: e.model, TrainingFile: e.file,

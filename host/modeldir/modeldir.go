@@ -30,6 +30,8 @@ type Info struct {
 	MaxPositionEmbeddings int
 	// Weights is the weight file found.
 	Weights string
+	// BaseModelPath is an adapter folder's base_model_name_or_path ("" for a model folder).
+	BaseModelPath string
 }
 
 // Error is a problem with a model folder or archive.
@@ -43,7 +45,8 @@ type Error struct {
 // Error implements error.
 func (e *Error) Error() string { return fmt.Sprintf("model[%s]: %s", e.Path, e.Msg) }
 
-// Inspect checks that dir is a model folder (config.json that parses, and a weight file) and reads its Info.
+// Inspect checks that dir is a model folder (config.json that parses, and a weight file), or a LoRA adapter folder
+// (adapter_config.json and adapter weights, see IsAdapter), and reads its Info.
 func Inspect(dir string) (*Info, error) {
 	st, err := os.Stat(dir)
 	if err != nil {
@@ -51,6 +54,9 @@ func Inspect(dir string) (*Info, error) {
 	}
 	if !st.IsDir() {
 		return nil, &Error{Path: dir, Msg: "not a folder"}
+	}
+	if IsAdapter(dir) {
+		return inspectAdapter(dir)
 	}
 	raw, err := os.ReadFile(filepath.Join(dir, "config.json"))
 	if err != nil {

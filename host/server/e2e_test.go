@@ -171,6 +171,36 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("evaluate accuracy %v, but %d of %d predictions were right", *a.Accuracy, correct, len(test))
 	}
 
+	// A LoRA adapter trained with the CLI, registered from its folder: the API serves it (on its base) as
+	// `whet predict` does.
+	trainFile := filepath.Join(tmp, "train.jsonl")
+	os.WriteFile(trainFile, []byte(train), 0o644)
+	adapterDir := filepath.Join(tmp, "lora")
+	if out, err := exec.Command(bin, "train", "--method", "lora", "--model", base, "--train", trainFile, "--out", adapterDir,
+		"--epochs", "2", "--batch-size", "8", "--learning-rate", "1e-2", "--max-seq-length", "32", "--threads", "2").CombinedOutput(); err != nil {
+		t.Fatalf("whet train --method lora: %v\n%s", err, out)
+	}
+	adapter, err := c.CreateModel(ctx, sdk.CreateModelRequest{FromPath: adapterDir, ID: "sst2-lora"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if adapter.Architecture != "PeftModelForSequenceClassification" || strings.Join(adapter.Labels, ",") != "neg,pos" {
+		t.Errorf("registered adapter = %+v", adapter)
+	}
+	adapterPreds, err := c.Predict(ctx, adapter.ID, sdk.PredictRequest{Inputs: test})
+	if err != nil {
+		t.Fatal(err)
+	}
+	localLoRA := filepath.Join(tmp, "local-lora.jsonl")
+	if out, err := exec.Command(bin, "predict", "--model", adapterDir, "--input", input, "--output", localLoRA).CombinedOutput(); err != nil {
+		t.Fatalf("whet predict on the adapter: %v\n%s", err, out)
+	}
+	for i, l := range readPreds(t, localLoRA) {
+		if a := adapterPreds[i]; a.Label != l.Label || math.Abs(a.Score-l.Score) > 1e-5 {
+			t.Errorf("adapter, input %q: api %s %.6f, local %s %.6f", test[i], a.Label, a.Score, l.Label, l.Score)
+		}
+	}
+
 	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
