@@ -10,7 +10,8 @@ rows (128 tokens), the same batch and steps on four runs: whet full, whet --meth
 LoRA (r=8, alpha=8, query+value; classifier trained in full). Figures: train_samples_per_second from each summary
 (time in steps; loading and evaluation excluded), and peak RSS of the process (getrusage ru_maxrss via wait4).
 
-Serving: `whet train --method lora --max-steps 2` makes N adapters of one base; one worker then answers requests of 8
+Serving: `whet train --method lora --max-steps 2` makes an adapter of one base, copied into N folders (each loaded
+separately; the values do not change the cost); one worker then answers requests of 8
 texts: first without adapter (the base's own head), then cycling through the N adapters (all loaded first). Figures:
 VmRSS after the base alone and after N adapters, the adapters' file sizes, texts/s single vs alternating.
 Prints a Markdown report on stdout and writes it to OUT/lora.md.
@@ -19,6 +20,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -132,12 +134,17 @@ def bench_serve(a, whet, out, words, vocab):
         run([whet, "model", "init", "--vocab", vocab, "--labels", "neg,pos", "--layers", str(L), "--hidden", str(H), "--heads", str(nh),
              "--intermediate", str(inter), "--max-position", "512", "--seed", "1", "--out", model])
     data = make_rows(d, words, 16, 30, 2)
-    adapters = []
-    for i in range(a.adapters):
+    # One trained adapter, copied: each copy is a separate folder the worker loads on its own (the values do not
+    # change the cost; training 20 would only make the run longer).
+    first = os.path.join(d, "adapter-00")
+    if not os.path.exists(os.path.join(first, "adapter_config.json")):
+        run([whet, "train", "--method", "lora", "--model", model, "--train", data, "--out", first, "--max-steps", "2", "--batch-size", "8",
+             "--learning-rate", "1e-2", "--threads", str(a.threads), "--max-seq-length", "64", "--progress", "none"])
+    adapters = [first]
+    for i in range(1, a.adapters):
         ad = os.path.join(d, "adapter-%02d" % i)
-        if not os.path.exists(os.path.join(ad, "adapter_config.json")):
-            run([whet, "train", "--method", "lora", "--model", model, "--train", data, "--out", ad, "--max-steps", "2", "--batch-size", "8",
-                 "--learning-rate", "1e-2", "--seed", str(i + 1), "--threads", str(a.threads), "--max-seq-length", "64", "--progress", "none"])
+        if not os.path.exists(ad):
+            shutil.copytree(first, ad, ignore=shutil.ignore_patterns("checkpoints"))
         adapters.append(ad)
     adapter_bytes = sum(os.path.getsize(os.path.join(x, "adapter_model.safetensors")) for x in adapters)
     rng = random.Random(3)
