@@ -51,7 +51,8 @@ echo "model=$MODEL train=$TRAIN validation=$VALID module=$MODULE"
 
 step "6/6 fine-tune over HTTP (live progress), then the evaluation report"
 $WHET jobs create --server "$SERVER" --follow --model "$MODEL" --training-file "$TRAIN" --validation-file "$VALID" \
-  --preprocess-module "$MODULE" --epochs "$EPOCHS" --batch-size 32 --learning-rate 5e-4 --max-seq-length 128 --suffix demo
+  --preprocess-module "$MODULE" --epochs "$EPOCHS" --batch-size 32 --learning-rate 5e-4 --warmup-ratio 0.1 --max-seq-length 128 \
+  --suffix demo
 FT=$($WHET jobs list --server "$SERVER" --json --limit 1 | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).data[0].fine_tuned_model))')
 echo
 echo "evaluation of $FT on the validation file:"

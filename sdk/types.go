@@ -294,35 +294,37 @@ type EvaluateRequest struct {
 }
 
 // Hyperparameters configures a fine-tuning job. In a request, a zero value (or nil pointer) means the default;
-// in a Job, every field holds the effective value.
+// in a Job, every field holds the effective value. The defaults are HuggingFace Trainer's except batch size and
+// weight decay (the server's internal/runspec holds them; `whet train` uses the same).
 type Hyperparameters struct {
 	// NEpochs is the number of passes over the training data. Default: 3.
 	NEpochs int `json:"n_epochs,omitempty"`
 	// BatchSize is the number of rows per optimizer step. Default: 32.
 	BatchSize int `json:"batch_size,omitempty"`
-	// LearningRate is AdamW's peak learning rate. Default: 3e-5.
+	// LearningRate is AdamW's peak learning rate. Default: 5e-5.
 	LearningRate float64 `json:"learning_rate,omitempty"`
-	// MaxSeqLength caps each row's token count; at most the model's max_position_embeddings. Default: 128.
+	// MaxSeqLength caps each row's token count; at most the model's max_position_embeddings. Default: 128, or
+	// max_position_embeddings if less.
 	MaxSeqLength int `json:"max_seq_length,omitempty"`
-	// WarmupRatio is the fraction of steps spent warming the learning rate up, in [0,1). Default: 0.1.
+	// WarmupRatio is the fraction of steps spent warming the learning rate up, in [0,1). Default: 0.
 	WarmupRatio *float64 `json:"warmup_ratio,omitempty"`
 	// WeightDecay is AdamW's decoupled weight decay, in [0,1]. Default: 0.01.
 	WeightDecay *float64 `json:"weight_decay,omitempty"`
-	// Seed seeds initialisation, shuffling and the automatic validation split. Default: 42.
+	// Seed seeds initialisation, shuffling and the automatic validation split; 0 is a seed. Default: 42.
 	Seed *int64 `json:"seed,omitempty"`
 	// MaxSteps stops training after this many optimizer steps (0 = no limit). Default: 0.
 	MaxSteps int `json:"max_steps,omitempty"`
 	// GradAccum accumulates gradients over this many batches per step. Default: 1.
 	GradAccum int `json:"grad_accum,omitempty"`
-	// MaxGradNorm clips the gradient norm (0 = the trainer's default).
+	// MaxGradNorm clips the gradient norm. Default: 1.
 	MaxGradNorm float64 `json:"max_grad_norm,omitempty"`
 	// EvalEvery evaluates every this many steps (0 = once per epoch). Default: 0.
 	EvalEvery int `json:"eval_every,omitempty"`
 	// EarlyStoppingPatience stops after this many evaluations without improvement (0 = never). Default: 0.
 	EarlyStoppingPatience int `json:"early_stopping_patience,omitempty"`
-	// MetricForBestModel names the metric that picks the best checkpoint ("" = the trainer's default).
+	// MetricForBestModel names the metric that picks the best checkpoint. Default: "accuracy".
 	MetricForBestModel string `json:"metric_for_best_model,omitempty"`
-	// ClassWeights is "auto" (inverse class frequency) or "none" ("" = the trainer's default).
+	// ClassWeights is "auto" (inverse class frequency) or "none". Default: "none".
 	ClassWeights string `json:"class_weights,omitempty"`
 }
 

@@ -69,9 +69,9 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("upload the training file: %v", err)
 	}
-	wd, seed := 0.0, int64(3)
+	wd, seed, warmup := 0.0, int64(3), 0.1
 	job, err := c.CreateJob(ctx, sdk.CreateJobRequest{Model: "tiny-base", TrainingFile: file.ID, Suffix: "demo",
-		Hyperparameters: sdk.Hyperparameters{NEpochs: 4, BatchSize: 8, LearningRate: 2e-3, MaxSeqLength: 32, WeightDecay: &wd, Seed: &seed}})
+		Hyperparameters: sdk.Hyperparameters{NEpochs: 4, BatchSize: 8, LearningRate: 2e-3, MaxSeqLength: 32, WeightDecay: &wd, Seed: &seed, WarmupRatio: &warmup}})
 	if err != nil {
 		t.Fatalf("create the fine-tuning job: %v", err)
 	}
@@ -93,7 +93,7 @@ func TestBrowser(t *testing.T) {
 	texts, _ := json.Marshal([]string{"The movie was great fun, I loved it!", "What a boring, awful film. I hated the plot.", "我很喜欢这部电影"})
 	// Enough steps (~430) to outlast the server's one-per-second throttle of stored step events several times over,
 	// so the loss curve has several points.
-	hp, _ := json.Marshal(map[string]any{"n_epochs": 10, "batch_size": 2, "learning_rate": 0.001})
+	hp, _ := json.Marshal(map[string]any{"n_epochs": 10, "batch_size": 2, "learning_rate": 0.001, "warmup_ratio": 0.1})
 	runBrowserScript(t, ctx, root, "WHET_URL="+base, "WHET_API_KEY="+testAPIKey, "WHET_MODEL="+*job.FineTunedModel,
 		"WHET_BASE_MODEL=tiny-base", "WHET_TRAIN_FILE="+small, "WHET_TEXTS="+string(texts), "WHET_HP="+string(hp),
 		"WHET_SCREENSHOTS="+shots)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/whetml/whet/dataset"
+	"github.com/whetml/whet/internal/runspec"
 	"github.com/whetml/whet/sdk"
 )
 
@@ -117,29 +118,13 @@ func jobsCreate(args []string) error {
 	fs.StringVar(&req.PreprocessModule, "preprocess-module", "", "uploaded preprocess module id")
 	fs.StringVar(&req.EvaluateModule, "evaluate-module", "", "uploaded evaluate module id")
 	fs.StringVar(&req.Suffix, "suffix", "", "suffix for the fine-tuned model's id")
-	h := &req.Hyperparameters
-	fs.IntVar(&h.NEpochs, "epochs", 0, "epochs (default 3)")
-	fs.IntVar(&h.BatchSize, "batch-size", 0, "batch size (default 32)")
-	fs.Float64Var(&h.LearningRate, "learning-rate", 0, "peak learning rate (default 3e-5)")
-	fs.IntVar(&h.MaxSeqLength, "max-seq-length", 0, "tokens per row (default 128)")
-	fs.IntVar(&h.MaxSteps, "max-steps", 0, "stop after this many steps (0: no limit)")
-	fs.StringVar(&h.ClassWeights, "class-weights", "", "auto or none")
-	warmup := fs.Float64("warmup-ratio", -1, "warmup fraction (default 0.1)")
-	decay := fs.Float64("weight-decay", -1, "weight decay (default 0.01)")
-	seed := fs.Int64("seed", -1, "seed (default 42)")
+	spec := runspec.Spec{Hyperparameters: runspec.Default()}
+	spec.BindHyperparameterFlags(fs)
 	follow := fs.Bool("follow", false, "stream the job's events until it finishes")
 	if _, err := cliParse(fs, args); err != nil {
 		return err
 	}
-	if *warmup >= 0 {
-		h.WarmupRatio = warmup
-	}
-	if *decay >= 0 {
-		h.WeightDecay = decay
-	}
-	if *seed >= 0 {
-		h.Seed = seed
-	}
+	req.Hyperparameters = spec.API()
 	ctx, stop := cliContext()
 	defer stop()
 	c := cf.client()

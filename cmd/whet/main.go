@@ -81,7 +81,10 @@ func main() {
 		if errors.As(err, &ec) {
 			code = ec.ExitCode()
 		}
-		fmt.Fprintf(os.Stderr, "whet %s: %v\n", os.Args[1], err)
+		var r reporter
+		if !errors.As(err, &r) || !r.Reported() {
+			fmt.Fprintf(os.Stderr, "whet %s: %v\n", os.Args[1], err)
+		}
 		os.Exit(code)
 	}
 }
@@ -106,3 +109,6 @@ func execWithOMPPolicy() {
 
 // exitCoder lets a command choose its exit status (130 after an interrupt).
 type exitCoder interface{ ExitCode() int }
+
+// reporter marks an error the command already reported in its own format (a protocol error event).
+type reporter interface{ Reported() bool }

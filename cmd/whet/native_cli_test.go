@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/whetml/whet/internal/protocol"
 	"github.com/whetml/whet/native/checkpoint"
 	"github.com/whetml/whet/native/reftest"
 	"github.com/whetml/whet/wasm/modules"
@@ -199,7 +200,7 @@ func TestCLITrainEvalWorker(t *testing.T) {
 		t.Fatalf("train: exit %d: %s", code, stderr)
 	}
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
-	var sum trainSummary
+	var sum protocol.TrainSummary
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil {
 		t.Fatalf("last stdout line is not the JSON summary: %q", lines[len(lines)-1])
 	}
@@ -252,7 +253,7 @@ func TestCLITrainEvalWorker(t *testing.T) {
 	if err := json.Unmarshal([]byte(resp[0]), &ready); err != nil || !ready.Ready || len(ready.Labels) != 3 || ready.MaxSeqLength != 32 { // the length trained with
 		t.Errorf("ready line = %s", resp[0])
 	}
-	var r1 workerResponse
+	var r1 protocol.Response
 	if err := json.Unmarshal([]byte(resp[1]), &r1); err != nil || string(r1.ID) != "1" || len(r1.Results) != 2 || len(r1.Results[0].Scores) != 3 {
 		t.Errorf("response 1 = %s", resp[1])
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/whetml/whet/dataset"
 	"github.com/whetml/whet/host/sandbox"
+	"github.com/whetml/whet/internal/protocol"
 	"github.com/whetml/whet/native/checkpoint"
 	"github.com/whetml/whet/native/torch"
 	"github.com/whetml/whet/native/train"
@@ -124,7 +125,7 @@ func (h *eventLogHandler) Handle(_ context.Context, r slog.Record) error {
 	case r.Level >= slog.LevelWarn:
 		level = "warn"
 	}
-	line, err := json.Marshal(train.Event{Type: train.EventLog, Level: level, Message: b.String()})
+	line, err := json.Marshal(protocol.Event{Type: protocol.EventLog, Level: level, Message: b.String()})
 	if err != nil {
 		return err
 	}

@@ -12,11 +12,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/whetml/whet/internal/protocol"
 	"github.com/whetml/whet/native/checkpoint"
 )
 
 // trainAdapter runs `whet train --method lora` on rows labeled by labelOf and returns the adapter folder and summary.
-func trainAdapter(t *testing.T, dir, base, name string, labelOf func(i int) string, extra ...string) (string, trainSummary) {
+func trainAdapter(t *testing.T, dir, base, name string, labelOf func(i int) string, extra ...string) (string, protocol.TrainSummary) {
 	t.Helper()
 	var rows strings.Builder
 	rows.WriteString("sentence\tlabel\n")
@@ -32,7 +33,7 @@ func trainAdapter(t *testing.T, dir, base, name string, labelOf func(i int) stri
 		t.Fatalf("train --method lora: exit %d: %s", code, stderr)
 	}
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
-	var sum trainSummary
+	var sum protocol.TrainSummary
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil {
 		t.Fatalf("summary %q: %v", lines[len(lines)-1], err)
 	}
@@ -106,7 +107,7 @@ func TestCLILoRA(t *testing.T) {
 	}
 
 	req := func(id int, adapter string) string {
-		b, _ := json.Marshal(map[string]any{"id": id, "inputs": cliSentences[:2], "adapter": adapter})
+		b, _ := json.Marshal(map[string]any{"id": id, "inputs": cliSentences[:2], "adapter": adapter, "logits": true})
 		return string(b) + "\n"
 	}
 	in := req(1, sentiment) + req(2, length) + req(3, sentiment) + fmt.Sprintf(`{"id":4,"unload":%q}`+"\n", sentiment) +
@@ -119,15 +120,15 @@ func TestCLILoRA(t *testing.T) {
 	if len(resp) != 8 {
 		t.Fatalf("worker wrote %d lines: %s", len(resp), stdout)
 	}
-	var rs []workerResponse
+	var rs []protocol.Response
 	for _, l := range resp[1:] {
-		var r workerResponse
+		var r protocol.Response
 		if err := json.Unmarshal([]byte(l), &r); err != nil {
 			t.Fatal(err)
 		}
 		rs = append(rs, r)
 	}
-	labelsOf := func(r workerResponse) []string {
+	labelsOf := func(r protocol.Response) []string {
 		var ls []string
 		for _, x := range r.Results {
 			for k := range x.Scores {
@@ -146,7 +147,7 @@ func TestCLILoRA(t *testing.T) {
 	}
 	for i := range 2 {
 		for j := range unmerged[i] {
-			for _, r := range []workerResponse{rs[0], rs[2], rs[4]} { // before and after the unload
+			for _, r := range []protocol.Response{rs[0], rs[2], rs[4]} { // before and after the unload
 				if d := math.Abs(r.Results[i].Logits[j] - unmerged[i][j]); d > 1e-5 {
 					t.Errorf("worker logits for the sentiment adapter differ from predict's by %g", d)
 				}

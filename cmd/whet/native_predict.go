@@ -9,12 +9,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/whetml/whet/internal/atomicfile"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/whetml/whet/internal/atomicfile"
+	"github.com/whetml/whet/internal/protocol"
 
 	"github.com/whetml/whet/dataset"
 	"github.com/whetml/whet/native/bert"
@@ -198,18 +200,8 @@ type prediction struct {
 }
 
 func toPrediction(labels []string, logits []float32) prediction {
-	p := infer.Softmax(logits)
-	best := infer.Argmax(logits)
-	l := make([]float64, len(logits))
-	for i, v := range logits {
-		l[i] = float64(v)
-	}
-	return prediction{Label: labels[best], Score: roundTo(float64(p[best]), 6), Logits: l}
-}
-
-func roundTo(v float64, digits int) float64 {
-	p := math.Pow(10, float64(digits))
-	return math.Round(v*p) / p
+	r := protocol.Classify(labels, logits, true)
+	return prediction{Label: r.Label, Score: r.Score, Logits: r.Logits}
 }
 
 // runPredict implements `whet predict`.
@@ -343,8 +335,8 @@ func runEval(args []string) error {
 		if errs[i] != "" {
 			return fmt.Errorf("%s:%d: tokenize: %s", ds.File, ds.Rows[i].Line, errs[i])
 		}
-		p := infer.Softmax(l)
-		in.Predictions[i], in.Probabilities[i] = infer.Argmax(l), p
+		p := protocol.Softmax(l)
+		in.Predictions[i], in.Probabilities[i] = protocol.Argmax(l), p
 		loss -= math.Log(max(float64(p[ys[i]]), 1e-30))
 	}
 	doc, err := evaluate(ctx, in)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/whetml/whet/host/sandbox"
+	"github.com/whetml/whet/internal/runspec"
 	"github.com/whetml/whet/native/bert"
 	"github.com/whetml/whet/native/checkpoint"
 	"github.com/whetml/whet/native/train"
@@ -44,15 +45,16 @@ func runPretrain(args []string) error {
 	cased := fs.Bool("cased", false, "keep case (from scratch with --vocab)")
 	corpus := fs.String("corpus", "", "unlabeled text, one text per line")
 	out := fs.String("out", "", "output model folder")
+	def := runspec.Default()
 	epochs := fs.Int("epochs", 1, "passes over the corpus")
 	maxSteps := fs.Int("max-steps", 0, "stop after this many steps (0: epochs decide)")
-	batch := fs.Int("batch-size", train.DefaultBatchSize, "lines per step")
-	lr := fs.Float64("learning-rate", 1e-4, "peak AdamW learning rate")
-	maxLen := fs.Int("max-seq-length", 128, "tokens per line (longer lines are truncated)")
+	batch := fs.Int("batch-size", def.BatchSize, "lines per step")
+	lr := fs.Float64("learning-rate", train.DefaultPretrainLearningRate, "peak AdamW learning rate")
+	maxLen := fs.Int("max-seq-length", runspec.DefaultMaxSeqLength, "tokens per line (longer lines are truncated)")
 	mlmProb := fs.Float64("mlm-probability", train.DefaultMLMProbability, "share of tokens masked")
 	warmup := fs.Float64("warmup-ratio", 0, "fraction of steps with a rising learning rate")
-	wd := fs.Float64("weight-decay", train.DefaultWeightDecay, "AdamW weight decay")
-	seed := fs.Int64("seed", train.DefaultSeed, "seed for masking, shuffling and weights")
+	wd := fs.Float64("weight-decay", def.WeightDecay, "AdamW weight decay")
+	seed := fs.Int64("seed", def.Seed, "seed for masking, shuffling and weights")
 	threads := threadsFlag(fs)
 	progress := fs.String("progress", "none", "json (NDJSON step events on stderr) or none")
 	preModule := fs.String("preprocess-module", "", "preprocess .wasm module or builtin:NAME")

@@ -16,71 +16,27 @@ import (
 	"golang.org/x/term"
 
 	"github.com/whetml/whet/dataset"
+	"github.com/whetml/whet/host/sandbox"
+	"github.com/whetml/whet/internal/protocol"
+	"github.com/whetml/whet/internal/runspec"
 	"github.com/whetml/whet/native/bert"
 	"github.com/whetml/whet/native/checkpoint"
 	"github.com/whetml/whet/native/train"
 )
 
-// trainSummary is `whet train`'s last stdout line.
-type trainSummary struct {
-	Metrics               json.RawMessage `json:"metrics"`
-	TrainSamplesPerSecond float64         `json:"train_samples_per_second"`
-	GlobalStep            int             `json:"global_step"`
-	Epoch                 float64         `json:"epoch"`
-	TrainRuntimeSeconds   float64         `json:"train_runtime_seconds"`
-	Labels                []string        `json:"labels"`
-	OutputDir             string          `json:"output_dir"`
-	BestCheckpoint        string          `json:"best_checkpoint,omitempty"`
-	StoppedEarly          bool            `json:"stopped_early,omitempty"`
-	Method                string          `json:"method"`
-	TrainableParams       int64           `json:"trainable_params"`
-	TotalParams           int64           `json:"total_params"`
-}
-
-// runTrain implements `whet train`.
-func runTrain(args []string) error {
+// runTrain implements `whet train`. With --progress json a failure is also reported as a protocol error event
+// whose code says whose fault it is (errorCode).
+func runTrain(args []string) (err error) {
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
-	model := fs.String("model", "", "base model folder (HF layout)")
-	trainPath := fs.String("train", "", "training data: JSONL, CSV or TSV with a header")
-	valPath := fs.String("validation", "", "validation data, evaluated after each epoch")
-	out := fs.String("out", "", "output folder (checkpoints/ and the best model)")
-	epochs := fs.Int("epochs", train.DefaultEpochs, "passes over the training data")
-	batch := fs.Int("batch-size", train.DefaultBatchSize, "rows per batch")
-	lr := fs.Float64("learning-rate", train.DefaultLearningRate, "peak AdamW learning rate")
-	maxLen := fs.Int("max-seq-length", 128, "tokens per row, special tokens included (longer rows are truncated)")
-	warmup := fs.Float64("warmup-ratio", 0, "fraction of steps with a rising learning rate")
-	wd := fs.Float64("weight-decay", train.DefaultWeightDecay, "AdamW weight decay (not on biases and LayerNorm)")
-	seed := fs.Int64("seed", train.DefaultSeed, "seed for shuffling, dropout and fresh weights")
-	maxSteps := fs.Int("max-steps", 0, "stop after this many optimizer steps (0: epochs decide)")
+	spec := runspec.Spec{Hyperparameters: runspec.Default()}
+	spec.BindFlags(fs)
+	specFile := fs.String("spec", "", "run specification file (JSON, as training_args.json); flags given too override it")
 	threads := threadsFlag(fs)
 	progress := fs.String("progress", "", "bar, json (NDJSON events on stderr) or none (default: bar on a terminal, else none)")
 	resume := fs.String("resume", "", "checkpoint folder to continue from")
-	preModule := fs.String("preprocess-module", "", "preprocess .wasm module or builtin:NAME (default: builtin:bert-wordpiece)")
-	evalModule := fs.String("evaluate-module", "", "evaluate .wasm module or builtin:NAME (default: builtin:classification-metrics)")
-	textCol := fs.String("text-column", "", "text column (default: found by name)")
-	pairCol := fs.String("text-pair-column", "", "second text column for sentence pairs (default: text_pair/text_b if present)")
-	labelCol := fs.String("label-column", "", "label column (default: found by name)")
-	patience := fs.Int("early-stopping-patience", 0, "stop after N evaluations without improvement (0: never)")
-	metric := fs.String("metric-for-best-model", train.DefaultMetric, "metric that picks the best checkpoint (loss: lower is better)")
-	classWeights := fs.String("class-weights", "none", "auto (n/(k*count), for imbalanced data) or none")
-	accum := fs.Int("grad-accum", 1, "batches per optimizer step")
-	maxNorm := fs.Float64("max-grad-norm", train.DefaultMaxGradNorm, "gradient clipping norm (negative: off)")
-	evalEvery := fs.Int("eval-every", 0, "evaluate every N steps (0: each epoch)")
 	device := fs.String("device", "", "cpu or cuda (default: cuda when available)")
 	lora := loraFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	loraOpts, err := lora.options(fs)
-	if err != nil {
-		return err
-	}
-	if *resume == "" {
-		if err := required(fs, "model"); err != nil {
-			return err
-		}
-	}
-	if err := required(fs, "train", "out"); err != nil {
 		return err
 	}
 	if *progress == "" {
@@ -92,79 +48,102 @@ func runTrain(args []string) error {
 	if *progress != "bar" && *progress != "json" && *progress != "none" {
 		return fmt.Errorf("--progress: %q (want bar, json or none)", *progress)
 	}
+	if *progress == "json" {
+		defer func() {
+			if err != nil && !errors.Is(err, context.Canceled) {
+				err = reportError(err)
+			}
+		}()
+	}
+	loraOpts, err := lora.options(fs)
+	if err != nil {
+		return &codedError{protocol.CodeInvalidHyperparameters, err}
+	}
+	if *specFile != "" {
+		fromFile, err := runspec.Read(*specFile)
+		if err != nil {
+			return &codedError{protocol.CodeInvalidHyperparameters, err}
+		}
+		fromFile.Override(fs, &spec)
+		spec = fromFile
+	}
+	for _, req := range []struct{ flag, value string }{{"model", spec.Model + *resume}, {"train", spec.TrainFile}, {"out", spec.OutputDir}} {
+		if req.value == "" {
+			return &codedError{protocol.CodeInvalidHyperparameters, fmt.Errorf("--%s is required", req.flag)}
+		}
+	}
 	log := newLogger(*progress == "json")
 	setThreads(*threads)
 	ctx, stop := signalContext()
 	defer stop()
 
-	modelDir := *model
+	modelDir := spec.Model
 	if *resume != "" {
 		modelDir = *resume
 	}
-	folder, err := readTrainFolder(modelDir, *model)
+	folder, err := readTrainFolder(modelDir, spec.Model)
 	if err != nil {
-		return err
+		return &codedError{protocol.CodeModelInvalid, err}
 	}
-	opts := dataset.Options{TextColumn: *textCol, TextPairColumn: *pairCol, LabelColumn: *labelCol, RequireLabel: true}
-	trainDS, err := dataset.ReadFile(*trainPath, opts)
+	if err := spec.Resolve(folder.Config.MaxPositionEmbeddings); err != nil {
+		return &codedError{protocol.CodeInvalidHyperparameters, runspec.FlagError(err)}
+	}
+	maxLen := spec.MaxSeqLength
+	opts := dataset.Options{TextColumn: spec.TextColumn, TextPairColumn: spec.TextPairColumn, LabelColumn: spec.LabelColumn, RequireLabel: true}
+	trainDS, err := dataset.ReadFile(spec.TrainFile, opts)
 	if err != nil {
 		return err
 	}
 	var valDS *dataset.Dataset
-	if *valPath != "" {
-		if valDS, err = dataset.ReadFile(*valPath, opts); err != nil {
+	if spec.ValidationFile != "" {
+		if valDS, err = dataset.ReadFile(spec.ValidationFile, opts); err != nil {
 			return err
 		}
 	}
-	tok, err := newTokenizer(ctx, folder, *preModule, *maxLen)
+	tok, err := newTokenizer(ctx, folder, spec.PreprocessModule, maxLen)
 	if err != nil {
 		return err
 	}
 	t0 := time.Now()
-	trainEx, err := examples(ctx, tok, trainDS, *maxLen)
+	trainEx, err := examples(ctx, tok, trainDS, maxLen)
 	if err != nil {
 		tok.Close(ctx)
 		return err
 	}
 	var valEx []train.Example
 	if valDS != nil {
-		if valEx, err = examples(ctx, tok, valDS, *maxLen); err != nil {
+		if valEx, err = examples(ctx, tok, valDS, maxLen); err != nil {
 			tok.Close(ctx)
 			return err
 		}
 	}
 	tok.Close(ctx)
 	log.Info("tokenized", "train_rows", len(trainEx), "validation_rows", len(valEx), "seconds", time.Since(t0).Seconds())
-	evaluate, closeEval, err := newEvaluate(ctx, *evalModule, log)
+	evaluate, closeEval, err := newEvaluate(ctx, spec.EvaluateModule, log)
 	if err != nil {
-		return err
+		return &codedError{protocol.CodeModuleInvalid, err}
 	}
 	defer closeEval()
 
 	cfg := train.Config{
-		ModelDir: *model, OutDir: *out, Train: trainEx, Validation: valEx, Epochs: *epochs, BatchSize: *batch,
-		LearningRate: *lr, WarmupRatio: *warmup, WeightDecay: *wd, MaxSteps: *maxSteps, GradAccum: *accum,
-		MaxGradNorm: *maxNorm, Seed: *seed, Threads: *threads, ClassWeights: *classWeights,
-		EarlyStoppingPatience: *patience, MetricForBestModel: *metric, EvalEvery: *evalEvery, Resume: *resume,
-		Device: *device, Evaluate: evaluate, Logger: log, LoRA: loraOpts,
+		ModelDir: spec.Model, OutDir: spec.OutputDir, Train: trainEx, Validation: valEx, Hyperparameters: spec.Hyperparameters,
+		Threads: *threads, Resume: *resume, Device: *device, Evaluate: evaluate, Logger: log, LoRA: loraOpts,
 	}
-	if cfg.Files, cfg.TokenizerConfig, err = trainedWith(moduleUsed(*preModule, folder), *maxLen); err != nil {
+	if cfg.Files, cfg.TokenizerConfig, err = trainedWith(moduleUsed(spec.PreprocessModule, folder), maxLen); err != nil {
 		return err
 	}
-	if *wd == 0 {
-		cfg.WeightDecay = -1 // explicit 0
+	if cfg.Files == nil {
+		cfg.Files = map[string][]byte{}
 	}
-	if *maxNorm == 0 {
-		cfg.MaxGradNorm = -1
-	}
+	cfg.Files[runspec.FileName] = spec.JSON()
 	var bar *progressbar.ProgressBar
 	switch *progress {
 	case "json":
 		cfg.Progress = jsonProgress()
 	case "bar":
-		cfg.Progress = func(e train.Event) {
+		cfg.Progress = func(e protocol.Event) {
 			switch e.Type {
-			case train.EventStep:
+			case protocol.EventStep:
 				if bar == nil {
 					bar = progressbar.NewOptions(e.TotalSteps, progressbar.OptionSetWriter(os.Stderr),
 						progressbar.OptionSetDescription("train"), progressbar.OptionShowCount(),
@@ -174,7 +153,7 @@ func runTrain(args []string) error {
 				}
 				bar.Describe(fmt.Sprintf("epoch %.2f loss %.4f lr %.2e %.0f samples/s", e.Epoch, e.Loss, e.LearningRate, e.SamplesPerSecond))
 				_ = bar.Set(e.Step)
-			case train.EventEval:
+			case protocol.EventEval:
 				if bar != nil {
 					_ = bar.Clear()
 				}
@@ -196,8 +175,8 @@ func runTrain(args []string) error {
 		}
 		return err
 	}
-	sum := trainSummary{Metrics: res.Metrics, TrainSamplesPerSecond: round1(res.TrainSamplesPerSecond), GlobalStep: res.GlobalStep,
-		Epoch: res.Epoch, Labels: res.Labels, OutputDir: *out, BestCheckpoint: res.BestCheckpoint, StoppedEarly: res.StoppedEarly,
+	sum := protocol.TrainSummary{Metrics: res.Metrics, TrainSamplesPerSecond: round1(res.TrainSamplesPerSecond), GlobalStep: res.GlobalStep,
+		Epoch: res.Epoch, Labels: res.Labels, OutputDir: spec.OutputDir, BestCheckpoint: res.BestCheckpoint, StoppedEarly: res.StoppedEarly,
 		Method: "full", TrainableParams: res.TrainableParams, TotalParams: res.TotalParams}
 	if res.TrainableParams < res.TotalParams {
 		sum.Method = "lora"
@@ -214,13 +193,13 @@ func runTrain(args []string) error {
 func round1(v float64) float64 { return float64(int64(v*10+0.5)) / 10 }
 
 // jsonProgress writes events as NDJSON on stderr; step events at most every 500 ms (and always the last one).
-func jsonProgress() func(train.Event) {
+func jsonProgress() func(protocol.Event) {
 	var last time.Time
-	return func(e train.Event) {
-		if e.Type == train.EventStep && e.Step != e.TotalSteps && time.Since(last) < 500*time.Millisecond && e.Step != 1 {
+	return func(e protocol.Event) {
+		if e.Type == protocol.EventStep && e.Step != e.TotalSteps && time.Since(last) < 500*time.Millisecond && e.Step != 1 {
 			return
 		}
-		if e.Type == train.EventStep {
+		if e.Type == protocol.EventStep {
 			last = time.Now()
 		}
 		_ = writeJSONLine(os.Stderr, e)
@@ -317,4 +296,48 @@ func readTrainFolder(dir, model string) (*checkpoint.Folder, error) {
 		return nil, fmt.Errorf("adapter %s: base model: %w", dir, err)
 	}
 	return checkpoint.AdapterView(f, dir)
+}
+
+// codedError carries the protocol error code of a failure whose blame is known where it happens.
+type codedError struct {
+	code string
+	err  error
+}
+
+func (e *codedError) Error() string { return e.err.Error() }
+func (e *codedError) Unwrap() error { return e.err }
+
+// errorCode says whose fault err is, as a protocol error code: bad data rows or columns (invalid_file), a model
+// folder that cannot be trained (model_invalid), a module that failed (module_invalid), else the trainer's own
+// failure (training_failed).
+func errorCode(err error) string {
+	var ce *codedError
+	var de *dataset.Error
+	var se *checkpoint.ShapeError
+	var me *sandbox.CallError
+	switch {
+	case errors.As(err, &ce):
+		return ce.code
+	case errors.As(err, &de): // dataset.Errors unwraps to its first *Error
+		return protocol.CodeInvalidFile
+	case errors.As(err, &se), errors.Is(err, bert.ErrNoLabels):
+		return protocol.CodeModelInvalid
+	case errors.As(err, &me):
+		return protocol.CodeModuleInvalid
+	}
+	return protocol.CodeTrainingFailed
+}
+
+// reportedError is an error already reported as a protocol error event: main does not print it again.
+type reportedError struct{ error }
+
+func (e reportedError) Unwrap() error { return e.error }
+
+// Reported implements main's reporter.
+func (e reportedError) Reported() bool { return true }
+
+// reportError writes err as the protocol error event on stderr.
+func reportError(err error) error {
+	_ = writeJSONLine(os.Stderr, protocol.Event{Type: protocol.EventError, Code: errorCode(err), Message: err.Error()})
+	return reportedError{err}
 }

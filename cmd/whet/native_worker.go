@@ -3,49 +3,19 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
-	"fmt"
-	"io"
 	"os"
 
+	"github.com/whetml/whet/internal/protocol"
 	"github.com/whetml/whet/native/bert"
 	"github.com/whetml/whet/native/checkpoint"
 	"github.com/whetml/whet/native/infer"
 )
 
-// workerRequest is one NDJSON request of `whet worker predict`.
-type workerRequest struct {
-	ID     json.RawMessage `json:"id"`
-	Inputs []string        `json:"inputs"`
-	// Adapter, when set, is a LoRA adapter folder of the worker's base model to classify with; it is loaded on
-	// first use and stays loaded (up to --max-adapters, least recently used unloaded first).
-	Adapter string `json:"adapter,omitempty"`
-	// Unload, when set (without inputs), unloads that adapter folder; the answer is {"id","unloaded":bool}.
-	Unload string `json:"unload,omitempty"`
-}
-
-// workerResult is one input's answer (HF text-classification shape plus logits).
-type workerResult struct {
-	Label  string             `json:"label"`
-	Score  float64            `json:"score"`
-	Scores map[string]float64 `json:"scores"`
-	Logits []float64          `json:"logits"`
-}
-
-type workerResponse struct {
-	ID       json.RawMessage `json:"id"`
-	Results  []workerResult  `json:"results,omitempty"`
-	Unloaded *bool           `json:"unloaded,omitempty"`
-	Error    string          `json:"error,omitempty"`
-}
-
-// runWorker implements `whet worker predict`: a long-lived process that answers NDJSON requests on stdin with one
-// NDJSON response each on stdout, in order (docs/contracts.md). A failing request gets {"id","error"}; the worker
-// goes on. It exits when stdin closes.
+// runWorker implements `whet worker predict`: a long-lived process that answers protocol.Requests on stdin with one
+// protocol.Response each on stdout, in order (internal/protocol.Serve). It exits when stdin closes.
 func runWorker(args []string) error {
 	if len(args) == 0 || args[0] != "predict" {
 		return errWorkerUsage
@@ -73,7 +43,7 @@ func runWorker(args []string) error {
 	defer c.Close(context.Background())
 	set := newAdapterSet(c, baseFolder, *preModule, *maxLen, *maxAdapters)
 	defer set.close(context.Background())
-	return serveWorker(ctx, c, set, os.Stdin, os.Stdout)
+	return protocol.Serve(ctx, workerModel{c: c, set: set}, os.Stdin, os.Stdout)
 }
 
 // loadWorkerModel loads the worker's model: a classifier folder, an adapter folder (on its base), or a base model
@@ -119,82 +89,30 @@ func loadBaseOnly(ctx context.Context, dir, module string, maxLen, batch int) (*
 	return c, nil
 }
 
-func serveWorker(ctx context.Context, c *classifier, set *adapterSet, in io.Reader, out io.Writer) error {
-	w := bufio.NewWriter(out)
-	send := func(v any) error {
-		if err := writeJSONLine(w, v); err != nil {
-			return err
-		}
-		return w.Flush()
-	}
-	if err := send(map[string]any{"ready": true, "labels": c.labels, "max_seq_length": c.maxLen}); err != nil {
-		return err
-	}
-	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 1<<20), 256<<20)
-	for sc.Scan() {
-		line := sc.Bytes()
-		if len(line) == 0 {
-			continue
-		}
-		var req workerRequest
-		if err := json.Unmarshal(line, &req); err != nil {
-			if err := send(workerResponse{ID: json.RawMessage("null"), Error: fmt.Sprintf("bad request: %v", err)}); err != nil {
-				return err
-			}
-			continue
-		}
-		if req.ID == nil {
-			req.ID = json.RawMessage("null")
-		}
-		if err := send(answerRequest(ctx, c, set, req)); err != nil {
-			return err
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-	}
-	return sc.Err()
+// workerModel serves the base classifier and its LoRA adapters through protocol.Model.
+type workerModel struct {
+	c   *classifier
+	set *adapterSet
 }
 
-// answerRequest answers one request with the base classifier c or the adapter it names.
-func answerRequest(ctx context.Context, c *classifier, set *adapterSet, req workerRequest) workerResponse {
-	if req.Unload != "" {
-		ok := set.unload(ctx, req.Unload)
-		return workerResponse{ID: req.ID, Unloaded: &ok}
-	}
-	if req.Adapter != "" {
-		ac, err := set.get(ctx, req.Adapter)
+func (m workerModel) Labels() []string  { return m.c.labels }
+func (m workerModel) MaxSeqLength() int { return m.c.maxLen }
+
+func (m workerModel) Unload(ctx context.Context, adapter string) bool {
+	return m.set.unload(ctx, adapter)
+}
+
+func (m workerModel) Logits(ctx context.Context, adapter string, texts []string) ([]string, [][]float32, []string, error) {
+	c := m.c
+	if adapter != "" {
+		ac, err := m.set.get(ctx, adapter)
 		if err != nil {
-			return workerResponse{ID: req.ID, Error: err.Error()}
+			return nil, nil, nil, err
 		}
-		return ac.answer(ctx, req)
+		c = ac
+	} else if len(c.labels) == 0 {
+		return nil, nil, nil, errors.New("the worker's model has no classifier: name a LoRA adapter (\"adapter\")")
 	}
-	if len(c.labels) == 0 {
-		return workerResponse{ID: req.ID, Error: "the worker's model has no classifier: name a LoRA adapter (\"adapter\")"}
-	}
-	return c.answer(ctx, req)
-}
-
-func (c *classifier) answer(ctx context.Context, req workerRequest) workerResponse {
-	if len(req.Inputs) == 0 {
-		return workerResponse{ID: req.ID, Error: "no inputs"}
-	}
-	logits, errs, err := c.logits(ctx, req.Inputs, nil)
-	if err != nil {
-		return workerResponse{ID: req.ID, Error: err.Error()}
-	}
-	res := make([]workerResult, len(logits))
-	for i, l := range logits {
-		if errs[i] != "" {
-			return workerResponse{ID: req.ID, Error: fmt.Sprintf("input %d: %s", i, errs[i])}
-		}
-		p := toPrediction(c.labels, l)
-		scores := make(map[string]float64, len(c.labels))
-		for j, v := range infer.Softmax(l) {
-			scores[c.labels[j]] = roundTo(float64(v), 6)
-		}
-		res[i] = workerResult{Label: p.Label, Score: p.Score, Scores: scores, Logits: p.Logits}
-	}
-	return workerResponse{ID: req.ID, Results: res}
+	logits, rowErrs, err := c.logits(ctx, texts, nil)
+	return c.labels, logits, rowErrs, err
 }

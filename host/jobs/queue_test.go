@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/whetml/whet/host/internal/whettest"
 	"github.com/whetml/whet/host/jobs"
 	"github.com/whetml/whet/host/store"
+	"github.com/whetml/whet/internal/runspec"
 	"github.com/whetml/whet/sdk"
 )
 
@@ -158,7 +160,7 @@ func (e *env) create(req sdk.CreateJobRequest) *store.Job {
 func TestJobSucceeds(t *testing.T) {
 	e := newEnv(t)
 	j := e.create(sdk.CreateJobRequest{Suffix: "sst2"})
-	if j.Status != sdk.JobValidatingFiles || j.Hyperparameters.LearningRate != 3e-5 || j.Hyperparameters.NEpochs != 3 {
+	if j.Status != sdk.JobValidatingFiles || j.Hyperparameters.LearningRate != 5e-5 || j.Hyperparameters.NEpochs != 3 {
 		t.Fatalf("created job = %+v", j.Job)
 	}
 	done := e.waitStatus(j.ID, sdk.JobSucceeded)
@@ -172,6 +174,12 @@ func TestJobSucceeds(t *testing.T) {
 	m, err := e.st.GetModel(context.Background(), want)
 	if err != nil || m.JobID != j.ID || !slices.Equal(m.Labels, []string{"neg", "pos"}) {
 		t.Fatalf("model = %+v, %v", m, err)
+	}
+	// The trainer was handed the job's spec as a file, with the data and the effective hyperparameters.
+	spec, err := runspec.Read(filepath.Join(filepath.Dir(done.OutDir), "spec.json"))
+	if err != nil || spec.TrainFile != done.TrainPath || spec.ValidationFile != done.ValidationPath || spec.OutputDir != done.OutDir ||
+		spec.Hyperparameters.API().LearningRate != done.Hyperparameters.LearningRate || spec.Seed != *done.Hyperparameters.Seed {
+		t.Fatalf("spec.json = %+v, %v; job %+v", spec, err, done.Job)
 	}
 	// The automatic split: 10% of each label held out, seeded.
 	val, err := dataset.ReadFile(done.ValidationPath, dataset.Options{})
@@ -196,13 +204,26 @@ func TestJobSucceeds(t *testing.T) {
 	}
 }
 
+// TestJobFailsWithTrainerError: the trainer's error event sets the job's error code and message; a server-side
+// failure also says how the process ended.
 func TestJobFailsWithTrainerError(t *testing.T) {
-	e := newEnv(t, "FAKEWHET_FAIL=out of memory on device cuda:0")
-	j := e.create(sdk.CreateJobRequest{})
-	done := e.waitStatus(j.ID, sdk.JobFailed)
-	if done.Error == nil || done.Error.Code != "training_failed" ||
-		!strings.Contains(done.Error.Message, "out of memory on device cuda:0") || !strings.Contains(done.Error.Message, "exit status 1") {
-		t.Fatalf("error = %+v", done.Error)
+	for _, tc := range []struct {
+		env, code, want string
+		exit            bool
+	}{
+		{"FAKEWHET_FAIL_CODE=", "training_failed", "out of memory on device cuda:0", true},
+		{"FAKEWHET_FAIL_CODE=invalid_file", "invalid_file", "out of memory on device cuda:0", false},
+		{"FAKEWHET_FAIL_CODE=module_invalid", "module_invalid", "out of memory on device cuda:0", false},
+	} {
+		t.Run(tc.code, func(t *testing.T) {
+			e := newEnv(t, "FAKEWHET_FAIL=out of memory on device cuda:0", tc.env)
+			j := e.create(sdk.CreateJobRequest{})
+			done := e.waitStatus(j.ID, sdk.JobFailed)
+			if done.Error == nil || done.Error.Code != tc.code || !strings.Contains(done.Error.Message, tc.want) ||
+				strings.Contains(done.Error.Message, "exit status 1") != tc.exit {
+				t.Fatalf("error = %+v", done.Error)
+			}
+		})
 	}
 }
 
@@ -430,7 +451,7 @@ func TestResolveHyperparameters(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if h.NEpochs != 3 || h.BatchSize != 32 || h.LearningRate != 3e-5 || h.MaxSeqLength != 128 ||
+				if h.NEpochs != 3 || h.BatchSize != 32 || h.LearningRate != 5e-5 || h.MaxSeqLength != 128 || *h.WarmupRatio != 0 ||
 					*h.WeightDecay != 0.01 || *h.Seed != 42 {
 					t.Fatalf("defaults = %+v", h)
 				}
@@ -439,6 +460,52 @@ func TestResolveHyperparameters(t *testing.T) {
 			var ve *jobs.ValidationError
 			if !errors.As(err, &ve) || ve.Param != tc.param {
 				t.Fatalf("err = %v, want param %s", err, tc.param)
+			}
+		})
+	}
+}
+
+// TestAPIAndCLIGiveTheSameSpec: a job request through the API and the same settings as `whet train` flags
+// (bound by runspec.Spec.BindFlags, as cmd/whet does) resolve to the same hyperparameters, defaults included, and a
+// seed of 0 stays 0 on both routes.
+func TestAPIAndCLIGiveTheSameSpec(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	i := func(v int64) *int64 { return &v }
+	cases := []struct {
+		name  string
+		req   sdk.Hyperparameters
+		flags []string
+	}{
+		{"defaults", sdk.Hyperparameters{}, nil},
+		{"seed 0", sdk.Hyperparameters{Seed: i(0)}, []string{"--seed", "0"}},
+		{"all set", sdk.Hyperparameters{NEpochs: 2, BatchSize: 8, LearningRate: 1e-4, MaxSeqLength: 48, WarmupRatio: f(0.2),
+			WeightDecay: f(0), Seed: i(7), MaxSteps: 30, GradAccum: 2, MaxGradNorm: 0.5, EvalEvery: 10, EarlyStoppingPatience: 2,
+			MetricForBestModel: "macro_f1", ClassWeights: "auto"},
+			[]string{"--epochs", "2", "--batch-size", "8", "--learning-rate", "1e-4", "--max-seq-length", "48", "--warmup-ratio", "0.2",
+				"--weight-decay", "0", "--seed", "7", "--max-steps", "30", "--grad-accum", "2", "--max-grad-norm", "0.5", "--eval-every", "10",
+				"--early-stopping-patience", "2", "--metric-for-best-model", "macro_f1", "--class-weights", "auto"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			api, err := jobs.ResolveHyperparameters(tc.req, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fromAPI, err := runspec.FromAPI(api)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cli := runspec.Spec{Hyperparameters: runspec.Default()}
+			fs := flag.NewFlagSet("train", flag.ContinueOnError)
+			cli.BindFlags(fs)
+			if err := fs.Parse(tc.flags); err != nil {
+				t.Fatal(err)
+			}
+			if err := cli.Resolve(64); err != nil {
+				t.Fatal(err)
+			}
+			if fromAPI != cli.Hyperparameters {
+				t.Fatalf("API spec %+v\nCLI spec %+v", fromAPI, cli.Hyperparameters)
 			}
 		})
 	}

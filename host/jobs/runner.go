@@ -6,8 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/whetml/whet/internal/tail"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +20,8 @@ import (
 
 	"github.com/whetml/whet/host/modeldir"
 	"github.com/whetml/whet/host/store"
+	"github.com/whetml/whet/internal/protocol"
+	"github.com/whetml/whet/internal/tail"
 	"github.com/whetml/whet/sdk"
 )
 
@@ -83,24 +85,30 @@ func (q *Queue) startRun(ctx context.Context, j *store.Job) {
 		fail("model_invalid", err.Error())
 		return
 	}
-	args := []string{"train", "--model", model.Path, "--train", j.TrainPath, "--out", j.OutDir, "--progress", "json"}
-	if j.ValidationPath != "" {
-		args = append(args, "--validation", j.ValidationPath)
-	}
-	args = append(args, trainFlags(j.Hyperparameters)...)
-	if q.cfg.Threads > 0 {
-		args = append(args, "--threads", strconv.Itoa(q.cfg.Threads))
-	}
-	for _, ref := range []struct{ flag, id string }{{"--preprocess-module", j.PreprocessModule}, {"--evaluate-module", j.EvaluateModule}} {
-		if ref.id == "" {
+	modules := map[string]string{}
+	for _, id := range []string{j.PreprocessModule, j.EvaluateModule} {
+		if id == "" {
 			continue
 		}
-		m, err := q.st.GetModule(ctx, ref.id)
+		m, err := q.st.GetModule(ctx, id)
 		if err != nil {
 			fail("module_invalid", err.Error())
 			return
 		}
-		args = append(args, ref.flag, m.Path)
+		modules[id] = m.Path
+	}
+	if err := os.MkdirAll(j.OutDir, 0o755); err != nil {
+		fail("training_failed", err.Error())
+		return
+	}
+	spec, err := writeSpec(j, model.Path, modules)
+	if err != nil {
+		fail("training_failed", err.Error())
+		return
+	}
+	args := []string{"train", "--spec", spec, "--progress", "json"}
+	if q.cfg.Threads > 0 {
+		args = append(args, "--threads", strconv.Itoa(q.cfg.Threads))
 	}
 	resume, step := j.ResumeFrom, 0
 	if resume != "" {
@@ -113,10 +121,6 @@ func (q *Queue) startRun(ctx context.Context, j *store.Job) {
 	}
 	if j.Attempts > 0 {
 		q.forgetUndone(ctx, j.ID, step)
-	}
-	if err := os.MkdirAll(j.OutDir, 0o755); err != nil {
-		fail("training_failed", err.Error())
-		return
 	}
 	r := &run{id: j.ID}
 	q.mu.Lock()
@@ -144,27 +148,11 @@ func (q *Queue) startRun(ctx context.Context, j *store.Job) {
 type progress struct {
 	step        int
 	lastStored  time.Time
-	lastError   string
+	failure     *sdk.JobError // the trainer's error event, or its crash line
+	lastError   string        // the last error-level log line
 	tail        []string
 	crash       crashState
 	doneMetrics json.RawMessage
-}
-
-// line is one NDJSON progress line of `whet train --progress json` (docs/contracts.md).
-type line struct {
-	Type             string          `json:"type"`
-	Level            string          `json:"level"`
-	Message          string          `json:"message"`
-	Step             int             `json:"step"`
-	TotalSteps       int             `json:"total_steps"`
-	Epoch            float64         `json:"epoch"`
-	Loss             *float64        `json:"loss"`
-	LearningRate     *float64        `json:"learning_rate"`
-	SamplesPerSecond *float64        `json:"samples_per_second"`
-	Metrics          json.RawMessage `json:"metrics"`
-	Path             string          `json:"path"`
-	Best             bool            `json:"best"`
-	TrainSPS         *float64        `json:"train_samples_per_second"`
 }
 
 func (q *Queue) execute(ctx context.Context, j *store.Job, r *run, args []string) {
@@ -246,8 +234,8 @@ func (q *Queue) execute(ctx context.Context, j *store.Job, r *run, args []string
 
 // handleLine turns one stderr line into events, checkpoints and progress.
 func (q *Queue) handleLine(ctx context.Context, j *store.Job, p *progress, raw []byte) {
-	var l line
-	if len(raw) == 0 || raw[0] != '{' || json.Unmarshal(raw, &l) != nil || l.Type == "" {
+	l, ok := protocol.ParseEvent(raw)
+	if !ok {
 		text := strings.TrimSpace(string(raw))
 		if text == "" {
 			return
@@ -260,15 +248,15 @@ func (q *Queue) handleLine(ctx context.Context, j *store.Job, p *progress, raw [
 			return // the rest of a crash dump: kept for TrainerLogFile, not one event per line
 		}
 		level := "info"
-		if strings.HasPrefix(text, "whet train:") || strings.HasPrefix(text, "panic:") || strings.HasPrefix(text, "fatal error:") {
-			// The CLI's own error line ("whet train: <error>"), or a Go crash: the reason to report.
-			level, p.lastError = "error", text
+		if p.failure == nil && (strings.HasPrefix(text, "panic:") || strings.HasPrefix(text, "fatal error:")) {
+			// A Go crash: the reason to report.
+			level, p.failure = "error", &sdk.JobError{Code: protocol.CodeTrainingFailed, Message: text}
 		}
 		q.event(ctx, j.ID, sdk.JobEvent{Level: level, Message: text})
 		return
 	}
 	switch l.Type {
-	case "log":
+	case protocol.EventLog:
 		level := l.Level
 		if level != "warn" && level != "error" {
 			level = "info"
@@ -277,26 +265,36 @@ func (q *Queue) handleLine(ctx context.Context, j *store.Job, p *progress, raw [
 			p.lastError = l.Message
 		}
 		q.event(ctx, j.ID, sdk.JobEvent{Level: level, Message: l.Message})
-	case "step":
+	case protocol.EventError:
+		code := l.Code
+		if code == "" {
+			code = protocol.CodeTrainingFailed
+		}
+		p.failure = &sdk.JobError{Code: code, Message: l.Message}
+		q.event(ctx, j.ID, sdk.JobEvent{Level: "error", Message: l.Message})
+	case protocol.EventStep:
 		p.step = l.Step
-		if l.SamplesPerSecond != nil && q.cfg.OnStep != nil {
-			q.cfg.OnStep(j.ID, *l.SamplesPerSecond)
+		if l.SamplesPerSecond > 0 && q.cfg.OnStep != nil {
+			q.cfg.OnStep(j.ID, l.SamplesPerSecond)
 		}
 		if time.Since(p.lastStored) < q.cfg.StepEventInterval {
 			return
 		}
 		p.lastStored = time.Now()
 		msg := fmt.Sprintf("step %d/%d", l.Step, l.TotalSteps)
-		if l.Loss != nil {
-			msg += fmt.Sprintf(": training loss=%.4f", *l.Loss)
+		data := &sdk.EventData{Step: l.Step, TotalSteps: l.TotalSteps, Epoch: l.Epoch, SamplesPerSecond: &l.SamplesPerSecond}
+		if !math.IsNaN(l.Loss) {
+			data.Loss = &l.Loss
+			msg += fmt.Sprintf(": training loss=%.4f", l.Loss)
 		}
-		q.event(ctx, j.ID, sdk.JobEvent{Type: sdk.EventMetrics, Message: msg, Data: &sdk.EventData{Step: l.Step,
-			TotalSteps: l.TotalSteps, Epoch: l.Epoch, Loss: l.Loss, LearningRate: l.LearningRate,
-			SamplesPerSecond: l.SamplesPerSecond}})
-	case "eval":
+		if !math.IsNaN(l.LearningRate) {
+			data.LearningRate = &l.LearningRate
+		}
+		q.event(ctx, j.ID, sdk.JobEvent{Type: sdk.EventMetrics, Message: msg, Data: data})
+	case protocol.EventEval:
 		q.event(ctx, j.ID, sdk.JobEvent{Type: sdk.EventEval, Message: fmt.Sprintf("eval at step %d: %s", l.Step, summarize(l.Metrics)),
 			Data: &sdk.EventData{Step: l.Step, Epoch: l.Epoch, Metrics: l.Metrics}})
-	case "checkpoint":
+	case protocol.EventCheckpoint:
 		c := &store.Checkpoint{Checkpoint: sdk.Checkpoint{ID: store.NewID("ftckpt-"), FineTuningJobID: j.ID,
 			StepNumber: l.Step, Epoch: l.Epoch, Metrics: l.Metrics, Best: l.Best}, Path: l.Path}
 		if err := q.st.AddCheckpoint(ctx, c); err != nil {
@@ -308,11 +306,11 @@ func (q *Queue) handleLine(ctx context.Context, j *store.Job, p *progress, raw [
 		}
 		q.event(ctx, j.ID, sdk.JobEvent{Type: sdk.EventCheckpoint, Message: fmt.Sprintf("checkpoint saved at step %d", l.Step),
 			Data: &sdk.EventData{Step: l.Step, Epoch: l.Epoch, Metrics: l.Metrics, Checkpoint: c.ID}})
-	case "done":
+	case protocol.EventDone:
 		p.doneMetrics = l.Metrics
 		msg := "training done: " + summarize(l.Metrics)
-		if l.TrainSPS != nil {
-			msg += fmt.Sprintf(" (%.1f samples/s)", *l.TrainSPS)
+		if l.TrainSamplesPerSecond > 0 {
+			msg += fmt.Sprintf(" (%.1f samples/s)", l.TrainSamplesPerSecond)
 		}
 		q.event(ctx, j.ID, sdk.JobEvent{Message: msg})
 	default:
@@ -381,20 +379,9 @@ func (q *Queue) finishRun(ctx context.Context, j *store.Job, r *run, p *progress
 	default:
 		to = Failed
 		p.crash.saveLog(filepath.Dir(j.OutDir))
-		reason := p.lastError
-		if reason == "" && len(p.tail) > 0 {
-			reason = strings.Join(p.tail[max(0, len(p.tail)-3):], " | ")
-		}
-		msg := fmt.Sprintf("trainer %v", waitErr)
-		var ee *exec.ExitError
-		if errors.As(waitErr, &ee) {
-			msg = fmt.Sprintf("trainer exited with %s", ee.ProcessState.String())
-		}
-		if reason != "" {
-			msg += ": " + reason
-		}
-		_, err = q.transition(ctx, j.ID, Running, Failed, store.JobChange{Finished: true,
-			Error: &sdk.JobError{Code: "training_failed", Message: msg}}, "error", "job failed: "+msg)
+		jerr := failure(p, waitErr)
+		_, err = q.transition(ctx, j.ID, Running, Failed, store.JobChange{Finished: true, Error: jerr}, "error",
+			"job failed: "+jerr.Message)
 	}
 	if err != nil {
 		q.log.Error("finish job", "job_id", j.ID, "to", to, "err", err)
@@ -422,8 +409,9 @@ func (q *Queue) succeed(ctx context.Context, j *store.Job, p *progress, summary 
 		return Failed, err
 	}
 	metrics := p.doneMetrics
-	if len(metrics) == 0 && json.Valid([]byte(summary)) {
-		metrics = json.RawMessage(summary)
+	var sum protocol.TrainSummary
+	if len(metrics) == 0 && json.Unmarshal([]byte(summary), &sum) == nil {
+		metrics = sum.Metrics
 	}
 	ftID := FineTunedModelID(j.Model, j.Suffix, j.ID)
 	m := &store.Model{Model: sdk.Model{ID: ftID, Object: sdk.ObjectModel, CreatedAt: time.Now().Unix(), OwnedBy: "whet",
@@ -432,6 +420,31 @@ func (q *Queue) succeed(ctx context.Context, j *store.Job, p *progress, summary 
 	_, err = q.transition(ctx, j.ID, Running, Succeeded, store.JobChange{Finished: true, Metrics: metrics,
 		FineTunedModel: &ftID, RegisterModel: m}, "info", "job succeeded: fine-tuned model "+ftID)
 	return Succeeded, err
+}
+
+// failure is the job error of a trainer that exited with waitErr: its error event (code and message), else its
+// last error log line or its last stderr lines, as training_failed. A failure on the caller's side (bad data, model or module) keeps the trainer's message as it is; a server-side
+// one also says how the process ended.
+func failure(p *progress, waitErr error) *sdk.JobError {
+	if p.failure != nil && p.failure.Code != protocol.CodeTrainingFailed {
+		return p.failure
+	}
+	reason := p.lastError
+	if p.failure != nil {
+		reason = p.failure.Message
+	}
+	if reason == "" && len(p.tail) > 0 {
+		reason = strings.Join(p.tail[max(0, len(p.tail)-3):], " | ")
+	}
+	msg := fmt.Sprintf("trainer %v", waitErr)
+	var ee *exec.ExitError
+	if errors.As(waitErr, &ee) {
+		msg = fmt.Sprintf("trainer exited with %s", ee.ProcessState.String())
+	}
+	if reason != "" {
+		msg += ": " + reason
+	}
+	return &sdk.JobError{Code: protocol.CodeTrainingFailed, Message: msg}
 }
 
 func lastLine(b *tail.Buffer) string {

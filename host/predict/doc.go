@@ -4,10 +4,11 @@
 // A Pool keeps up to Config.MaxLoaded workers, one per model, unloading the least recently used. Concurrent
 // Predict calls for one model are batched dynamically: while the worker computes a batch, new requests queue, and
 // the next batch takes all of them up to Config.MaxBatch inputs, as one NDJSON request; an idle worker gets a
-// request at once (Config.BatchWait > 0 makes a batch wait that long for more). A batch the worker rejects is retried request by request, so one bad
-// input fails only its own caller. A worker that dies fails the requests it held and is restarted on next use.
+// request at once (Config.BatchWait > 0 makes a batch wait that long for more). The worker answers each row on its
+// own (internal/protocol), so a rejected input fails only its own caller. A worker that dies fails the requests it
+// held and is restarted on next use. Config.Start replaces the subprocess (tests run the worker loop in process).
 //
-// predict imports sdk only (for the result type); never native/.
+// predict imports sdk and internal/protocol; never native/.
 //
 //	p, err := predict.New(predict.Config{Bin: "/usr/local/bin/whet"})
 //	defer p.Close(ctx)

@@ -56,8 +56,9 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	warmup := 0.1 // with this high learning rate the tiny model needs a warmup
 	job, err := c.CreateJob(ctx, sdk.CreateJobRequest{Model: model.ID, TrainingFile: file.ID, PreprocessModule: mod.ID,
-		Suffix: "e2e", Hyperparameters: sdk.Hyperparameters{NEpochs: 4, BatchSize: 8, LearningRate: 5e-3, MaxSeqLength: 32}})
+		Suffix: "e2e", Hyperparameters: sdk.Hyperparameters{NEpochs: 4, BatchSize: 8, LearningRate: 5e-3, MaxSeqLength: 32, WarmupRatio: &warmup}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,5 +5,5 @@
 //
 //	p := infer.New(model, infer.Options{BatchSize: 64})
 //	out, err := p.Logits(ctx, ids, typeIDs) // [][]float32, one row of logits per input row
-//	probs := infer.Softmax(out[0])
+//	probs := protocol.Softmax(out[0])   // internal/protocol
 package infer

@@ -5,7 +5,6 @@ package infer
 import (
 	"context"
 	"fmt"
-	"math"
 	"runtime"
 	"sort"
 
@@ -109,36 +108,6 @@ func (p *Predictor) Logits(ctx context.Context, ids, typeIDs [][]int32) ([][]flo
 		}
 	}
 	return out, nil
-}
-
-// Softmax returns the probabilities for one row of logits (computed in float64, stable).
-func Softmax(logits []float32) []float32 {
-	mx := math.Inf(-1)
-	for _, v := range logits {
-		mx = max(mx, float64(v))
-	}
-	sum := 0.0
-	e := make([]float64, len(logits))
-	for i, v := range logits {
-		e[i] = math.Exp(float64(v) - mx)
-		sum += e[i]
-	}
-	out := make([]float32, len(logits))
-	for i := range e {
-		out[i] = float32(e[i] / sum)
-	}
-	return out
-}
-
-// Argmax returns the index of the largest value (the first on ties).
-func Argmax(v []float32) int {
-	best := 0
-	for i := range v {
-		if v[i] > v[best] {
-			best = i
-		}
-	}
-	return best
 }
 
 // LoadAdapter reads the LoRA adapter folder dir (written by whet or by peft) and builds it for m, which must be the

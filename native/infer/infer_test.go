@@ -63,7 +63,4 @@ func TestLogitsOrderAndPadding(t *testing.T) {
 	if _, err := p.Logits(ctx, rows, nil); err != context.Canceled {
 		t.Errorf("cancelled ctx: err = %v", err)
 	}
-	if s := infer.Softmax([]float32{0, 0}); s[0] != 0.5 || infer.Argmax([]float32{1, 3, 2}) != 1 {
-		t.Errorf("softmax/argmax wrong: %v", s)
-	}
 }

@@ -8,20 +8,13 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/whetml/whet/internal/protocol"
+	"github.com/whetml/whet/internal/runspec"
 	"github.com/whetml/whet/native/bert"
 )
 
-// Defaults applied by Config.WithDefaults to zero fields.
-const (
-	DefaultEpochs       = 3
-	DefaultBatchSize    = 32
-	DefaultLearningRate = 5e-5
-	DefaultWeightDecay  = 0.01
-	DefaultMaxGradNorm  = 1.0
-	DefaultSeed         = 42
-	DefaultMetric       = "accuracy"
-	DefaultEvalBatch    = 64
-)
+// DefaultEvalBatch is Config.EvalBatchSize's default.
+const DefaultEvalBatch = 64
 
 // Example is one tokenized training or validation row.
 type Example struct {
@@ -67,39 +60,11 @@ type Config struct {
 	Train []Example
 	// Validation are the rows evaluated after each epoch (or EvalEvery steps). Optional.
 	Validation []Example
-	// Epochs is the number of passes over Train. Default: DefaultEpochs.
-	Epochs int
-	// BatchSize is the number of rows per forward pass. Default: DefaultBatchSize.
-	BatchSize int
-	// LearningRate is AdamW's peak learning rate. Default: DefaultLearningRate.
-	LearningRate float64
-	// WarmupRatio is the fraction of steps with a linearly rising learning rate; then it decays linearly to 0.
-	// Default: 0.
-	WarmupRatio float64
-	// WeightDecay is AdamW's decoupled weight decay, not applied to biases and LayerNorm weights.
-	// Default: DefaultWeightDecay; a negative value means 0.
-	WeightDecay float64
-	// MaxSteps, when positive, stops after that many optimizer steps (overriding Epochs). Default: 0.
-	MaxSteps int
-	// GradAccum is the number of batches whose gradients add up to one optimizer step. Default: 1.
-	GradAccum int
-	// MaxGradNorm clips the global gradient norm. Default: DefaultMaxGradNorm; a negative value disables clipping.
-	MaxGradNorm float64
-	// Seed seeds shuffling, dropout and fresh weights: the same seed, data and threads give the same losses.
-	// Default: DefaultSeed.
-	Seed int64
+	// Hyperparameters tune the run; every field is used as it is (0 is a real value: seed 0, no weight decay, no
+	// clipping): start from runspec.Default(). MaxSeqLength is not used (rows come tokenized). Required.
+	runspec.Hyperparameters
 	// Threads sets libtorch's intra-op threads when positive. Default: 0 (leave as set).
 	Threads int
-	// ClassWeights is "none" or "auto" (weights n/(k*count) per class, for imbalanced data). Default: "none".
-	ClassWeights string
-	// EarlyStoppingPatience stops after that many evaluations without improvement of MetricForBestModel.
-	// Default: 0 (never).
-	EarlyStoppingPatience int
-	// MetricForBestModel picks the best checkpoint: a key of the metrics document ("loss" is lower-is-better,
-	// everything else higher-is-better). Default: DefaultMetric.
-	MetricForBestModel string
-	// EvalEvery evaluates every that many optimizer steps instead of after each epoch. Default: 0 (each epoch).
-	EvalEvery int
 	// EvalBatchSize is the batch size for evaluation. Default: DefaultEvalBatch.
 	EvalBatchSize int
 	// Resume is a checkpoint folder to continue from: its weights, trainer_state.json step and optimizer.safetensors
@@ -114,42 +79,14 @@ type Config struct {
 	// Evaluate computes the metrics document; nil uses wasm/metrics directly. Default: nil.
 	Evaluate EvaluateFunc
 	// Progress receives step, eval, checkpoint and done events, on the training goroutine. Default: nil.
-	Progress func(Event)
+	Progress func(protocol.Event)
 	// Logger receives log lines. Default: a logger that discards.
 	Logger *slog.Logger
 }
 
-// WithDefaults returns a copy of c with zero fields set to their defaults.
+// WithDefaults returns a copy of c with EvalBatchSize and Logger set when zero (the hyperparameters have no
+// hidden defaults).
 func (c Config) WithDefaults() Config {
-	if c.Epochs == 0 {
-		c.Epochs = DefaultEpochs
-	}
-	if c.BatchSize == 0 {
-		c.BatchSize = DefaultBatchSize
-	}
-	if c.LearningRate == 0 {
-		c.LearningRate = DefaultLearningRate
-	}
-	if c.WeightDecay == 0 {
-		c.WeightDecay = DefaultWeightDecay
-	} else if c.WeightDecay < 0 {
-		c.WeightDecay = 0
-	}
-	if c.GradAccum == 0 {
-		c.GradAccum = 1
-	}
-	if c.MaxGradNorm == 0 {
-		c.MaxGradNorm = DefaultMaxGradNorm
-	}
-	if c.Seed == 0 {
-		c.Seed = DefaultSeed
-	}
-	if c.ClassWeights == "" {
-		c.ClassWeights = "none"
-	}
-	if c.MetricForBestModel == "" {
-		c.MetricForBestModel = DefaultMetric
-	}
 	if c.EvalBatchSize == 0 {
 		c.EvalBatchSize = DefaultEvalBatch
 	}
@@ -184,26 +121,11 @@ func (c Config) validate() error {
 		return errors.New("train: config field[OutDir]: required")
 	case len(c.Train) == 0:
 		return errors.New("train: config field[Train]: no training rows")
-	case c.Epochs < 0:
-		return fmt.Errorf("train: config field[Epochs]: must be positive, got %d", c.Epochs)
-	case c.BatchSize < 1:
-		return fmt.Errorf("train: config field[BatchSize]: must be positive, got %d", c.BatchSize)
-	case c.LearningRate < 0:
-		return fmt.Errorf("train: config field[LearningRate]: must be positive, got %g", c.LearningRate)
-	case c.WarmupRatio < 0 || c.WarmupRatio > 1:
-		return fmt.Errorf("train: config field[WarmupRatio]: must be in [0, 1], got %g", c.WarmupRatio)
-	case c.MaxSteps < 0:
-		return fmt.Errorf("train: config field[MaxSteps]: must not be negative, got %d", c.MaxSteps)
-	case c.GradAccum < 1:
-		return fmt.Errorf("train: config field[GradAccum]: must be positive, got %d", c.GradAccum)
-	case c.ClassWeights != "none" && c.ClassWeights != "auto":
-		return fmt.Errorf("train: config field[ClassWeights]: %q (want auto or none)", c.ClassWeights)
-	case c.EarlyStoppingPatience < 0:
-		return fmt.Errorf("train: config field[EarlyStoppingPatience]: must not be negative, got %d", c.EarlyStoppingPatience)
-	case c.EvalEvery < 0:
-		return fmt.Errorf("train: config field[EvalEvery]: must not be negative, got %d", c.EvalEvery)
 	case c.Device != "" && !strings.EqualFold(c.Device, "cpu") && !strings.EqualFold(c.Device, "cuda"):
 		return fmt.Errorf("train: config field[Device]: %q (want cpu, cuda or empty)", c.Device)
+	}
+	if err := c.Hyperparameters.Validate(); err != nil {
+		return fmt.Errorf("train: config hyperparameter %w", err)
 	}
 	for i, e := range c.Train {
 		if e.Label == "" {

@@ -20,5 +20,5 @@
 // kept; the best is copied to <out> at the end.
 //
 //	res, err := train.Run(ctx, train.Config{ModelDir: "base", OutDir: "out", Train: rows, Validation: dev,
-//		Epochs: 1, BatchSize: 32, LearningRate: 5e-4, Progress: func(e train.Event) { ... }})
+//		Epochs: 1, BatchSize: 32, LearningRate: 5e-4, Progress: func(e protocol.Event) { ... }})
 package train

@@ -17,6 +17,8 @@ import (
 
 	"github.com/sugarme/gotch"
 
+	"github.com/whetml/whet/internal/protocol"
+	"github.com/whetml/whet/internal/runspec"
 	"github.com/whetml/whet/native/bert"
 	"github.com/whetml/whet/native/checkpoint"
 	"github.com/whetml/whet/native/infer"
@@ -114,8 +116,7 @@ func TestLoRATrainWritesPeftAdapter(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out")
 	res, err := train.Run(context.Background(), train.Config{
 		ModelDir: base, OutDir: out, Train: synthetic(384, 1), Validation: synthetic(64, 2),
-		Epochs: 3, BatchSize: 16, LearningRate: 2e-2, Seed: 3,
-		LoRA: &train.LoRAOptions{LoRA: bert.LoRA{R: 4, Alpha: 8, Dropout: 0.1}},
+		LoRA: &train.LoRAOptions{LoRA: bert.LoRA{R: 4, Alpha: 8, Dropout: 0.1}}, Hyperparameters: hp(func(h *runspec.Hyperparameters) { h.Epochs = 3; h.BatchSize = 16; h.LearningRate = 2e-2; h.Seed = 3 }),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -210,8 +211,7 @@ func TestLoRALogitsMatchReferenceAndMerge(t *testing.T) {
 
 	trained := filepath.Join(t.TempDir(), "trained")
 	if _, err := train.Run(context.Background(), train.Config{
-		ModelDir: base, OutDir: trained, Train: data, Epochs: 3, BatchSize: 8, LearningRate: 2e-2, Seed: 5,
-		LoRA: &train.LoRAOptions{LoRA: bert.LoRA{R: 2, Alpha: 5, Targets: []string{"query", "value", "output.dense"}}},
+		ModelDir: base, OutDir: trained, Train: data, LoRA: &train.LoRAOptions{LoRA: bert.LoRA{R: 2, Alpha: 5, Targets: []string{"query", "value", "output.dense"}}}, Hyperparameters: hp(func(h *runspec.Hyperparameters) { h.Epochs = 3; h.BatchSize = 8; h.LearningRate = 2e-2; h.Seed = 5 }),
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -309,8 +309,13 @@ func TestLoRATrainMatchesPyTorch(t *testing.T) {
 	reftest.RunLoRA(t, "train", map[string]any{"model": base, "adapter": init, "input_ids": pids, "token_type_ids": ptypes,
 		"attention_mask": mask, "labels": labels, "steps": steps, "lr": 1e-2, "weight_decay": 0.1, "threads": 1, "max_grad_norm": 1.0}, &ref)
 	res, err := train.Run(context.Background(), train.Config{
-		ModelDir: base, OutDir: filepath.Join(t.TempDir(), "out"), Train: data, BatchSize: len(data), Epochs: steps,
-		LearningRate: 1e-2, WeightDecay: 0.1, Seed: seed, LoRA: &train.LoRAOptions{LoRA: lora},
+		ModelDir: base, OutDir: filepath.Join(t.TempDir(), "out"), Train: data, LoRA: &train.LoRAOptions{LoRA: lora}, Hyperparameters: hp(func(h *runspec.Hyperparameters) {
+			h.BatchSize = len(data)
+			h.Epochs = steps
+			h.LearningRate = 1e-2
+			h.WeightDecay = 0.1
+			h.Seed = seed
+		}),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -335,8 +340,7 @@ func TestLoRAResumeContinuesExactly(t *testing.T) {
 	torch.SetThreads(2)
 	base := tinyModel(t, []string{"neg", "pos"}, noDropout)
 	cfg := func(out string) train.Config {
-		return train.Config{ModelDir: base, OutDir: out, Train: synthetic(64, 1), Epochs: 2, BatchSize: 8, LearningRate: 5e-3, Seed: 4,
-			LoRA: &train.LoRAOptions{LoRA: bert.LoRA{R: 2}}}
+		return train.Config{ModelDir: base, OutDir: out, Train: synthetic(64, 1), LoRA: &train.LoRAOptions{LoRA: bert.LoRA{R: 2}}, Hyperparameters: hp(func(h *runspec.Hyperparameters) { h.Epochs = 2; h.BatchSize = 8; h.LearningRate = 5e-3; h.Seed = 4 })}
 	}
 	full, err := train.Run(context.Background(), cfg(filepath.Join(t.TempDir(), "full")))
 	if err != nil {
@@ -346,8 +350,8 @@ func TestLoRAResumeContinuesExactly(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	c := cfg(out)
-	c.Progress = func(e train.Event) {
-		if e.Type == train.EventStep && e.Step == 5 {
+	c.Progress = func(e protocol.Event) {
+		if e.Type == protocol.EventStep && e.Step == 5 {
 			cancel()
 		}
 	}
@@ -388,8 +392,7 @@ func TestLoRABadConfig(t *testing.T) {
 		{bert.LoRA{ModulesToSave: []string{"embeddings"}}, `modules_to_save "embeddings"`},
 		{bert.LoRA{Targets: []string{"dense"}, ModulesToSave: []string{"pooler"}}, "both a LoRA target and a module to save"},
 	} {
-		_, err := train.Run(context.Background(), train.Config{ModelDir: base, OutDir: t.TempDir(), Train: synthetic(4, 1), Epochs: 1,
-			LoRA: &train.LoRAOptions{LoRA: tt.lora}})
+		_, err := train.Run(context.Background(), train.Config{ModelDir: base, OutDir: t.TempDir(), Train: synthetic(4, 1), LoRA: &train.LoRAOptions{LoRA: tt.lora}, Hyperparameters: hp(func(h *runspec.Hyperparameters) { h.Epochs = 1 })})
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%+v: err = %v, want containing %q", tt.lora, err, tt.want)
 		}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/whetml/whet/internal/protocol"
+	"github.com/whetml/whet/internal/runspec"
 	"github.com/whetml/whet/native/bert"
 	"github.com/whetml/whet/native/torch"
 	"github.com/whetml/whet/native/train"
@@ -49,10 +51,8 @@ func TestTrainMemoryFlat(t *testing.T) {
 	var before, after int64
 	var samples []int64
 	res, err := train.Run(context.Background(), train.Config{
-		ModelDir: base, OutDir: filepath.Join(t.TempDir(), "out"), Train: synthetic(2000, 3), Epochs: 10, BatchSize: 16,
-		LearningRate: 1e-3, MaxSteps: warm + measured,
-		Progress: func(e train.Event) {
-			if e.Type != train.EventStep {
+		ModelDir: base, OutDir: filepath.Join(t.TempDir(), "out"), Train: synthetic(2000, 3), Progress: func(e protocol.Event) {
+			if e.Type != protocol.EventStep {
 				return
 			}
 			switch {
@@ -64,7 +64,12 @@ func TestTrainMemoryFlat(t *testing.T) {
 			if e.Step%100 == 0 {
 				samples = append(samples, rssKiB(t))
 			}
-		},
+		}, Hyperparameters: hp(func(h *runspec.Hyperparameters) {
+			h.Epochs = 10
+			h.BatchSize = 16
+			h.LearningRate = 1e-3
+			h.MaxSteps = warm + measured
+		}),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -174,3 +174,12 @@ func withLoss(doc json.RawMessage, loss float64) (json.RawMessage, error) {
 	m["loss"] = loss
 	return json.Marshal(m)
 }
+
+// round rounds v to digits decimals (0 for NaN and Inf, which JSON cannot carry).
+func round(v float64, digits int) float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0
+	}
+	p := math.Pow(10, float64(digits))
+	return math.Round(v*p) / p
+}

@@ -93,39 +93,6 @@ func TestClassWeightsAndLabels(t *testing.T) {
 	}
 }
 
-func TestEventJSON(t *testing.T) {
-	tests := []struct {
-		e    Event
-		keys []string
-	}{
-		{Event{Type: EventLog, Level: "info", Message: "m"}, []string{"level", "message", "type"}},
-		{Event{Type: EventStep, Step: 12, TotalSteps: 2105, Epoch: 0.01, Loss: 0.693, LearningRate: 1.2e-5, SamplesPerSecond: 480.1},
-			[]string{"epoch", "learning_rate", "loss", "samples_per_second", "step", "total_steps", "type"}},
-		{Event{Type: EventEval, Step: 3, Epoch: 1, Metrics: json.RawMessage(`{"accuracy":0.8}`)}, []string{"epoch", "metrics", "step", "type"}},
-		{Event{Type: EventCheckpoint, Step: 3, Epoch: 1, Path: "p", Best: true}, []string{"best", "epoch", "metrics", "path", "step", "type"}},
-		{Event{Type: EventDone, Metrics: json.RawMessage(`{}`), TrainSamplesPerSecond: 512.3}, []string{"metrics", "train_samples_per_second", "type"}},
-	}
-	for _, tt := range tests {
-		b, err := json.Marshal(tt.e)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var m map[string]any
-		_ = json.Unmarshal(b, &m)
-		var keys []string
-		for k := range m {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		if !reflect.DeepEqual(keys, tt.keys) || m["type"] != tt.e.Type {
-			t.Errorf("%s: keys %v, want %v (%s)", tt.e.Type, keys, tt.keys, b)
-		}
-	}
-	if _, err := json.Marshal(Event{Type: "nope"}); err == nil {
-		t.Error("unknown event type marshalled")
-	}
-}
-
 func TestMetricHelpers(t *testing.T) {
 	doc := json.RawMessage(`{"accuracy":0.5,"labels":["a"]}`)
 	if v, err := metricValue(doc, "accuracy"); err != nil || v != 0.5 {

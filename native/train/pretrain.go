@@ -15,6 +15,8 @@ import (
 
 	"github.com/sugarme/gotch/ts"
 
+	"github.com/whetml/whet/internal/protocol"
+	"github.com/whetml/whet/internal/runspec"
 	"github.com/whetml/whet/native/bert"
 	"github.com/whetml/whet/native/checkpoint"
 	"github.com/whetml/whet/native/torch"
@@ -22,6 +24,10 @@ import (
 
 // DefaultMLMProbability is the share of tokens selected for the masked-LM loss (BERT: 15%).
 const DefaultMLMProbability = 0.15
+
+// DefaultPretrainLearningRate is PretrainConfig.LearningRate's default (higher than fine-tuning's: MLM from a
+// small or fresh model).
+const DefaultPretrainLearningRate = 1e-4
 
 // PretrainConfig is one masked-language-model pretraining run. Zero fields take the documented defaults.
 type PretrainConfig struct {
@@ -49,24 +55,24 @@ type PretrainConfig struct {
 	Epochs int
 	// MaxSteps, when positive, stops after that many optimizer steps. Default: 0.
 	MaxSteps int
-	// BatchSize is rows per step. Default: DefaultBatchSize.
+	// BatchSize is rows per step. Default: runspec.Default().BatchSize.
 	BatchSize int
-	// LearningRate is AdamW's peak learning rate. Default: 1e-4.
+	// LearningRate is AdamW's peak learning rate. Default: DefaultPretrainLearningRate.
 	LearningRate float64
 	// WarmupRatio is the share of steps with a rising learning rate. Default: 0.
 	WarmupRatio float64
-	// WeightDecay as in Config. Default: DefaultWeightDecay; negative means 0.
+	// WeightDecay as in Config. Default: runspec.Default().WeightDecay; negative means 0.
 	WeightDecay float64
-	// MaxGradNorm as in Config. Default: DefaultMaxGradNorm; negative disables.
+	// MaxGradNorm as in Config. Default: runspec.Default().MaxGradNorm; negative disables.
 	MaxGradNorm float64
-	// Seed seeds masking, shuffling, dropout and fresh weights. Default: DefaultSeed.
+	// Seed seeds masking, shuffling, dropout and fresh weights. Default: runspec.Default().Seed.
 	Seed int64
 	// Threads sets libtorch's threads when positive.
 	Threads int
 	// Device as in Config.
 	Device string
 	// Progress receives step and done events.
-	Progress func(Event)
+	Progress func(protocol.Event)
 	// Logger receives log lines. Default: discard.
 	Logger *slog.Logger
 }
@@ -93,22 +99,23 @@ func Pretrain(ctx context.Context, cfg PretrainConfig) (*PretrainResult, error) 
 	if cfg.Epochs == 0 {
 		cfg.Epochs = 1
 	}
+	def := runspec.Default()
 	if cfg.BatchSize == 0 {
-		cfg.BatchSize = DefaultBatchSize
+		cfg.BatchSize = def.BatchSize
 	}
 	if cfg.LearningRate == 0 {
-		cfg.LearningRate = 1e-4
+		cfg.LearningRate = DefaultPretrainLearningRate
 	}
 	if cfg.WeightDecay == 0 {
-		cfg.WeightDecay = DefaultWeightDecay
+		cfg.WeightDecay = def.WeightDecay
 	} else if cfg.WeightDecay < 0 {
 		cfg.WeightDecay = 0
 	}
 	if cfg.MaxGradNorm == 0 {
-		cfg.MaxGradNorm = DefaultMaxGradNorm
+		cfg.MaxGradNorm = def.MaxGradNorm
 	}
 	if cfg.Seed == 0 {
-		cfg.Seed = DefaultSeed
+		cfg.Seed = def.Seed
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -244,7 +251,7 @@ func Pretrain(ctx context.Context, cfg PretrainConfig) (*PretrainResult, error) 
 				return res, fmt.Errorf("pretrain: step %d: loss is %g (lower the learning rate?)", step, loss)
 			}
 			if cfg.Progress != nil {
-				cfg.Progress(Event{Type: EventStep, Step: step, TotalSteps: total, Epoch: float64(step) / float64(batches),
+				cfg.Progress(protocol.Event{Type: protocol.EventStep, Step: step, TotalSteps: total, Epoch: float64(step) / float64(batches),
 					Loss: loss, LearningRate: lr, SamplesPerSecond: float64(samples) / trainTime.Seconds()})
 			}
 		}
@@ -257,7 +264,7 @@ func Pretrain(ctx context.Context, cfg PretrainConfig) (*PretrainResult, error) 
 		return res, err
 	}
 	if cfg.Progress != nil {
-		cfg.Progress(Event{Type: EventDone, TrainSamplesPerSecond: res.TrainSamplesPerSecond})
+		cfg.Progress(protocol.Event{Type: protocol.EventDone, TrainSamplesPerSecond: res.TrainSamplesPerSecond})
 	}
 	return res, nil
 }

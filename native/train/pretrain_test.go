@@ -12,6 +12,8 @@ import (
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 
+	"github.com/whetml/whet/internal/protocol"
+	"github.com/whetml/whet/internal/runspec"
 	"github.com/whetml/whet/native/bert"
 	"github.com/whetml/whet/native/checkpoint"
 	"github.com/whetml/whet/native/reftest"
@@ -58,7 +60,7 @@ func TestPretrainThenFineTune(t *testing.T) {
 	}
 	// The MLM folder is a valid base for fine-tuning (fresh classifier).
 	tr, err := train.Run(context.Background(), train.Config{ModelDir: out, OutDir: filepath.Join(t.TempDir(), "ft"),
-		Train: synthetic(64, 1), Epochs: 1, BatchSize: 16})
+		Train: synthetic(64, 1), Hyperparameters: hp(func(h *runspec.Hyperparameters) { h.Epochs = 1; h.BatchSize = 16 })})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,8 +119,8 @@ func TestPretrainCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	res, err := train.Pretrain(ctx, train.PretrainConfig{
 		ModelDir: base, OutDir: out, Texts: corpus(200), MaskTokenID: 4, SpecialIDs: []int32{0, 1, 2, 3, 4}, BatchSize: 8,
-		Progress: func(e train.Event) {
-			if e.Type == train.EventStep && e.Step == 3 {
+		Progress: func(e protocol.Event) {
+			if e.Type == protocol.EventStep && e.Step == 3 {
 				cancel()
 			}
 		},

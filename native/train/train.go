@@ -20,6 +20,7 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/whetml/whet/dataset"
+	"github.com/whetml/whet/internal/protocol"
 	"github.com/whetml/whet/native/bert"
 	"github.com/whetml/whet/native/checkpoint"
 	"github.com/whetml/whet/native/infer"
@@ -107,7 +108,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		r.log.Info("best checkpoint copied", "from", r.bestDir, "to", cfg.OutDir)
 	}
-	r.emit(Event{Type: EventDone, Metrics: r.bestMetrics, TrainSamplesPerSecond: r.res.TrainSamplesPerSecond})
+	r.emit(protocol.Event{Type: protocol.EventDone, Metrics: r.bestMetrics, TrainSamplesPerSecond: r.res.TrainSamplesPerSecond})
 	return r.res, nil
 }
 
@@ -126,7 +127,7 @@ func (r *run) close() {
 	}
 }
 
-func (r *run) emit(e Event) {
+func (r *run) emit(e protocol.Event) {
 	if r.cfg.Progress != nil {
 		r.cfg.Progress(e)
 	}
@@ -371,7 +372,7 @@ func (r *run) loop(ctx context.Context) error {
 			if math.IsNaN(loss) || math.IsInf(loss, 0) {
 				return fmt.Errorf("train: step %d: loss is %g (lower --learning-rate?)", r.step, loss)
 			}
-			r.emit(Event{Type: EventStep, Step: r.step, TotalSteps: r.total, Epoch: r.epoch, Loss: loss, LearningRate: lr,
+			r.emit(protocol.Event{Type: protocol.EventStep, Step: r.step, TotalSteps: r.total, Epoch: r.epoch, Loss: loss, LearningRate: lr,
 				SamplesPerSecond: float64(r.samples) / r.trainTime.Seconds()})
 			if cfg.EvalEvery > 0 && r.step%cfg.EvalEvery == 0 && r.step < r.total {
 				stop, err := r.evalAndSave(ctx)
@@ -469,9 +470,9 @@ func (r *run) evaluate(ctx context.Context) (json.RawMessage, error) {
 	in := EvalInput{Labels: r.valY, Predictions: make([]int, len(logits)), Probabilities: make([][]float32, len(logits)), LabelNames: r.labels}
 	loss, wsum := 0.0, 0.0
 	for i, l := range logits {
-		p := infer.Softmax(l)
+		p := protocol.Softmax(l)
 		in.Probabilities[i] = p
-		in.Predictions[i] = infer.Argmax(l)
+		in.Predictions[i] = protocol.Argmax(l)
 		w := 1.0
 		if r.weights != nil {
 			w = float64(r.weights[r.valY[i]])
@@ -508,7 +509,7 @@ func (r *run) evalAndSave(ctx context.Context) (bool, error) {
 		if doc, err = r.evaluate(ctx); err != nil {
 			return false, err
 		}
-		r.emit(Event{Type: EventEval, Step: r.step, Epoch: r.epoch, Metrics: doc})
+		r.emit(protocol.Event{Type: protocol.EventEval, Step: r.step, Epoch: r.epoch, Metrics: doc})
 		v, err := metricValue(doc, r.cfg.MetricForBestModel)
 		if err != nil {
 			return false, fmt.Errorf("train: --metric-for-best-model: %w", err)
@@ -537,7 +538,7 @@ func (r *run) evalAndSave(ctx context.Context) (bool, error) {
 	}
 	// Prune first: a reader of the checkpoint event finds only the folders that stay.
 	r.prune()
-	r.emit(Event{Type: EventCheckpoint, Step: r.step, Epoch: r.epoch, Path: dir, Metrics: doc, Best: isBest})
+	r.emit(protocol.Event{Type: protocol.EventCheckpoint, Step: r.step, Epoch: r.epoch, Path: dir, Metrics: doc, Best: isBest})
 	return stop, nil
 }
 
@@ -638,6 +639,6 @@ func (r *run) cancel(err error) error {
 		return errors.Join(err, serr)
 	}
 	r.log.Info("cancelled: checkpoint written", "path", dir, "step", r.step)
-	r.emit(Event{Type: EventCheckpoint, Step: r.step, Epoch: r.epoch, Path: dir, Best: r.bestDir == dir})
+	r.emit(protocol.Event{Type: protocol.EventCheckpoint, Step: r.step, Epoch: r.epoch, Path: dir, Best: r.bestDir == dir})
 	return err
 }

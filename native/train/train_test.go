@@ -19,6 +19,8 @@ import (
 
 	"github.com/sugarme/gotch"
 
+	"github.com/whetml/whet/internal/protocol"
+	"github.com/whetml/whet/internal/runspec"
 	"github.com/whetml/whet/native/bert"
 	"github.com/whetml/whet/native/checkpoint"
 	"github.com/whetml/whet/native/reftest"
@@ -91,11 +93,16 @@ func TestTrainLearnsAndWritesFolders(t *testing.T) {
 	torch.SetThreads(2)
 	base := tinyModel(t, []string{"neg", "pos"}, nil)
 	out := filepath.Join(t.TempDir(), "out")
-	var events []train.Event
+	var events []protocol.Event
 	res, err := train.Run(context.Background(), train.Config{
 		ModelDir: base, OutDir: out, Train: synthetic(512, 1), Validation: synthetic(128, 2),
-		Epochs: 3, BatchSize: 16, LearningRate: 2e-3, WarmupRatio: 0.1, Seed: 3,
-		Progress: func(e train.Event) { events = append(events, e) },
+		Progress: func(e protocol.Event) { events = append(events, e) }, Hyperparameters: hp(func(h *runspec.Hyperparameters) {
+			h.Epochs = 3
+			h.BatchSize = 16
+			h.LearningRate = 2e-3
+			h.WarmupRatio = 0.1
+			h.Seed = 3
+		}),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +126,7 @@ func TestTrainLearnsAndWritesFolders(t *testing.T) {
 			t.Errorf("event %+v does not marshal: %v", e, err)
 		}
 	}
-	if counts[train.EventStep] != 96 || counts[train.EventEval] != 3 || counts[train.EventCheckpoint] != 3 || counts[train.EventDone] != 1 {
+	if counts[protocol.EventStep] != 96 || counts[protocol.EventEval] != 3 || counts[protocol.EventCheckpoint] != 3 || counts[protocol.EventDone] != 1 {
 		t.Errorf("event counts = %v", counts)
 	}
 	for _, f := range []string{"config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json", "trainer_state.json"} {
@@ -146,8 +153,7 @@ func TestTrainReproducible(t *testing.T) {
 	data := synthetic(200, 5)
 	runOnce := func(seed int64) []float64 {
 		res, err := train.Run(context.Background(), train.Config{
-			ModelDir: base, OutDir: filepath.Join(t.TempDir(), "out"), Train: data, Epochs: 1, BatchSize: 8,
-			LearningRate: 1e-3, Seed: seed, Threads: 2,
+			ModelDir: base, OutDir: filepath.Join(t.TempDir(), "out"), Train: data, Threads: 2, Hyperparameters: hp(func(h *runspec.Hyperparameters) { h.Epochs = 1; h.BatchSize = 8; h.LearningRate = 1e-3; h.Seed = seed }),
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -170,12 +176,11 @@ func TestTrainCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	res, err := train.Run(ctx, train.Config{
-		ModelDir: base, OutDir: out, Train: synthetic(400, 1), Epochs: 2, BatchSize: 8, LearningRate: 1e-3,
-		Progress: func(e train.Event) {
-			if e.Type == train.EventStep && e.Step == 7 {
+		ModelDir: base, OutDir: out, Train: synthetic(400, 1), Progress: func(e protocol.Event) {
+			if e.Type == protocol.EventStep && e.Step == 7 {
 				cancel()
 			}
-		},
+		}, Hyperparameters: hp(func(h *runspec.Hyperparameters) { h.Epochs = 2; h.BatchSize = 8; h.LearningRate = 1e-3 }),
 	})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
@@ -192,7 +197,7 @@ func TestTrainCancel(t *testing.T) {
 	}
 	// Resume from the cancel checkpoint finishes the run.
 	res2, err := train.Run(context.Background(), train.Config{
-		OutDir: out, Resume: res.LastCheckpoint, Train: synthetic(400, 1), Epochs: 2, BatchSize: 8, LearningRate: 1e-3,
+		OutDir: out, Resume: res.LastCheckpoint, Train: synthetic(400, 1), Hyperparameters: hp(func(h *runspec.Hyperparameters) { h.Epochs = 2; h.BatchSize = 8; h.LearningRate = 1e-3 }),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -209,7 +214,7 @@ func TestResumeContinuesExactly(t *testing.T) {
 	torch.SetThreads(2)
 	base := tinyModel(t, []string{"neg", "pos"}, func(c *bert.Config) { c.HiddenDropoutProb, c.AttentionProbsDropoutProb = 0, 0 })
 	cfg := func(out string) train.Config {
-		return train.Config{ModelDir: base, OutDir: out, Train: synthetic(96, 1), Epochs: 2, BatchSize: 8, LearningRate: 3e-3, Seed: 4}
+		return train.Config{ModelDir: base, OutDir: out, Train: synthetic(96, 1), Hyperparameters: hp(func(h *runspec.Hyperparameters) { h.Epochs = 2; h.BatchSize = 8; h.LearningRate = 3e-3; h.Seed = 4 })}
 	}
 	full, err := train.Run(context.Background(), cfg(filepath.Join(t.TempDir(), "full")))
 	if err != nil {
@@ -220,8 +225,8 @@ func TestResumeContinuesExactly(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		c := cfg(out)
-		c.Progress = func(e train.Event) {
-			if e.Type == train.EventStep && e.Step == 9 {
+		c.Progress = func(e protocol.Event) {
+			if e.Type == protocol.EventStep && e.Step == 9 {
 				cancel()
 			}
 		}
@@ -277,8 +282,12 @@ func TestTrainMultiClassWeightsAndNewLabels(t *testing.T) {
 		}
 	}
 	res, err := train.Run(context.Background(), train.Config{
-		ModelDir: base, OutDir: filepath.Join(t.TempDir(), "out"), Train: data, Validation: data[:30], Epochs: 1,
-		BatchSize: 16, ClassWeights: "auto", MetricForBestModel: "macro_f1",
+		ModelDir: base, OutDir: filepath.Join(t.TempDir(), "out"), Train: data, Validation: data[:30], Hyperparameters: hp(func(h *runspec.Hyperparameters) {
+			h.Epochs = 1
+			h.BatchSize = 16
+			h.ClassWeights = "auto"
+			h.MetricForBestModel = "macro_f1"
+		}),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -304,13 +313,13 @@ func TestTrainBadConfig(t *testing.T) {
 		cfg  train.Config
 		want string
 	}{
-		{"no rows", train.Config{ModelDir: base, OutDir: "x"}, "config field[Train]: no training rows"},
-		{"no out", train.Config{ModelDir: base, Train: synthetic(2, 1)}, "config field[OutDir]: required"},
-		{"class weights", train.Config{ModelDir: base, OutDir: "x", Train: synthetic(2, 1), ClassWeights: "some"}, "config field[ClassWeights]"},
-		{"too long", train.Config{ModelDir: base, OutDir: t.TempDir(), Train: long}, "training row synthetic:2: 40 tokens, more than max_position_embeddings 32"},
-		{"bad id", train.Config{ModelDir: base, OutDir: t.TempDir(), Train: bad}, "training row synthetic:3: position 1: token id 999 outside the vocabulary (size 40)"},
-		{"missing model", train.Config{ModelDir: filepath.Join(t.TempDir(), "nope"), OutDir: "x", Train: synthetic(2, 1)}, "no such file"},
-		{"bad metric", train.Config{ModelDir: base, OutDir: t.TempDir(), Train: synthetic(8, 1), Validation: synthetic(4, 2), Epochs: 1, MetricForBestModel: "auc"}, "metric[auc]: not a number"},
+		{"no rows", train.Config{ModelDir: base, OutDir: "x", Hyperparameters: runspec.Default()}, "config field[Train]: no training rows"},
+		{"no out", train.Config{ModelDir: base, Train: synthetic(2, 1), Hyperparameters: runspec.Default()}, "config field[OutDir]: required"},
+		{"class weights", train.Config{ModelDir: base, OutDir: "x", Train: synthetic(2, 1), Hyperparameters: hp(func(h *runspec.Hyperparameters) { h.ClassWeights = "some" })}, "config hyperparameter class_weights"},
+		{"too long", train.Config{ModelDir: base, OutDir: t.TempDir(), Train: long, Hyperparameters: runspec.Default()}, "training row synthetic:2: 40 tokens, more than max_position_embeddings 32"},
+		{"bad id", train.Config{ModelDir: base, OutDir: t.TempDir(), Train: bad, Hyperparameters: runspec.Default()}, "training row synthetic:3: position 1: token id 999 outside the vocabulary (size 40)"},
+		{"missing model", train.Config{ModelDir: filepath.Join(t.TempDir(), "nope"), OutDir: "x", Train: synthetic(2, 1), Hyperparameters: runspec.Default()}, "no such file"},
+		{"bad metric", train.Config{ModelDir: base, OutDir: t.TempDir(), Train: synthetic(8, 1), Validation: synthetic(4, 2), Hyperparameters: hp(func(h *runspec.Hyperparameters) { h.Epochs = 1; h.MetricForBestModel = "auc" })}, "metric[auc]: not a number"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -346,8 +355,12 @@ func TestTrainMatchesPyTorch(t *testing.T) {
 	reftest.Run(t, "train", map[string]any{"model": base, "input_ids": pids, "token_type_ids": ptypes, "attention_mask": mask,
 		"labels": labels, "steps": steps, "lr": 3e-3, "weight_decay": 0.1, "threads": 1, "max_grad_norm": 1.0}, &ref)
 	res, err := train.Run(context.Background(), train.Config{
-		ModelDir: base, OutDir: filepath.Join(t.TempDir(), "out2"), Train: data, BatchSize: len(data), Epochs: steps,
-		LearningRate: 3e-3, WeightDecay: 0.1,
+		ModelDir: base, OutDir: filepath.Join(t.TempDir(), "out2"), Train: data, Hyperparameters: hp(func(h *runspec.Hyperparameters) {
+			h.BatchSize = len(data)
+			h.Epochs = steps
+			h.LearningRate = 3e-3
+			h.WeightDecay = 0.1
+		}),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -371,8 +384,15 @@ func TestResumeWithDropoutIsExact(t *testing.T) {
 	torch.SetThreads(2)
 	base := tinyModel(t, []string{"neg", "pos"}, func(c *bert.Config) { c.HiddenDropoutProb, c.AttentionProbsDropoutProb = 0.2, 0.2 })
 	cfg := func(out string) train.Config {
-		return train.Config{ModelDir: base, OutDir: out, Train: synthetic(96, 1), Validation: synthetic(24, 2), Epochs: 3,
-			BatchSize: 8, LearningRate: 3e-3, Seed: 4, EvalEvery: 5, EarlyStoppingPatience: 2, MetricForBestModel: "loss"}
+		return train.Config{ModelDir: base, OutDir: out, Train: synthetic(96, 1), Validation: synthetic(24, 2), Hyperparameters: hp(func(h *runspec.Hyperparameters) {
+			h.Epochs = 3
+			h.BatchSize = 8
+			h.LearningRate = 3e-3
+			h.Seed = 4
+			h.EvalEvery = 5
+			h.EarlyStoppingPatience = 2
+			h.MetricForBestModel = "loss"
+		})}
 	}
 	fullOut := filepath.Join(t.TempDir(), "full")
 	full, err := train.Run(context.Background(), cfg(fullOut))
@@ -387,8 +407,8 @@ func TestResumeWithDropoutIsExact(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	c := cfg(out)
-	c.Progress = func(e train.Event) {
-		if e.Type == train.EventStep && e.Step == 13 {
+	c.Progress = func(e protocol.Event) {
+		if e.Type == protocol.EventStep && e.Step == 13 {
 			cancel()
 		}
 	}
@@ -405,8 +425,8 @@ func TestResumeWithDropoutIsExact(t *testing.T) {
 			c := cfg(dir)
 			c.ModelDir, c.Resume = "", filepath.Join(dir, train.CheckpointsDir, fmt.Sprintf("checkpoint-%d", from))
 			var steps []int
-			c.Progress = func(e train.Event) {
-				if e.Type == train.EventStep {
+			c.Progress = func(e protocol.Event) {
+				if e.Type == protocol.EventStep {
 					steps = append(steps, e.Step)
 				}
 			}
@@ -444,4 +464,11 @@ func TestResumeWithDropoutIsExact(t *testing.T) {
 			}
 		})
 	}
+}
+
+// hp returns the default hyperparameters with change applied.
+func hp(change func(h *runspec.Hyperparameters)) runspec.Hyperparameters {
+	h := runspec.Default()
+	change(&h)
+	return h
 }

@@ -1,5 +1,5 @@
 // Command fakewhet stands in for the real whet binary in host tests. It speaks the same subprocess protocols
-// (docs/contracts.md) without libtorch: `fakewhet train ... --progress json` emits NDJSON progress on stderr,
+// (docs/contracts.md) without libtorch: `fakewhet train --spec FILE --progress json` emits NDJSON progress on stderr,
 // writes checkpoints and a model folder, and prints a summary on stdout; `fakewhet worker predict --model DIR`
 // answers NDJSON predict requests deterministically (the label is chosen by a hash of the text).
 //
@@ -10,6 +10,7 @@
 //	FAKEWHET_MARK         marker file path for FAKEWHET_BLOCK_AT
 //	FAKEWHET_BLOCK_IF     block (FAKEWHET_BLOCK_AT) only while this file exists
 //	FAKEWHET_FAIL         fail at the start with this error message (exit 1)
+//	FAKEWHET_FAIL_CODE    the error event's code for FAKEWHET_FAIL (default training_failed)
 //	FAKEWHET_IGNORE_INT   ignore SIGINT (to test the SIGKILL grace)
 //	FAKEWHET_PREDICT_DELAY_MS  sleep per predict request (to let batches form)
 //	FAKEWHET_EVAL_DELAY_MS     eval: sleep this long before answering
@@ -17,12 +18,10 @@
 package main
 
 import (
-	"bufio"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
-	"hash/fnv"
-	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -30,6 +29,10 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/whetml/whet/internal/protocol"
+	"github.com/whetml/whet/internal/protocol/protocoltest"
+	"github.com/whetml/whet/internal/runspec"
 )
 
 func main() {
@@ -58,8 +61,8 @@ func main() {
 	}
 }
 
-func emit(v map[string]any) {
-	b, _ := json.Marshal(v)
+func emit(e protocol.Event) {
+	b, _ := json.Marshal(e)
 	os.Stderr.Write(append(b, '\n'))
 }
 
@@ -72,37 +75,31 @@ func envInt(name string, def int) int {
 
 func train(args []string) error {
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
-	model := fs.String("model", "", "")
-	trainFile := fs.String("train", "", "")
-	validation := fs.String("validation", "", "")
-	out := fs.String("out", "", "")
+	specFile := fs.String("spec", "", "")
 	progress := fs.String("progress", "bar", "")
 	resume := fs.String("resume", "", "")
-	fs.Int("epochs", 3, "")
-	fs.Int("batch-size", 32, "")
-	fs.Float64("learning-rate", 3e-5, "")
-	fs.Int("max-seq-length", 128, "")
-	fs.Float64("warmup-ratio", 0.1, "")
-	fs.Float64("weight-decay", 0.01, "")
-	fs.Int64("seed", 42, "")
-	fs.Int("max-steps", 0, "")
 	fs.Int("threads", 0, "")
-	fs.Int("grad-accum", 1, "")
-	fs.Float64("max-grad-norm", 1, "")
-	fs.Int("eval-every", 0, "")
-	fs.Int("early-stopping-patience", 0, "")
-	fs.String("metric-for-best-model", "", "")
-	fs.String("class-weights", "", "")
-	fs.String("preprocess-module", "", "")
-	fs.String("evaluate-module", "", "")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *progress != "json" {
 		return fmt.Errorf("--progress json expected, got %q", *progress)
 	}
+	spec, err := runspec.Read(*specFile)
+	if err != nil {
+		return err
+	}
+	if err := spec.Validate(); err != nil {
+		emit(protocol.Event{Type: protocol.EventError, Code: protocol.CodeInvalidHyperparameters, Message: err.Error()})
+		os.Exit(1)
+	}
+	model, trainFile, validation, out := &spec.Model, &spec.TrainFile, &spec.ValidationFile, &spec.OutputDir
 	if msg := os.Getenv("FAKEWHET_FAIL"); msg != "" {
-		emit(map[string]any{"type": "log", "level": "error", "message": msg})
+		code := os.Getenv("FAKEWHET_FAIL_CODE")
+		if code == "" {
+			code = protocol.CodeTrainingFailed
+		}
+		emit(protocol.Event{Type: protocol.EventError, Code: code, Message: msg})
 		os.Exit(1)
 	}
 	for _, f := range []string{*trainFile, *validation} {
@@ -112,6 +109,9 @@ func train(args []string) error {
 		if _, err := os.Stat(f); err != nil {
 			return fmt.Errorf("data file: %w", err)
 		}
+	}
+	if err := os.WriteFile(filepath.Join(*out, runspec.FileName), spec.JSON(), 0o644); err != nil {
+		return err
 	}
 	cfgRaw, err := os.ReadFile(filepath.Join(*model, "config.json"))
 	if err != nil {
@@ -136,7 +136,7 @@ func train(args []string) error {
 			return fmt.Errorf("resume: %w", err)
 		}
 		start = st.GlobalStep
-		emit(map[string]any{"type": "log", "level": "info", "message": fmt.Sprintf("resumed from step %d", start)})
+		emit(protocol.Event{Type: protocol.EventLog, Level: "info", Message: fmt.Sprintf("resumed from step %d", start)})
 	}
 	total := envInt("FAKEWHET_STEPS", 4)
 	blockAt := envInt("FAKEWHET_BLOCK_AT", -1)
@@ -152,20 +152,20 @@ func train(args []string) error {
 		os.WriteFile(filepath.Join(dir, "model.safetensors"), []byte("weights"), 0o644)
 		state, _ := json.Marshal(map[string]any{"global_step": step, "epoch": float64(step) / float64(total)})
 		os.WriteFile(filepath.Join(dir, "trainer_state.json"), state, 0o644)
-		emit(map[string]any{"type": "checkpoint", "step": step, "epoch": float64(step) / float64(total),
-			"path": dir, "metrics": map[string]any{"accuracy": 0.5}, "best": true})
+		emit(protocol.Event{Type: protocol.EventCheckpoint, Step: step, Epoch: float64(step) / float64(total),
+			Path: dir, Metrics: json.RawMessage(`{"accuracy":0.5}`), Best: true})
 		return dir
 	}
 	for step := start + 1; step <= total; step++ {
 		select {
 		case <-sigs:
 			checkpoint(step - 1)
-			emit(map[string]any{"type": "log", "level": "warn", "message": "interrupted"})
+			emit(protocol.Event{Type: protocol.EventLog, Level: "warn", Message: "interrupted"})
 			os.Exit(130)
 		default:
 		}
-		emit(map[string]any{"type": "step", "step": step, "total_steps": total, "epoch": float64(step) / float64(total),
-			"loss": 0.7 / float64(step), "learning_rate": 3e-5, "samples_per_second": 100.0})
+		emit(protocol.Event{Type: protocol.EventStep, Step: step, TotalSteps: total, Epoch: float64(step) / float64(total),
+			Loss: 0.7 / float64(step), LearningRate: 3e-5, SamplesPerSecond: 100})
 		fmt.Fprintln(os.Stderr, "plain log line at step", step)
 		if step == blockAt {
 			if mark := os.Getenv("FAKEWHET_MARK"); mark != "" {
@@ -176,22 +176,33 @@ func train(args []string) error {
 				select {}
 			}
 			<-sigs
-			emit(map[string]any{"type": "log", "level": "warn", "message": "interrupted"})
+			emit(protocol.Event{Type: protocol.EventLog, Level: "warn", Message: "interrupted"})
 			os.Exit(130)
 		}
 	}
-	metrics := map[string]any{"accuracy": 0.75, "macro_f1": 0.7}
-	emit(map[string]any{"type": "eval", "step": total, "epoch": 1.0, "metrics": metrics})
+	metrics := json.RawMessage(`{"accuracy":0.75,"macro_f1":0.7}`)
+	emit(protocol.Event{Type: protocol.EventEval, Step: total, Epoch: 1, Metrics: metrics})
 	checkpoint(total)
 	os.WriteFile(filepath.Join(*out, "config.json"), cfgRaw, 0o644)
 	os.WriteFile(filepath.Join(*out, "model.safetensors"), []byte("weights"), 0o644)
-	for _, name := range []string{"vocab.txt", "tokenizer_config.json"} { // a model folder carries its tokenizer
-		if b, err := os.ReadFile(filepath.Join(*model, name)); err == nil {
-			os.WriteFile(filepath.Join(*out, name), b, 0o644)
+	// A model folder carries its tokenizer, the length and the preprocess module it was trained with.
+	if b, err := os.ReadFile(filepath.Join(*model, "vocab.txt")); err == nil {
+		os.WriteFile(filepath.Join(*out, "vocab.txt"), b, 0o644)
+	}
+	tc := map[string]any{}
+	if b, err := os.ReadFile(filepath.Join(*model, "tokenizer_config.json")); err == nil {
+		json.Unmarshal(b, &tc)
+	}
+	tc["model_max_length"] = spec.MaxSeqLength
+	b, _ := json.Marshal(tc)
+	os.WriteFile(filepath.Join(*out, "tokenizer_config.json"), b, 0o644)
+	if spec.PreprocessModule != "" {
+		if b, err := os.ReadFile(spec.PreprocessModule); err == nil {
+			os.WriteFile(filepath.Join(*out, "preprocess.wasm"), b, 0o644)
 		}
 	}
-	emit(map[string]any{"type": "done", "metrics": metrics, "train_samples_per_second": 100.0})
-	b, _ := json.Marshal(map[string]any{"accuracy": 0.75, "macro_f1": 0.7, "train_samples_per_second": 100.0})
+	emit(protocol.Event{Type: protocol.EventDone, Metrics: metrics, TrainSamplesPerSecond: 100})
+	b, _ = json.Marshal(protocol.TrainSummary{Metrics: metrics, TrainSamplesPerSecond: 100, GlobalStep: total, Epoch: 1, OutputDir: *out})
 	fmt.Println(string(b))
 	return nil
 }
@@ -255,61 +266,7 @@ func predict(args []string) error {
 	if len(labels) < 2 {
 		return fmt.Errorf("model has fewer than 2 labels")
 	}
-	out := bufio.NewWriter(os.Stdout)
-	enc := json.NewEncoder(out)
-	enc.Encode(map[string]any{"ready": true, "labels": labels, "max_seq_length": 128})
-	out.Flush()
-	delay := time.Duration(envInt("FAKEWHET_PREDICT_DELAY_MS", 0)) * time.Millisecond
-	sc := bufio.NewScanner(os.Stdin)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	for sc.Scan() {
-		var req struct {
-			ID     int64    `json:"id"`
-			Inputs []string `json:"inputs"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &req); err != nil {
-			enc.Encode(map[string]any{"id": req.ID, "error": "bad request: " + err.Error()})
-			out.Flush()
-			continue
-		}
-		time.Sleep(delay)
-		results := []map[string]any{}
-		for _, text := range req.Inputs {
-			if strings.Contains(text, "FAIL") {
-				results = nil
-				break
-			}
-			results = append(results, classify(text, labels))
-		}
-		if results == nil {
-			enc.Encode(map[string]any{"id": req.ID, "error": "input contains FAIL"})
-		} else {
-			enc.Encode(map[string]any{"id": req.ID, "results": results})
-		}
-		out.Flush()
-	}
-	return sc.Err()
-}
-
-// classify gives each label a logit from a hash of the text, so results are deterministic.
-func classify(text string, labels []string) map[string]any {
-	logits := make([]float64, len(labels))
-	var sum float64
-	best := 0
-	for i, l := range labels {
-		h := fnv.New32a()
-		h.Write([]byte(l + "\x00" + text))
-		logits[i] = float64(h.Sum32()%1000) / 250
-		if logits[i] > logits[best] {
-			best = i
-		}
-	}
-	scores := map[string]float64{}
-	for _, lg := range logits {
-		sum += math.Exp(lg)
-	}
-	for i, l := range labels {
-		scores[l] = math.Exp(logits[i]) / sum
-	}
-	return map[string]any{"label": labels[best], "score": scores[labels[best]], "scores": scores, "logits": logits}
+	m := &protocoltest.HashModel{Names: labels, MaxLen: 128,
+		Delay: time.Duration(envInt("FAKEWHET_PREDICT_DELAY_MS", 0)) * time.Millisecond}
+	return protocol.Serve(context.Background(), m, os.Stdin, os.Stdout)
 }

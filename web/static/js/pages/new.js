@@ -8,9 +8,9 @@ import { h, replace, errorBox } from '../dom.js';
 const HYPER = [
   ['n_epochs', 'Epochs', 'int', '1', '3', 'Passes over the training data.'],
   ['batch_size', 'Batch size', 'int', '1', '32', 'Rows per optimizer step.'],
-  ['learning_rate', 'Learning rate', 'float', 'any', '3e-5', 'AdamW peak learning rate.'],
+  ['learning_rate', 'Learning rate', 'float', 'any', '5e-5', 'AdamW peak learning rate.'],
   ['max_seq_length', 'Max sequence length', 'int', '1', '128', 'Tokens per row, special tokens included.'],
-  ['warmup_ratio', 'Warmup ratio', 'float', 'any', '0.1', 'Share of steps warming the learning rate up.'],
+  ['warmup_ratio', 'Warmup ratio', 'float', 'any', '0', 'Share of steps warming the learning rate up.'],
   ['weight_decay', 'Weight decay', 'float', 'any', '0.01', 'AdamW decoupled weight decay.'],
   ['seed', 'Seed', 'int', '1', '42', 'Initialisation, shuffling and the validation split.'],
   ['max_steps', 'Max steps', 'int', '1', '0', 'Stop after this many steps (0 = no limit).'],

@@ -1,19 +1,13 @@
 package predict
 
 import (
-	"bufio"
-	"bytes"
 	"container/list"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
-	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,6 +50,9 @@ type Config struct {
 	Threads int
 	// Env is added to the workers' environment. Default: none.
 	Env []string
+	// Start starts a worker for a model folder. Default: `Bin worker predict --model DIR [--threads Threads]` as a
+	// child process with Env that dies with the server.
+	Start StartFunc
 	// Logger receives the pool's logs. Default: a logger that discards.
 	Logger *slog.Logger
 }
@@ -133,6 +130,9 @@ func New(cfg Config) (*Pool, error) {
 	}
 	if cfg.Evaluations == 0 {
 		cfg.Evaluations = DefaultEvaluations
+	}
+	if cfg.Start == nil {
+		cfg.Start = execStart(cfg.Bin, cfg.Threads, cfg.Env)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -305,308 +305,5 @@ func (p *Pool) remove(w *worker) {
 	if el, ok := p.byID[w.id]; ok && el.Value.(*worker) == w {
 		p.lru.Remove(el)
 		delete(p.byID, w.id)
-	}
-}
-
-type pending struct {
-	ctx    context.Context
-	inputs []string
-	res    chan result
-}
-
-type result struct {
-	preds []sdk.Prediction
-	err   error
-}
-
-// worker is one `whet worker predict` process and the goroutine that batches requests to it.
-type worker struct {
-	pool     *Pool
-	id, dir  string
-	reqs     chan *pending
-	ready    chan struct{} // closed once started (or failed: startErr)
-	startErr error
-	quit     chan struct{}
-	quitOnce sync.Once
-	procMu   sync.Mutex
-	proc     *os.Process
-	stdin    io.WriteCloser
-	labels   []string
-	dead     chan struct{} // closed when run returns
-}
-
-func (w *worker) stop() { w.quitOnce.Do(func() { close(w.quit) }) }
-
-func (w *worker) kill() {
-	w.procMu.Lock()
-	defer w.procMu.Unlock()
-	if w.proc != nil {
-		_ = w.proc.Kill()
-	}
-}
-
-type wireResult struct {
-	Label  string             `json:"label"`
-	Score  float64            `json:"score"`
-	Scores map[string]float64 `json:"scores"`
-}
-
-type wireResponse struct {
-	Ready  bool         `json:"ready"`
-	Labels []string     `json:"labels"`
-	ID     *int64       `json:"id"`
-	Result []wireResult `json:"results"`
-	Error  string       `json:"error"`
-}
-
-// run starts the process and serves batches until quit. It keeps its OS thread for the process's life
-// (PR_SET_PDEATHSIG fires when the starting thread exits).
-func (w *worker) run() {
-	defer w.pool.wg.Done()
-	defer close(w.dead)
-	defer w.pool.remove(w)
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	log := w.pool.log.With("model", w.id)
-	args := []string{"worker", "predict", "--model", w.dir}
-	if w.pool.cfg.Threads > 0 {
-		args = append(args, "--threads", strconv.Itoa(w.pool.cfg.Threads))
-	}
-	cmd := exec.Command(w.pool.cfg.Bin, args...)
-	cmd.Env = append(os.Environ(), w.pool.cfg.Env...)
-	cmd.SysProcAttr = sysProcAttr()
-	stderr := newStderr()
-	cmd.Stderr = stderr
-	stdin, err := cmd.StdinPipe()
-	var stdout io.ReadCloser
-	if err == nil {
-		stdout, err = cmd.StdoutPipe()
-	}
-	if err == nil {
-		err = cmd.Start()
-	}
-	if err != nil {
-		w.startErr = &WorkerError{Model: w.id, Msg: fmt.Sprintf("cannot start worker[%s]: %v", w.pool.cfg.Bin, err)}
-		close(w.ready)
-		w.failQueued(w.startErr)
-		return
-	}
-	w.procMu.Lock()
-	w.proc = cmd.Process
-	w.procMu.Unlock()
-	w.stdin = stdin
-	lines := make(chan []byte)
-	readDone := make(chan struct{})
-	go func() {
-		defer close(readDone)
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 64<<10), 64<<20)
-		for sc.Scan() {
-			b := bytes.Clone(sc.Bytes())
-			select {
-			case lines <- b:
-			case <-w.quit:
-				return
-			}
-		}
-	}()
-	exitMsg := func() string {
-		return fmt.Sprintf("worker exited (%s)", stderrTail(stderr))
-	}
-	defer func() {
-		stdin.Close()
-		waitDone := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(waitDone) }()
-		select {
-		case <-waitDone:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-waitDone
-		}
-		w.pool.remove(w)
-		log.Info("worker stopped")
-	}()
-
-	// Wait for the ready line.
-	timer := time.NewTimer(w.pool.cfg.StartTimeout)
-	for w.labels == nil {
-		select {
-		case b := <-lines:
-			var r wireResponse
-			if json.Unmarshal(b, &r) != nil || !r.Ready {
-				log.Warn("worker stdout line before ready", "line", string(b))
-				continue
-			}
-			w.labels = r.Labels
-			if w.labels == nil {
-				w.labels = []string{}
-			}
-		case <-readDone:
-			w.startErr = &WorkerError{Model: w.id, Msg: "worker did not start: " + exitMsg()}
-		case <-timer.C:
-			w.startErr = &WorkerError{Model: w.id, Msg: fmt.Sprintf("worker not ready after %v", w.pool.cfg.StartTimeout)}
-			_ = cmd.Process.Kill()
-		case <-w.quit:
-			w.startErr = &WorkerError{Model: w.id, Msg: "model unloaded while loading"}
-		}
-		if w.startErr != nil {
-			timer.Stop()
-			close(w.ready)
-			w.failQueued(w.startErr)
-			return
-		}
-	}
-	timer.Stop()
-	close(w.ready)
-	log.Info("worker ready", "pid", cmd.Process.Pid, "labels", w.labels)
-
-	var seq int64
-	for {
-		var first *pending
-		select {
-		case first = <-w.reqs:
-		case <-w.quit:
-			// Serve what is already queued, then stop.
-			for {
-				select {
-				case r := <-w.reqs:
-					if err := w.serve(&seq, []*pending{r}, lines, readDone, exitMsg); err != nil {
-						w.failQueued(err)
-						return
-					}
-				default:
-					return
-				}
-			}
-		}
-		batch := []*pending{first}
-		n := len(first.inputs)
-		var timer *time.Timer
-		var wait <-chan time.Time // nil: take only what is queued
-		if w.pool.cfg.BatchWait > 0 && n < w.pool.cfg.MaxBatch {
-			timer = time.NewTimer(w.pool.cfg.BatchWait)
-			wait = timer.C
-		}
-	collect:
-		for n < w.pool.cfg.MaxBatch {
-			if wait == nil {
-				select {
-				case r := <-w.reqs:
-					batch = append(batch, r)
-					n += len(r.inputs)
-					continue
-				default:
-					break collect
-				}
-			}
-			select {
-			case r := <-w.reqs:
-				batch = append(batch, r)
-				n += len(r.inputs)
-			case <-wait:
-				break collect
-			}
-		}
-		if timer != nil {
-			timer.Stop()
-		}
-		if err := w.serve(&seq, batch, lines, readDone, exitMsg); err != nil {
-			log.Error("worker died", "err", err)
-			w.pool.remove(w)
-			w.stop()
-			w.failQueued(err)
-			return
-		}
-	}
-}
-
-// serve sends one batch and delivers its results. It returns an error only when the worker died.
-func (w *worker) serve(seq *int64, batch []*pending, lines <-chan []byte, readDone <-chan struct{}, exitMsg func() string) error {
-	live := batch[:0]
-	var inputs []string
-	for _, r := range batch {
-		if r.ctx.Err() != nil {
-			continue // the caller gave up: skip its work
-		}
-		live = append(live, r)
-		inputs = append(inputs, r.inputs...)
-	}
-	if len(live) == 0 {
-		return nil
-	}
-	*seq++
-	id := *seq
-	w.pool.batches.Add(1)
-	msg, _ := json.Marshal(map[string]any{"id": id, "inputs": inputs})
-	if _, err := w.stdin.Write(append(msg, '\n')); err != nil {
-		err := &WorkerError{Model: w.id, Msg: "write to worker: " + err.Error() + "; " + exitMsg()}
-		for _, r := range live {
-			r.res <- result{err: err}
-		}
-		return err
-	}
-	for {
-		var b []byte
-		select {
-		case b = <-lines:
-		case <-readDone:
-			err := &WorkerError{Model: w.id, Msg: exitMsg()}
-			for _, r := range live {
-				r.res <- result{err: err}
-			}
-			return err
-		}
-		var resp wireResponse
-		if err := json.Unmarshal(b, &resp); err != nil || resp.ID == nil {
-			w.pool.log.Warn("unexpected worker stdout line", "model", w.id, "line", string(b))
-			continue
-		}
-		if *resp.ID != id {
-			w.pool.log.Warn("worker answered an unknown request", "model", w.id, "id", *resp.ID, "want", id)
-			continue
-		}
-		if resp.Error != "" {
-			if len(live) > 1 {
-				// One bad input must not fail the others: retry each request on its own.
-				for _, r := range live {
-					if err := w.serve(seq, []*pending{r}, lines, readDone, exitMsg); err != nil {
-						return err
-					}
-				}
-				return nil
-			}
-			live[0].res <- result{err: &WorkerError{Model: w.id, Msg: resp.Error, Request: true}}
-			return nil
-		}
-		if len(resp.Result) != len(inputs) {
-			err := &WorkerError{Model: w.id, Msg: fmt.Sprintf("worker returned %d results for %d inputs", len(resp.Result), len(inputs))}
-			for _, r := range live {
-				r.res <- result{err: err}
-			}
-			return nil
-		}
-		off := 0
-		for _, r := range live {
-			preds := make([]sdk.Prediction, len(r.inputs))
-			for i := range r.inputs {
-				wr := resp.Result[off+i]
-				preds[i] = sdk.Prediction{Label: wr.Label, Score: wr.Score, Scores: wr.Scores}
-			}
-			off += len(r.inputs)
-			r.res <- result{preds: preds}
-		}
-		return nil
-	}
-}
-
-// failQueued answers every request still queued with err.
-func (w *worker) failQueued(err error) {
-	for {
-		select {
-		case r := <-w.reqs:
-			r.res <- result{err: err}
-		default:
-			return
-		}
 	}
 }

@@ -1,0 +1,363 @@
+package predict
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/whetml/whet/internal/protocol"
+	"github.com/whetml/whet/internal/tail"
+	"github.com/whetml/whet/sdk"
+)
+
+// Process is one running worker speaking the protocol of `whet worker predict` (internal/protocol): the pool writes
+// protocol.Request lines to Stdin and reads the protocol.Ready line, then protocol.Response lines, from Stdout.
+type Process interface {
+	// Stdin takes requests; closing it asks the worker to finish and exit.
+	Stdin() io.WriteCloser
+	// Stdout gives the ready line and the responses.
+	Stdout() io.Reader
+	// Wait returns once the worker has exited.
+	Wait() error
+	// Kill stops the worker at once.
+	Kill() error
+	// Diagnostics says what the worker last reported about itself (its last stderr lines), for error messages.
+	Diagnostics() string
+}
+
+// StartFunc starts a worker for the model folder dir. It is called on a goroutine locked to its OS thread for the
+// worker's life (so PR_SET_PDEATHSIG ties a child process to the server).
+type StartFunc func(dir string) (Process, error)
+
+// execStart returns the default StartFunc: `bin worker predict --model DIR [--threads N]` as a child process that
+// dies with the server.
+func execStart(bin string, threads int, env []string) StartFunc {
+	return func(dir string) (Process, error) {
+		args := []string{"worker", "predict", "--model", dir}
+		if threads > 0 {
+			args = append(args, "--threads", strconv.Itoa(threads))
+		}
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), env...)
+		cmd.SysProcAttr = sysProcAttr()
+		p := &childProcess{cmd: cmd, stderr: newStderr()}
+		cmd.Stderr = p.stderr
+		var err error
+		if p.stdin, err = cmd.StdinPipe(); err == nil {
+			if p.stdout, err = cmd.StdoutPipe(); err == nil {
+				err = cmd.Start()
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("cannot start worker[%s]: %w", bin, err)
+		}
+		return p, nil
+	}
+}
+
+type childProcess struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	stdout io.Reader
+	stderr *tail.Buffer
+}
+
+func (p *childProcess) Stdin() io.WriteCloser { return p.stdin }
+func (p *childProcess) Stdout() io.Reader     { return p.stdout }
+func (p *childProcess) Wait() error           { return p.cmd.Wait() }
+func (p *childProcess) Kill() error           { return p.cmd.Process.Kill() }
+func (p *childProcess) Diagnostics() string   { return stderrTail(p.stderr) }
+
+type pending struct {
+	ctx    context.Context
+	inputs []string
+	res    chan result
+}
+
+type result struct {
+	preds []sdk.Prediction
+	err   error
+}
+
+// worker is one worker process and the goroutine that batches requests to it.
+type worker struct {
+	pool     *Pool
+	id, dir  string
+	reqs     chan *pending
+	ready    chan struct{} // closed once started (or failed: startErr)
+	startErr error
+	quit     chan struct{}
+	quitOnce sync.Once
+	procMu   sync.Mutex
+	proc     Process
+	labels   []string
+	dead     chan struct{} // closed when run returns
+}
+
+func (w *worker) stop() { w.quitOnce.Do(func() { close(w.quit) }) }
+
+func (w *worker) kill() {
+	w.procMu.Lock()
+	defer w.procMu.Unlock()
+	if w.proc != nil {
+		_ = w.proc.Kill()
+	}
+}
+
+// conn is the reading side of a started worker.
+type conn struct {
+	proc     Process
+	lines    chan []byte
+	readDone chan struct{}
+	seq      int64
+}
+
+func (c *conn) exitMsg() string { return fmt.Sprintf("worker exited (%s)", c.proc.Diagnostics()) }
+
+// run starts the process and serves batches until quit. It keeps its OS thread for the process's life
+// (PR_SET_PDEATHSIG fires when the starting thread exits).
+func (w *worker) run() {
+	defer w.pool.wg.Done()
+	defer close(w.dead)
+	defer w.pool.remove(w)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	log := w.pool.log.With("model", w.id)
+	proc, err := w.pool.cfg.Start(w.dir)
+	if err != nil {
+		w.startErr = &WorkerError{Model: w.id, Msg: err.Error()}
+		close(w.ready)
+		w.failQueued(w.startErr)
+		return
+	}
+	w.procMu.Lock()
+	w.proc = proc
+	w.procMu.Unlock()
+	c := &conn{proc: proc, lines: make(chan []byte), readDone: make(chan struct{})}
+	go w.read(c)
+	defer func() {
+		proc.Stdin().Close()
+		waitDone := make(chan struct{})
+		go func() { _ = proc.Wait(); close(waitDone) }()
+		select {
+		case <-waitDone:
+		case <-time.After(10 * time.Second):
+			_ = proc.Kill()
+			<-waitDone
+		}
+		w.pool.remove(w)
+		log.Info("worker stopped")
+	}()
+	w.startErr = w.awaitReady(c)
+	close(w.ready)
+	if w.startErr != nil {
+		w.failQueued(w.startErr)
+		return
+	}
+	log.Info("worker ready", "labels", w.labels)
+	for {
+		var batch []*pending
+		select {
+		case first := <-w.reqs:
+			batch = w.collect(first)
+		case <-w.quit:
+			// Serve what is already queued, then stop.
+			for {
+				select {
+				case r := <-w.reqs:
+					if err := w.serve(c, []*pending{r}); err != nil {
+						w.failQueued(err)
+						return
+					}
+				default:
+					return
+				}
+			}
+		}
+		if err := w.serve(c, batch); err != nil {
+			log.Error("worker died", "err", err)
+			w.pool.remove(w)
+			w.stop()
+			w.failQueued(err)
+			return
+		}
+	}
+}
+
+// read forwards the worker's stdout lines until it ends or the worker is stopped.
+func (w *worker) read(c *conn) {
+	defer close(c.readDone)
+	sc := bufio.NewScanner(c.proc.Stdout())
+	sc.Buffer(make([]byte, 64<<10), 64<<20)
+	for sc.Scan() {
+		select {
+		case c.lines <- bytes.Clone(sc.Bytes()):
+		case <-w.quit:
+			return
+		}
+	}
+}
+
+// awaitReady waits for the ready line and records the labels.
+func (w *worker) awaitReady(c *conn) error {
+	timer := time.NewTimer(w.pool.cfg.StartTimeout)
+	defer timer.Stop()
+	for {
+		select {
+		case b := <-c.lines:
+			var r protocol.Ready
+			if json.Unmarshal(b, &r) != nil || !r.Ready {
+				w.pool.log.Warn("worker stdout line before ready", "model", w.id, "line", string(b))
+				continue
+			}
+			w.labels = r.Labels
+			if w.labels == nil {
+				w.labels = []string{}
+			}
+			return nil
+		case <-c.readDone:
+			return &WorkerError{Model: w.id, Msg: "worker did not start: " + c.exitMsg()}
+		case <-timer.C:
+			_ = c.proc.Kill()
+			return &WorkerError{Model: w.id, Msg: fmt.Sprintf("worker not ready after %v", w.pool.cfg.StartTimeout)}
+		case <-w.quit:
+			return &WorkerError{Model: w.id, Msg: "model unloaded while loading"}
+		}
+	}
+}
+
+// collect builds a batch from first and the requests queued meanwhile (or arriving within BatchWait), up to
+// MaxBatch inputs.
+func (w *worker) collect(first *pending) []*pending {
+	batch := []*pending{first}
+	n := len(first.inputs)
+	var wait <-chan time.Time // nil: take only what is queued
+	if w.pool.cfg.BatchWait > 0 && n < w.pool.cfg.MaxBatch {
+		timer := time.NewTimer(w.pool.cfg.BatchWait)
+		defer timer.Stop()
+		wait = timer.C
+	}
+	for n < w.pool.cfg.MaxBatch {
+		if wait == nil {
+			select {
+			case r := <-w.reqs:
+				batch = append(batch, r)
+				n += len(r.inputs)
+				continue
+			default:
+				return batch
+			}
+		}
+		select {
+		case r := <-w.reqs:
+			batch = append(batch, r)
+			n += len(r.inputs)
+		case <-wait:
+			return batch
+		}
+	}
+	return batch
+}
+
+// serve sends one batch as one request and delivers each caller its rows. A row the worker rejected fails only its
+// own caller. It returns an error only when the worker died.
+func (w *worker) serve(c *conn, batch []*pending) error {
+	live := batch[:0]
+	var inputs []string
+	for _, r := range batch {
+		if r.ctx.Err() != nil {
+			continue // the caller gave up: skip its work
+		}
+		live = append(live, r)
+		inputs = append(inputs, r.inputs...)
+	}
+	if len(live) == 0 {
+		return nil
+	}
+	c.seq++
+	id := strconv.FormatInt(c.seq, 10)
+	w.pool.batches.Add(1)
+	failAll := func(err error) {
+		for _, r := range live {
+			r.res <- result{err: err}
+		}
+	}
+	msg, _ := json.Marshal(protocol.Request{ID: json.RawMessage(id), Inputs: inputs})
+	if _, err := c.proc.Stdin().Write(append(msg, '\n')); err != nil {
+		err := &WorkerError{Model: w.id, Msg: "write to worker: " + err.Error() + "; " + c.exitMsg()}
+		failAll(err)
+		return err
+	}
+	for {
+		var b []byte
+		select {
+		case b = <-c.lines:
+		case <-c.readDone:
+			err := &WorkerError{Model: w.id, Msg: c.exitMsg()}
+			failAll(err)
+			return err
+		}
+		var resp protocol.Response
+		if err := json.Unmarshal(b, &resp); err != nil || resp.ID == nil {
+			w.pool.log.Warn("unexpected worker stdout line", "model", w.id, "line", string(b))
+			continue
+		}
+		if string(resp.ID) != id {
+			w.pool.log.Warn("worker answered an unknown request", "model", w.id, "id", string(resp.ID), "want", id)
+			continue
+		}
+		switch {
+		case resp.Error != "":
+			failAll(&WorkerError{Model: w.id, Msg: resp.Error})
+		case len(resp.Results) != len(inputs):
+			failAll(&WorkerError{Model: w.id, Msg: fmt.Sprintf("worker returned %d results for %d inputs", len(resp.Results), len(inputs))})
+		default:
+			deliver(w.id, live, resp.Results)
+		}
+		return nil
+	}
+}
+
+// deliver hands each caller its slice of rows: predictions, or a request error naming its first rejected input.
+func deliver(model string, live []*pending, rows []protocol.Result) {
+	off := 0
+	for _, r := range live {
+		mine := rows[off : off+len(r.inputs)]
+		off += len(r.inputs)
+		preds := make([]sdk.Prediction, len(mine))
+		var err error
+		for i, row := range mine {
+			if row.Error != "" {
+				err = &WorkerError{Model: model, Msg: fmt.Sprintf("input %d: %s", i, row.Error), Request: true}
+				break
+			}
+			preds[i] = sdk.Prediction{Label: row.Label, Score: row.Score, Scores: row.Scores}
+		}
+		if err != nil {
+			r.res <- result{err: err}
+		} else {
+			r.res <- result{preds: preds}
+		}
+	}
+}
+
+// failQueued answers every request still queued with err.
+func (w *worker) failQueued(err error) {
+	for {
+		select {
+		case r := <-w.reqs:
+			r.res <- result{err: err}
+		default:
+			return
+		}
+	}
+}
