@@ -49,8 +49,34 @@ func newAdapterSet(base *classifier, baseFolder *checkpoint.Folder, module strin
 	if maxAdapters <= 0 {
 		maxAdapters = DefaultMaxAdapters
 	}
-	return &adapterSet{base: base, baseFolder: baseFolder, module: module, maxLen: maxLen, max: maxAdapters,
+	s := &adapterSet{base: base, baseFolder: baseFolder, module: module, maxLen: maxLen, max: maxAdapters,
 		byDir: map[string]*list.Element{}, lru: list.New(), toks: map[string]*sharedTok{}}
+	if base.tok != nil {
+		// Adapters that tokenize as the base model does use its tokenizer (one reference held by the base, which
+		// closes it).
+		s.toks[s.tokKey(base.folder, s.moduleOf(base.folder), base.maxLen)] = &sharedTok{tok: base.tok, refs: 1}
+	}
+	return s
+}
+
+// moduleOf is the preprocess module for a folder: the flag, else the folder's own.
+func (s *adapterSet) moduleOf(view *checkpoint.Folder) string {
+	if s.module != "" {
+		return s.module
+	}
+	return folderModule(view)
+}
+
+// tokKey identifies how a folder tokenizes: casing, length, module and the module, vocabulary and tokenizer.json bytes.
+func (s *adapterSet) tokKey(view *checkpoint.Folder, module string, maxLen int) string {
+	key := strconv.FormatBool(view.DoLowerCase) + "|" + strconv.Itoa(maxLen) + "|" + module
+	for _, p := range []string{module, view.VocabPath(), filepath.Join(view.Dir, checkpoint.TokenizerJSONFile)} {
+		if b, err := os.ReadFile(p); err == nil {
+			h := sha256.Sum256(b)
+			key += "|" + hex.EncodeToString(h[:])
+		}
+	}
+	return key
 }
 
 // get returns the classifier of the adapter folder dir, loading it when needed.
@@ -90,17 +116,8 @@ func (s *adapterSet) open(ctx context.Context, dir string) (*adapterEntry, error
 	if maxLen > view.Config.MaxPositionEmbeddings {
 		return nil, fmt.Errorf("adapter[%s]: max sequence length %d is more than max_position_embeddings %d", dir, maxLen, view.Config.MaxPositionEmbeddings)
 	}
-	module := s.module
-	if module == "" {
-		module = folderModule(view)
-	}
-	key := strconv.FormatBool(view.DoLowerCase) + "|" + strconv.Itoa(maxLen) + "|" + module
-	for _, p := range []string{module, view.VocabPath(), filepath.Join(view.Dir, checkpoint.TokenizerJSONFile)} {
-		if b, err := os.ReadFile(p); err == nil {
-			h := sha256.Sum256(b)
-			key += "|" + hex.EncodeToString(h[:])
-		}
-	}
+	module := s.moduleOf(view)
+	key := s.tokKey(view, module, maxLen)
 	st := s.toks[key]
 	if st == nil {
 		tok, err := newTokenizer(ctx, view, module, maxLen)

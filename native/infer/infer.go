@@ -111,7 +111,8 @@ func (p *Predictor) Logits(ctx context.Context, ids, typeIDs [][]int32) ([][]flo
 }
 
 // LoadAdapter reads the LoRA adapter folder dir (written by whet or by peft) and builds it for m, which must be the
-// adapter's base model (the same shape). It returns the adapter, which the caller closes, and its label names.
+// adapter's base model (the same shape), ready for inference (bert.Adapter.ForInference). It returns the adapter,
+// which the caller closes, and its label names.
 //
 // # Errors
 //
@@ -130,5 +131,6 @@ func LoadAdapter(m *bert.Model, dir string) (*bert.Adapter, []string, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("adapter[%s]: %w", dir, err)
 	}
+	a.ForInference()
 	return a, f.LabelsFor(cfg, n), nil
 }
