@@ -30,7 +30,8 @@ at::Generator generator(int device) {
   if (device < 0) {
     return at::detail::getDefaultCPUGenerator();
   }
-  return at::detail::getCUDAHooks().getDefaultCUDAGenerator(device);
+  // Context::defaultGenerator is the same call in libtorch 1.13 and 2.x (the CUDA hooks' own name changed).
+  return at::globalContext().defaultGenerator(at::Device(at::kCUDA, (c10::DeviceIndex)device));
 }
 
 } // namespace
