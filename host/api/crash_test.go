@@ -50,3 +50,15 @@ func TestKilledTrainerResumesAndKeepsItsLog(t *testing.T) {
 		t.Errorf("trainer log: %s %q", resp.Status, body)
 	}
 }
+
+// A predict request that fails because of the model's preprocess module (or the model) is the server's side: a 5xx
+// naming the model and the module, not a 400 about the caller's inputs.
+func TestPredictModuleFailureIsServerSide(t *testing.T) {
+	ts := start(t, opts{})
+	m := ts.model("tiny", "neg", "pos")
+	_, err := ts.c.Predict(context.Background(), m.ID, sdk.PredictRequest{Inputs: []string{"a TRAP for the module"}})
+	se := apiErr(t, err, 500, "predict: model[tiny]: module[hash-pre] function[whet_preprocess]: wasm trap")
+	if param(se) != "" || se.Err.Type != "server_error" {
+		t.Errorf("param %q type %q: want no param and server_error", param(se), se.Err.Type)
+	}
+}

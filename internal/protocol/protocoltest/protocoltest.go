@@ -45,6 +45,9 @@ func (m *HashModel) Logits(ctx context.Context, adapter string, texts []string) 
 	logits := make([][]float32, len(texts))
 	errs := make([]string, len(texts))
 	for i, text := range texts {
+		if strings.Contains(text, "TRAP") { // the preprocess module itself fails: the whole request does
+			return nil, nil, nil, fmt.Errorf("module[hash-pre] function[whet_preprocess]: wasm trap: unreachable")
+		}
 		if strings.Contains(text, "FAIL") {
 			errs[i] = "input contains FAIL"
 			continue
