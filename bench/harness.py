@@ -43,6 +43,7 @@ WORK = os.path.join(OUT, "work")
 LOGS = os.path.join(OUT, "logs")
 RESULTS = os.environ.get("BENCH_RESULTS", os.path.join(HERE, "results.md"))
 ANALYSIS = os.path.join(HERE, "analysis.md")
+ONNX_RESULTS = os.path.join(HERE, "onnx-results.md")
 
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 ROUNDS = int(os.environ.get("BENCH_ROUNDS") or (1 if QUICK else 3))
@@ -976,6 +977,12 @@ def report(mach, data, runs, preds, externals, whet_note, t_total):
     if os.path.exists(ANALYSIS):
         w("")
         w(open(ANALYSIS).read().rstrip())
+        w("")
+    if os.path.exists(ONNX_RESULTS):
+        # bench/onnx_bench.py's last report (its own date and machine line), kept with the main results.
+        w("")
+        for line in open(ONNX_RESULTS).read().rstrip().split("\n"):
+            w("#" + line if line.startswith("#") else line)  # its headings one level down
         w("")
     text = "\n".join(L) + "\n"
     with open(RESULTS, "w") as fh:
