@@ -326,6 +326,20 @@ type Hyperparameters struct {
 	MetricForBestModel string `json:"metric_for_best_model,omitempty"`
 	// ClassWeights is "auto" (inverse class frequency) or "none". Default: "none".
 	ClassWeights string `json:"class_weights,omitempty"`
+	// Method is "full" (every weight trained) or "lora": a peft LoRA adapter of the base model (the fine-tuned
+	// model is then an adapter folder served on its base). Default: "full".
+	Method string `json:"method,omitempty"`
+	// LoraR is the LoRA rank (method lora). Default: 8.
+	LoraR int `json:"lora_r,omitempty"`
+	// LoraAlpha scales the update by lora_alpha/lora_r. Default: 8.
+	LoraAlpha float64 `json:"lora_alpha,omitempty"`
+	// LoraDropout is the dropout on the adapter's input while training. Default: 0.
+	LoraDropout float64 `json:"lora_dropout,omitempty"`
+	// LoraTargetModules are comma-separated module names or suffixes (peft target_modules). Default: "query,value".
+	LoraTargetModules string `json:"lora_target_modules,omitempty"`
+	// LoraModulesToSave are comma-separated modules trained in full: classifier (always) and pooler. Default:
+	// "classifier".
+	LoraModulesToSave string `json:"lora_modules_to_save,omitempty"`
 }
 
 // CreateJobRequest is the body of POST /v1/fine_tuning/jobs.

@@ -35,7 +35,6 @@ func runTrain(args []string) (err error) {
 	progress := fs.String("progress", "", "bar, json (NDJSON events on stderr) or none (default: bar on a terminal, else none)")
 	resume := fs.String("resume", "", "checkpoint folder to continue from")
 	device := fs.String("device", "", "cpu or cuda (default: cuda when available)")
-	lora := loraFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -55,10 +54,6 @@ func runTrain(args []string) (err error) {
 			}
 		}()
 	}
-	loraOpts, err := lora.options(fs)
-	if err != nil {
-		return &codedError{protocol.CodeInvalidHyperparameters, err}
-	}
 	if *specFile != "" {
 		fromFile, err := runspec.Read(*specFile)
 		if err != nil {
@@ -66,6 +61,10 @@ func runTrain(args []string) (err error) {
 		}
 		fromFile.Override(fs, &spec)
 		spec = fromFile
+	}
+	loraOpts, err := loraOptions(spec.Hyperparameters, fs)
+	if err != nil {
+		return &codedError{protocol.CodeInvalidHyperparameters, err}
 	}
 	for _, req := range []struct{ flag, value string }{{"model", spec.Model + *resume}, {"train", spec.TrainFile}, {"out", spec.OutputDir}} {
 		if req.value == "" {
@@ -222,27 +221,9 @@ func examples(ctx context.Context, tok tokenizer, ds *dataset.Dataset, maxLen in
 	return out, nil
 }
 
-// loraFlagSet holds `whet train`'s LoRA flags.
-type loraFlagSet struct {
-	method, targets, save *string
-	r                     *int
-	alpha, dropout        *float64
-}
-
-func loraFlags(fs *flag.FlagSet) *loraFlagSet {
-	return &loraFlagSet{
-		method:  fs.String("method", "full", "full (every weight) or lora (a peft LoRA adapter; the base stays frozen)"),
-		r:       fs.Int("lora-r", bert.DefaultLoRAR, "LoRA rank (with --method lora)"),
-		alpha:   fs.Float64("lora-alpha", bert.DefaultLoRAAlpha, "LoRA alpha: the update is scaled by alpha/r"),
-		dropout: fs.Float64("lora-dropout", 0, "dropout on the LoRA input while training"),
-		targets: fs.String("lora-targets", strings.Join(bert.DefaultLoRATargets, ","), "comma-separated module names or suffixes LoRA adapts (query,key,value,dense,...)"),
-		save:    fs.String("lora-modules-to-save", "classifier", "modules trained in full and saved with the adapter: classifier (always) and pooler"),
-	}
-}
-
-// options returns the LoRA settings, nil for --method full (where a --lora-* flag is an error).
-func (l *loraFlagSet) options(fs *flag.FlagSet) (*train.LoRAOptions, error) {
-	switch *l.method {
+// loraOptions returns the LoRA settings of the spec, nil for method full (where a --lora-* flag is an error).
+func loraOptions(h runspec.Hyperparameters, fs *flag.FlagSet) (*train.LoRAOptions, error) {
+	switch h.Method {
 	case "full":
 		var set []string
 		fs.Visit(func(f *flag.Flag) {
@@ -256,7 +237,7 @@ func (l *loraFlagSet) options(fs *flag.FlagSet) (*train.LoRAOptions, error) {
 		return nil, nil
 	case "lora":
 	default:
-		return nil, fmt.Errorf("--method: %q (want full or lora)", *l.method)
+		return nil, fmt.Errorf("--method: %q (want full or lora)", h.Method)
 	}
 	split := func(s string) []string {
 		var out []string
@@ -267,8 +248,8 @@ func (l *loraFlagSet) options(fs *flag.FlagSet) (*train.LoRAOptions, error) {
 		}
 		return out
 	}
-	o := &train.LoRAOptions{LoRA: bert.LoRA{R: *l.r, Alpha: *l.alpha, Dropout: *l.dropout, Targets: split(*l.targets),
-		ModulesToSave: split(*l.save)}}
+	o := &train.LoRAOptions{LoRA: bert.LoRA{R: h.LoraR, Alpha: h.LoraAlpha, Dropout: h.LoraDropout, Targets: split(h.LoraTargetModules),
+		ModulesToSave: split(h.LoraModulesToSave)}}
 	if len(o.Targets) == 0 {
 		return nil, errors.New("--lora-targets: no module named")
 	}

@@ -201,6 +201,25 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("adapter, input %q: api %s %.6f, local %s %.6f", test[i], a.Label, a.Score, l.Label, l.Score)
 		}
 	}
+	// The same through a job: hyperparameters.method "lora" gives an adapter model of the base.
+	loraJob, err := c.CreateJob(ctx, sdk.CreateJobRequest{Model: model.ID, TrainingFile: file.ID, Suffix: "lora",
+		Hyperparameters: sdk.Hyperparameters{NEpochs: 2, BatchSize: 8, LearningRate: 1e-2, MaxSeqLength: 32, Method: "lora", LoraR: 4}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.StreamJobEvents(ctx, loraJob.ID, 0, func(sdk.JobEvent) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if loraJob, err = c.GetJob(ctx, loraJob.ID); err != nil || loraJob.Status != sdk.JobSucceeded || loraJob.FineTunedModel == nil {
+		t.Fatalf("LoRA job = %+v (%v)", loraJob, err)
+	}
+	loraModel, err := c.GetModel(ctx, *loraJob.FineTunedModel)
+	if err != nil || loraModel.Architecture != "PeftModelForSequenceClassification" || loraModel.BaseModel != model.ID {
+		t.Errorf("LoRA job's model = %+v (%v)", loraModel, err)
+	}
+	if preds, err := c.Predict(ctx, loraModel.ID, sdk.PredictRequest{Inputs: test}); err != nil || len(preds) != len(test) {
+		t.Errorf("predict with the LoRA job's model: %d predictions, %v", len(preds), err)
+	}
 
 	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

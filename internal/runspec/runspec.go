@@ -53,6 +53,20 @@ type Hyperparameters struct {
 	MetricForBestModel string `json:"metric_for_best_model"`
 	// ClassWeights is "none" or "auto" (weights n/(k*count) per class, for imbalanced data).
 	ClassWeights string `json:"class_weights"`
+	// Method is "full" (every weight trained) or "lora" (a peft LoRA adapter; the base stays frozen).
+	Method string `json:"method"`
+	// LoraR is the LoRA rank, 1 to 4096 (peft's default 8).
+	LoraR int `json:"lora_r"`
+	// LoraAlpha is lora_alpha: the update is scaled by LoraAlpha/LoraR, > 0 (peft's default 8).
+	LoraAlpha float64 `json:"lora_alpha"`
+	// LoraDropout is the dropout on the adapter's input while training, in [0, 1) (peft's default 0).
+	LoraDropout float64 `json:"lora_dropout"`
+	// LoraTargetModules are the comma-separated module names or suffixes LoRA adapts (peft's target_modules;
+	// default "query,value").
+	LoraTargetModules string `json:"lora_target_modules"`
+	// LoraModulesToSave are the comma-separated modules trained in full and saved with the adapter: classifier
+	// (always) and pooler.
+	LoraModulesToSave string `json:"lora_modules_to_save"`
 }
 
 // Spec is one fine-tuning run: what to train on and how. The paths are the trainer's (local files).
@@ -90,6 +104,11 @@ func Default() Hyperparameters {
 		MaxGradNorm:        1,
 		MetricForBestModel: "accuracy",
 		ClassWeights:       "none",
+		Method:             "full",
+		LoraR:              8,
+		LoraAlpha:          8,
+		LoraTargetModules:  "query,value",
+		LoraModulesToSave:  "classifier",
 	}
 }
 
@@ -186,6 +205,39 @@ func params() []param {
 				}
 				return ""
 			}},
+		{"method", "method", "full (every weight) or lora (a peft LoRA adapter; the base stays frozen)", func(s *Spec) any { return &s.Method },
+			func(s *Spec) string {
+				if s.Method != "full" && s.Method != "lora" {
+					return fmt.Sprintf(`must be "full" or "lora", got %q`, s.Method)
+				}
+				return ""
+			}},
+		{"lora_r", "lora-r", "LoRA rank (with method lora)", func(s *Spec) any { return &s.LoraR },
+			func(s *Spec) string { return intIn(s.LoraR, 1, 4096) }},
+		{"lora_alpha", "lora-alpha", "LoRA alpha: the update is scaled by alpha/r", func(s *Spec) any { return &s.LoraAlpha },
+			func(s *Spec) string {
+				if v := s.LoraAlpha; math.IsNaN(v) || math.IsInf(v, 0) || v <= 0 {
+					return fmt.Sprintf("must be > 0, got %s", ftoa(v))
+				}
+				return ""
+			}},
+		{"lora_dropout", "lora-dropout", "dropout on the LoRA input while training", func(s *Spec) any { return &s.LoraDropout },
+			func(s *Spec) string {
+				if v := s.LoraDropout; math.IsNaN(v) || v < 0 || v >= 1 {
+					return fmt.Sprintf("must be >= 0 and < 1, got %s", ftoa(v))
+				}
+				return ""
+			}},
+		{"lora_target_modules", "lora-targets", "comma-separated module names or suffixes LoRA adapts (query,key,value,dense,...)",
+			func(s *Spec) any { return &s.LoraTargetModules },
+			func(s *Spec) string {
+				if strings.Trim(s.LoraTargetModules, ", ") == "" {
+					return "must name at least one module (e.g. query,value)"
+				}
+				return ""
+			}},
+		{"lora_modules_to_save", "lora-modules-to-save", "modules trained in full and saved with the adapter: classifier (always) and pooler",
+			func(s *Spec) any { return &s.LoraModulesToSave }, func(s *Spec) string { return "" }},
 		{"model", "model", "base model folder (HF layout)", func(s *Spec) any { return &s.Model }, nil},
 		{"train_file", "train", "training data: JSONL, CSV or TSV with a header", func(s *Spec) any { return &s.TrainFile }, nil},
 		{"validation_file", "validation", "validation data, evaluated after each epoch", func(s *Spec) any { return &s.ValidationFile }, nil},
