@@ -30,15 +30,17 @@ const (
 	FormatTSV   = "tsv"
 )
 
-// Column (and JSON key) names tried in order when Options does not name one. Matching is case-insensitive.
-var (
-	// TextColumns are the names tried for the text.
-	TextColumns = []string{"text", "sentence", "text_a", "content", "review"}
-	// TextPairColumns are the names tried for the optional second text.
-	TextPairColumns = []string{"text_pair", "text_b"}
-	// LabelColumns are the names tried for the label.
-	LabelColumns = []string{"label", "labels", "target", "class"}
-)
+// Column (and JSON key) names tried in order when Options does not name one. Matching is case-insensitive. Each
+// call returns a fresh slice.
+
+// TextColumns returns the names tried for the text.
+func TextColumns() []string { return []string{"text", "sentence", "text_a", "content", "review"} }
+
+// TextPairColumns returns the names tried for the optional second text.
+func TextPairColumns() []string { return []string{"text_pair", "text_b"} }
+
+// LabelColumns returns the names tried for the label.
+func LabelColumns() []string { return []string{"label", "labels", "target", "class"} }
 
 // Options says how to read a file. The zero value finds columns by name, accepts rows without labels and caps the
 // input at DefaultMaxBytes.
@@ -277,15 +279,15 @@ func (rd *reader) resolve(header []string) (columns, error) {
 		}
 		return -1, ""
 	}
-	c.ti, c.text = find(rd.opts.TextColumn, TextColumns)
-	c.pi, c.pair = find(rd.opts.TextPairColumn, TextPairColumns)
-	c.li, c.label = find(rd.opts.LabelColumn, LabelColumns)
+	c.ti, c.text = find(rd.opts.TextColumn, TextColumns())
+	c.pi, c.pair = find(rd.opts.TextPairColumn, TextPairColumns())
+	c.li, c.label = find(rd.opts.LabelColumn, LabelColumns())
 	have := fmt.Sprintf("header has %s", quoteList(header))
 	if c.ti < 0 {
 		if rd.opts.TextColumn != "" {
 			return c, &Error{File: rd.name, Line: 1, Field: rd.opts.TextColumn, Msg: "text column not found; " + have}
 		}
-		return c, &Error{File: rd.name, Line: 1, Msg: fmt.Sprintf("no text column (looked for %s; set one explicitly); %s", quoteList(TextColumns), have)}
+		return c, &Error{File: rd.name, Line: 1, Msg: fmt.Sprintf("no text column (looked for %s; set one explicitly); %s", quoteList(TextColumns()), have)}
 	}
 	if c.pi < 0 && rd.opts.TextPairColumn != "" {
 		return c, &Error{File: rd.name, Line: 1, Field: rd.opts.TextPairColumn, Msg: "text pair column not found; " + have}
@@ -294,7 +296,7 @@ func (rd *reader) resolve(header []string) (columns, error) {
 		if rd.opts.LabelColumn != "" {
 			return c, &Error{File: rd.name, Line: 1, Field: rd.opts.LabelColumn, Msg: "label column not found; " + have}
 		}
-		return c, &Error{File: rd.name, Line: 1, Msg: fmt.Sprintf("no label column (looked for %s; set one explicitly); %s", quoteList(LabelColumns), have)}
+		return c, &Error{File: rd.name, Line: 1, Msg: fmt.Sprintf("no label column (looked for %s; set one explicitly); %s", quoteList(LabelColumns()), have)}
 	}
 	if c.li >= 0 && c.li == c.ti {
 		return c, &Error{File: rd.name, Line: 1, Field: c.label, Msg: "the same column is both text and label"}
@@ -526,9 +528,9 @@ func (rd *reader) jsonRow(ds *Dataset, line int, s string) bool {
 		}
 		return "", -1
 	}
-	c.text, c.ti = find(rd.opts.TextColumn, TextColumns)
-	c.pair, c.pi = find(rd.opts.TextPairColumn, TextPairColumns)
-	c.label, c.li = find(rd.opts.LabelColumn, LabelColumns)
+	c.text, c.ti = find(rd.opts.TextColumn, TextColumns())
+	c.pair, c.pi = find(rd.opts.TextPairColumn, TextPairColumns())
+	c.label, c.li = find(rd.opts.LabelColumn, LabelColumns())
 	if c.ti < 0 {
 		name := rd.opts.TextColumn
 		if name == "" {

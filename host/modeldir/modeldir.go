@@ -17,8 +17,8 @@ import (
 	"strings"
 )
 
-// WeightFiles are the weight file names a model folder may carry, in order of preference.
-var WeightFiles = []string{"model.safetensors", "pytorch_model.bin"}
+// WeightFiles returns the weight file names a model folder may carry, in order of preference.
+func WeightFiles() []string { return []string{"model.safetensors", "pytorch_model.bin"} }
 
 // Info is what the server needs to know about a model folder.
 type Info struct {
@@ -90,7 +90,7 @@ func Inspect(dir string) (*Info, error) {
 			info.Labels = append(info.Labels, byID[id])
 		}
 	}
-	for _, w := range WeightFiles {
+	for _, w := range WeightFiles() {
 		if st, err := os.Stat(filepath.Join(dir, w)); err == nil && st.Mode().IsRegular() {
 			info.Weights = w
 			break

@@ -223,7 +223,7 @@ func (c *Compiled) validateShape() error {
 	if _, ok := exports["_start"]; ok {
 		return errors.New("exports _start: it is a command module; build a reactor (Go: -buildmode=c-shared)")
 	}
-	for _, name := range abi.RequiredExports {
+	for _, name := range abi.RequiredExports() {
 		if _, ok := exports[name]; !ok {
 			return fmt.Errorf("does not export %s (see wasm/ABI.md)", name)
 		}

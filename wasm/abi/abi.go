@@ -33,8 +33,10 @@ const (
 	ExportEvaluate = "whet_evaluate"
 )
 
-// RequiredExports lists the functions every module exports, whatever its kind.
-var RequiredExports = []string{ExportInitialize, ExportABIVersion, ExportAlloc, ExportFree, ExportInfo, ExportInit}
+// RequiredExports returns the functions every module exports, whatever its kind.
+func RequiredExports() []string {
+	return []string{ExportInitialize, ExportABIVersion, ExportAlloc, ExportFree, ExportInfo, ExportInit}
+}
 
 // Kind is what a module does.
 type Kind string

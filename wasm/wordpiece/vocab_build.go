@@ -24,8 +24,8 @@ type BuildOptions struct {
 	SuffixShare float64
 }
 
-// Specials are the special tokens BuildVocab puts first, in BERT's order of use ([PAD] gets id 0).
-var Specials = []string{"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"}
+// Specials returns the special tokens BuildVocab puts first, in BERT's order of use ([PAD] gets id 0).
+func Specials() []string { return []string{"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"} }
 
 // BuildVocab makes a WordPiece vocab.txt from unlabeled text (one document per line): the special tokens, every
 // character seen (as itself and as a "##" piece, so no word of the corpus becomes [UNK]), the most frequent word
@@ -44,8 +44,8 @@ func BuildVocab(r io.Reader, opts BuildOptions) ([]byte, error) {
 	if opts.SuffixShare == 0 {
 		opts.SuffixShare = 0.15
 	}
-	if opts.Size < len(Specials)+2 {
-		return nil, fmt.Errorf("wordpiece: vocab size %d is too small (at least %d)", opts.Size, len(Specials)+2)
+	if opts.Size < len(Specials())+2 {
+		return nil, fmt.Errorf("wordpiece: vocab size %d is too small (at least %d)", opts.Size, len(Specials())+2)
 	}
 	data, err := io.ReadAll(r)
 	if err != nil {
@@ -70,7 +70,7 @@ func BuildVocab(r io.Reader, opts BuildOptions) ([]byte, error) {
 	}
 	sort.Strings(charList)
 	var cv strings.Builder
-	for _, s := range Specials {
+	for _, s := range Specials() {
 		cv.WriteString(s + "\n")
 	}
 	for _, c := range charList {
@@ -118,9 +118,9 @@ func BuildVocab(r io.Reader, opts BuildOptions) ([]byte, error) {
 	}
 
 	// The vocab: specials, the characters the normalized corpus really uses, then suffixes and words by frequency.
-	out := append([]string(nil), Specials...)
+	out := append([]string(nil), Specials()...)
 	have := map[string]bool{}
-	for _, s := range Specials {
+	for _, s := range Specials() {
 		have[s] = true
 	}
 	add := func(s string) {

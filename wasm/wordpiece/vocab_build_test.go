@@ -12,7 +12,7 @@ func TestBuildVocab(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(string(vocab)), "\n")
-	for i, s := range Specials {
+	for i, s := range Specials() {
 		if lines[i] != s {
 			t.Fatalf("line %d = %q, want %q", i, lines[i], s)
 		}
