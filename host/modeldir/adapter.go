@@ -15,8 +15,8 @@ const (
 	AdapterArchitecture = "PeftModelForSequenceClassification"
 )
 
-// AdapterWeightFiles are the weight file names an adapter folder may carry, in order of preference.
-var AdapterWeightFiles = []string{"adapter_model.safetensors", "adapter_model.bin"}
+// AdapterWeightFiles returns the weight file names an adapter folder may carry, in order of preference.
+func AdapterWeightFiles() []string { return []string{"adapter_model.safetensors", "adapter_model.bin"} }
 
 // IsAdapter reports whether dir holds an adapter_config.json: a LoRA adapter of another model, which whet serves on
 // that base (adapter_config.json base_model_name_or_path).
@@ -55,7 +55,7 @@ func inspectAdapter(dir string) (*Info, error) {
 		}
 		info.Labels = l.Labels
 	}
-	for _, w := range AdapterWeightFiles {
+	for _, w := range AdapterWeightFiles() {
 		if st, err := os.Stat(filepath.Join(dir, w)); err == nil && st.Mode().IsRegular() {
 			info.Weights = w
 			return info, nil
