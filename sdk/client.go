@@ -439,3 +439,21 @@ func decodeStatusError(resp *http.Response) error {
 	}
 	return se
 }
+
+// ListWorkers calls GET /v1/workers (a server started with --cluster).
+func (c *Client) ListWorkers(ctx context.Context) (*WorkerList, error) {
+	var out WorkerList
+	return &out, c.do(ctx, http.MethodGet, "/v1/workers", nil, &out)
+}
+
+// DrainWorker calls POST /v1/workers/{id}/drain: the worker takes no new jobs and exits once its jobs finish.
+func (c *Client) DrainWorker(ctx context.Context, id string) (*Worker, error) {
+	var out Worker
+	return &out, c.do(ctx, http.MethodPost, "/v1/workers/"+url.PathEscape(id)+"/drain", nil, &out)
+}
+
+// CreateWorkerToken calls POST /v1/workers/tokens: new worker credentials (the password is returned only once).
+func (c *Client) CreateWorkerToken(ctx context.Context, req CreateWorkerTokenRequest) (*WorkerCredentials, error) {
+	var out WorkerCredentials
+	return &out, c.do(ctx, http.MethodPost, "/v1/workers/tokens", req, &out)
+}

@@ -409,6 +409,8 @@ type Job struct {
 	Metrics json.RawMessage `json:"metrics,omitempty"`
 	// Attempts counts how many times the job started running (more than one after a restart resumed it).
 	Attempts int `json:"attempts"`
+	// Worker is the remote worker running (or that last ran) the job; nil when the server runs it itself.
+	Worker *string `json:"worker"`
 }
 
 // JobList is the body of GET /v1/fine_tuning/jobs.
@@ -539,4 +541,55 @@ type ExportModelRequest struct {
 	Format string
 	// Quantize "int8" adds onnx/model_quantized.onnx. Default: none (fp32 only).
 	Quantize string
+}
+
+// Worker statuses (GET /v1/workers).
+const (
+	// WorkerActive: reporting and taking jobs.
+	WorkerActive = "active"
+	// WorkerDraining: finishing its jobs, taking no new ones (whet workers drain).
+	WorkerDraining = "draining"
+	// WorkerGone: silent for longer than the cluster's ack wait; its jobs went to other workers.
+	WorkerGone = "gone"
+	// ObjectWorker is the object field of a Worker.
+	ObjectWorker = "worker"
+)
+
+// Worker is a remote training worker of a cluster server (`whet worker`).
+type Worker struct {
+	// ID names the worker process ("wrk-...").
+	ID string `json:"id"`
+	// Object is always "worker".
+	Object string `json:"object"`
+	// Host is the machine it runs on.
+	Host string `json:"host"`
+	// Status is one of WorkerActive, WorkerDraining, WorkerGone.
+	Status string `json:"status"`
+	// Jobs lists the ids of the jobs it is running.
+	Jobs []string `json:"jobs"`
+	// Slots is how many jobs it trains at once.
+	Slots int `json:"slots"`
+	// LastSeen is its last heartbeat, in Unix seconds.
+	LastSeen int64 `json:"last_seen"`
+}
+
+// WorkerList is the body of GET /v1/workers.
+type WorkerList struct {
+	Object string   `json:"object"`
+	Data   []Worker `json:"data"`
+}
+
+// WorkerCredentials is the body of POST /v1/workers/tokens: what `whet worker --credentials FILE` reads.
+type WorkerCredentials struct {
+	// User and Password authenticate the worker to the cluster's NATS server; the password is shown only once.
+	User     string `json:"user"`
+	Password string `json:"password"`
+	// NATS lists the NATS URLs of the server, for the worker's --nats.
+	NATS []string `json:"nats,omitempty"`
+}
+
+// CreateWorkerTokenRequest is the body of POST /v1/workers/tokens.
+type CreateWorkerTokenRequest struct {
+	// Name labels the credentials (for example the machine they are for). Default: "worker".
+	Name string `json:"name,omitempty"`
 }

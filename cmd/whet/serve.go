@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/whetml/whet/host/api"
+	"github.com/whetml/whet/host/cluster"
 	"github.com/whetml/whet/host/predict"
 	"github.com/whetml/whet/host/server"
 	"github.com/whetml/whet/host/store"
@@ -49,11 +50,21 @@ func runServe(args []string) error {
 	var roots listFlag
 	fs.Var(&roots, "import-root", "a folder from_path may import model folders from; repeatable (default: anywhere)")
 	metricsToken := fs.String("metrics-token", "", "a token accepted at GET /metrics besides the API keys")
+	clusterOn := fs.Bool("cluster", false, "run jobs on remote workers (`whet worker`) through an embedded NATS server")
+	clusterAddr := fs.String("cluster-addr", "127.0.0.1:4222", "address of the embedded NATS server (with --cluster)")
+	natsURL := fs.String("nats", "", "run jobs on remote workers through this external NATS server (with JetStream) instead")
+	natsCreds := fs.String("nats-credentials", "", "credentials file for --nats")
+	ackWait := fs.Duration("worker-timeout", cluster.DefaultAckWait, "a worker silent this long loses its job to another worker")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	var cc *server.ClusterConfig
+	if *clusterOn || *natsURL != "" {
+		cc = &server.ClusterConfig{Addr: *clusterAddr, URL: *natsURL, Credentials: *natsCreds, AckWait: *ackWait,
+			Ready: func(url string) { fmt.Fprintf(os.Stderr, "whet: workers connect to %s\n", url) }}
 	}
 	var h slog.Handler = slog.NewTextHandler(os.Stderr, nil)
 	if *logJSON {
@@ -67,7 +78,7 @@ func runServe(args []string) error {
 	}
 	return server.Run(ctx, server.Config{Addr: *addr, DataDir: *data, APIKeys: keys, Concurrency: *concurrency,
 		Threads: *threads, MaxLoaded: *maxLoaded, MaxStorage: int64(maxStorage), MaxFileBytes: int64(maxFile),
-		Static: web.FS(), Logger: slog.New(h),
+		Static: web.FS(), Logger: slog.New(h), Cluster: cc,
 		InsecureNoAuth: *insecure, AllowOrigins: origins, AllowHosts: hosts,
 		API:   func(c *api.Config) { c.ImportRoots, c.MetricsToken = roots, *metricsToken },
 		Ready: func(a net.Addr) { fmt.Fprintf(os.Stderr, "whet: serving on http://%s (data in %s)\n", a, *data) }})

@@ -56,6 +56,9 @@ type Config struct {
 	Queue *jobs.Queue
 	// Predictor serves predictions. Required.
 	Predictor *predict.Pool
+	// Cluster serves the /v1/workers routes (host/cluster.Coordinator). Default: nil (they answer 404: the server
+	// runs without --cluster).
+	Cluster Cluster
 	// Sandbox validates uploaded modules and runs module dry runs. Required.
 	Sandbox *sandbox.Runtime
 	// Metrics records Prometheus metrics; share it with jobs.Config.OnStep/OnFinish. Default: NewMetrics(nil).
@@ -332,6 +335,7 @@ func (s *Server) Routes(app *fiber.App) {
 	v1.Post("/models/:id/evaluate", s.EvaluateHandler)
 	s.WebRoutes(v1)    // the web page's extra routes (web_routes.go, docs/contracts.md "web")
 	s.ExportRoutes(v1) // ONNX export (export.go)
+	s.WorkerRoutes(v1)  // remote workers (workers.go)
 
 	if s.cfg.Static != nil {
 		app.Use("/", filesystem.New(filesystem.Config{Root: http.FS(s.cfg.Static), Index: "index.html"}))

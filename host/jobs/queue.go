@@ -68,6 +68,9 @@ type Config struct {
 	OnStep func(jobID string, samplesPerSecond float64)
 	// OnFinish, when set, is called when a run ends, with the job's new state.
 	OnFinish func(jobID string, state State)
+	// Dispatcher, when set, hands queued jobs to remote workers (host/cluster) instead of local trainers; the
+	// workers report back through ClaimRemote and RemoteRun. Default: nil (train locally).
+	Dispatcher Dispatcher
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -369,6 +372,8 @@ func (q *Queue) Cancel(ctx context.Context, id string) (*store.Job, error) {
 			q.mu.Unlock()
 			if r != nil {
 				r.interrupt(true, q.cfg.CancelGrace)
+			} else if j.Worker != nil {
+				// A remote worker runs it: it learns of the cancel with its next heartbeat and reports the exit.
 			} else {
 				// Not ours: its trainer died with a previous server. Nothing to interrupt.
 				if _, err := q.transition(ctx, id, Running, Cancelled, store.JobChange{Finished: true}, "warn",
@@ -442,6 +447,10 @@ func (q *Queue) tick(ctx context.Context) {
 			return
 		}
 		q.prepare(ctx, j)
+	}
+	if q.cfg.Dispatcher != nil {
+		q.dispatch(ctx)
+		return
 	}
 	if q.stopped() || q.Running() >= q.cfg.Concurrency {
 		return
@@ -563,7 +572,11 @@ func (q *Queue) rescue(ctx context.Context, staleAfter time.Duration) error {
 		q.mu.Lock()
 		_, ours := q.runs[j.ID]
 		q.mu.Unlock()
-		if ours || (staleAfter > 0 && time.Since(time.Unix(j.HeartbeatAt, 0)) < staleAfter) {
+		stale := staleAfter
+		if j.Worker != nil && stale == 0 {
+			stale = q.cfg.StaleAfter // a remote worker may still be training while this server restarts
+		}
+		if ours || (stale > 0 && time.Since(time.Unix(j.HeartbeatAt, 0)) < stale) {
 			continue
 		}
 		q.log.Warn("rescuing orphaned job", "job_id", j.ID, "attempts", j.Attempts)

@@ -35,6 +35,16 @@ type run struct {
 	signalled        bool
 	killTimer        *time.Timer
 	exited           bool
+	// token is the attempt token of a remote run ("" locally): its transitions only apply while it holds the job.
+	token string
+}
+
+// guard makes ch conditional on r still holding the job (remote runs).
+func (r *run) guard(ch store.JobChange) store.JobChange {
+	if r.token != "" {
+		ch.IfAttemptToken = &r.token
+	}
+	return ch
 }
 
 // interrupt asks the trainer to stop (SIGINT) and kills it after grace. userCancel marks a user cancel, otherwise
@@ -354,7 +364,7 @@ func (q *Queue) finishRun(ctx context.Context, j *store.Job, r *run, p *progress
 		if ck := q.latestCheckpoint(ctx, j.ID); ck != "" {
 			msg += "; last checkpoint: " + filepath.Base(ck)
 		}
-		_, err = q.transition(ctx, j.ID, Running, Cancelled, store.JobChange{Finished: true}, "warn", msg)
+		_, err = q.transition(ctx, j.ID, Running, Cancelled, r.guard(store.JobChange{Finished: true}), "warn", msg)
 	case shutdown:
 		to = Queued
 		resume := q.latestCheckpoint(ctx, j.ID)
@@ -362,9 +372,9 @@ func (q *Queue) finishRun(ctx context.Context, j *store.Job, r *run, p *progress
 		if resume != "" {
 			msg = fmt.Sprintf("server stopping: job interrupted, it resumes from %s at the next start", filepath.Base(resume))
 		}
-		_, err = q.transition(ctx, j.ID, Running, Queued, store.JobChange{ResumeFrom: &resume}, "warn", msg)
+		_, err = q.transition(ctx, j.ID, Running, Queued, r.guard(store.JobChange{ResumeFrom: &resume}), "warn", msg)
 	case waitErr == nil:
-		to, err = q.succeed(ctx, j, p, summary)
+		to, err = q.succeed(ctx, j, r, p, summary)
 	case p.crash.signalled(waitErr) != "":
 		reason, note := p.crash.summary(p.crash.signalled(waitErr), p.step), ""
 		if p.crash.saveLog(filepath.Dir(j.OutDir)) != "" {
@@ -380,7 +390,7 @@ func (q *Queue) finishRun(ctx context.Context, j *store.Job, r *run, p *progress
 		to = Failed
 		p.crash.saveLog(filepath.Dir(j.OutDir))
 		jerr := failure(p, waitErr)
-		_, err = q.transition(ctx, j.ID, Running, Failed, store.JobChange{Finished: true, Error: jerr}, "error",
+		_, err = q.transition(ctx, j.ID, Running, Failed, r.guard(store.JobChange{Finished: true, Error: jerr}), "error",
 			"job failed: "+jerr.Message)
 	}
 	if err != nil {
@@ -400,12 +410,12 @@ func FineTunedModelID(base, suffix, jobID string) string {
 	return "ft:" + base + ":" + suffix + ":" + jobID
 }
 
-func (q *Queue) succeed(ctx context.Context, j *store.Job, p *progress, summary string) (State, error) {
+func (q *Queue) succeed(ctx context.Context, j *store.Job, r *run, p *progress, summary string) (State, error) {
 	info, err := modeldir.Inspect(j.OutDir)
 	if err != nil {
 		msg := fmt.Sprintf("trainer exited cleanly but its output is not a model folder: %v", err)
-		_, err := q.transition(ctx, j.ID, Running, Failed, store.JobChange{Finished: true,
-			Error: &sdk.JobError{Code: "training_failed", Message: msg}}, "error", "job failed: "+msg)
+		_, err := q.transition(ctx, j.ID, Running, Failed, r.guard(store.JobChange{Finished: true,
+			Error: &sdk.JobError{Code: "training_failed", Message: msg}}), "error", "job failed: "+msg)
 		return Failed, err
 	}
 	metrics := p.doneMetrics
@@ -417,8 +427,8 @@ func (q *Queue) succeed(ctx context.Context, j *store.Job, p *progress, summary 
 	m := &store.Model{Model: sdk.Model{ID: ftID, Object: sdk.ObjectModel, CreatedAt: time.Now().Unix(), OwnedBy: "whet",
 		Source: "fine-tune", Labels: info.Labels, Architecture: info.Architecture, BaseModel: j.Model, JobID: j.ID},
 		Path: j.OutDir, OwnsPath: true}
-	_, err = q.transition(ctx, j.ID, Running, Succeeded, store.JobChange{Finished: true, Metrics: metrics,
-		FineTunedModel: &ftID, RegisterModel: m}, "info", "job succeeded: fine-tuned model "+ftID)
+	_, err = q.transition(ctx, j.ID, Running, Succeeded, r.guard(store.JobChange{Finished: true, Metrics: metrics,
+		FineTunedModel: &ftID, RegisterModel: m}), "info", "job succeeded: fine-tuned model "+ftID)
 	return Succeeded, err
 }
 

@@ -12,7 +12,10 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/whetml/whet/host/api"
+	"github.com/whetml/whet/host/cluster"
 	"github.com/whetml/whet/host/jobs"
 	"github.com/whetml/whet/host/predict"
 	"github.com/whetml/whet/host/sandbox"
@@ -65,6 +68,22 @@ type Config struct {
 	API func(*api.Config)
 	// Ready, when set, is called once the server listens, with its address. Default: nil.
 	Ready func(net.Addr)
+	// Cluster, when set, runs fine-tuning jobs on remote workers over NATS JetStream (host/cluster) instead of
+	// on this machine. Default: nil.
+	Cluster *ClusterConfig
+}
+
+// ClusterConfig configures the remote workers of a server.
+type ClusterConfig struct {
+	// Addr is where the embedded NATS server listens for workers, used when URL is "". Default: "127.0.0.1:4222".
+	Addr string
+	// URL names an external NATS server (with JetStream) to use instead of an embedded one; Credentials is its
+	// credentials file (a whet worker credentials JSON or a NATS .creds file), "" for none.
+	URL, Credentials string
+	// AckWait is how long a silent worker keeps its job. Default: cluster.DefaultAckWait.
+	AckWait time.Duration
+	// Ready, when set, is called with the NATS URL workers should use once it is up.
+	Ready func(url string)
 }
 
 // Run starts the server and blocks until ctx ends (then shuts down gracefully) or the listener fails.
@@ -125,10 +144,28 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		}
 	}
 	metrics := api.NewMetrics(nil)
-	q, err := jobs.New(jobs.Config{Store: st, Bin: cfg.Bin, Env: cfg.Env, Concurrency: cfg.Concurrency,
-		Threads: cfg.Threads, Logger: log, OnStep: metrics.TrainingStep, OnFinish: metrics.JobFinished})
+	var coord *cluster.Coordinator
+	if cfg.Cluster != nil {
+		var stop func()
+		coord, stop, err = startCluster(ctx, st, *cfg.Cluster, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	jcfg := jobs.Config{Store: st, Bin: cfg.Bin, Env: cfg.Env, Concurrency: cfg.Concurrency,
+		Threads: cfg.Threads, Logger: log, OnStep: metrics.TrainingStep, OnFinish: metrics.JobFinished}
+	if coord != nil {
+		jcfg.Dispatcher = coord
+	}
+	q, err := jobs.New(jcfg)
 	if err != nil {
 		return err
+	}
+	if coord != nil {
+		if err := coord.Start(q); err != nil {
+			return err
+		}
 	}
 	pool, err := predict.New(predict.Config{Bin: cfg.Bin, Env: cfg.Env, MaxLoaded: cfg.MaxLoaded, Threads: cfg.Threads, Logger: log})
 	if err != nil {
@@ -139,6 +176,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		InsecureNoAuth: cfg.InsecureNoAuth, MaxFileBytes: cfg.MaxFileBytes, Export: api.RunExport(cfg.Bin, cfg.Env)}
 	if n := fdLimit(); n > 0 && n/2 < api.DefaultMaxConns {
 		acfg.MaxConns = int(max(n/2, 16)) // keep descriptors for the database, uploads, trainers and workers
+	}
+	if coord != nil {
+		acfg.Cluster = coord
 	}
 	if cfg.API != nil {
 		cfg.API(&acfg)
@@ -203,4 +243,54 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	log.Info("stopped")
 	return errors.Join(errs...)
+}
+
+// startCluster connects the server to its NATS server (embedded unless cc.URL is set) and returns the
+// coordinator and a function that closes both (after the job queue stopped).
+func startCluster(ctx context.Context, st *store.Store, cc ClusterConfig, log *slog.Logger) (*cluster.Coordinator, func(), error) {
+	var nc *nats.Conn
+	var urls []string
+	stop := func() {}
+	if cc.URL == "" {
+		if cc.Addr == "" {
+			cc.Addr = "127.0.0.1:4222"
+		}
+		e, err := cluster.StartEmbedded(ctx, cluster.EmbeddedConfig{Addr: cc.Addr, StoreDir: st.Path("nats"), Store: st, Logger: log})
+		if err != nil {
+			return nil, nil, err
+		}
+		if nc, err = e.Connect("whet server"); err != nil {
+			e.Shutdown()
+			return nil, nil, fmt.Errorf("server: connect to the embedded NATS: %w", err)
+		}
+		urls, stop = []string{e.URL()}, e.Shutdown
+	} else {
+		opts := []nats.Option{nats.Name("whet server"), nats.MaxReconnects(-1)}
+		if cc.Credentials != "" {
+			if c, err := cluster.ReadCredentials(cc.Credentials); err == nil {
+				opts = append(opts, nats.UserInfo(c.User, c.Password))
+			} else {
+				opts = append(opts, nats.UserCredentials(cc.Credentials))
+			}
+		}
+		var err error
+		if nc, err = nats.Connect(cc.URL, opts...); err != nil {
+			return nil, nil, fmt.Errorf("server: connect to NATS at %s: %w", cc.URL, err)
+		}
+	}
+	coord, err := cluster.NewCoordinator(ctx, cluster.Config{Store: st, Conn: nc, AckWait: cc.AckWait, Logger: log, URLs: urls})
+	if err != nil {
+		nc.Close()
+		stop()
+		return nil, nil, err
+	}
+	url := cc.URL
+	if url == "" {
+		url = urls[0]
+	}
+	log.Info("cluster ready: jobs run on remote workers", "nats", url, "embedded", cc.URL == "")
+	if cc.Ready != nil {
+		cc.Ready(url)
+	}
+	return coord, func() { coord.Close(); nc.Close(); stop() }, nil
 }

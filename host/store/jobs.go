@@ -25,6 +25,9 @@ type Job struct {
 	OutDir string
 	// HeartbeatAt is the last time the running job's runner reported in, in Unix seconds (0 = never).
 	HeartbeatAt int64
+	// AttemptToken names the current attempt on a remote worker ("" for local runs): only the holder of the
+	// current token may report progress or finish the job.
+	AttemptToken string
 }
 
 // InsertJob records a new job. Inside the same transaction it checks that the model, files and modules it names
@@ -64,17 +67,19 @@ func (s *Store) InsertJob(ctx context.Context, j *Job) error {
 
 const jobCols = `id, status, model, training_file, validation_file, preprocess_module, evaluate_module,
 	hyperparameters, suffix, fine_tuned_model, error, metrics, trained_steps, attempts, cancel_requested,
-	resume_from, train_path, validation_path, out_dir, created_at, started_at, finished_at, heartbeat_at`
+	resume_from, train_path, validation_path, out_dir, created_at, started_at, finished_at, heartbeat_at, worker,
+	attempt_token`
 
 func scanJob(sc interface{ Scan(...any) error }) (*Job, error) {
 	var j Job
 	var hp, jerr, metrics string
 	var ftm sql.NullString
 	var started, finished, heartbeat sql.NullInt64
+	var worker string
 	if err := sc.Scan(&j.ID, &j.Status, &j.Model, &j.TrainingFile, &j.ValidationFile, &j.PreprocessModule,
 		&j.EvaluateModule, &hp, &j.Suffix, &ftm, &jerr, &metrics, &j.TrainedSteps, &j.Attempts, &j.CancelRequested,
 		&j.ResumeFrom, &j.TrainPath, &j.ValidationPath, &j.OutDir, &j.CreatedAt, &started, &finished,
-		&heartbeat); err != nil {
+		&heartbeat, &worker, &j.AttemptToken); err != nil {
 		return nil, err
 	}
 	j.Object = sdk.ObjectJob
@@ -88,6 +93,9 @@ func scanJob(sc interface{ Scan(...any) error }) (*Job, error) {
 		j.FinishedAt = &finished.Int64
 	}
 	j.HeartbeatAt = heartbeat.Int64
+	if worker != "" {
+		j.Worker = &worker
+	}
 	if metrics != "" {
 		j.Metrics = json.RawMessage(metrics)
 	}
@@ -204,6 +212,12 @@ type JobChange struct {
 	TrainPath, ValidationPath *string
 	// ClearCancel resets the cancel request.
 	ClearCancel bool
+	// Worker sets the worker running the job ("" = this server); AttemptToken sets the attempt's token.
+	Worker, AttemptToken *string
+	// IfAttemptToken, when set, makes the transition conditional on the job's current attempt token too.
+	IfAttemptToken *string
+	// IfHeartbeatBefore, when > 0, makes the transition conditional on a heartbeat older than this Unix time.
+	IfHeartbeatBefore int64
 	// Event, when set, is appended to the job's log in the same transaction (so a reader that sees the new
 	// status also sees its event).
 	Event *sdk.JobEvent
@@ -250,10 +264,27 @@ func (s *Store) Transition(ctx context.Context, id, from, to string, ch JobChang
 	if ch.ClearCancel {
 		sets = append(sets, "cancel_requested=0")
 	}
+	if ch.Worker != nil {
+		sets = append(sets, "worker=?")
+		args = append(args, *ch.Worker)
+	}
+	if ch.AttemptToken != nil {
+		sets = append(sets, "attempt_token=?")
+		args = append(args, *ch.AttemptToken)
+	}
+	where := "id=? AND status=?"
 	args = append(args, id, from)
+	if ch.IfAttemptToken != nil {
+		where += " AND attempt_token=?"
+		args = append(args, *ch.IfAttemptToken)
+	}
+	if ch.IfHeartbeatBefore > 0 {
+		where += " AND COALESCE(heartbeat_at, 0) < ?"
+		args = append(args, ch.IfHeartbeatBefore)
+	}
 	var out *Job
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE jobs SET `+strings.Join(sets, ", ")+` WHERE id=? AND status=?`, args...)
+		res, err := tx.ExecContext(ctx, `UPDATE jobs SET `+strings.Join(sets, ", ")+` WHERE `+where, args...)
 		if err != nil {
 			return err
 		}
@@ -262,12 +293,18 @@ func (s *Store) Transition(ctx context.Context, id, from, to string, ch JobChang
 			return err
 		}
 		if n == 0 {
-			var cur string
-			if err := tx.QueryRowContext(ctx, `SELECT status FROM jobs WHERE id=?`, id).Scan(&cur); err != nil {
+			var cur, token string
+			if err := tx.QueryRowContext(ctx, `SELECT status, attempt_token FROM jobs WHERE id=?`, id).Scan(&cur, &token); err != nil {
 				if errors.Is(err, sql.ErrNoRows) {
 					return &NotFoundError{Kind: "job", ID: id}
 				}
 				return err
+			}
+			if cur == from && ch.IfAttemptToken != nil && token != *ch.IfAttemptToken {
+				return &ConflictError{Kind: "job", ID: id, Msg: "another attempt holds the job now"}
+			}
+			if cur == from {
+				return &ConflictError{Kind: "job", ID: id, Msg: "its runner is still alive (recent heartbeat)"}
 			}
 			return &ConflictError{Kind: "job", ID: id, Msg: fmt.Sprintf("status is %s, not %s", cur, from)}
 		}

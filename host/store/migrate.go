@@ -104,6 +104,24 @@ var migrations = []string{
 	// 2: key scopes and revocation (keys made before scopes existed could do everything: they stay admin)
 	`ALTER TABLE api_keys ADD COLUMN scope TEXT NOT NULL DEFAULT 'admin';
 	ALTER TABLE api_keys ADD COLUMN revoked_at INTEGER;`,
+	// 3: remote workers (host/cluster): who runs a job, the token of its current attempt, worker credentials
+	`ALTER TABLE jobs ADD COLUMN worker TEXT NOT NULL DEFAULT '';
+	ALTER TABLE jobs ADD COLUMN attempt_token TEXT NOT NULL DEFAULT '';
+	CREATE TABLE workers (
+		id TEXT PRIMARY KEY,
+		host TEXT NOT NULL,
+		credential TEXT NOT NULL,
+		slots INTEGER NOT NULL,
+		drain INTEGER NOT NULL DEFAULT 0,
+		first_seen INTEGER NOT NULL,
+		last_seen INTEGER NOT NULL
+	);
+	CREATE TABLE worker_credentials (
+		id TEXT PRIMARY KEY,
+		name TEXT NOT NULL,
+		hash TEXT NOT NULL,
+		created_at INTEGER NOT NULL
+	);`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {

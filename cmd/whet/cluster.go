@@ -1,0 +1,152 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/whetml/whet/host/cluster"
+	"github.com/whetml/whet/sdk"
+)
+
+// runWorkerCmd dispatches `whet worker predict ...` (the server's internal predict subprocess) and
+// `whet worker --nats URL --credentials FILE ...` (a remote training worker).
+func runWorkerCmd(args []string) error {
+	if len(args) > 0 && args[0] == "predict" {
+		return runWorker(args)
+	}
+	return runClusterWorker(args)
+}
+
+// runClusterWorker implements `whet worker --nats nats://HOST:4222 --credentials FILE [--threads N] [--slots N]
+// [--data DIR]`: pull fine-tuning jobs from a `whet serve --cluster` server and train them here.
+func runClusterWorker(args []string) error {
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	url := fs.String("nats", "", "the cluster's NATS server(s), comma-separated (required): nats://HOST:4222")
+	creds := fs.String("credentials", "", "worker credentials file from `whet workers token` (required)")
+	threads := fs.Int("threads", 0, "CPU threads per trainer (0: the trainer's default)")
+	slots := fs.Int("slots", 1, "jobs trained at once (one per GPU)")
+	data := fs.String("data", "whet-worker", "folder for cached base models and running jobs")
+	id := fs.String("id", "", "worker id (default: wrk-<hostname>-<random>)")
+	logJSON := fs.Bool("log-json", false, "log JSON lines instead of text")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %s (usage: whet worker --nats URL --credentials FILE [--threads N] [--slots N] [--data DIR])",
+			strings.Join(fs.Args(), " "))
+	}
+	if *url == "" || *creds == "" {
+		return errors.New("usage: whet worker --nats nats://HOST:4222 --credentials FILE [--threads N] [--slots N] [--data DIR]")
+	}
+	if *slots < 1 {
+		return fmt.Errorf("--slots must be >= 1, got %d", *slots)
+	}
+	c, err := cluster.ReadCredentials(*creds)
+	if err != nil {
+		return err
+	}
+	var h slog.Handler = slog.NewTextHandler(os.Stderr, nil)
+	if *logJSON {
+		h = slog.NewJSONHandler(os.Stderr, nil)
+	}
+	ctx, stop := cliContext()
+	defer stop()
+	err = cluster.RunWorker(ctx, cluster.WorkerConfig{URL: *url, Credentials: c, CredentialsFile: *creds, DataDir: *data,
+		Slots: *slots, Threads: *threads, ID: *id, Logger: slog.New(h),
+		Ready: func(id string) { fmt.Fprintf(os.Stderr, "whet: worker %s pulling jobs from %s\n", id, *url) }})
+	if ctx.Err() != nil {
+		return nil // SIGINT/SIGTERM: running jobs were handed back
+	}
+	return err
+}
+
+// runWorkers implements `whet workers list|drain ID|token --out FILE`.
+func runWorkers(args []string) error {
+	const usage = "whet workers list|drain ID|token --out FILE [--name NAME] [--server URL] [--api-key KEY]"
+	return cliSub("workers", args, usage, map[string]func([]string) error{
+		"list":  workersList,
+		"drain": workersDrain,
+		"token": workersToken,
+	})
+}
+
+func workersList(args []string) error {
+	fs := flag.NewFlagSet("workers list", flag.ContinueOnError)
+	cf := newClientFlags(fs)
+	if _, err := cliParse(fs, args); err != nil {
+		return err
+	}
+	ctx, stop := cliContext()
+	defer stop()
+	list, err := cf.client().ListWorkers(ctx)
+	if err != nil || *cf.asJSON {
+		if err != nil {
+			return err
+		}
+		return cliJSON(list)
+	}
+	var rows [][]string
+	for _, w := range list.Data {
+		rows = append(rows, []string{w.ID, w.Host, w.Status, strings.Join(w.Jobs, ","), cliTime(w.LastSeen)})
+	}
+	return cliTable("ID\tHOST\tSTATUS\tJOBS\tLAST SEEN", rows)
+}
+
+func workersDrain(args []string) error {
+	fs := flag.NewFlagSet("workers drain", flag.ContinueOnError)
+	cf := newClientFlags(fs)
+	pos, err := cliParse(fs, args)
+	if err != nil {
+		return err
+	}
+	id, err := cliOnePositional(pos, "worker id")
+	if err != nil {
+		return err
+	}
+	ctx, stop := cliContext()
+	defer stop()
+	w, err := cf.client().DrainWorker(ctx, id)
+	if err != nil {
+		return err
+	}
+	return cliJSON(w)
+}
+
+func workersToken(args []string) error {
+	fs := flag.NewFlagSet("workers token", flag.ContinueOnError)
+	cf := newClientFlags(fs)
+	out := fs.String("out", "", "file to write the worker credentials to (required; created with mode 0600)")
+	name := fs.String("name", "worker", "a name to recognise the credentials by")
+	if _, err := cliParse(fs, args); err != nil {
+		return err
+	}
+	if *out == "" {
+		return errors.New("usage: whet workers token --server URL [--api-key KEY] --out FILE")
+	}
+	ctx, stop := cliContext()
+	defer stop()
+	cred, err := cf.client().CreateWorkerToken(ctx, sdk.CreateWorkerTokenRequest{Name: *name})
+	if err != nil {
+		return err
+	}
+	b, _ := json.MarshalIndent(cred, "", "  ")
+	f, err := os.OpenFile(*out, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("credentials file: %w (it is never overwritten)", err)
+	}
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "wrote worker credentials %s to %s; start a worker with: whet worker --nats %s --credentials %s\n",
+		cred.User, *out, strings.Join(cred.NATS, ","), *out)
+	return nil
+}

@@ -1,0 +1,89 @@
+package api
+
+import (
+	"context"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/whetml/whet/sdk"
+)
+
+// Cluster is what the /v1/workers routes need from a cluster server (host/cluster.Coordinator).
+type Cluster interface {
+	// Workers lists the remote workers with their status and running jobs.
+	Workers(ctx context.Context) ([]sdk.Worker, error)
+	// DrainWorker stops worker id taking new jobs; it exits once its jobs finish.
+	DrainWorker(ctx context.Context, id string) error
+	// WorkerToken issues new worker credentials.
+	WorkerToken(ctx context.Context, name string) (*sdk.WorkerCredentials, error)
+}
+
+// WorkerRoutes registers GET /v1/workers, POST /v1/workers/tokens and POST /v1/workers/{id}/drain.
+func (s *Server) WorkerRoutes(v1 fiber.Router) {
+	v1.Get("/workers", s.ListWorkersHandler)
+	v1.Post("/workers/tokens", s.CreateWorkerTokenHandler)
+	v1.Post("/workers/:id/drain", s.DrainWorkerHandler)
+}
+
+func (s *Server) cluster() (Cluster, error) {
+	if s.cfg.Cluster == nil {
+		return nil, &Error{Status: 404, Type: "not_found_error", Code: "no_cluster",
+			Message: "this server runs without remote workers: start it with `whet serve --cluster` (or --nats URL)"}
+	}
+	return s.cfg.Cluster, nil
+}
+
+// ListWorkersHandler is GET /v1/workers: {"object":"list","data":[{"id","host","status","jobs","last_seen"}]}.
+func (s *Server) ListWorkersHandler(c *fiber.Ctx) error {
+	cl, err := s.cluster()
+	if err != nil {
+		return err
+	}
+	ws, err := cl.Workers(c.UserContext())
+	if err != nil {
+		return err
+	}
+	return c.JSON(sdk.WorkerList{Object: "list", Data: ws})
+}
+
+// DrainWorkerHandler is POST /v1/workers/{id}/drain; 404 for an unknown worker.
+func (s *Server) DrainWorkerHandler(c *fiber.Ctx) error {
+	cl, err := s.cluster()
+	if err != nil {
+		return err
+	}
+	ctx := c.UserContext()
+	if err := cl.DrainWorker(ctx, c.Params("id")); err != nil {
+		return err
+	}
+	ws, err := cl.Workers(ctx)
+	if err != nil {
+		return err
+	}
+	for _, w := range ws {
+		if w.ID == c.Params("id") {
+			return c.JSON(w)
+		}
+	}
+	return c.JSON(sdk.Worker{ID: c.Params("id"), Object: sdk.ObjectWorker, Status: sdk.WorkerDraining, Jobs: []string{}})
+}
+
+// CreateWorkerTokenHandler is POST /v1/workers/tokens {"name"}: new worker credentials (the password is shown
+// only in this response). 409 when the server uses an external NATS server, which issues its own.
+func (s *Server) CreateWorkerTokenHandler(c *fiber.Ctx) error {
+	cl, err := s.cluster()
+	if err != nil {
+		return err
+	}
+	var req sdk.CreateWorkerTokenRequest
+	if len(c.Body()) > 0 {
+		if err := c.BodyParser(&req); err != nil {
+			return badRequest("", "invalid_json", "body: %v", err)
+		}
+	}
+	cred, err := cl.WorkerToken(c.UserContext(), req.Name)
+	if err != nil {
+		return err
+	}
+	return c.JSON(cred)
+}

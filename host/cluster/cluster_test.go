@@ -1,0 +1,395 @@
+package cluster_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/whetml/whet/dataset"
+	"github.com/whetml/whet/host/cluster"
+	"github.com/whetml/whet/host/internal/whettest"
+	"github.com/whetml/whet/host/jobs"
+	"github.com/whetml/whet/host/store"
+	"github.com/whetml/whet/sdk"
+)
+
+var fakeBin string
+
+// TestMain doubles as a worker process: with WHET_TEST_WORKER set, the test binary runs cluster.RunWorker (so
+// tests can SIGKILL a worker), otherwise it builds the fake whet and runs the tests.
+func TestMain(m *testing.M) {
+	if os.Getenv("WHET_TEST_WORKER") != "" {
+		os.Exit(workerMain())
+	}
+	whettest.RunWithFake(m, &fakeBin)
+}
+
+func workerMain() int {
+	var creds sdk.WorkerCredentials
+	if err := json.Unmarshal([]byte(os.Getenv("WHET_TEST_CREDS")), &creds); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	err := cluster.RunWorker(ctx, cluster.WorkerConfig{URL: os.Getenv("WHET_TEST_NATS"), Credentials: &creds,
+		DataDir: os.Getenv("WHET_TEST_DATA"), Bin: os.Getenv("WHET_TEST_BIN"), ID: os.Getenv("WHET_TEST_WORKER"),
+		Ready: func(string) { fmt.Println("ready") }})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+type env struct {
+	t     *testing.T
+	st    *store.Store
+	q     *jobs.Queue
+	e     *cluster.Embedded
+	c     *cluster.Coordinator
+	model string
+	file  string
+	creds sdk.WorkerCredentials
+}
+
+const ackWait = 2 * time.Second
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.Open(ctx, dir, store.Options{Exclusive: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := cluster.StartEmbedded(ctx, cluster.EmbeddedConfig{Addr: "127.0.0.1:0", StoreDir: filepath.Join(dir, "nats"), Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := e.Connect("test server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cluster.NewCoordinator(ctx, cluster.Config{Store: st, Conn: nc, AckWait: ackWait, URLs: []string{e.URL()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := jobs.New(jobs.Config{Store: st, Dispatcher: c, StepEventInterval: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(q); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	en := &env{t: t, st: st, q: q, e: e, c: c}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		q.StopAndCancel(ctx)
+		c.Close()
+		nc.Close()
+		e.Shutdown()
+		st.Close(ctx)
+	})
+	mdir := filepath.Join(t.TempDir(), "tiny")
+	if err := whettest.WriteModel(mdir, "neg", "pos"); err != nil {
+		t.Fatal(err)
+	}
+	en.model = "tiny"
+	if err := st.InsertModel(ctx, &store.Model{Model: sdk.Model{ID: "tiny", Source: "path", OwnedBy: "user"}, Path: mdir}); err != nil {
+		t.Fatal(err)
+	}
+	stage, err := st.Stage(strings.NewReader(whettest.SST2(40)), "file", 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, err := stage.Commit(st, "files", ".jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := dataset.ReadFile(path, dataset.Options{RequireLabel: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &store.File{File: sdk.File{ID: store.NewID("file-"), Filename: "train.jsonl", Purpose: sdk.PurposeFineTune,
+		Format: ds.Format, Bytes: stage.Size, SHA256: stage.SHA256, Rows: len(ds.Rows), Labels: ds.Labels,
+		LabelCounts: ds.Counts}, Path: path}
+	if err := st.InsertFile(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	en.file = f.ID
+	cred, err := c.WorkerToken(ctx, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	en.creds = *cred
+	return en
+}
+
+// worker starts the test binary as worker id (fakewhet as its trainer, with the FAKEWHET_* settings in
+// fakeEnv) and returns once it is pulling jobs.
+func (e *env) worker(id string, fakeEnv ...string) *exec.Cmd {
+	e.t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	creds, _ := json.Marshal(e.creds)
+	cmd := exec.Command(self, "-test.run=^$")
+	cmd.Env = append(append(os.Environ(), "WHET_TEST_WORKER="+id, "WHET_TEST_CREDS="+string(creds),
+		"WHET_TEST_NATS="+e.e.URL(), "WHET_TEST_DATA="+e.t.TempDir(), "WHET_TEST_BIN="+fakeBin), fakeEnv...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if e.t.Failed() {
+			e.t.Logf("worker %s log:\n%s", id, stderr.String())
+		}
+	})
+	buf := make([]byte, 6)
+	if n, err := out.Read(buf); err != nil || string(buf[:n]) != "ready\n" {
+		e.t.Fatalf("worker %s did not start: %v %q", id, err, buf[:n])
+	}
+	return cmd
+}
+
+func (e *env) create(hp sdk.Hyperparameters) *store.Job {
+	e.t.Helper()
+	j, err := e.q.Create(context.Background(), sdk.CreateJobRequest{Model: e.model, TrainingFile: e.file, Hyperparameters: hp})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return j
+}
+
+// wait blocks until job id satisfies ok, waking on the queue's notifications.
+func (e *env) wait(id string, ok func(*store.Job) bool) *store.Job {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ch, unsub := e.q.Subscribe(id)
+	defer unsub()
+	for {
+		j, err := e.st.GetJob(ctx, id)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if ok(j) {
+			return j
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			e.t.Fatalf("job[%s] never reached the expected state; last status %s, error %+v\n%s", id, j.Status, j.Error, e.eventText(id))
+		}
+	}
+}
+
+func (e *env) events(id string) []sdk.JobEvent {
+	evs, _, err := e.st.ListEvents(context.Background(), id, 0, 10000)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return evs
+}
+
+func (e *env) eventText(id string) string {
+	var b strings.Builder
+	for _, ev := range e.events(id) {
+		fmt.Fprintf(&b, "%s %s %s\n", ev.Level, ev.Type, ev.Message)
+	}
+	return b.String()
+}
+
+func succeeded(t *testing.T, e *env, id string) *store.Job {
+	return e.wait(id, func(j *store.Job) bool {
+		if jobs.State(j.Status).Terminal() && j.Status != sdk.JobSucceeded {
+			t.Fatalf("job[%s] is %s (error %+v)\n%s", id, j.Status, j.Error, e.eventText(id))
+		}
+		return j.Status == sdk.JobSucceeded
+	})
+}
+
+func TestWorkersRunJobs(t *testing.T) {
+	e := newEnv(t)
+	e.worker("wrk-a", "FAKEWHET_STEPS=6")
+	e.worker("wrk-b", "FAKEWHET_STEPS=6")
+	var ids []string
+	for range 4 {
+		ids = append(ids, e.create(sdk.Hyperparameters{}).ID)
+	}
+	ran := map[string]int{}
+	for _, id := range ids {
+		j := succeeded(t, e, id)
+		if j.Worker == nil || j.Attempts != 1 || j.TrainedSteps != 6 {
+			t.Fatalf("job[%s]: worker %v, attempts %d, trained_steps %d; want a worker, 1 attempt, 6 steps", id, j.Worker, j.Attempts, j.TrainedSteps)
+		}
+		ran[*j.Worker]++
+		if _, err := os.Stat(filepath.Join(j.OutDir, "model.safetensors")); err != nil {
+			t.Fatalf("job[%s]: the output did not come back to the server: %v", id, err)
+		}
+		m, err := e.st.GetModel(context.Background(), *j.FineTunedModel)
+		if err != nil || m.Path != j.OutDir {
+			t.Fatalf("job[%s]: fine-tuned model %v, err %v", id, m, err)
+		}
+		cks, err := e.st.ListCheckpoints(context.Background(), id)
+		if err != nil || len(cks) == 0 {
+			t.Fatalf("job[%s]: checkpoints %v, %v", id, cks, err)
+		}
+		if _, err := os.Stat(filepath.Join(cks[0].Path, "trainer_state.json")); err != nil || !strings.HasPrefix(cks[0].Path, j.OutDir) {
+			t.Fatalf("job[%s]: newest checkpoint %s is not a folder of the server's job: %v", id, cks[0].Path, err)
+		}
+		var steps int
+		for _, ev := range e.events(id) {
+			if ev.Type == sdk.EventMetrics {
+				steps++
+			}
+		}
+		if steps != 6 {
+			t.Errorf("job[%s]: %d step events reached the server, want 6 (every progress line, in order)", id, steps)
+		}
+	}
+	if len(ran) != 2 {
+		t.Errorf("jobs per worker = %v: both workers should have trained", ran)
+	}
+	ws, err := e.c.Workers(context.Background())
+	if err != nil || len(ws) != 2 {
+		t.Fatalf("workers = %+v, %v", ws, err)
+	}
+	for _, w := range ws {
+		if w.Status != sdk.WorkerActive || len(w.Jobs) != 0 {
+			t.Errorf("worker %+v: want active and idle", w)
+		}
+	}
+}
+
+// TestKilledWorkerJobResumesElsewhere SIGKILLs a worker whose trainer sits after checkpoint 3: after AckWait the
+// job moves to the other worker, which resumes from checkpoint-3, and succeeds; the dead worker shows gone.
+func TestKilledWorkerJobResumesElsewhere(t *testing.T) {
+	e := newEnv(t)
+	mark := filepath.Join(t.TempDir(), "blocked")
+	a := e.worker("wrk-dies", "FAKEWHET_STEPS=8", "FAKEWHET_BLOCK_AT=3", "FAKEWHET_MARK="+mark)
+	j := e.create(sdk.Hyperparameters{})
+	e.wait(j.ID, func(j *store.Job) bool {
+		cks, _ := e.st.ListCheckpoints(context.Background(), j.ID)
+		return len(cks) > 0 && cks[0].StepNumber == 3
+	})
+	if err := a.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	a.Wait()
+	killed := time.Now()
+	e.worker("wrk-lives", "FAKEWHET_STEPS=8")
+	done := succeeded(t, e, j.ID)
+	t.Logf("job moved and finished %v after the kill (AckWait %v)", time.Since(killed).Round(time.Millisecond), ackWait)
+	if done.Worker == nil || *done.Worker != "wrk-lives" || done.Attempts != 2 || done.TrainedSteps != 8 {
+		t.Fatalf("job: worker %v attempts %d steps %d; want wrk-lives, 2, 8", done.Worker, done.Attempts, done.TrainedSteps)
+	}
+	var moved, resumed bool
+	var steps []int
+	for _, ev := range e.events(j.ID) {
+		moved = moved || strings.Contains(ev.Message, "worker wrk-dies stopped reporting: training moved to worker wrk-lives, resuming from checkpoint-3")
+		resumed = resumed || ev.Message == "resumed from step 3"
+		if ev.Type == sdk.EventMetrics {
+			steps = append(steps, ev.Data.Step)
+		}
+	}
+	if !moved || !resumed {
+		t.Errorf("moved %v, resumed from step 3 %v:\n%s", moved, resumed, e.eventText(j.ID))
+	}
+	if fmt.Sprint(steps) != "[1 2 3 4 5 6 7 8]" {
+		t.Errorf("steps reported = %v, want 1..8 once each (no step trained twice past the checkpoint)", steps)
+	}
+	deadline := time.Now().Add(3 * ackWait)
+	for {
+		ws, err := e.c.Workers(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		status := map[string]string{}
+		for _, w := range ws {
+			status[w.ID] = w.Status
+		}
+		if status["wrk-dies"] == sdk.WorkerGone && status["wrk-lives"] == sdk.WorkerActive {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("workers = %v; want wrk-dies gone, wrk-lives active", status)
+		}
+		time.Sleep(100 * time.Millisecond) // polls the store's view; last_seen has one-second resolution
+	}
+}
+
+func TestCancelReachesWorker(t *testing.T) {
+	e := newEnv(t)
+	e.worker("wrk-a", "FAKEWHET_STEPS=8", "FAKEWHET_BLOCK_AT=2", "FAKEWHET_MARK="+filepath.Join(t.TempDir(), "m"))
+	j := e.create(sdk.Hyperparameters{})
+	e.wait(j.ID, func(j *store.Job) bool { return j.TrainedSteps >= 2 || j.Status == sdk.JobRunning && j.Worker != nil })
+	if _, err := e.q.Cancel(context.Background(), j.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.wait(j.ID, func(j *store.Job) bool { return j.Status == sdk.JobCancelled })
+}
+
+func TestWrongCredentialsRefused(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	bad := e.creds
+	bad.Password = "not-the-password"
+	err := cluster.RunWorker(ctx, cluster.WorkerConfig{URL: e.e.URL(), Credentials: &bad, CredentialsFile: "bad.json", DataDir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "refused the credentials bad.json") {
+		t.Fatalf("RunWorker with a wrong password: %v; want a refusal naming the credentials file", err)
+	}
+
+	// Right credentials, scoped: a worker may not publish jobs nor listen to other workers' reports.
+	errs := make(chan error, 4)
+	nc, err := nats.Connect(e.e.URL(), nats.UserInfo(e.creds.User, e.creds.Password),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { errs <- err }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	for _, try := range []struct {
+		what string
+		do   func() error
+	}{
+		{"publish a job", func() error { return nc.Publish(cluster.SubjectDispatch, []byte(`{"job":"x"}`)) }},
+		{"subscribe to worker reports", func() error { _, err := nc.SubscribeSync("whet.srv.>"); return err }},
+	} {
+		if err := try.do(); err != nil {
+			t.Fatal(err)
+		}
+		nc.Flush()
+		select {
+		case err := <-errs:
+			if !errors.Is(err, nats.ErrPermissionViolation) && !strings.Contains(strings.ToLower(err.Error()), "permissions violation") {
+				t.Errorf("%s: %v, want a permissions violation", try.what, err)
+			}
+		case <-ctx.Done():
+			t.Fatalf("a worker could %s", try.what)
+		}
+	}
+}

@@ -1,0 +1,534 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/whetml/whet/host/jobs"
+	"github.com/whetml/whet/host/store"
+	"github.com/whetml/whet/sdk"
+)
+
+// Defaults for Config.
+const (
+	DefaultAckWait         = time.Minute
+	DefaultMaxArtifactSize = int64(8 << 30)
+	maxConcurrentRequests  = 64
+	maxDispatchedCache     = 4096
+)
+
+// Config configures a Coordinator.
+type Config struct {
+	// Store is the server's store. Required.
+	Store *store.Store
+	// Conn is the server's NATS connection (Embedded.Connect, or an external server's). Required.
+	Conn *nats.Conn
+	// AckWait is how long a worker may stay silent before its job goes to another worker; workers heartbeat
+	// every AckWait/4. Default: DefaultAckWait.
+	AckWait time.Duration
+	// Replicas is the replication of the stream and bucket (3 on a three-node NATS cluster). Default: 1.
+	Replicas int
+	// MaxArtifactSize caps one downloaded archive (checkpoint, output). Default: DefaultMaxArtifactSize (8 GiB).
+	MaxArtifactSize int64
+	// Logger receives the coordinator's logs. Default: discarded.
+	Logger *slog.Logger
+	// URLs are the NATS URLs workers connect to, written into new credentials. Empty: the NATS server is
+	// external and issues its own credentials (WorkerToken refuses).
+	URLs []string
+}
+
+// Coordinator is the server's side of the cluster: it dispatches queued jobs (a jobs.Dispatcher) and answers the
+// workers' requests, feeding their reports into the job queue.
+type Coordinator struct {
+	cfg  Config
+	st   *store.Store
+	log  *slog.Logger
+	js   jetstream.JetStream
+	obs  jetstream.ObjectStore
+	q    *jobs.Queue
+	subs []*nats.Subscription
+	sem  chan struct{}
+	ctx  context.Context
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+
+	mu         sync.Mutex
+	dispatched map[string]bool           // "job/attempts" already published
+	runs       map[string]*remoteAttempt // by attempt token
+}
+
+type remoteAttempt struct {
+	run  *jobs.RemoteRun
+	mu   sync.Mutex
+	best string // server-side folder of the best checkpoint so far
+	last string // and of the latest
+}
+
+// NewCoordinator creates (or updates) the job stream, its worker consumer and the artifact bucket.
+func NewCoordinator(ctx context.Context, cfg Config) (*Coordinator, error) {
+	if cfg.Store == nil || cfg.Conn == nil {
+		return nil, errors.New("cluster: config Store and Conn are required")
+	}
+	if cfg.AckWait == 0 {
+		cfg.AckWait = DefaultAckWait
+	}
+	if cfg.Replicas == 0 {
+		cfg.Replicas = 1
+	}
+	if cfg.MaxArtifactSize == 0 {
+		cfg.MaxArtifactSize = DefaultMaxArtifactSize
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	js, err := jetstream.New(cfg.Conn)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: jetstream: %w", err)
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: StreamJobs, Subjects: []string{SubjectDispatch},
+		Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage, Replicas: cfg.Replicas,
+		Duplicates: 10 * time.Minute}); err != nil {
+		return nil, fmt.Errorf("cluster: stream %s: %w", StreamJobs, err)
+	}
+	if _, err := js.CreateOrUpdateConsumer(ctx, StreamJobs, jetstream.ConsumerConfig{Durable: ConsumerWorkers,
+		AckPolicy: jetstream.AckExplicitPolicy, AckWait: cfg.AckWait, MaxDeliver: -1, MaxAckPending: 10000,
+		Replicas: cfg.Replicas}); err != nil {
+		return nil, fmt.Errorf("cluster: consumer %s: %w", ConsumerWorkers, err)
+	}
+	obs, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: Bucket, Storage: jetstream.FileStorage,
+		Replicas: cfg.Replicas, Description: "whet artifacts: job inputs, base models, checkpoints, outputs"})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: object store %s: %w", Bucket, err)
+	}
+	cctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	return &Coordinator{cfg: cfg, st: cfg.Store, log: cfg.Logger, js: js, obs: obs, sem: make(chan struct{}, maxConcurrentRequests),
+		ctx: cctx, stop: stop, dispatched: map[string]bool{}, runs: map[string]*remoteAttempt{}}, nil
+}
+
+// Start answers workers' requests, reporting into q. Call it once, before q starts.
+func (c *Coordinator) Start(q *jobs.Queue) error {
+	c.q = q
+	handlers := map[string]func(context.Context, []byte) any{
+		subjRegister: c.register, subjClaim: c.claim, subjHeartbeat: c.heartbeat, subjLines: c.lines, subjFinish: c.finish,
+	}
+	for subj, h := range handlers {
+		sub, err := c.cfg.Conn.Subscribe(subj, c.serve(h))
+		if err != nil {
+			c.Close()
+			return fmt.Errorf("cluster: subscribe %s: %w", subj, err)
+		}
+		c.subs = append(c.subs, sub)
+	}
+	return c.cfg.Conn.Flush()
+}
+
+// Close stops answering workers and waits for requests in progress.
+func (c *Coordinator) Close() {
+	for _, s := range c.subs {
+		_ = s.Unsubscribe()
+	}
+	c.stop()
+	c.wg.Wait()
+}
+
+// serve runs h on each request in its own goroutine (at most maxConcurrentRequests at once; beyond that the
+// worker is told to retry) and replies with its JSON result.
+func (c *Coordinator) serve(h func(context.Context, []byte) any) nats.MsgHandler {
+	return func(m *nats.Msg) {
+		select {
+		case c.sem <- struct{}{}:
+		default:
+			c.respond(m, reply{Error: "server busy: retry"})
+			return
+		}
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			defer func() { <-c.sem }()
+			c.respond(m, h(c.ctx, m.Data))
+		}()
+	}
+}
+
+func (c *Coordinator) respond(m *nats.Msg, v any) {
+	b, _ := json.Marshal(v)
+	if err := m.Respond(b); err != nil {
+		c.log.Warn("cluster: reply to worker", "subject", m.Subject, "err", err)
+	}
+}
+
+// Dispatch implements jobs.Dispatcher: it uploads the job's inputs and publishes it once per attempt.
+func (c *Coordinator) Dispatch(ctx context.Context, j *store.Job) error {
+	key := j.ID + "/" + strconv.Itoa(j.Attempts)
+	c.mu.Lock()
+	done := c.dispatched[key]
+	c.mu.Unlock()
+	if done {
+		return nil
+	}
+	model, err := c.st.GetModel(ctx, j.Model)
+	if err != nil {
+		return err
+	}
+	if _, err := c.obs.GetInfo(ctx, objModel(model.ID)); errors.Is(err, jetstream.ErrObjectNotFound) {
+		files, err := dirFiles(model.Path, "checkpoints")
+		if err != nil {
+			return fmt.Errorf("model[%s]: %w", model.ID, err)
+		}
+		if err := putFiles(ctx, c.obs, objModel(model.ID), files); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	files := []tarFile{{"train.jsonl", j.TrainPath}}
+	if j.ValidationPath != "" {
+		files = append(files, tarFile{"validation.jsonl", j.ValidationPath})
+	}
+	for _, m := range []struct{ id, name string }{{j.PreprocessModule, "preprocess.wasm"}, {j.EvaluateModule, "evaluate.wasm"}} {
+		if m.id == "" {
+			continue
+		}
+		mod, err := c.st.GetModule(ctx, m.id)
+		if err != nil {
+			return err
+		}
+		files = append(files, tarFile{m.name, mod.Path})
+	}
+	if err := putFiles(ctx, c.obs, objInput(j.ID), files); err != nil {
+		return err
+	}
+	b, _ := json.Marshal(dispatchMsg{Job: j.ID, Attempt: j.Attempts})
+	if _, err := c.js.Publish(ctx, SubjectDispatch, b, jetstream.WithMsgID(key)); err != nil {
+		return fmt.Errorf("publish job[%s]: %w", j.ID, err)
+	}
+	c.mu.Lock()
+	if len(c.dispatched) >= maxDispatchedCache {
+		clear(c.dispatched) // a republished job is deduplicated by its message id, or dropped by its claim
+	}
+	c.dispatched[key] = true
+	c.mu.Unlock()
+	c.log.Info("job dispatched to workers", "job_id", j.ID, "attempt", j.Attempts+1)
+	return nil
+}
+
+func decode(data []byte, v any) error {
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("bad request: %v", err)
+	}
+	return nil
+}
+
+func (c *Coordinator) register(ctx context.Context, data []byte) any {
+	var r registerReq
+	if err := decode(data, &r); err != nil || r.Worker == "" {
+		return registerResp{Error: "bad register request"}
+	}
+	if _, err := c.st.SeenWorker(ctx, store.Worker{ID: r.Worker, Host: r.Host, Slots: r.Slots}); err != nil {
+		return registerResp{Error: err.Error()}
+	}
+	c.log.Info("worker joined", "worker", r.Worker, "host", r.Host, "slots", r.Slots)
+	return registerResp{AckWaitMS: c.cfg.AckWait.Milliseconds(), HeartbeatMS: (c.cfg.AckWait / 4).Milliseconds()}
+}
+
+func (c *Coordinator) claim(ctx context.Context, data []byte) any {
+	var r claimReq
+	if err := decode(data, &r); err != nil {
+		return claimResp{Error: err.Error()}
+	}
+	run, err := c.q.ClaimRemote(ctx, r.Job, r.Worker, c.cfg.AckWait)
+	var ce *jobs.ClaimError
+	if errors.As(err, &ce) {
+		if ce.Drop {
+			c.cleanup(ctx, r.Job)
+		}
+		return claimResp{Drop: ce.Drop, Retry: !ce.Drop, Error: ce.Error()}
+	}
+	if err != nil {
+		c.log.Error("cluster: claim", "job_id", r.Job, "worker", r.Worker, "err", err)
+		return claimResp{Retry: true, Error: err.Error()}
+	}
+	j := run.Job()
+	resp := claimResp{Token: run.Token(), Model: j.Model, ModelObject: objModel(j.Model), InputObject: objInput(j.ID),
+		Flags: run.TrainFlags(), HasValidation: j.ValidationPath != "", HasPreprocess: j.PreprocessModule != "",
+		HasEvaluate: j.EvaluateModule != ""}
+	if resume := run.Resume(); resume != "" {
+		files, err := dirFiles(resume)
+		if err == nil {
+			err = putFiles(ctx, c.obs, objResume(j.ID), files)
+		}
+		if err != nil {
+			c.log.Error("cluster: upload checkpoint to resume from", "job_id", j.ID, "err", err)
+		} else {
+			resp.ResumeObject, resp.ResumeName = objResume(j.ID), filepath.Base(resume)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(j.OutDir, "checkpoints"), 0o755); err != nil {
+		return claimResp{Retry: true, Error: err.Error()}
+	}
+	c.mu.Lock()
+	c.runs[run.Token()] = &remoteAttempt{run: run, last: run.Resume()}
+	c.mu.Unlock()
+	return resp
+}
+
+// attempt returns the live attempt holding token, or a reply telling the worker to drop it.
+func (c *Coordinator) attempt(ctx context.Context, ref jobRef) (*remoteAttempt, *reply) {
+	c.mu.Lock()
+	a := c.runs[ref.Token]
+	c.mu.Unlock()
+	if a != nil && a.run.Job().ID == ref.Job {
+		return a, nil
+	}
+	run, err := c.q.RemoteRun(ctx, ref.Job, ref.Token) // e.g. after a server restart
+	var ce *jobs.ClaimError
+	var nf *store.NotFoundError
+	if errors.As(err, &ce) || errors.As(err, &nf) {
+		return nil, &reply{Drop: true, Error: err.Error()}
+	}
+	if err != nil {
+		return nil, &reply{Error: err.Error()}
+	}
+	a = &remoteAttempt{run: run}
+	c.mu.Lock()
+	c.runs[ref.Token] = a
+	c.mu.Unlock()
+	return a, nil
+}
+
+func (c *Coordinator) forget(token string) {
+	c.mu.Lock()
+	delete(c.runs, token)
+	c.mu.Unlock()
+}
+
+func (c *Coordinator) heartbeat(ctx context.Context, data []byte) any {
+	var r heartbeatReq
+	if err := decode(data, &r); err != nil {
+		return heartbeatResp{Error: err.Error()}
+	}
+	drain, err := c.st.SeenWorker(ctx, store.Worker{ID: r.Worker, Host: r.Host, Slots: r.Slots})
+	if err != nil {
+		return heartbeatResp{Error: err.Error()}
+	}
+	out := heartbeatResp{Drain: drain}
+	for _, ref := range r.Jobs {
+		a, rep := c.attempt(ctx, ref)
+		if rep != nil {
+			if rep.Drop {
+				out.Stop = append(out.Stop, ref.Token)
+			}
+			continue
+		}
+		stop, err := a.run.Heartbeat(ctx)
+		if err != nil {
+			c.log.Error("cluster: heartbeat", "job_id", ref.Job, "err", err)
+		}
+		if stop {
+			out.Stop = append(out.Stop, ref.Token)
+		}
+	}
+	return out
+}
+
+// lines feeds an attempt's trainer lines into the queue, in order. A checkpoint line's folder (uploaded by the
+// worker first) is downloaded into the job's folder and the line's path rewritten to it.
+func (c *Coordinator) lines(ctx context.Context, data []byte) any {
+	var r linesReq
+	if err := decode(data, &r); err != nil {
+		return reply{Error: err.Error()}
+	}
+	a, rep := c.attempt(ctx, r.jobRef)
+	if rep != nil {
+		return rep
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	j := a.run.Job()
+	for _, l := range r.Lines {
+		raw := []byte(l)
+		var ck struct {
+			Type string `json:"type"`
+			Path string `json:"path"`
+			Best bool   `json:"best"`
+		}
+		if json.Unmarshal(raw, &ck) == nil && ck.Type == "checkpoint" && ck.Path != "" {
+			base := filepath.Base(ck.Path)
+			dst := filepath.Join(j.OutDir, "checkpoints", base)
+			name := objCheckpoint(j.ID, r.Token, base)
+			if err := replaceDir(ctx, c.obs, name, dst, c.cfg.MaxArtifactSize); err != nil {
+				c.log.Error("cluster: fetch checkpoint", "job_id", j.ID, "checkpoint", base, "err", err)
+				a.run.Line(ctx, []byte(fmt.Sprintf(`{"type":"log","level":"warn","message":%q}`,
+					"checkpoint "+base+" could not be copied from the worker: "+err.Error())))
+				continue
+			}
+			_ = c.obs.Delete(ctx, name)
+			a.prune(dst, ck.Best)
+			var doc map[string]any
+			_ = json.Unmarshal(raw, &doc)
+			doc["path"] = dst
+			raw, _ = json.Marshal(doc)
+		}
+		a.run.Line(ctx, raw)
+	}
+	return reply{}
+}
+
+// prune keeps the server's copies like the trainer keeps its own: only the best and the latest checkpoint.
+func (a *remoteAttempt) prune(latest string, best bool) {
+	if best {
+		a.best = latest
+	}
+	prev := a.last
+	a.last = latest
+	if prev != "" && prev != latest && prev != a.best {
+		_ = os.RemoveAll(prev)
+	}
+}
+
+// finish takes an attempt's exit: on a clean exit the output archive replaces the job's folder (its
+// checkpoints stay), then the queue records the outcome. The worker acks the job only after this replies.
+func (c *Coordinator) finish(ctx context.Context, data []byte) any {
+	var r finishReq
+	if err := decode(data, &r); err != nil {
+		return reply{Error: err.Error()}
+	}
+	a, rep := c.attempt(ctx, r.jobRef)
+	if rep != nil {
+		return rep
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	j := a.run.Job()
+	var exitErr error
+	if r.ExitError != "" {
+		exitErr = fmt.Errorf("worker %s: %s", r.Worker, r.ExitError)
+	} else if err := c.storeOutput(ctx, j, r.Token); err != nil {
+		c.log.Error("cluster: fetch output", "job_id", j.ID, "err", err)
+		return reply{Error: "the server could not store the output: " + err.Error()}
+	}
+	st, err := a.run.Finish(ctx, exitErr, r.Summary)
+	c.forget(r.Token)
+	var ce *jobs.ClaimError
+	if errors.As(err, &ce) {
+		return reply{Drop: true, Error: err.Error()}
+	}
+	if err != nil {
+		return reply{Error: err.Error()}
+	}
+	c.log.Info("remote attempt finished", "job_id", j.ID, "worker", r.Worker, "status", st)
+	c.cleanup(ctx, j.ID)
+	return reply{}
+}
+
+func (c *Coordinator) storeOutput(ctx context.Context, j *store.Job, token string) error {
+	tmp := j.OutDir + ".incoming"
+	_ = os.RemoveAll(tmp)
+	if err := getFiles(ctx, c.obs, objOut(j.ID, token), tmp, c.cfg.MaxArtifactSize); err != nil {
+		_ = os.RemoveAll(tmp)
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	entries, err := os.ReadDir(j.OutDir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	for _, e := range entries {
+		if e.Name() != "checkpoints" {
+			if err := os.RemoveAll(filepath.Join(j.OutDir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	in, err := os.ReadDir(tmp)
+	if err != nil {
+		return err
+	}
+	for _, e := range in {
+		if err := os.Rename(filepath.Join(tmp, e.Name()), filepath.Join(j.OutDir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cleanup deletes a finished job's objects (inputs, leftovers of dead attempts).
+func (c *Coordinator) cleanup(ctx context.Context, jobID string) {
+	lister, err := c.obs.List(ctx)
+	if err != nil {
+		return
+	}
+	prefix := "jobs/" + jobID + "/"
+	for _, info := range lister {
+		if len(info.Name) > len(prefix) && info.Name[:len(prefix)] == prefix {
+			_ = c.obs.Delete(ctx, info.Name)
+		}
+	}
+}
+
+// Workers lists the workers seen within the last day with their status and running jobs.
+func (c *Coordinator) Workers(ctx context.Context) ([]sdk.Worker, error) {
+	ws, err := c.st.ListWorkers(ctx, time.Now().Add(-24*time.Hour).Unix())
+	if err != nil {
+		return nil, err
+	}
+	running, err := c.st.JobsWithStatus(ctx, sdk.JobRunning)
+	if err != nil {
+		return nil, err
+	}
+	gone := time.Now().Add(-c.cfg.AckWait).Unix()
+	out := make([]sdk.Worker, 0, len(ws))
+	for _, w := range ws {
+		sw := sdk.Worker{ID: w.ID, Object: sdk.ObjectWorker, Host: w.Host, Slots: w.Slots, LastSeen: w.LastSeen, Jobs: []string{}}
+		switch {
+		case w.LastSeen < gone:
+			sw.Status = sdk.WorkerGone
+		case w.Drain:
+			sw.Status = sdk.WorkerDraining
+		default:
+			sw.Status = sdk.WorkerActive
+		}
+		for _, j := range running {
+			if j.Worker != nil && *j.Worker == w.ID && sw.Status != sdk.WorkerGone {
+				sw.Jobs = append(sw.Jobs, j.ID)
+			}
+		}
+		out = append(out, sw)
+	}
+	return out, nil
+}
+
+// DrainWorker tells worker id to take no new jobs and exit once its running jobs finish.
+func (c *Coordinator) DrainWorker(ctx context.Context, id string) error {
+	return c.st.DrainWorker(ctx, id)
+}
+
+
+// WorkerToken issues new worker credentials named name; a *store.ConflictError with an external NATS server.
+func (c *Coordinator) WorkerToken(ctx context.Context, name string) (*sdk.WorkerCredentials, error) {
+	if len(c.cfg.URLs) == 0 {
+		return nil, &store.ConflictError{Kind: "cluster", ID: "nats", Msg: "this server uses an external NATS server (--nats): " +
+			"issue worker credentials in that server's configuration"}
+	}
+	if name == "" {
+		name = "worker"
+	}
+	id, secret, err := c.st.CreateWorkerCredential(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	c.log.Info("worker credentials issued", "id", id, "name", name)
+	return &sdk.WorkerCredentials{User: id, Password: secret, NATS: c.cfg.URLs}, nil
+}

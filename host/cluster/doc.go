@@ -1,0 +1,25 @@
+// Package cluster runs whet's fine-tuning jobs on remote GPU workers over NATS JetStream.
+//
+// The server (`whet serve --cluster` embeds a NATS server with JetStream; `--nats URL` uses an external one) keeps
+// SQLite as the source of truth. Its job queue hands each queued job to a Coordinator (a jobs.Dispatcher), which
+// uploads the job's inputs (training/validation files, modules; the base model folder once per model) to the
+// JetStream Object Store and publishes the job on a work-queue stream. A Worker (`whet worker`) pulls one job per
+// free slot, claims it from the server (an attempt token recorded in SQLite), runs the real `whet train`
+// subprocess, heartbeats (JetStream InProgress plus a request to the server), streams the trainer's progress
+// lines back in order, uploads each checkpoint and the final folder, and acks the job only once the server has
+// stored the output. A worker that stops heartbeating loses its job after AckWait: JetStream redelivers it to
+// another worker, which resumes from the last checkpoint; the dead attempt's token is refused from then on.
+//
+// Subjects (workers may publish only whet.srv.> and the JetStream API calls they need; only the server
+// subscribes to whet.srv.>):
+//
+//	whet.jobs.dispatch   stream WHET_JOBS (work queue), durable pull consumer "workers"
+//	whet.srv.register    worker -> server: hello, returns AckWait and the heartbeat interval
+//	whet.srv.claim       worker -> server: start an attempt of a job
+//	whet.srv.heartbeat   worker -> server: alive, its jobs; returns drain and jobs to stop
+//	whet.srv.lines       worker -> server: trainer progress lines of an attempt, in order
+//	whet.srv.finish      worker -> server: the trainer exited; the output is in the Object Store
+//
+// Object Store bucket "whet": models/<id>.tar, jobs/<id>/input.tar, jobs/<id>/resume.tar,
+// jobs/<id>/<token>/checkpoint-<step>.tar, jobs/<id>/<token>/out.tar.
+package cluster

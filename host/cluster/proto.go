@@ -1,0 +1,119 @@
+package cluster
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/whetml/whet/sdk"
+)
+
+// Names shared by server and workers.
+const (
+	StreamJobs      = "WHET_JOBS"
+	SubjectDispatch = "whet.jobs.dispatch"
+	ConsumerWorkers = "workers"
+	Bucket          = "whet"
+
+	subjRegister  = "whet.srv.register"
+	subjClaim     = "whet.srv.claim"
+	subjHeartbeat = "whet.srv.heartbeat"
+	subjLines     = "whet.srv.lines"
+	subjFinish    = "whet.srv.finish"
+
+	// serverUser is the NATS user the server connects as (its password is random per process).
+	serverUser = "whet-server"
+)
+
+type dispatchMsg struct {
+	Job     string `json:"job"`
+	Attempt int    `json:"attempt"`
+}
+
+type registerReq struct {
+	Worker string `json:"worker"`
+	Host   string `json:"host"`
+	Slots  int    `json:"slots"`
+}
+
+type registerResp struct {
+	AckWaitMS   int64  `json:"ack_wait_ms"`
+	HeartbeatMS int64  `json:"heartbeat_ms"`
+	Error       string `json:"error,omitempty"`
+}
+
+type claimReq struct {
+	Worker string `json:"worker"`
+	Job    string `json:"job"`
+}
+
+type claimResp struct {
+	Drop  bool   `json:"drop,omitempty"`
+	Retry bool   `json:"retry,omitempty"`
+	Error string `json:"error,omitempty"`
+
+	Token         string   `json:"token,omitempty"`
+	Model         string   `json:"model,omitempty"`
+	ModelObject   string   `json:"model_object,omitempty"`
+	InputObject   string   `json:"input_object,omitempty"`
+	ResumeObject  string   `json:"resume_object,omitempty"`
+	ResumeName    string   `json:"resume_name,omitempty"`
+	Flags         []string `json:"flags,omitempty"`
+	HasValidation bool     `json:"has_validation,omitempty"`
+	HasPreprocess bool     `json:"has_preprocess,omitempty"`
+	HasEvaluate   bool     `json:"has_evaluate,omitempty"`
+}
+
+type jobRef struct {
+	Job   string `json:"job"`
+	Token string `json:"token"`
+}
+
+type heartbeatReq struct {
+	registerReq
+	Jobs []jobRef `json:"jobs"`
+}
+
+type heartbeatResp struct {
+	Drain bool     `json:"drain,omitempty"`
+	Stop  []string `json:"stop,omitempty"` // tokens of attempts to interrupt
+	Error string   `json:"error,omitempty"`
+}
+
+type linesReq struct {
+	jobRef
+	Lines []string `json:"lines"`
+}
+
+type finishReq struct {
+	jobRef
+	Worker    string `json:"worker"`
+	ExitError string `json:"exit_error,omitempty"` // "" = exited cleanly, out.tar uploaded
+	Summary   string `json:"summary,omitempty"`
+}
+
+type reply struct {
+	Drop  bool   `json:"drop,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+// ReadCredentials reads a worker credentials file written by `whet workers token`.
+func ReadCredentials(path string) (*sdk.WorkerCredentials, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("credentials: %w", err)
+	}
+	var c sdk.WorkerCredentials
+	if err := json.Unmarshal(b, &c); err != nil || c.User == "" || c.Password == "" {
+		return nil, fmt.Errorf("credentials[%s]: not a whet worker credentials file (want JSON with \"user\" and \"password\"; make one with `whet workers token`)", path)
+	}
+	return &c, nil
+}
+
+func objModel(id string) string   { return "models/" + id + ".tar" }
+func objInput(job string) string  { return "jobs/" + job + "/input.tar" }
+func objResume(job string) string { return "jobs/" + job + "/resume.tar" }
+func objCheckpoint(job, token, base string) string {
+	return "jobs/" + job + "/" + token + "/" + base + ".tar"
+}
+func objOut(job, token string) string { return "jobs/" + job + "/" + token + "/out.tar" }

@@ -1,0 +1,525 @@
+package cluster
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/whetml/whet/internal/tail"
+	"github.com/whetml/whet/sdk"
+)
+
+// WorkerConfig configures RunWorker.
+type WorkerConfig struct {
+	// URL is the NATS server (or a comma-separated list of a NATS cluster's servers). Required.
+	URL string
+	// Credentials authenticate the worker (ReadCredentials). Required.
+	Credentials *sdk.WorkerCredentials
+	// CredentialsFile names where Credentials came from, for error messages.
+	CredentialsFile string
+	// DataDir holds cached base models and the folders of running jobs. Required.
+	DataDir string
+	// Slots is how many jobs train at once (one per GPU). Default: 1.
+	Slots int
+	// Threads, when > 0, is passed to `whet train --threads`. Default: 0 (the trainer decides).
+	Threads int
+	// Bin is the whet binary run as `Bin train ...`. Default: os.Executable().
+	Bin string
+	// ID names this worker. Default: "wrk-<hostname>-<random>".
+	ID string
+	// Logger receives the worker's logs. Default: discarded.
+	Logger *slog.Logger
+	// MaxArtifactSize caps one downloaded archive (base model, inputs). Default: DefaultMaxArtifactSize.
+	MaxArtifactSize int64
+	// Ready, when set, is called once the worker is registered and pulling jobs.
+	Ready func(id string)
+}
+
+type worker struct {
+	cfg  WorkerConfig
+	log  *slog.Logger
+	nc   *nats.Conn
+	obs  jetstream.ObjectStore
+	host string
+
+	ackWait, hbEvery time.Duration
+
+	modelMu sync.Mutex // one base-model download at a time
+
+	mu       sync.Mutex
+	active   map[string]*attempt // by token
+	draining bool
+}
+
+// attempt is one job this worker runs.
+type attempt struct {
+	job, token string
+	msg        jetstream.Msg
+
+	mu         sync.Mutex
+	proc       *os.Process
+	stopped    bool // interrupted on the server's word (cancel or superseded)
+	superseded bool // the server gave the job to another attempt: report nothing more
+}
+
+func (a *attempt) interrupt() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.stopped = true
+	if a.proc != nil {
+		_ = a.proc.Signal(os.Interrupt)
+	}
+}
+
+// RunWorker connects to the cluster, then pulls and runs jobs until ctx ends (running trainers are interrupted:
+// they checkpoint and their jobs go to other workers) or an admin drains it (it exits once its jobs finish).
+//
+// # Errors
+//
+// Credentials the NATS server refuses, a server without a job stream (not started with --cluster), or ctx's end.
+func RunWorker(ctx context.Context, cfg WorkerConfig) error {
+	if cfg.URL == "" || cfg.Credentials == nil || cfg.DataDir == "" {
+		return errors.New("worker: URL, Credentials and DataDir are required")
+	}
+	if cfg.Slots == 0 {
+		cfg.Slots = 1
+	}
+	if cfg.MaxArtifactSize == 0 {
+		cfg.MaxArtifactSize = DefaultMaxArtifactSize
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Bin == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("worker: %w", err)
+		}
+		cfg.Bin = exe
+	}
+	host, _ := os.Hostname()
+	if cfg.ID == "" {
+		b := make([]byte, 3)
+		_, _ = rand.Read(b)
+		cfg.ID = "wrk-" + host + "-" + hex.EncodeToString(b)
+	}
+	w := &worker{cfg: cfg, log: cfg.Logger.With("worker", cfg.ID), host: host, active: map[string]*attempt{}}
+	nc, err := nats.Connect(cfg.URL, nats.UserInfo(cfg.Credentials.User, cfg.Credentials.Password),
+		nats.Name("whet worker "+cfg.ID), nats.MaxReconnects(-1), nats.ReconnectWait(500*time.Millisecond))
+	if err != nil {
+		if errors.Is(err, nats.ErrAuthorization) || strings.Contains(strings.ToLower(err.Error()), "authorization") {
+			return fmt.Errorf("worker: %s refused the credentials %s (%v): they are unknown to this server; ask its admin for new ones (whet workers token --server URL --out FILE)",
+				cfg.URL, cmp(cfg.CredentialsFile, "given"), err)
+		}
+		return fmt.Errorf("worker: connect to %s: %w", cfg.URL, err)
+	}
+	defer nc.Close()
+	w.nc = nc
+	var reg registerResp
+	if err := w.request(ctx, subjRegister, w.hello(), &reg, 10*time.Second); err != nil {
+		return fmt.Errorf("worker: register with the server at %s: %w (is `whet serve --cluster` running?)", cfg.URL, err)
+	}
+	if reg.Error != "" {
+		return fmt.Errorf("worker: the server refused to register this worker: %s", reg.Error)
+	}
+	w.ackWait, w.hbEvery = time.Duration(reg.AckWaitMS)*time.Millisecond, time.Duration(reg.HeartbeatMS)*time.Millisecond
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	cons, err := js.Consumer(ctx, StreamJobs, ConsumerWorkers)
+	if err != nil {
+		return fmt.Errorf("worker: job stream %s: %w (is the server running with --cluster?)", StreamJobs, err)
+	}
+	if w.obs, err = js.ObjectStore(ctx, Bucket); err != nil {
+		return fmt.Errorf("worker: artifact bucket %s: %w", Bucket, err)
+	}
+	hbCtx, stopHB := context.WithCancel(context.WithoutCancel(ctx))
+	hbDone := make(chan struct{})
+	go func() { defer close(hbDone); w.heartbeats(hbCtx) }()
+	w.log.Info("worker ready", "nats", cfg.URL, "slots", cfg.Slots, "threads", cfg.Threads, "ack_wait", w.ackWait)
+	if cfg.Ready != nil {
+		cfg.Ready(cfg.ID)
+	}
+	err = w.pull(ctx, cons)
+	stopHB()
+	<-hbDone
+	return err
+}
+
+func cmp(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func (w *worker) hello() registerReq {
+	return registerReq{Worker: w.cfg.ID, Host: w.host, Slots: w.cfg.Slots}
+}
+
+// pull fetches one job per free slot until ctx ends or the worker is drained, then waits for its jobs.
+func (w *worker) pull(ctx context.Context, cons jetstream.Consumer) error {
+	slots := make(chan struct{}, w.cfg.Slots)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case slots <- struct{}{}:
+		}
+		if w.isDraining() {
+			<-slots
+			wg.Wait()
+			w.log.Info("worker drained: exiting")
+			return nil
+		}
+		msg, err := cons.Next(jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			<-slots
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) {
+				w.log.Warn("fetch job", "err", err)
+				select {
+				case <-ctx.Done():
+				case <-time.After(time.Second):
+				}
+			}
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			w.handle(ctx, msg)
+		}()
+	}
+}
+
+func (w *worker) isDraining() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.draining
+}
+
+// heartbeats keeps the running jobs' messages in progress and reports to the server every hbEvery.
+func (w *worker) heartbeats(ctx context.Context) {
+	t := time.NewTicker(w.hbEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		w.mu.Lock()
+		req := heartbeatReq{registerReq: w.hello()}
+		var running []*attempt
+		for _, a := range w.active {
+			running = append(running, a)
+			req.Jobs = append(req.Jobs, jobRef{Job: a.job, Token: a.token})
+		}
+		w.mu.Unlock()
+		for _, a := range running {
+			if err := a.msg.InProgress(); err != nil {
+				w.log.Warn("heartbeat to JetStream", "job_id", a.job, "err", err)
+			}
+		}
+		var resp heartbeatResp
+		if err := w.request(ctx, subjHeartbeat, req, &resp, w.hbEvery); err != nil {
+			w.log.Warn("heartbeat to the server", "err", err)
+			continue
+		}
+		w.mu.Lock()
+		if resp.Drain && !w.draining {
+			w.log.Info("drain requested: finishing running jobs, taking no new ones")
+			w.draining = true
+		}
+		for _, tok := range resp.Stop {
+			if a := w.active[tok]; a != nil {
+				w.log.Info("the server stopped a job (cancelled or moved)", "job_id", a.job)
+				a.interrupt()
+			}
+		}
+		w.mu.Unlock()
+	}
+}
+
+// request sends a JSON request to the server and decodes its JSON reply, retrying while nobody answers (the
+// server restarting) until timeout.
+func (w *worker) request(ctx context.Context, subj string, req, resp any, timeout time.Duration) error {
+	b, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		m, err := w.nc.RequestWithContext(ctx, subj, b)
+		if err == nil {
+			return json.Unmarshal(m.Data, resp)
+		}
+		if !errors.Is(err, nats.ErrNoResponders) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("no server answers on %s: %w", subj, err)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// handle claims one delivered job, runs it and settles the message.
+func (w *worker) handle(ctx context.Context, msg jetstream.Msg) {
+	var d dispatchMsg
+	if err := json.Unmarshal(msg.Data(), &d); err != nil || d.Job == "" {
+		w.log.Error("malformed job message: dropped", "data", string(msg.Data()))
+		_ = msg.Term()
+		return
+	}
+	var cr claimResp
+	if err := w.request(ctx, subjClaim, claimReq{Worker: w.cfg.ID, Job: d.Job}, &cr, time.Minute); err != nil {
+		w.log.Warn("claim job", "job_id", d.Job, "err", err)
+		_ = msg.NakWithDelay(w.hbEvery)
+		return
+	}
+	switch {
+	case cr.Drop:
+		w.log.Info("job needs no work: dropped", "job_id", d.Job, "reason", cr.Error)
+		_ = msg.Term()
+		return
+	case cr.Retry || cr.Token == "":
+		_ = msg.NakWithDelay(w.hbEvery)
+		return
+	}
+	a := &attempt{job: d.Job, token: cr.Token, msg: msg}
+	w.mu.Lock()
+	w.active[a.token] = a
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		delete(w.active, a.token)
+		w.mu.Unlock()
+	}()
+	log := w.log.With("job_id", a.job, "attempt", a.token)
+	log.Info("job claimed", "resume", cr.ResumeName)
+	exitErr, summary := w.train(ctx, a, cr, log)
+	a.mu.Lock()
+	superseded := a.superseded
+	a.mu.Unlock()
+	switch {
+	case superseded:
+		log.Warn("the job moved to another worker: this attempt's result is discarded")
+		return
+	case ctx.Err() != nil:
+		log.Warn("worker stopping: job handed back", "err", ctx.Err())
+		_ = msg.Nak()
+		return
+	}
+	var rep reply
+	if err := w.request(ctx, subjFinish, finishReq{jobRef: jobRef{Job: a.job, Token: a.token}, Worker: w.cfg.ID,
+		ExitError: exitErr, Summary: summary}, &rep, 30*time.Minute); err != nil || rep.Error != "" {
+		log.Error("report the finished job: the server will give it to a worker again", "err", err, "reply", rep.Error)
+		if !rep.Drop {
+			_ = msg.NakWithDelay(w.hbEvery)
+		}
+		return
+	}
+	if err := msg.DoubleAck(ctx); err != nil {
+		log.Warn("ack job", "err", err)
+	}
+	log.Info("job finished", "exit_error", exitErr)
+}
+
+// train fetches the inputs, runs `whet train` and uploads its output. It returns "" and the trainer's summary
+// line when the output is in the Object Store, else why not.
+func (w *worker) train(ctx context.Context, a *attempt, cr claimResp, log *slog.Logger) (exitErr, summary string) {
+	dir := filepath.Join(w.cfg.DataDir, "jobs", a.job+"-"+a.token)
+	defer os.RemoveAll(dir)
+	model, err := w.model(ctx, cr.Model, cr.ModelObject)
+	if err != nil {
+		return "fetch the base model: " + err.Error(), ""
+	}
+	input, out := filepath.Join(dir, "input"), filepath.Join(dir, "out")
+	if err := getFiles(ctx, w.obs, cr.InputObject, input, w.cfg.MaxArtifactSize); err != nil {
+		return "fetch the job's inputs: " + err.Error(), ""
+	}
+	args := []string{"train", "--model", model, "--train", filepath.Join(input, "train.jsonl"), "--out", out, "--progress", "json"}
+	if cr.HasValidation {
+		args = append(args, "--validation", filepath.Join(input, "validation.jsonl"))
+	}
+	args = append(args, cr.Flags...)
+	if w.cfg.Threads > 0 {
+		args = append(args, "--threads", strconv.Itoa(w.cfg.Threads))
+	}
+	if cr.HasPreprocess {
+		args = append(args, "--preprocess-module", filepath.Join(input, "preprocess.wasm"))
+	}
+	if cr.HasEvaluate {
+		args = append(args, "--evaluate-module", filepath.Join(input, "evaluate.wasm"))
+	}
+	if cr.ResumeObject != "" {
+		ck := filepath.Join(out, "checkpoints", filepath.Base(cr.ResumeName))
+		if err := getFiles(ctx, w.obs, cr.ResumeObject, ck, w.cfg.MaxArtifactSize); err != nil {
+			return "fetch the checkpoint to resume from: " + err.Error(), ""
+		}
+		args = append(args, "--resume", ck)
+	}
+	// PR_SET_PDEATHSIG fires when the starting thread exits: stay on it until the trainer is reaped.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cmd := exec.Command(w.cfg.Bin, args...)
+	cmd.Dir = dir
+	cmd.SysProcAttr = sysProcAttr()
+	stdout := &tail.Buffer{Max: 64 << 10}
+	cmd.Stdout = stdout
+	stderr, err := cmd.StderrPipe()
+	if err == nil {
+		err = cmd.Start()
+	}
+	if err != nil {
+		return fmt.Sprintf("cannot start trainer[%s]: %v", w.cfg.Bin, err), ""
+	}
+	log.Info("trainer started", "pid", cmd.Process.Pid)
+	a.mu.Lock()
+	a.proc = cmd.Process
+	stopped := a.stopped
+	a.mu.Unlock()
+	if stopped {
+		_ = cmd.Process.Signal(os.Interrupt)
+	}
+	stopOnCtx := context.AfterFunc(ctx, func() { _ = cmd.Process.Signal(os.Interrupt) })
+	defer stopOnCtx()
+
+	lines := make(chan string, 256)
+	sent := make(chan struct{})
+	go func() { defer close(sent); w.send(ctx, a, lines, log) }()
+	sc := bufio.NewScanner(stderr)
+	sc.Buffer(make([]byte, 64<<10), 8<<20)
+	var last []string
+	for sc.Scan() {
+		l := sc.Text()
+		if strings.HasPrefix(l, "whet train:") || strings.HasPrefix(l, "panic:") {
+			last = append(last, l)
+		}
+		lines <- l
+	}
+	_, _ = io.Copy(io.Discard, stderr)
+	close(lines)
+	waitErr := cmd.Wait()
+	<-sent
+	if ls := stdout.LastLines(1); len(ls) == 1 {
+		summary = ls[0]
+	}
+	if waitErr != nil {
+		msg := waitErr.Error()
+		var ee *exec.ExitError
+		if errors.As(waitErr, &ee) {
+			msg = "trainer exited with " + ee.ProcessState.String()
+		}
+		if len(last) > 0 {
+			msg += ": " + last[len(last)-1]
+		}
+		return msg, summary
+	}
+	files, err := dirFiles(out, "checkpoints")
+	if err == nil {
+		err = putFiles(ctx, w.obs, objOut(a.job, a.token), files)
+	}
+	if err != nil {
+		return "upload the output folder: " + err.Error(), summary
+	}
+	return "", summary
+}
+
+// send forwards the trainer's lines to the server in order, in batches of what accumulated while the previous
+// batch was in flight. A checkpoint is uploaded before the line that announces it.
+func (w *worker) send(ctx context.Context, a *attempt, lines <-chan string, log *slog.Logger) {
+	for l := range lines {
+		batch := []string{l}
+	more:
+		for len(batch) < 1000 {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					break more
+				}
+				batch = append(batch, l)
+			default:
+				break more
+			}
+		}
+		for _, l := range batch {
+			var ck struct {
+				Type, Path string
+			}
+			if json.Unmarshal([]byte(l), &ck) != nil || ck.Type != "checkpoint" || ck.Path == "" {
+				continue
+			}
+			files, err := dirFiles(ck.Path)
+			if err == nil {
+				err = putFiles(ctx, w.obs, objCheckpoint(a.job, a.token, filepath.Base(ck.Path)), files)
+			}
+			if err != nil {
+				log.Error("upload checkpoint", "path", ck.Path, "err", err)
+			}
+		}
+		var rep reply
+		err := w.request(ctx, subjLines, linesReq{jobRef: jobRef{Job: a.job, Token: a.token}, Lines: batch}, &rep, time.Minute)
+		switch {
+		case err != nil:
+			log.Warn("send progress to the server", "lines", len(batch), "err", err)
+		case rep.Drop:
+			a.mu.Lock()
+			if !a.superseded {
+				log.Warn("the server gave this job to another attempt: stopping the trainer", "reason", rep.Error)
+				a.superseded, a.stopped = true, true
+				if a.proc != nil {
+					_ = a.proc.Kill()
+				}
+			}
+			a.mu.Unlock()
+		}
+	}
+}
+
+// model returns the local folder of base model id, downloading it once.
+func (w *worker) model(ctx context.Context, id, object string) (string, error) {
+	w.modelMu.Lock()
+	defer w.modelMu.Unlock()
+	sum := sha256.Sum256([]byte(id))
+	dir := filepath.Join(w.cfg.DataDir, "models", hex.EncodeToString(sum[:8]))
+	if _, err := os.Stat(filepath.Join(dir, "config.json")); err == nil {
+		return dir, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return "", err
+	}
+	if err := replaceDir(ctx, w.obs, object, dir, w.cfg.MaxArtifactSize); err != nil {
+		return "", err
+	}
+	w.log.Info("base model cached", "model", id, "dir", dir)
+	return dir, nil
+}
