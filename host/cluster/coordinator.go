@@ -414,7 +414,7 @@ func (c *Coordinator) finish(ctx context.Context, data []byte) any {
 	j := a.run.Job()
 	var exitErr error
 	if r.ExitError != "" {
-		exitErr = fmt.Errorf("worker %s: %s", r.Worker, r.ExitError)
+		exitErr = fmt.Errorf("%s (on worker %s)", r.ExitError, r.Worker)
 	} else if err := c.storeOutput(ctx, j, r.Token); err != nil {
 		c.log.Error("cluster: fetch output", "job_id", j.ID, "err", err)
 		return reply{Error: "the server could not store the output: " + err.Error()}

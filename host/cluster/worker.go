@@ -108,6 +108,10 @@ func RunWorker(ctx context.Context, cfg WorkerConfig) error {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	var err error
+	if cfg.DataDir, err = filepath.Abs(cfg.DataDir); err != nil {
+		return fmt.Errorf("worker: data folder: %w", err)
+	}
 	if cfg.Bin == "" {
 		exe, err := os.Executable()
 		if err != nil {
@@ -121,8 +125,9 @@ func RunWorker(ctx context.Context, cfg WorkerConfig) error {
 		_, _ = rand.Read(b)
 		cfg.ID = "wrk-" + host + "-" + hex.EncodeToString(b)
 	}
+	var nc *nats.Conn
 	w := &worker{cfg: cfg, log: cfg.Logger.With("worker", cfg.ID), host: host, active: map[string]*attempt{}}
-	nc, err := nats.Connect(cfg.URL, nats.UserInfo(cfg.Credentials.User, cfg.Credentials.Password),
+	nc, err = nats.Connect(cfg.URL, nats.UserInfo(cfg.Credentials.User, cfg.Credentials.Password),
 		nats.Name("whet worker "+cfg.ID), nats.MaxReconnects(-1), nats.ReconnectWait(500*time.Millisecond))
 	if err != nil {
 		if errors.Is(err, nats.ErrAuthorization) || strings.Contains(strings.ToLower(err.Error()), "authorization") {
@@ -360,11 +365,11 @@ func (w *worker) train(ctx context.Context, a *attempt, cr claimResp, log *slog.
 	defer os.RemoveAll(dir)
 	model, err := w.model(ctx, cr.Model, cr.ModelObject)
 	if err != nil {
-		return "fetch the base model: " + err.Error(), ""
+		return "could not start: fetch the base model: " + err.Error(), ""
 	}
 	input, out := filepath.Join(dir, "input"), filepath.Join(dir, "out")
 	if err := getFiles(ctx, w.obs, cr.InputObject, input, w.cfg.MaxArtifactSize); err != nil {
-		return "fetch the job's inputs: " + err.Error(), ""
+		return "could not start: fetch the job's inputs: " + err.Error(), ""
 	}
 	args := []string{"train", "--model", model, "--train", filepath.Join(input, "train.jsonl"), "--out", out, "--progress", "json"}
 	if cr.HasValidation {
@@ -383,7 +388,7 @@ func (w *worker) train(ctx context.Context, a *attempt, cr claimResp, log *slog.
 	if cr.ResumeObject != "" {
 		ck := filepath.Join(out, "checkpoints", filepath.Base(cr.ResumeName))
 		if err := getFiles(ctx, w.obs, cr.ResumeObject, ck, w.cfg.MaxArtifactSize); err != nil {
-			return "fetch the checkpoint to resume from: " + err.Error(), ""
+			return "could not start: fetch the checkpoint to resume from: " + err.Error(), ""
 		}
 		args = append(args, "--resume", ck)
 	}
@@ -400,7 +405,7 @@ func (w *worker) train(ctx context.Context, a *attempt, cr claimResp, log *slog.
 		err = cmd.Start()
 	}
 	if err != nil {
-		return fmt.Sprintf("cannot start trainer[%s]: %v", w.cfg.Bin, err), ""
+		return fmt.Sprintf("could not start: %s: %v", w.cfg.Bin, err), ""
 	}
 	log.Info("trainer started", "pid", cmd.Process.Pid)
 	a.mu.Lock()
@@ -418,13 +423,8 @@ func (w *worker) train(ctx context.Context, a *attempt, cr claimResp, log *slog.
 	go func() { defer close(sent); w.send(ctx, a, lines, log) }()
 	sc := bufio.NewScanner(stderr)
 	sc.Buffer(make([]byte, 64<<10), 8<<20)
-	var last []string
 	for sc.Scan() {
-		l := sc.Text()
-		if strings.HasPrefix(l, "whet train:") || strings.HasPrefix(l, "panic:") {
-			last = append(last, l)
-		}
-		lines <- l
+		lines <- sc.Text() // the server finds the trainer's error line among them
 	}
 	_, _ = io.Copy(io.Discard, stderr)
 	close(lines)
@@ -437,10 +437,7 @@ func (w *worker) train(ctx context.Context, a *attempt, cr claimResp, log *slog.
 		msg := waitErr.Error()
 		var ee *exec.ExitError
 		if errors.As(waitErr, &ee) {
-			msg = "trainer exited with " + ee.ProcessState.String()
-		}
-		if len(last) > 0 {
-			msg += ": " + last[len(last)-1]
+			msg = "exited with " + ee.ProcessState.String()
 		}
 		return msg, summary
 	}
@@ -449,7 +446,7 @@ func (w *worker) train(ctx context.Context, a *attempt, cr claimResp, log *slog.
 		err = putFiles(ctx, w.obs, objOut(a.job, a.token), files)
 	}
 	if err != nil {
-		return "upload the output folder: " + err.Error(), summary
+		return "exited cleanly but its output could not be uploaded: " + err.Error(), summary
 	}
 	return "", summary
 }
