@@ -515,7 +515,6 @@ func (c *Coordinator) DrainWorker(ctx context.Context, id string) error {
 	return c.st.DrainWorker(ctx, id)
 }
 
-
 // WorkerToken issues new worker credentials named name; a *store.ConflictError with an external NATS server.
 func (c *Coordinator) WorkerToken(ctx context.Context, name string) (*sdk.WorkerCredentials, error) {
 	if len(c.cfg.URLs) == 0 {
