@@ -23,13 +23,15 @@ func runWorkerCmd(args []string) error {
 }
 
 // runClusterWorker implements `whet worker --nats nats://HOST:4222 --credentials FILE [--threads N] [--slots N]
-// [--data DIR]`: pull fine-tuning jobs from a `whet serve --cluster` server and train them here.
+// [--data DIR] [--serve-models]`: pull fine-tuning jobs from a `whet serve --cluster` server and train them here,
+// and with --serve-models answer its predict requests.
 func runClusterWorker(args []string) error {
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	url := fs.String("nats", "", "the cluster's NATS server(s), comma-separated (required): nats://HOST:4222")
 	creds := fs.String("credentials", "", "worker credentials file from `whet workers token` (required)")
 	threads := fs.Int("threads", 0, "CPU threads per trainer (0: the trainer's default)")
-	slots := fs.Int("slots", 1, "jobs trained at once (one per GPU)")
+	slots := fs.Int("slots", 1, "jobs trained at once (one per GPU; 0 with --serve-models: predictions only)")
+	serveModels := fs.Bool("serve-models", false, "also answer the server's predict requests (models load on demand)")
 	data := fs.String("data", "whet-worker", "folder for cached base models and running jobs")
 	id := fs.String("id", "", "worker id (default: wrk-<hostname>-<random>)")
 	logJSON := fs.Bool("log-json", false, "log JSON lines instead of text")
@@ -43,8 +45,8 @@ func runClusterWorker(args []string) error {
 	if *url == "" || *creds == "" {
 		return errors.New("usage: whet worker --nats nats://HOST:4222 --credentials FILE [--threads N] [--slots N] [--data DIR]")
 	}
-	if *slots < 1 {
-		return fmt.Errorf("--slots must be >= 1, got %d", *slots)
+	if *slots < 0 || *slots == 0 && !*serveModels {
+		return fmt.Errorf("--slots must be >= 1 (or 0 with --serve-models), got %d", *slots)
 	}
 	c, err := cluster.ReadCredentials(*creds)
 	if err != nil {
@@ -57,7 +59,7 @@ func runClusterWorker(args []string) error {
 	ctx, stop := cliContext()
 	defer stop()
 	err = cluster.RunWorker(ctx, cluster.WorkerConfig{URL: *url, Credentials: c, CredentialsFile: *creds, DataDir: *data,
-		Slots: *slots, Threads: *threads, ID: *id, Logger: slog.New(h),
+		Slots: *slots, ServeModels: *serveModels, Threads: *threads, ID: *id, Logger: slog.New(h),
 		Ready: func(id string) { fmt.Fprintf(os.Stderr, "whet: worker %s pulling jobs from %s\n", id, *url) }})
 	if ctx.Err() != nil {
 		return nil // SIGINT/SIGTERM: running jobs were handed back

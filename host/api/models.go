@@ -230,7 +230,7 @@ func (s *Server) PredictHandler(c *fiber.Ctx) error {
 		return badRequest("inputs", "too_many_inputs", "inputs holds %d texts; the limit is %d per request", len(req.Inputs), s.cfg.MaxPredictInputs)
 	}
 	start := time.Now()
-	preds, err := s.pool.Predict(ctx, m.ID, m.Path, req.Inputs)
+	preds, err := s.predict(ctx, m.ID, m.Path, req.Inputs)
 	if err != nil {
 		return err
 	}

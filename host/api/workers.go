@@ -16,6 +16,19 @@ type Cluster interface {
 	DrainWorker(ctx context.Context, id string) error
 	// WorkerToken issues new worker credentials.
 	WorkerToken(ctx context.Context, name string) (*sdk.WorkerCredentials, error)
+	// Predict runs a prediction on a worker serving models; ok=false when none answered (predict locally).
+	Predict(ctx context.Context, id, dir string, inputs []string) (preds []sdk.Prediction, ok bool, err error)
+}
+
+// predict answers from a remote worker when the cluster has one serving models, else from the local pool.
+func (s *Server) predict(ctx context.Context, id, dir string, inputs []string) ([]sdk.Prediction, error) {
+	if s.cfg.Cluster != nil {
+		preds, ok, err := s.cfg.Cluster.Predict(ctx, id, dir, inputs)
+		if ok || err != nil {
+			return preds, err
+		}
+	}
+	return s.pool.Predict(ctx, id, dir, inputs)
 }
 
 // WorkerRoutes registers GET /v1/workers, POST /v1/workers/tokens and POST /v1/workers/{id}/drain.

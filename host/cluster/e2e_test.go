@@ -185,6 +185,7 @@ func TestClusterEndToEnd(t *testing.T) {
 			"--threads", "1", "--data", t.TempDir(), "--id", id)
 	}
 	mid, fid := setup(c)
+	phase := time.Now()
 	remote := run(c, mid, fid, jobs)
 	ran := map[string]int{}
 	for _, j := range remote {
@@ -198,7 +199,9 @@ func TestClusterEndToEnd(t *testing.T) {
 	}
 
 	// The same jobs on a plain server.
-	local, lc, _, _ := startServer(t, bin)
+	t.Logf("cluster: 4 jobs on 2 workers in %v", time.Since(phase).Round(time.Millisecond))
+	phase = time.Now()
+	local, lc, _, _ := startServer(t, bin, "--concurrency", "2")
 	lmid, lfid := setup(lc)
 	localJobs := make([]*e2eJob, len(jobs))
 	for i, j := range jobs {
@@ -225,8 +228,10 @@ func TestClusterEndToEnd(t *testing.T) {
 		}
 	}
 
+	t.Logf("plain server: the same 4 jobs in %v", time.Since(phase).Round(time.Millisecond))
+
 	// SIGKILL the worker running a longer job at its first checkpoint.
-	long := &e2eJob{hp: sdk.Hyperparameters{NEpochs: 12, BatchSize: 4, LearningRate: 1e-3, MaxSeqLength: 32, Seed: seed(5)}}
+	long := &e2eJob{hp: sdk.Hyperparameters{NEpochs: 8, BatchSize: 8, LearningRate: 1e-3, MaxSeqLength: 32, Seed: seed(5)}}
 	job, err := c.CreateJob(ctx, sdk.CreateJobRequest{Model: mid, TrainingFile: fid, Hyperparameters: long.hp})
 	if err != nil {
 		t.Fatal(err)
@@ -283,6 +288,71 @@ func TestClusterEndToEnd(t *testing.T) {
 	sort.Strings(states)
 	if strings.Join(states, " ") != map[string]string{"wrk-a": "wrk-a=gone wrk-b=active", "wrk-b": "wrk-a=active wrk-b=gone"}[killed] {
 		t.Errorf("workers %v after killing %s", states, killed)
+	}
+
+	// Predictions through two workers serving models equal the plain server's local pool, and 32 concurrent
+	// clients see no error while one of the two is SIGKILLed halfway.
+	for _, id := range []string{"wrk-p1", "wrk-p2"} {
+		workers[id], _ = start(t, bin, "whet: worker ", "worker", "--nats", natsURL, "--credentials", creds,
+			"--threads", "1", "--data", t.TempDir(), "--id", id, "--serve-models", "--slots", "0")
+	}
+	texts := []string{"a great movie number 3", "dull and lifeless number 8", "i loved every minute", "a waste of time"}
+	remotePreds, err := c.Predict(ctx, *remote[0].FineTunedModel, sdk.PredictRequest{Inputs: texts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ljob, err := lc.GetJob(ctx, localJobs[0].id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	localPreds, err := lc.Predict(ctx, *ljob.FineTunedModel, sdk.PredictRequest{Inputs: texts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range texts {
+		if remotePreds[i].Label != localPreds[i].Label || remotePreds[i].Score != localPreds[i].Score {
+			t.Errorf("%q: remote %s %v, local %s %v", texts[i], remotePreds[i].Label, remotePreds[i].Score, localPreds[i].Label, localPreds[i].Score)
+		}
+	}
+	phase = time.Now()
+	const clients, perClient = 32, 4
+	var (
+		mu       sync.Mutex
+		finished int
+		errs     []error
+		killOnce sync.Once
+		wg       sync.WaitGroup
+	)
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range perClient {
+				in := []string{texts[(i+k)%len(texts)], fmt.Sprintf("a joy to watch number %d", i*perClient+k)}
+				preds, err := c.Predict(ctx, *remote[0].FineTunedModel, sdk.PredictRequest{Inputs: in})
+				mu.Lock()
+				finished++
+				if err == nil && len(preds) != len(in) {
+					err = fmt.Errorf("%d predictions for %d inputs", len(preds), len(in))
+				}
+				if err != nil {
+					errs = append(errs, err)
+				}
+				half := finished == clients*perClient/2
+				mu.Unlock()
+				if half {
+					killOnce.Do(func() { workers["wrk-p1"].cmd.Process.Signal(syscall.SIGKILL) })
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("predict: %d requests from %d clients in %v", clients*perClient, clients, time.Since(phase).Round(time.Millisecond))
+	if len(errs) > 0 {
+		t.Fatalf("%d of %d predict requests failed with a predict worker killed halfway; first: %v", len(errs), clients*perClient, errs[0])
+	}
+	if !strings.Contains(workers["wrk-p2"].logText(), "serving predictions") {
+		t.Errorf("wrk-p2 served no predictions:\n%s", workers["wrk-p2"].logText())
 	}
 }
 

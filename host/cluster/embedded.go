@@ -177,6 +177,8 @@ func workerPermissions() *server.Permissions {
 			},
 		},
 		Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>", "whet.predict.>"}},
+		// Replies (predict results) go only to the reply subjects of requests the worker received.
+		Response: &server.ResponsePermission{MaxMsgs: 1, Expires: 10 * time.Minute},
 	}
 }
 

@@ -37,8 +37,10 @@ type WorkerConfig struct {
 	CredentialsFile string
 	// DataDir holds cached base models and the folders of running jobs. Required.
 	DataDir string
-	// Slots is how many jobs train at once (one per GPU). Default: 1.
+	// Slots is how many jobs train at once (one per GPU); 0 with ServeModels: predictions only. Default: 1.
 	Slots int
+	// ServeModels makes the worker answer the server's predict requests too (any model, loaded on demand).
+	ServeModels bool
 	// Threads, when > 0, is passed to `whet train --threads`. Default: 0 (the trainer decides).
 	Threads int
 	// Bin is the whet binary run as `Bin train ...`. Default: os.Executable().
@@ -63,6 +65,7 @@ type worker struct {
 	ackWait, hbEvery time.Duration
 
 	modelMu sync.Mutex // one base-model download at a time
+	serving sync.Map   // model ids predictions were served for (logged once)
 
 	mu       sync.Mutex
 	active   map[string]*attempt // by token
@@ -99,7 +102,7 @@ func RunWorker(ctx context.Context, cfg WorkerConfig) error {
 	if cfg.URL == "" || cfg.Credentials == nil || cfg.DataDir == "" {
 		return errors.New("worker: URL, Credentials and DataDir are required")
 	}
-	if cfg.Slots == 0 {
+	if cfg.Slots == 0 && !cfg.ServeModels {
 		cfg.Slots = 1
 	}
 	if cfg.MaxArtifactSize == 0 {
@@ -157,10 +160,18 @@ func RunWorker(ctx context.Context, cfg WorkerConfig) error {
 	if w.obs, err = js.ObjectStore(ctx, Bucket); err != nil {
 		return fmt.Errorf("worker: artifact bucket %s: %w", Bucket, err)
 	}
+	if cfg.ServeModels {
+		stopPredict, err := w.servePredictions(ctx)
+		if err != nil {
+			return fmt.Errorf("worker: serve models: %w", err)
+		}
+		defer stopPredict()
+	}
 	hbCtx, stopHB := context.WithCancel(context.WithoutCancel(ctx))
 	hbDone := make(chan struct{})
 	go func() { defer close(hbDone); w.heartbeats(hbCtx) }()
-	w.log.Info("worker ready", "nats", cfg.URL, "slots", cfg.Slots, "threads", cfg.Threads, "ack_wait", w.ackWait)
+	w.log.Info("worker ready", "nats", cfg.URL, "slots", cfg.Slots, "threads", cfg.Threads, "serve_models", cfg.ServeModels,
+		"ack_wait", w.ackWait)
 	if cfg.Ready != nil {
 		cfg.Ready(cfg.ID)
 	}
@@ -183,6 +194,10 @@ func (w *worker) hello() registerReq {
 
 // pull fetches one job per free slot until ctx ends or the worker is drained, then waits for its jobs.
 func (w *worker) pull(ctx context.Context, cons jetstream.Consumer) error {
+	if w.cfg.Slots == 0 { // predictions only
+		<-ctx.Done()
+		return ctx.Err()
+	}
 	slots := make(chan struct{}, w.cfg.Slots)
 	var wg sync.WaitGroup
 	defer wg.Wait()
