@@ -61,50 +61,40 @@ type env struct {
 	model string
 	file  string
 	creds sdk.WorkerCredentials
+	urls  []string // the NATS servers workers connect to
 }
 
 const ackWait = 2 * time.Second
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := store.Open(ctx, dir, store.Options{Exclusive: true})
+	en := newStoreEnv(t)
+	e, err := cluster.StartEmbedded(context.Background(), cluster.EmbeddedConfig{Addr: "127.0.0.1:0",
+		StoreDir: filepath.Join(t.TempDir(), "nats"), Store: en.st})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := cluster.StartEmbedded(ctx, cluster.EmbeddedConfig{Addr: "127.0.0.1:0", StoreDir: filepath.Join(dir, "nats"), Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
+	t.Cleanup(e.Shutdown)
 	nc, err := e.Connect("test server")
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := cluster.NewCoordinator(ctx, cluster.Config{Store: st, Conn: nc, AckWait: ackWait, URLs: []string{e.URL()}})
+	t.Cleanup(nc.Close)
+	en.e, en.urls = e, []string{e.URL()}
+	en.startQueue(nc, 1)
+	return en
+}
+
+// newStoreEnv opens a store with one model and one training file registered.
+func newStoreEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, t.TempDir(), store.Options{Exclusive: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := jobs.New(jobs.Config{Store: st, Dispatcher: c, StepEventInterval: time.Nanosecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(q); err != nil {
-		t.Fatal(err)
-	}
-	if err := q.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	en := &env{t: t, st: st, q: q, e: e, c: c}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		q.StopAndCancel(ctx)
-		c.Close()
-		nc.Close()
-		e.Shutdown()
-		st.Close(ctx)
-	})
+	t.Cleanup(func() { st.Close(context.Background()) })
+	en := &env{t: t, st: st}
 	mdir := filepath.Join(t.TempDir(), "tiny")
 	if err := whettest.WriteModel(mdir, "neg", "pos"); err != nil {
 		t.Fatal(err)
@@ -132,12 +122,52 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	en.file = f.ID
+	return en
+}
+
+// startQueue starts a coordinator on nc (retrying while a NATS cluster elects its JetStream leader) and a queue
+// dispatching to it, and issues worker credentials.
+func (en *env) startQueue(nc *nats.Conn, replicas int) {
+	t := en.t
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var c *cluster.Coordinator
+	var err error
+	for c == nil {
+		actx, acancel := context.WithTimeout(ctx, 5*time.Second)
+		c, err = cluster.NewCoordinator(actx, cluster.Config{Store: en.st, Conn: nc, AckWait: ackWait, Replicas: replicas, URLs: en.urls})
+		acancel()
+		if err != nil {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("JetStream not ready: %v", err)
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
+	q, err := jobs.New(jobs.Config{Store: en.st, Dispatcher: c, StepEventInterval: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(q); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		q.StopAndCancel(ctx)
+		c.Close()
+	})
+	en.q, en.c = q, c
 	cred, err := c.WorkerToken(ctx, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
 	en.creds = *cred
-	return en
 }
 
 // worker starts the test binary as worker id (fakewhet as its trainer, with the FAKEWHET_* settings in
@@ -151,7 +181,7 @@ func (e *env) worker(id string, fakeEnv ...string) *exec.Cmd {
 	creds, _ := json.Marshal(e.creds)
 	cmd := exec.Command(self, "-test.run=^$")
 	cmd.Env = append(append(os.Environ(), "WHET_TEST_WORKER="+id, "WHET_TEST_CREDS="+string(creds),
-		"WHET_TEST_NATS="+e.e.URL(), "WHET_TEST_DATA="+e.t.TempDir(), "WHET_TEST_BIN="+fakeBin), fakeEnv...)
+		"WHET_TEST_NATS="+strings.Join(e.urls, ","), "WHET_TEST_DATA="+e.t.TempDir(), "WHET_TEST_BIN="+fakeBin), fakeEnv...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()

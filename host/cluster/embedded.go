@@ -34,6 +34,8 @@ type EmbeddedConfig struct {
 	Routes                   []string
 	// Logger receives NATS warnings. Default: discarded.
 	Logger *slog.Logger
+	// ServerPassword is the whet server's NATS password; the servers of one NATS cluster share it. Default: random.
+	ServerPassword string
 }
 
 // Embedded is a running embedded NATS server; the whet server connects to it in-process.
@@ -57,11 +59,14 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 	if port == 0 {
 		port = server.RANDOM_PORT
 	}
-	pw := make([]byte, 24)
-	if _, err := rand.Read(pw); err != nil {
-		return nil, err
+	e := &Embedded{password: cfg.ServerPassword}
+	if e.password == "" {
+		pw := make([]byte, 24)
+		if _, err := rand.Read(pw); err != nil {
+			return nil, err
+		}
+		e.password = hex.EncodeToString(pw)
 	}
-	e := &Embedded{password: hex.EncodeToString(pw)}
 	opts := &server.Options{Host: host, Port: port, JetStream: true, StoreDir: cfg.StoreDir, NoSigs: true,
 		ServerName: cfg.Name, DisableJetStreamBanner: true, MaxPayload: 1 << 20,
 		CustomClientAuthentication: &authenticator{st: cfg.Store, serverPassword: e.password}}
@@ -106,10 +111,20 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 // URL returns the address workers connect to (nats://host:port).
 func (e *Embedded) URL() string { return e.ns.ClientURL() }
 
-// Connect returns an in-process connection with the server's permissions.
-func (e *Embedded) Connect(name string) (*nats.Conn, error) {
-	return nats.Connect("", nats.InProcessServer(e.ns), nats.UserInfo(serverUser, e.password), nats.Name(name),
-		nats.MaxReconnects(-1))
+// Connect returns a connection with the server's permissions: in-process, or to urls (the nodes of a NATS
+// cluster sharing EmbeddedConfig.ServerPassword, so that it fails over between them).
+func (e *Embedded) Connect(name string, urls ...string) (*nats.Conn, error) {
+	opts := []nats.Option{nats.UserInfo(serverUser, e.password), nats.Name(name), nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond)}
+	if len(urls) == 0 {
+		return nats.Connect("", append(opts, nats.InProcessServer(e.ns))...)
+	}
+	return nats.Connect(strings.Join(urls, ","), opts...)
+}
+
+// JetStreamReady reports whether this node's JetStream is up (in a NATS cluster: a meta leader is elected).
+func (e *Embedded) JetStreamReady() bool {
+	return e.ns.JetStreamEnabled() && (!e.ns.JetStreamIsClustered() || e.ns.JetStreamIsCurrent())
 }
 
 // Shutdown stops the NATS server (JetStream state stays in StoreDir).
@@ -184,7 +199,7 @@ func workerPermissions() *server.Permissions {
 
 type natsLogger struct{ log *slog.Logger }
 
-func (l *natsLogger) Noticef(format string, v ...any) {}
+func (l *natsLogger) Noticef(format string, v ...any) { l.log.Debug("nats: " + fmt.Sprintf(format, v...)) }
 func (l *natsLogger) Warnf(format string, v ...any)   { l.log.Warn("nats: " + fmt.Sprintf(format, v...)) }
 func (l *natsLogger) Fatalf(format string, v ...any) {
 	l.log.Error("nats: " + fmt.Sprintf(format, v...))

@@ -15,6 +15,7 @@
 //	FAKEWHET_PREDICT_DELAY_MS  sleep per predict request (to let batches form)
 //	FAKEWHET_EVAL_DELAY_MS     eval: sleep this long before answering
 //	FAKEWHET_EVAL_MARK         eval: create a file named by its pid in this folder first
+//	FAKEWHET_STEP_DELAY_MS     sleep per training step (a job that lasts a while)
 package main
 
 import (
@@ -164,6 +165,7 @@ func train(args []string) error {
 			os.Exit(130)
 		default:
 		}
+		time.Sleep(time.Duration(envInt("FAKEWHET_STEP_DELAY_MS", 0)) * time.Millisecond)
 		emit(protocol.Event{Type: protocol.EventStep, Step: step, TotalSteps: total, Epoch: float64(step) / float64(total),
 			Loss: 0.7 / float64(step), LearningRate: 3e-5, SamplesPerSecond: 100})
 		fmt.Fprintln(os.Stderr, "plain log line at step", step)
