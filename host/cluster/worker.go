@@ -499,10 +499,20 @@ func (w *worker) send(ctx context.Context, a *attempt, lines <-chan string, log 
 			}
 		}
 		var rep reply
-		err := w.request(ctx, subjLines, linesReq{jobRef: jobRef{Job: a.job, Token: a.token}, Lines: batch}, &rep, time.Minute)
+		var err error
+		for try := 0; try < 5; try++ { // a busy or restarting server: the lines are kept, in order
+			rep = reply{}
+			if err = w.request(ctx, subjLines, linesReq{jobRef: jobRef{Job: a.job, Token: a.token}, Lines: batch}, &rep, time.Minute); err == nil && (rep.Error == "" || rep.Drop) {
+				break
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Duration(try+1) * 200 * time.Millisecond):
+			}
+		}
 		switch {
-		case err != nil:
-			log.Warn("send progress to the server", "lines", len(batch), "err", err)
+		case err != nil || rep.Error != "" && !rep.Drop:
+			log.Warn("send progress to the server: lines lost", "lines", len(batch), "err", err, "reply", rep.Error)
 		case rep.Drop:
 			a.mu.Lock()
 			if !a.superseded {
