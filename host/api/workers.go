@@ -81,7 +81,7 @@ func (s *Server) DrainWorkerHandler(c *fiber.Ctx) error {
 	return c.JSON(sdk.Worker{ID: c.Params("id"), Object: sdk.ObjectWorker, Status: sdk.WorkerDraining, Jobs: []string{}})
 }
 
-// CreateWorkerTokenHandler is POST /v1/workers/tokens {"name"}: new worker credentials (the password is shown
+// CreateWorkerTokenHandler is POST /v1/workers/tokens {"name"} (a JSON object, "{}" for the default name): new worker credentials (the password is shown
 // only in this response). 409 when the server uses an external NATS server, which issues its own.
 func (s *Server) CreateWorkerTokenHandler(c *fiber.Ctx) error {
 	cl, err := s.cluster()
@@ -89,10 +89,8 @@ func (s *Server) CreateWorkerTokenHandler(c *fiber.Ctx) error {
 		return err
 	}
 	var req sdk.CreateWorkerTokenRequest
-	if len(c.Body()) > 0 {
-		if err := c.BodyParser(&req); err != nil {
-			return badRequest("", "invalid_json", "body: %v", err)
-		}
+	if err := s.decodeJSON(c, &req); err != nil {
+		return err
 	}
 	cred, err := cl.WorkerToken(c.UserContext(), req.Name)
 	if err != nil {

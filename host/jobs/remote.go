@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -78,6 +77,9 @@ func (q *Queue) ClaimRemote(ctx context.Context, id, worker string, stale time.D
 		}
 		nj, err = q.transition(ctx, id, Queued, Running, store.JobChange{Started: true, Worker: &worker,
 			AttemptToken: &token, ResumeFrom: &resume}, "info", msg)
+		if err == nil && j.Attempts > 0 {
+			q.forgetUndone(ctx, id, resumeStep(resume))
+		}
 	case st == Running:
 		staleBefore := time.Now().Add(-stale).Unix() + 1
 		if time.Unix(j.HeartbeatAt, 0).Unix() >= staleBefore {
@@ -114,6 +116,7 @@ func (q *Queue) ClaimRemote(ctx context.Context, id, worker string, stale time.D
 			nj, err = q.st.Transition(ctx, id, string(Running), string(Running), cond)
 			if err == nil {
 				q.log.Warn("job moved to another worker", "job_id", id, "from", prev, "to", worker, "resume", resume)
+				q.forgetUndone(ctx, id, resumeStep(resume))
 				q.hub.notify(id)
 			}
 		}
@@ -146,16 +149,26 @@ func (q *Queue) newRemoteRun(j *store.Job) *RemoteRun {
 	return &RemoteRun{q: q, job: j, r: &run{id: j.ID, token: j.AttemptToken}, p: &progress{}}
 }
 
-// usableCheckpoint returns path when it still holds a checkpoint, else "" (with a warning event when path was set).
+// usableCheckpoint returns path when it still holds a readable checkpoint, else "" (with a warning event when
+// path was set).
 func (q *Queue) usableCheckpoint(ctx context.Context, j *store.Job, path string) string {
 	if path == "" {
 		return ""
 	}
-	if _, err := os.Stat(filepath.Join(path, "trainer_state.json")); err != nil {
-		q.event(ctx, j.ID, sdk.JobEvent{Level: "warn", Message: fmt.Sprintf("checkpoint %s is gone: restarting from the beginning", filepath.Base(path))})
+	if _, err := checkpointStep(path); err != nil {
+		q.event(ctx, j.ID, sdk.JobEvent{Level: "warn", Message: fmt.Sprintf("checkpoint %s is gone or unreadable (%v): restarting from the beginning", filepath.Base(path), err)})
 		return ""
 	}
 	return path
+}
+
+// resumeStep is the step a run resuming from checkpoint folder path starts after (0: from the beginning).
+func resumeStep(path string) int {
+	if path == "" {
+		return 0
+	}
+	step, _ := checkpointStep(path)
+	return step
 }
 
 func workerName(j *store.Job) string {
