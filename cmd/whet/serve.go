@@ -54,6 +54,7 @@ func runServe(args []string) error {
 	clusterAddr := fs.String("cluster-addr", "127.0.0.1:4222", "address of the embedded NATS server (with --cluster)")
 	natsURL := fs.String("nats", "", "run jobs on remote workers through this external NATS server (with JetStream) instead")
 	natsCreds := fs.String("nats-credentials", "", "credentials file for --nats")
+	replicas := fs.Int("nats-replicas", 1, "replicas of the job stream and artifacts on the --nats cluster (3 on three nodes)")
 	ackWait := fs.Duration("worker-timeout", cluster.DefaultAckWait, "a worker silent this long loses its job to another worker")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -63,7 +64,7 @@ func runServe(args []string) error {
 	}
 	var cc *server.ClusterConfig
 	if *clusterOn || *natsURL != "" {
-		cc = &server.ClusterConfig{Addr: *clusterAddr, URL: *natsURL, Credentials: *natsCreds, AckWait: *ackWait,
+		cc = &server.ClusterConfig{Addr: *clusterAddr, URL: *natsURL, Credentials: *natsCreds, AckWait: *ackWait, Replicas: *replicas,
 			Ready: func(url string) { fmt.Fprintf(os.Stderr, "whet: workers connect to %s\n", url) }}
 	}
 	var h slog.Handler = slog.NewTextHandler(os.Stderr, nil)

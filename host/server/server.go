@@ -82,6 +82,8 @@ type ClusterConfig struct {
 	URL, Credentials string
 	// AckWait is how long a silent worker keeps its job. Default: cluster.DefaultAckWait.
 	AckWait time.Duration
+	// Replicas is the replication of the job stream and artifact bucket on an external NATS cluster. Default: 1.
+	Replicas int
 	// Ready, when set, is called with the NATS URL workers should use once it is up.
 	Ready func(url string)
 }
@@ -278,7 +280,8 @@ func startCluster(ctx context.Context, st *store.Store, cc ClusterConfig, log *s
 			return nil, nil, fmt.Errorf("server: connect to NATS at %s: %w", cc.URL, err)
 		}
 	}
-	coord, err := cluster.NewCoordinator(ctx, cluster.Config{Store: st, Conn: nc, AckWait: cc.AckWait, Logger: log, URLs: urls})
+	coord, err := cluster.NewCoordinator(ctx, cluster.Config{Store: st, Conn: nc, AckWait: cc.AckWait, Replicas: cc.Replicas,
+		Logger: log, URLs: urls})
 	if err != nil {
 		nc.Close()
 		stop()
