@@ -31,14 +31,18 @@ func (s *Server) predict(ctx context.Context, id, dir string, inputs []string) (
 	return s.pool.Predict(ctx, id, dir, inputs)
 }
 
-// WorkerRoutes registers GET /v1/workers, POST /v1/workers/tokens and POST /v1/workers/{id}/drain.
+// WorkerRoutes registers GET /v1/workers, POST /v1/workers/tokens and POST /v1/workers/{id}/drain (all admin scope).
 func (s *Server) WorkerRoutes(v1 fiber.Router) {
 	v1.Get("/workers", s.ListWorkersHandler)
 	v1.Post("/workers/tokens", s.CreateWorkerTokenHandler)
 	v1.Post("/workers/:id/drain", s.DrainWorkerHandler)
 }
 
-func (s *Server) cluster() (Cluster, error) {
+// cluster returns the cluster for an admin's request to do what.
+func (s *Server) cluster(c *fiber.Ctx, what string) (Cluster, error) {
+	if err := requireAdmin(c, what); err != nil {
+		return nil, err
+	}
 	if s.cfg.Cluster == nil {
 		return nil, &Error{Status: 404, Type: "not_found_error", Code: "no_cluster",
 			Message: "this server runs without remote workers: start it with `whet serve --cluster` (or --nats URL)"}
@@ -48,7 +52,7 @@ func (s *Server) cluster() (Cluster, error) {
 
 // ListWorkersHandler is GET /v1/workers: {"object":"list","data":[{"id","host","status","jobs","last_seen"}]}.
 func (s *Server) ListWorkersHandler(c *fiber.Ctx) error {
-	cl, err := s.cluster()
+	cl, err := s.cluster(c, "listing workers")
 	if err != nil {
 		return err
 	}
@@ -61,7 +65,7 @@ func (s *Server) ListWorkersHandler(c *fiber.Ctx) error {
 
 // DrainWorkerHandler is POST /v1/workers/{id}/drain; 404 for an unknown worker.
 func (s *Server) DrainWorkerHandler(c *fiber.Ctx) error {
-	cl, err := s.cluster()
+	cl, err := s.cluster(c, "draining a worker")
 	if err != nil {
 		return err
 	}
@@ -84,7 +88,7 @@ func (s *Server) DrainWorkerHandler(c *fiber.Ctx) error {
 // CreateWorkerTokenHandler is POST /v1/workers/tokens {"name"} (a JSON object, "{}" for the default name): new worker credentials (the password is shown
 // only in this response). 409 when the server uses an external NATS server, which issues its own.
 func (s *Server) CreateWorkerTokenHandler(c *fiber.Ctx) error {
-	cl, err := s.cluster()
+	cl, err := s.cluster(c, "issuing worker credentials")
 	if err != nil {
 		return err
 	}
