@@ -39,11 +39,11 @@ func runClusterWorker(args []string) error {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %s (usage: whet worker --nats URL --credentials FILE [--threads N] [--slots N] [--data DIR])",
+		return fmt.Errorf("unexpected arguments: %s (usage: whet worker --nats URL --credentials FILE [--threads N] [--slots N] [--data DIR] [--serve-models])",
 			strings.Join(fs.Args(), " "))
 	}
 	if *url == "" || *creds == "" {
-		return errors.New("usage: whet worker --nats nats://HOST:4222 --credentials FILE [--threads N] [--slots N] [--data DIR]")
+		return errors.New("usage: whet worker --nats nats://HOST:4222 --credentials FILE [--threads N] [--slots N] [--data DIR] [--serve-models]")
 	}
 	if *slots < 0 || *slots == 0 && !*serveModels {
 		return fmt.Errorf("--slots must be >= 1 (or 0 with --serve-models), got %d", *slots)

@@ -101,7 +101,7 @@ type reply struct {
 func ReadCredentials(path string) (*sdk.WorkerCredentials, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("credentials: %w", err)
+		return nil, fmt.Errorf("worker credentials file: %w (make one with `whet workers token`)", err)
 	}
 	var c sdk.WorkerCredentials
 	if err := json.Unmarshal(b, &c); err != nil || c.User == "" || c.Password == "" {
