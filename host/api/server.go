@@ -335,7 +335,7 @@ func (s *Server) Routes(app *fiber.App) {
 	v1.Post("/models/:id/evaluate", s.EvaluateHandler)
 	s.WebRoutes(v1)    // the web page's extra routes (web_routes.go, docs/contracts.md "web")
 	s.ExportRoutes(v1) // ONNX export (export.go)
-	s.WorkerRoutes(v1)  // remote workers (workers.go)
+	s.WorkerRoutes(v1) // remote workers (workers.go)
 
 	if s.cfg.Static != nil {
 		app.Use("/", filesystem.New(filesystem.Config{Root: http.FS(s.cfg.Static), Index: "index.html"}))
