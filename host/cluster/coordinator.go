@@ -261,8 +261,12 @@ func (c *Coordinator) claim(ctx context.Context, data []byte) any {
 		return claimResp{Retry: true, Error: err.Error()}
 	}
 	j := run.Job()
+	hp, err := run.Hyperparameters()
+	if err != nil { // validated at creation: only a corrupt row gets here
+		return claimResp{Retry: true, Error: err.Error()}
+	}
 	resp := claimResp{Token: run.Token(), Model: j.Model, ModelObject: objModel(j.Model), InputObject: objInput(j.ID),
-		Flags: run.TrainFlags(), HasValidation: j.ValidationPath != "", HasPreprocess: j.PreprocessModule != "",
+		Hyperparameters: hp, HasValidation: j.ValidationPath != "", HasPreprocess: j.PreprocessModule != "",
 		HasEvaluate: j.EvaluateModule != ""}
 	if resume := run.Resume(); resume != "" {
 		files, err := dirFiles(resume)

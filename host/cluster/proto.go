@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/whetml/whet/internal/runspec"
 	"github.com/whetml/whet/sdk"
 )
 
@@ -52,16 +53,16 @@ type claimResp struct {
 	Retry bool   `json:"retry,omitempty"`
 	Error string `json:"error,omitempty"`
 
-	Token         string   `json:"token,omitempty"`
-	Model         string   `json:"model,omitempty"`
-	ModelObject   string   `json:"model_object,omitempty"`
-	InputObject   string   `json:"input_object,omitempty"`
-	ResumeObject  string   `json:"resume_object,omitempty"`
-	ResumeName    string   `json:"resume_name,omitempty"`
-	Flags         []string `json:"flags,omitempty"`
-	HasValidation bool     `json:"has_validation,omitempty"`
-	HasPreprocess bool     `json:"has_preprocess,omitempty"`
-	HasEvaluate   bool     `json:"has_evaluate,omitempty"`
+	Token           string                  `json:"token,omitempty"`
+	Model           string                  `json:"model,omitempty"`
+	ModelObject     string                  `json:"model_object,omitempty"`
+	InputObject     string                  `json:"input_object,omitempty"`
+	ResumeObject    string                  `json:"resume_object,omitempty"`
+	ResumeName      string                  `json:"resume_name,omitempty"`
+	Hyperparameters runspec.Hyperparameters `json:"hyperparameters"`
+	HasValidation   bool                    `json:"has_validation,omitempty"`
+	HasPreprocess   bool                    `json:"has_preprocess,omitempty"`
+	HasEvaluate     bool                    `json:"has_evaluate,omitempty"`
 }
 
 type jobRef struct {

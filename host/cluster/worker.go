@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/whetml/whet/internal/runspec"
 	"github.com/whetml/whet/internal/tail"
 	"github.com/whetml/whet/sdk"
 )
@@ -386,19 +387,27 @@ func (w *worker) train(ctx context.Context, a *attempt, cr claimResp, log *slog.
 	if err := getFiles(ctx, w.obs, cr.InputObject, input, w.cfg.MaxArtifactSize); err != nil {
 		return "could not start: fetch the job's inputs: " + err.Error(), ""
 	}
-	args := []string{"train", "--model", model, "--train", filepath.Join(input, "train.jsonl"), "--out", out, "--progress", "json"}
+	spec := runspec.Spec{Model: model, TrainFile: filepath.Join(input, "train.jsonl"), OutputDir: out,
+		Hyperparameters: cr.Hyperparameters}
 	if cr.HasValidation {
-		args = append(args, "--validation", filepath.Join(input, "validation.jsonl"))
-	}
-	args = append(args, cr.Flags...)
-	if w.cfg.Threads > 0 {
-		args = append(args, "--threads", strconv.Itoa(w.cfg.Threads))
+		spec.ValidationFile = filepath.Join(input, "validation.jsonl")
 	}
 	if cr.HasPreprocess {
-		args = append(args, "--preprocess-module", filepath.Join(input, "preprocess.wasm"))
+		spec.PreprocessModule = filepath.Join(input, "preprocess.wasm")
 	}
 	if cr.HasEvaluate {
-		args = append(args, "--evaluate-module", filepath.Join(input, "evaluate.wasm"))
+		spec.EvaluateModule = filepath.Join(input, "evaluate.wasm")
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return "could not start: " + err.Error(), ""
+	}
+	specFile := filepath.Join(dir, "spec.json")
+	if err := spec.Write(specFile); err != nil {
+		return "could not start: " + err.Error(), ""
+	}
+	args := []string{"train", "--spec", specFile, "--progress", "json"}
+	if w.cfg.Threads > 0 {
+		args = append(args, "--threads", strconv.Itoa(w.cfg.Threads))
 	}
 	if cr.ResumeObject != "" {
 		ck := filepath.Join(out, "checkpoints", filepath.Base(cr.ResumeName))

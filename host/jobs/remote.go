@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/whetml/whet/host/store"
+	"github.com/whetml/whet/internal/runspec"
 	"github.com/whetml/whet/sdk"
 )
 
@@ -204,8 +205,10 @@ func (a *RemoteRun) Token() string { return a.r.token }
 // Resume returns the checkpoint folder (on this server) the attempt resumes from, or "".
 func (a *RemoteRun) Resume() string { return a.job.ResumeFrom }
 
-// TrainFlags returns the `whet train` hyperparameter flags of the job.
-func (a *RemoteRun) TrainFlags() []string { return trainFlags(a.job.Hyperparameters) }
+// Hyperparameters returns the job's hyperparameters as `whet train --spec` takes them.
+func (a *RemoteRun) Hyperparameters() (runspec.Hyperparameters, error) {
+	return runspec.FromAPI(a.job.Hyperparameters)
+}
 
 // Line handles one line of the trainer's stderr (`--progress json`). A checkpoint line's path must already name
 // a folder on this server.
