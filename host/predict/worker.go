@@ -49,33 +49,48 @@ func execStart(bin string, threads int, env []string) StartFunc {
 		cmd := exec.Command(bin, args...)
 		cmd.Env = append(os.Environ(), env...)
 		cmd.SysProcAttr = sysProcAttr()
-		p := &childProcess{cmd: cmd, stderr: newStderr()}
-		cmd.Stderr = p.stderr
+		p := &childProcess{cmd: cmd, stderr: newStderr(), stderrDone: make(chan struct{})}
+		var stderr io.ReadCloser
 		var err error
 		if p.stdin, err = cmd.StdinPipe(); err == nil {
 			if p.stdout, err = cmd.StdoutPipe(); err == nil {
-				err = cmd.Start()
+				if stderr, err = cmd.StderrPipe(); err == nil {
+					err = cmd.Start()
+				}
 			}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("cannot start worker[%s]: %w", bin, err)
 		}
+		go func() { // our own copy, so Diagnostics can wait for a dead worker's last lines
+			_, _ = io.Copy(p.stderr, stderr)
+			close(p.stderrDone)
+		}()
 		return p, nil
 	}
 }
 
 type childProcess struct {
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	stdout io.Reader
-	stderr *tail.Buffer
+	cmd        *exec.Cmd
+	stdin      io.WriteCloser
+	stdout     io.Reader
+	stderr     *tail.Buffer
+	stderrDone chan struct{} // closed when the worker's stderr ends
 }
 
 func (p *childProcess) Stdin() io.WriteCloser { return p.stdin }
 func (p *childProcess) Stdout() io.Reader     { return p.stdout }
 func (p *childProcess) Wait() error           { return p.cmd.Wait() }
 func (p *childProcess) Kill() error           { return p.cmd.Process.Kill() }
-func (p *childProcess) Diagnostics() string   { return stderrTail(p.stderr) }
+
+// Diagnostics returns the last stderr lines, waiting up to a second for a worker that is exiting to finish them.
+func (p *childProcess) Diagnostics() string {
+	select {
+	case <-p.stderrDone:
+	case <-time.After(time.Second):
+	}
+	return stderrTail(p.stderr)
+}
 
 type pending struct {
 	ctx    context.Context
