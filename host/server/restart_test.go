@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -170,11 +169,7 @@ func TestKillAndRestart(t *testing.T) {
 		t.Fatalf("waiting for a checkpoint: %v", err)
 	}
 	before := snapshot(t, ctx, c)
-	pidText, err := os.ReadFile(mark)
-	if err != nil {
-		t.Fatal(err)
-	}
-	trainerPID, _ := strconv.Atoi(string(pidText))
+	trainerPID := whettest.MarkPID(t, mark)
 
 	// Crash.
 	if err := srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {

@@ -17,7 +17,8 @@ import (
 )
 
 // SetThreads sets libtorch's intra-op thread count (at::set_num_threads). n <= 0 means one per core.
-// libtorch starts with one thread on some machines, so callers set it explicitly.
+// libtorch starts with one thread on some machines, so callers set it explicitly. With OpenMP the count belongs to the
+// calling OS thread: call it, and run native work, under runtime.LockOSThread (whet's binary locks main's thread).
 func SetThreads(n int) {
 	if n <= 0 {
 		n = runtime.NumCPU()

@@ -4,6 +4,7 @@ package torch
 
 import (
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +14,8 @@ import (
 )
 
 func TestSetThreads(t *testing.T) {
+	runtime.LockOSThread() // OpenMP's thread count is per OS thread; a goroutine may move between them
+	defer runtime.UnlockOSThread()
 	for _, n := range []int{1, 2, 3} {
 		SetThreads(n)
 		if got := Threads(); got != n {

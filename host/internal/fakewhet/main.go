@@ -170,10 +170,10 @@ func train(args []string) error {
 			Loss: 0.7 / float64(step), LearningRate: 3e-5, SamplesPerSecond: 100})
 		fmt.Fprintln(os.Stderr, "plain log line at step", step)
 		if step == blockAt {
-			if mark := os.Getenv("FAKEWHET_MARK"); mark != "" {
+			checkpoint(step)
+			if mark := os.Getenv("FAKEWHET_MARK"); mark != "" { // after the checkpoint event: killed at the mark, it was reported
 				os.WriteFile(mark, []byte(strconv.Itoa(os.Getpid())), 0o644)
 			}
-			checkpoint(step) // after the mark: a reader who saw the checkpoint finds the mark
 			if os.Getenv("FAKEWHET_IGNORE_INT") != "" {
 				select {}
 			}
