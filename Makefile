@@ -3,8 +3,7 @@
 #   make test    install what is missing, build, run every test
 # Plain go commands work after: eval "$(make -s env)"
 #
-# LIBTORCH=<dir> builds against another libtorch (for example a CUDA build of libtorch 1.11, the release gotch
-# v0.7.0 was generated for) instead of Debian's CPU libtorch 1.13.1; whet then trains on the GPU when one is visible.
+# LIBTORCH=<dir> builds against another libtorch 1.13 or 2.x (a CUDA one included) instead of the system's.
 
 SHELL := /bin/bash
 ROOT := $(abspath .)
@@ -17,23 +16,21 @@ APT_PACKAGES := libtorch-dev libopenblas0-openmp python3-torch python3-numpy chr
 # Node.js (tests' references, the demo's data) only where none is installed: a NodeSource node conflicts with Debian's npm.
 NODE_PACKAGES := $(if $(shell command -v node),,nodejs npm)
 
-COMPAT_H := $(ROOT)/native/torch/compat.h
-COMPAT_REV := $(shell sha256sum $(COMPAT_H) 2>/dev/null | cut -c1-16)
-STUBS := $(ROOT)/build/cudastub
-CUDA_LIBS := cuda cudart cublas cudnn caffe2_nvrtc nvrtc-builtins nvrtc nvToolsExt c10_cuda torch_cuda
+# libtorch: the system's (Debian 12: 1.13.1, Debian 13: 2.6.0) or LIBTORCH=<dir> (a libtorch zip, or pip torch's
+# site-packages/torch: `make LIBTORCH=$(python3 -c 'import torch,os;print(os.path.dirname(torch.__file__))')`).
+# The version is read from the headers; CUDA libraries are linked only when that libtorch has them.
+comma := ,
+TORCH_INC := $(if $(LIBTORCH),$(LIBTORCH)/include,/usr/include)
+TORCH_VERSION := $(shell sed -n 's/^ *"\([0-9][^"]*\)".*/\1/p;s/^\#define TORCH_VERSION "\(.*\)"/\1/p' \
+  $(TORCH_INC)/torch/csrc/api/include/torch/version.h 2>/dev/null | head -1)
+TORCH_CUDA := $(if $(LIBTORCH),$(wildcard $(LIBTORCH)/lib/libtorch_cuda.so))
+COMPAT_REV := $(shell sha256sum $(ROOT)/native/torch/compat.h 2>/dev/null | cut -c1-16)
+TORCH_CXXFLAGS := -I$(TORCH_INC)/torch/csrc/api/include $(if $(LIBTORCH),-I$(TORCH_INC)) \
+  -DWHET_TORCH_VERSION=$(TORCH_VERSION) -DCOMPAT_REV=$(COMPAT_REV)
+TORCH_LDFLAGS := $(if $(LIBTORCH),-L$(LIBTORCH)/lib -Wl$(comma)-rpath$(comma)$(LIBTORCH)/lib) \
+  $(if $(TORCH_CUDA),-Wl$(comma)--no-as-needed -ltorch_cuda -lc10_cuda -Wl$(comma)--as-needed)
 
-ifdef LIBTORCH
-TORCH_CXXFLAGS := -I$(LIBTORCH)/include -I$(LIBTORCH)/include/torch/csrc/api/include
-TORCH_LDFLAGS := -L$(LIBTORCH)/lib -Wl,-rpath,$(LIBTORCH)/lib -L/usr/local/cuda/lib64 -Wl,-rpath,/usr/local/cuda/lib64
-STUB_DEP :=
-else
-TORCH_CXXFLAGS := -I/usr/include/torch/csrc/api/include
-TORCH_LDFLAGS := -L$(STUBS)
-STUB_DEP := $(STUBS)/.done
-endif
-
-export CGO_CXXFLAGS := -include $(COMPAT_H) -DCOMPAT_REV=$(COMPAT_REV) $(TORCH_CXXFLAGS)
-export CGO_CPPFLAGS := $(TORCH_CXXFLAGS)
+export CGO_CXXFLAGS := $(TORCH_CXXFLAGS)
 export CGO_LDFLAGS := $(TORCH_LDFLAGS)
 
 WASM_MODULES := $(patsubst wasm/modules/%/,%,$(sort $(dir $(wildcard wasm/modules/*/main.go))))
@@ -58,14 +55,9 @@ build/.deps: Makefile package.json package-lock.json
 	ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error
 	@mkdir -p build && touch $@
 
-$(STUBS)/.done:
-	@mkdir -p $(STUBS)
-	@# gotch's libtch hard-codes CUDA libraries; empty archives satisfy the linker on a CPU-only machine.
-	@cd $(STUBS) && for l in $(CUDA_LIBS); do rm -f lib$$l.a; ar rc lib$$l.a; done && touch .done
-
-env: $(STUB_DEP)
+env:
+	@test -n "$(TORCH_VERSION)" || { echo 'no libtorch headers at $(TORCH_INC) (make deps, or LIBTORCH=<dir>)' >&2; exit 1; }
 	@echo 'export CGO_CXXFLAGS="$(CGO_CXXFLAGS)"'
-	@echo 'export CGO_CPPFLAGS="$(CGO_CPPFLAGS)"'
 	@echo 'export CGO_LDFLAGS="$(CGO_LDFLAGS)"'
 
 wasm: $(WASM_OUT)
@@ -80,7 +72,7 @@ ORT_WEB := $(addprefix web/ortweb/,ort.wasm.min.mjs ort-wasm-simd-threaded.mjs o
 web/ortweb/%: build/.deps
 	cp node_modules/onnxruntime-web/dist/$* $@
 
-build: deps $(STUB_DEP) wasm $(ORT_WEB)
+build: deps wasm $(ORT_WEB)
 	$(GO) build -o bin/whet ./cmd/whet
 
 vet: build

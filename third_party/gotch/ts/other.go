@@ -1,0 +1,5 @@
+package ts
+
+// Other tensor methods
+
+import ()
