@@ -39,7 +39,7 @@ WASM_OUT := $(addprefix wasm/modules/bin/,$(addsuffix .wasm,$(WASM_MODULES))) \
             $(addprefix build/wasm/,$(addsuffix .wasm,$(WASM_EXAMPLES)))
 WASM_SRC := $(shell find wasm -name '*.go' -not -path '*/testdata/*' 2>/dev/null) go.mod
 
-.PHONY: all deps env build wasm test test-security test-long demo bench clean vet
+.PHONY: all deps env build wasm test test-security test-long demo bench clean vet layer
 
 all: build
 
@@ -74,6 +74,14 @@ web/ortweb/%: build/.deps
 
 build: deps wasm $(ORT_WEB)
 	$(GO) build -o bin/whet ./cmd/whet
+
+# layer: whet's C++ layer as a shared library (build/layer/libwhet_torch.so, against LIBTORCH or the torch python3
+# imports, else the system's) and a whet binary that loads it at run time (build/layer/whet; it finds the library
+# next to itself or on LD_LIBRARY_PATH). Carry the binary to a machine with its own libtorch and build the library
+# there with scripts/build-layer.sh: scripts/gpu-check.sh does exactly that.
+layer:
+	scripts/build-layer.sh build/layer/libwhet_torch.so
+	CGO_LDFLAGS='-L$(ROOT)/build/layer -Wl,-rpath,$$ORIGIN' $(GO) build -tags whet_layer -o build/layer/whet ./cmd/whet
 
 vet: build
 	$(GO) vet ./...

@@ -12,8 +12,13 @@ attention_mask, labels), so tokenization is outside this process (conservative: 
 
 Progress goes to stderr in whet's `--progress json` shapes ({"type":"step",...}, {"type":"done",...}); the last
 stdout line is the summary {"train_samples_per_second": ..., "train_runtime": ..., "steps": ...}.
+
+On a GPU (--device cuda, scripts/gpu-check.sh): batches are copied with pin_memory/non_blocking, and --precision bf16
+or fp16 runs the forward pass under torch.autocast (fp16 with torch.amp.GradScaler), the recipe PyTorch documents;
+the summary then adds the peak GPU memory PyTorch allocated.
 """
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -53,7 +58,11 @@ def main():
     ap.add_argument("--lora-r", type=int, default=0, help="train a LoRA adapter of this rank (ref_lora.py, peft's math)")
     ap.add_argument("--lora-alpha", type=float, default=8)
     ap.add_argument("--lora-targets", default="query,value")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    ap.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
     a = ap.parse_args()
+    dev = torch.device(a.device)
+    cuda = dev.type == "cuda"
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -69,6 +78,7 @@ def main():
         # peft's LoRA: frozen base, lora_A/lora_B on the targets, the classifier trained in full.
         ref_lora.attach(model, {"r": a.lora_r, "lora_alpha": a.lora_alpha, "target_modules": a.lora_targets.split(","),
                                 "modules_to_save": ["classifier"]}, model.classifier.out_features)
+    model.to(dev)
     model.train()
 
     decay, no_decay = [], []
@@ -82,7 +92,17 @@ def main():
     )
     g = torch.Generator()
     g.manual_seed(a.seed)
-    loader = DataLoader(TensorDataset(ids, types, mask, labels), batch_size=a.batch_size, shuffle=True, generator=g)
+    loader = DataLoader(
+        TensorDataset(ids, types, mask, labels), batch_size=a.batch_size, shuffle=True, generator=g, pin_memory=cuda
+    )
+    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(a.precision)
+    scaler = torch.amp.GradScaler(dev.type) if a.precision == "fp16" else None
+
+    def autocast():
+        if amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(dev.type, dtype=amp_dtype)
+
     total = len(loader) * a.epochs
     if a.max_steps > 0:
         total = min(total, a.max_steps)
@@ -106,11 +126,20 @@ def main():
             if a.padding == "longest":
                 n = int(bm.sum(1).max())
                 bi, bt, bm = bi[:, :n], bt[:, :n], bm[:, :n]
-            logits, _ = model(bi, bt, bm)
-            loss = torch.nn.functional.cross_entropy(logits, bl)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(decay + no_decay, a.max_grad_norm)
-            opt.step()
+            bi, bt, bm, bl = (t.to(dev, non_blocking=True) for t in (bi, bt, bm, bl))
+            with autocast():
+                logits, _ = model(bi, bt, bm)
+                loss = torch.nn.functional.cross_entropy(logits.float(), bl)
+            if scaler is None:
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(decay + no_decay, a.max_grad_norm)
+                opt.step()
+            else:
+                scaler.scale(loss).backward()
+                scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(decay + no_decay, a.max_grad_norm)
+                scaler.step(opt)
+                scaler.update()
             sched.step()
             opt.zero_grad()
             lv = loss.item()
@@ -135,7 +164,10 @@ def main():
             break
     sps = samples / train_time
     emit({"type": "done", "metrics": {}, "train_samples_per_second": sps})
-    print(json.dumps({"train_samples_per_second": sps, "train_runtime_seconds": train_time, "steps": step, "samples": samples}))
+    summary = {"train_samples_per_second": sps, "train_runtime_seconds": train_time, "steps": step, "samples": samples}
+    if cuda:
+        summary["peak_gpu_memory_mib"] = torch.cuda.max_memory_allocated(dev) / 2**20
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":

@@ -59,6 +59,11 @@ func threadsFlag(fs *flag.FlagSet) *int {
 	return fs.Int("threads", runtime.NumCPU(), "libtorch intra-op threads")
 }
 
+// deviceFlag registers --device.
+func deviceFlag(fs *flag.FlagSet) *string {
+	return fs.String("device", "auto", "auto, cpu, cuda or cuda:N (auto: WHET_DEVICE when set, else the first GPU when libtorch has CUDA and one is visible, else the CPU)")
+}
+
 // setThreads applies --threads to libtorch.
 func setThreads(n int) {
 	if n <= 0 {

@@ -58,7 +58,7 @@ func runPretrain(args []string) error {
 	threads := threadsFlag(fs)
 	progress := fs.String("progress", "none", "json (NDJSON step events on stderr) or none")
 	preModule := fs.String("preprocess-module", "", "preprocess .wasm module or builtin:NAME")
-	device := fs.String("device", "", "cpu or cuda (default: cuda when available)")
+	device := deviceFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -34,7 +34,7 @@ func runTrain(args []string) (err error) {
 	threads := threadsFlag(fs)
 	progress := fs.String("progress", "", "bar, json (NDJSON events on stderr) or none (default: bar on a terminal, else none)")
 	resume := fs.String("resume", "", "checkpoint folder to continue from")
-	device := fs.String("device", "", "cpu or cuda (default: cuda when available)")
+	device := deviceFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -1,3 +1,5 @@
+//go:build !whet_layer
+
 // Fused CPU kernels for the parts of a training step that libtorch 1.13 runs as many memory-bound passes:
 // AdamW with gradient clipping (torch.optim.AdamW takes ~7 passes per parameter plus 2 for clipping and 1 for
 // zero_grad) and dropout (bernoulli_ draws one double per element from a serial generator, then div_ and mul).

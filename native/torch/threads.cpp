@@ -1,3 +1,5 @@
+//go:build !whet_layer
+
 // gotch v0.7.0 wraps neither at::set_num_threads nor torch::manual_seed; these few lines add them.
 #include <ATen/Parallel.h>
 #include <torch/utils.h>

@@ -1,8 +1,7 @@
 package torch
 
 /*
-#cgo CXXFLAGS: -std=c++17 -O3
-#cgo LDFLAGS: -ltorch -ltorch_cpu -lc10 -lstdc++
+#cgo CXXFLAGS: -std=c++17 -O3 -Wno-stringop-overflow -I${SRCDIR} -include compat.h
 #include "threads.h"
 */
 import "C"
@@ -38,13 +37,49 @@ func Threads() int { return int(C.whet_get_num_threads()) }
 // ManualSeed seeds libtorch's global generators (CPU and CUDA).
 func ManualSeed(seed int64) { C.whet_manual_seed(C.uint64_t(seed)) }
 
-// Device returns the device whet trains and predicts on: the first CUDA device when libtorch was built with CUDA
-// and one is visible, else the CPU. Setting WHET_DEVICE=cpu forces the CPU.
+// Device returns the device whet trains and predicts on when nothing names one: ParseDevice("auto"), or the CPU
+// when WHET_DEVICE names a device this machine lacks.
 func Device() gotch.Device {
-	if strings.EqualFold(os.Getenv("WHET_DEVICE"), "cpu") {
+	d, err := ParseDevice("auto")
+	if err != nil {
 		return gotch.CPU
 	}
-	return gotch.CudaIfAvailable()
+	return d
+}
+
+// ParseDevice resolves a --device value: "cpu", "cuda" (cuda:0), "cuda:N", or "auto"/"" — WHET_DEVICE when it is
+// set, else the first CUDA device when libtorch has CUDA and one is visible, else the CPU. A CUDA device this
+// libtorch cannot see is an error saying how many it sees.
+func ParseDevice(s string) (gotch.Device, error) {
+	if s == "" || strings.EqualFold(s, "auto") {
+		if env := os.Getenv("WHET_DEVICE"); env != "" && !strings.EqualFold(env, "auto") {
+			d, err := ParseDevice(env)
+			if err != nil {
+				return gotch.CPU, fmt.Errorf("WHET_DEVICE: %w", err)
+			}
+			return d, nil
+		}
+		return gotch.CudaIfAvailable(), nil
+	}
+	cuda, index, err := parseDeviceName(s)
+	if err != nil {
+		return gotch.CPU, err
+	}
+	if !cuda {
+		return gotch.CPU, nil
+	}
+	if n := cudaDevices(); index >= n {
+		return gotch.CPU, fmt.Errorf("device %q: this libtorch (%s) sees %d CUDA device(s); use --device cpu or auto", s, Version(), n)
+	}
+	return gotch.CudaBuilder(uint(index)), nil
+}
+
+// cudaDevices is the number of CUDA devices libtorch sees (0 without a CUDA libtorch).
+func cudaDevices() int {
+	if !gotch.CUDA.IsAvailable() {
+		return 0
+	}
+	return int(gotch.CUDA.DeviceCount())
 }
 
 // Describe returns a one-line description of the runtime for logs and benchmark reports.

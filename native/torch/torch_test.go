@@ -39,9 +39,50 @@ func TestManualSeedIsReproducible(t *testing.T) {
 	}
 }
 
-func TestVersionMatchesCompatHeader(t *testing.T) {
-	if v := Version(); v[:4] != "1.13" && v[:4] != "1.11" {
-		t.Fatalf("libtorch %s: whet builds against 1.11 or 1.13 only", v)
+func TestVersionIsSupported(t *testing.T) {
+	v := Version()
+	if !strings.HasPrefix(v, "1.13.") && !strings.HasPrefix(v, "2.") {
+		t.Fatalf("libtorch %s: whet builds against 1.13 and 2.x (compat.h)", v)
+	}
+}
+
+func TestParseDevice(t *testing.T) {
+	t.Setenv("WHET_DEVICE", "")
+	for _, tc := range []struct {
+		in      string
+		want    gotch.Device
+		wantErr string
+	}{
+		{in: "cpu", want: gotch.CPU},
+		{in: "CPU", want: gotch.CPU},
+		{in: "auto", want: gotch.CudaIfAvailable()},
+		{in: "", want: gotch.CudaIfAvailable()},
+		{in: "cuda:x", wantErr: "want auto, cpu, cuda or cuda:N"},
+		{in: "cuda:-1", wantErr: "want auto, cpu, cuda or cuda:N"},
+		{in: "gpu", wantErr: "want auto, cpu, cuda or cuda:N"},
+		{in: "cuda:99", wantErr: "CUDA device(s)"},
+	} {
+		got, err := ParseDevice(tc.in)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("ParseDevice(%q) error = %v, want one containing %q", tc.in, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("ParseDevice(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+		}
+	}
+	t.Setenv("WHET_DEVICE", "cpu")
+	if d, err := ParseDevice("auto"); err != nil || d != gotch.CPU {
+		t.Errorf("WHET_DEVICE=cpu: ParseDevice(auto) = %v, %v; want the CPU", d, err)
+	}
+	t.Setenv("WHET_DEVICE", "tpu")
+	if _, err := ParseDevice("auto"); err == nil || !strings.Contains(err.Error(), "WHET_DEVICE") {
+		t.Errorf("WHET_DEVICE=tpu: error %v, want one naming WHET_DEVICE", err)
+	}
+	if d, err := ParseDevice("cpu"); err != nil || d != gotch.CPU {
+		t.Errorf("an explicit --device wins over WHET_DEVICE: got %v, %v", d, err)
 	}
 }
 

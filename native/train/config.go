@@ -11,6 +11,7 @@ import (
 	"github.com/whetml/whet/internal/protocol"
 	"github.com/whetml/whet/internal/runspec"
 	"github.com/whetml/whet/native/bert"
+	"github.com/whetml/whet/native/torch"
 )
 
 // DefaultEvalBatch is Config.EvalBatchSize's default.
@@ -70,7 +71,8 @@ type Config struct {
 	// Resume is a checkpoint folder to continue from: its weights, trainer_state.json step and optimizer.safetensors
 	// AdamW state (moments restart from zero, with a warning, when a checkpoint lacks it). Default: "" (start fresh).
 	Resume string
-	// Device is "cpu", "cuda" or "" (CUDA when available, else CPU). Default: "".
+	// Device is "auto" or "" (WHET_DEVICE, else CUDA when available, else CPU), "cpu", "cuda" or "cuda:N"
+	// (torch.ParseDevice). Default: "".
 	Device string
 	// LoRA, when set, trains a LoRA adapter instead of the whole model (Method "lora"). Resuming from an adapter
 	// checkpoint trains LoRA with the checkpoint's settings whether or not this is set. Default: nil (full
@@ -121,8 +123,9 @@ func (c Config) validate() error {
 		return errors.New("train: config field[OutDir]: required")
 	case len(c.Train) == 0:
 		return errors.New("train: config field[Train]: no training rows")
-	case c.Device != "" && !strings.EqualFold(c.Device, "cpu") && !strings.EqualFold(c.Device, "cuda"):
-		return fmt.Errorf("train: config field[Device]: %q (want cpu, cuda or empty)", c.Device)
+	}
+	if err := torch.CheckDeviceName(c.Device); err != nil {
+		return fmt.Errorf("train: config field[Device]: %w", err)
 	}
 	if err := c.Hyperparameters.Validate(); err != nil {
 		return fmt.Errorf("train: config hyperparameter %w", err)

@@ -66,15 +66,13 @@ func (o *optim) close() {
 	}
 }
 
-// device resolves Config.Device.
-func device(name string) gotch.Device {
-	switch strings.ToLower(name) {
-	case "cpu":
-		return gotch.CPU
-	case "cuda":
-		return gotch.CudaIfAvailable()
+// device resolves Config.Device (torch.ParseDevice).
+func device(name string) (gotch.Device, error) {
+	d, err := torch.ParseDevice(name)
+	if err != nil {
+		return gotch.CPU, fmt.Errorf("train: config field[Device]: %w", err)
 	}
-	return torch.Device()
+	return d, nil
 }
 
 // OptimizerFile holds a checkpoint's AdamW state: tensors "exp_avg.NAME" and "exp_avg_sq.NAME" per parameter and

@@ -139,7 +139,10 @@ func Pretrain(ctx context.Context, cfg PretrainConfig) (*PretrainResult, error) 
 		torch.SetThreads(cfg.Threads)
 	}
 	torch.ManualSeed(cfg.Seed)
-	dev := device(cfg.Device)
+	dev, err := device(cfg.Device)
+	if err != nil {
+		return nil, err
+	}
 
 	var mcfg bert.Config
 	var values map[string][]float32

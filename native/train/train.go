@@ -139,7 +139,11 @@ func (r *run) setup() error {
 		torch.SetThreads(cfg.Threads)
 	}
 	torch.ManualSeed(cfg.Seed)
-	r.dev = device(cfg.Device)
+	dev, err := device(cfg.Device)
+	if err != nil {
+		return err
+	}
+	r.dev = dev
 	baseDir := cfg.ModelDir
 	startStep := 0
 	var resumed *checkpoint.Adapter // an adapter checkpoint to resume from

@@ -28,6 +28,9 @@ TRIMMED = [
 # Lines dropped wherever they appear: TorchScript, image and optimizer support that whet does not use.
 DROP = re.compile(r'#include.*(jit/|stb_image|script\.h|engine\.h)|#define STB_|"github.com/sugarme/gotch/nn"|'
                   r'typedef torch::(optim|jit)')
+# Text put first in a trimmed file: the C++ is compiled by cgo except in the whet_layer build, where it lives in
+# libwhet_torch.so (scripts/build-layer.sh) instead.
+PREPEND = {"libtch/torch_api.cpp": "//go:build !whet_layer\n\n"}
 # Functions dropped although their names are common words elsewhere (they need parts of gotch this copy lacks).
 EXCLUDE = {"pickle/serialization.go": {"Encode"}}
 WORD = re.compile(r"[A-Za-z_]\w*")
@@ -187,7 +190,7 @@ def main(upstream):
         if rel.endswith(".go"):
             kept = drop_unused_imports(kept)
         with open(os.path.join(HERE, rel), "w") as f:
-            f.write(kept)
+            f.write(PREPEND.get(rel, "") + kept)
     print("trimmed %d files" % len(chunked))
 
 

@@ -1,3 +1,5 @@
+//go:build !whet_layer
+
 package libtch
 
 // whet's cgo flags for gotch's C API (upstream's hard-coded -std=c++14 and CUDA libraries are gone). The libtorch

@@ -1,3 +1,5 @@
+//go:build !whet_layer
+
 #include<torch/torch.h>
 #include<ATen/autocast_mode.h>
 #include<stdexcept>
