@@ -37,7 +37,7 @@ echo "build-layer: ${LIBTORCH:-system libtorch}${cuda:+ (CUDA)} -> $out"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 pids=()
-for src in third_party/gotch/libtch/torch_api.cpp native/torch/fused.cpp native/torch/threads.cpp; do
+for src in third_party/gotch/libtch/torch_api.cpp native/torch/*.cpp; do
   # shellcheck disable=SC2086
   g++ -std=c++17 -O2 -fPIC -Wno-deprecated-declarations -Wno-stringop-overflow $abi $inc -Ithird_party/gotch/libtch -Inative/torch \
     -include compat.h -c "$src" -o "$tmp/$(basename "$src").o" &

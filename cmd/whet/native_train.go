@@ -35,6 +35,7 @@ func runTrain(args []string) (err error) {
 	progress := fs.String("progress", "", "bar, json (NDJSON events on stderr) or none (default: bar on a terminal, else none)")
 	resume := fs.String("resume", "", "checkpoint folder to continue from")
 	device := deviceFlag(fs)
+	precision := fs.String("precision", "auto", "forward-pass arithmetic: auto (bf16 on a GPU, fp32 on the CPU), fp32, bf16, or fp16 (GPU, with loss scaling); weights and checkpoints stay fp32")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -125,8 +126,11 @@ func runTrain(args []string) (err error) {
 	defer closeEval()
 
 	cfg := train.Config{
-		ModelDir: spec.Model, OutDir: spec.OutputDir, Train: trainEx, Validation: valEx, Hyperparameters: spec.Hyperparameters,
-		Threads: *threads, Resume: *resume, Device: *device, Evaluate: evaluate, Logger: log, LoRA: loraOpts,
+		ModelDir: *model, OutDir: *out, Train: trainEx, Validation: valEx, Epochs: *epochs, BatchSize: *batch,
+		LearningRate: *lr, WarmupRatio: *warmup, WeightDecay: *wd, MaxSteps: *maxSteps, GradAccum: *accum,
+		MaxGradNorm: *maxNorm, Seed: *seed, Threads: *threads, ClassWeights: *classWeights,
+		EarlyStoppingPatience: *patience, MetricForBestModel: *metric, EvalEvery: *evalEvery, Resume: *resume,
+		Device: *device, Precision: *precision, Evaluate: evaluate, Logger: log, LoRA: loraOpts,
 	}
 	if cfg.Files, cfg.TokenizerConfig, err = trainedWith(moduleUsed(spec.PreprocessModule, folder), maxLen); err != nil {
 		return err

@@ -18,5 +18,29 @@
 #error "whet's C++ layer builds against libtorch 1.13 or 2.x; this libtorch is older"
 #endif
 
+#include <ATen/autocast_mode.h>
+
+namespace whet_compat {
+
+// set_autocast turns autocast on or off for one device type on the calling thread, with the given lower precision.
+inline void set_autocast(at::DeviceType device, bool enabled, at::ScalarType dtype) {
+#if WHET_TORCH_AT_LEAST(2, 4)
+  // 2.4 and later: one setter per concern, taking the device type (the per-device setters are deprecated).
+  at::autocast::set_autocast_enabled(device, enabled);
+  at::autocast::set_autocast_dtype(device, dtype);
+#else
+  // 1.13 - 2.3: separate setters for CUDA and the CPU.
+  if (device == at::kCUDA) {
+    at::autocast::set_enabled(enabled);
+    at::autocast::set_autocast_gpu_dtype(dtype);
+  } else {
+    at::autocast::set_cpu_enabled(enabled);
+    at::autocast::set_autocast_cpu_dtype(dtype);
+  }
+#endif
+}
+
+} // namespace whet_compat
+
 #endif // __cplusplus
 #endif // WHET_COMPAT_H

@@ -34,3 +34,37 @@ func CheckDeviceName(s string) error {
 	_, _, err := parseDeviceName(s)
 	return err
 }
+
+// Precision is the arithmetic of a model's forward pass; weights, gradients, optimizer state and checkpoints stay
+// float32 whatever it is.
+type Precision string
+
+const (
+	// FP32 computes in float32.
+	FP32 Precision = "fp32"
+	// BF16 runs the forward pass under libtorch's autocast in bfloat16 (matrix products in bf16, reductions and
+	// normalization in float32), on CUDA or the CPU.
+	BF16 Precision = "bf16"
+	// FP16 runs it under autocast in float16 with dynamic loss scaling (CUDA only): for GPUs without bf16.
+	FP16 Precision = "fp16"
+)
+
+// ResolvePrecision checks a --precision value for a device: "auto" or "" is bf16 on CUDA and fp32 on the CPU; fp16
+// on the CPU is refused.
+func ResolvePrecision(s string, cuda bool) (Precision, error) {
+	switch p := Precision(strings.ToLower(strings.TrimSpace(s))); p {
+	case "", "auto":
+		if cuda {
+			return BF16, nil
+		}
+		return FP32, nil
+	case FP32, BF16:
+		return p, nil
+	case FP16:
+		if !cuda {
+			return "", fmt.Errorf("precision %q: float16 autocast needs a CUDA device; use bf16 or fp32 on the CPU", s)
+		}
+		return p, nil
+	}
+	return "", fmt.Errorf("precision %q: want auto, fp32, bf16 or fp16", s)
+}

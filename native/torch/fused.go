@@ -66,23 +66,44 @@ func NewAdamW(params []*ts.Tensor, weightDecay []float64) (*AdamW, error) {
 // AdamW update at learning rate lr to every parameter that has a gradient, and returns the norm before clipping.
 // It leaves the gradients in place; ZeroGrad drops them.
 func (o *AdamW) Step(lr, maxNorm float64) (float64, error) {
+	norm, _, err := o.update(lr, maxNorm, 1, false)
+	return norm, err
+}
+
+// StepScaled is Step for the gradients of a loss multiplied by lossScale (float16 dynamic loss scaling, as
+// torch.amp.GradScaler): it divides them by lossScale within the same fused pass, and when they hold an inf or a NaN
+// (the scale was too high) it changes nothing and returns skipped. The norm returned is the unscaled one.
+func (o *AdamW) StepScaled(lr, maxNorm, lossScale float64) (norm float64, skipped bool, err error) {
+	return o.update(lr, maxNorm, lossScale, true)
+}
+
+func (o *AdamW) update(lr, maxNorm, lossScale float64, skipNonFinite bool) (float64, bool, error) {
 	if o.cp == nil {
-		return 0, errors.New("torch: adamw: step after Close")
+		return 0, false, errors.New("torch: adamw: step after Close")
 	}
 	norm, err := gradNorm(o.cpp(), len(o.params))
 	if err != nil {
-		return 0, err
+		return 0, false, err
+	}
+	if lossScale != 1 {
+		norm /= lossScale
+	}
+	if skipNonFinite && (math.IsNaN(norm) || math.IsInf(norm, 0)) {
+		return norm, true, nil
 	}
 	scale := 1.0
 	if maxNorm > 0 && norm > maxNorm {
 		scale = maxNorm / (norm + 1e-6)
 	}
+	if lossScale != 1 {
+		scale /= lossScale
+	}
 	o.step++
 	if C.whet_adamw_step(o.cpp(), o.cmp(), o.cvp(), o.wd, C.int(len(o.params)), C.int64_t(o.step), C.double(lr),
 		C.double(o.Beta1), C.double(o.Beta2), C.double(o.Eps), C.double(scale)) != 0 {
-		return norm, lastError("adamw step")
+		return norm, false, lastError("adamw step")
 	}
-	return norm, nil
+	return norm, false, nil
 }
 
 // ZeroGrad drops the parameters' gradients (PyTorch's zero_grad(set_to_none=True)): the next backward pass then

@@ -1,3 +1,5 @@
+//go:build !whet_layer
+
 // Get and set libtorch's default generators' states (torch.get_rng_state / torch.cuda.get_rng_state), so that a
 // resumed training run draws the same dropout masks as the run that was not stopped.
 

@@ -24,10 +24,22 @@ import (
 // optim is AdamW (betas 0.9/0.999, eps 1e-8, decoupled weight decay except on biases and LayerNorm weights) with
 // global-norm gradient clipping, as the transformers tutorials set up torch.optim.AdamW; torch.AdamW runs it as one
 // fused pass per parameter.
+//
+// With float16 autocast it also scales the loss (lossScale > 0): dynamic loss scaling as torch.amp.GradScaler's
+// defaults (start at 2^16, halve and skip the update on an inf/NaN gradient, double after 2000 good steps). The
+// scale restarts at 2^16 on --resume.
 type optim struct {
-	adamw   *torch.AdamW
-	maxNorm float64
+	adamw     *torch.AdamW
+	maxNorm   float64
+	lossScale float64 // 0: no loss scaling
+	goodSteps int     // updates since lossScale last changed
 }
+
+// Dynamic loss scaling constants (torch.amp.GradScaler's defaults).
+const (
+	initLossScale   = 65536.0
+	lossScaleGrowth = 2000
+)
 
 // newOptim sets up AdamW over ps (the model's parameters, or an adapter's).
 func newOptim(ps []bert.NamedParam, weightDecay, maxNorm float64) (*optim, error) {
@@ -50,7 +62,18 @@ func newOptim(ps []bert.NamedParam, weightDecay, maxNorm float64) (*optim, error
 
 // step clips, updates the parameters at learning rate lr and drops the gradients.
 func (o *optim) step(lr float64) error {
-	if _, err := o.adamw.Step(lr, o.maxNorm); err != nil {
+	if o.lossScale > 0 {
+		_, skipped, err := o.adamw.StepScaled(lr, o.maxNorm, o.lossScale)
+		if err != nil {
+			return fmt.Errorf("train: optimizer step: %w", err)
+		}
+		o.goodSteps++
+		if skipped {
+			o.lossScale, o.goodSteps = o.lossScale/2, 0
+		} else if o.goodSteps == lossScaleGrowth {
+			o.lossScale, o.goodSteps = o.lossScale*2, 0
+		}
+	} else if _, err := o.adamw.Step(lr, o.maxNorm); err != nil {
 		return fmt.Errorf("train: optimizer step: %w", err)
 	}
 	if err := o.adamw.ZeroGrad(); err != nil {

@@ -36,6 +36,7 @@ type run struct {
 	cfg   Config
 	log   *slog.Logger
 	dev   gotch.Device
+	prec  torch.Precision
 	model *bert.Model
 	// adapter is the LoRA adapter being trained (nil for full fine-tuning); lora its settings.
 	adapter *bert.Adapter
@@ -144,6 +145,9 @@ func (r *run) setup() error {
 		return err
 	}
 	r.dev = dev
+	if r.prec, err = torch.ResolvePrecision(cfg.Precision, dev.IsCuda()); err != nil {
+		return fmt.Errorf("train: config field[Precision]: %w", err)
+	}
 	baseDir := cfg.ModelDir
 	startStep := 0
 	var resumed *checkpoint.Adapter // an adapter checkpoint to resume from
@@ -280,6 +284,9 @@ func (r *run) setup() error {
 	r.step = startStep
 	if r.opt, err = newOptim(r.trainable(), cfg.WeightDecay, cfg.MaxGradNorm); err != nil {
 		return err
+	}
+	if r.prec == torch.FP16 {
+		r.opt.lossScale = initLossScale
 	}
 	if cfg.Resume != "" {
 		if err := r.restore(startStep); err != nil {
@@ -429,7 +436,10 @@ func (r *run) forwardBackward(batch []int, accum *ts.Scalar) (float64, error) {
 		return 0, err
 	}
 	defer target.MustDrop()
-	logits := r.model.ClassifyWith(b, r.adapter, true)
+	logits, err := r.classify(b)
+	if err != nil {
+		return 0, err
+	}
 	weight := ts.None
 	if r.weightT != nil {
 		weight = r.weightT
@@ -439,12 +449,34 @@ func (r *run) forwardBackward(batch []int, accum *ts.Scalar) (float64, error) {
 	if accum != nil {
 		loss = loss.MustDivScalar(accum, true)
 	}
+	if r.opt.lossScale > 0 {
+		scale := ts.FloatScalar(r.opt.lossScale)
+		loss = loss.MustMulScalar(scale, true)
+		scale.MustDrop()
+	}
 	if err := loss.Backward(); err != nil {
 		loss.MustDrop()
 		return 0, fmt.Errorf("train: backward: %w", err)
 	}
 	loss.MustDrop()
 	return v, nil
+}
+
+// classify runs the training forward pass in the run's precision: under autocast for bf16/fp16 (turned off again
+// before the backward pass, as torch.autocast is used), with float32 logits either way.
+func (r *run) classify(b *bert.Batch) (*ts.Tensor, error) {
+	if r.prec == torch.FP32 {
+		return r.model.ClassifyWith(b, r.adapter, true), nil
+	}
+	if err := torch.Autocast(r.dev, r.prec); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	logits := r.model.ClassifyWith(b, r.adapter, true).MustTotype(gotch.Float, true)
+	if err := torch.AutocastOff(r.dev); err != nil {
+		logits.MustDrop()
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	return logits, nil
 }
 
 // evaluate runs the validation rows and returns the metrics document (with "loss").

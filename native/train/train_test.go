@@ -5,6 +5,7 @@ package train_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -320,6 +321,9 @@ func TestTrainBadConfig(t *testing.T) {
 		{"bad id", train.Config{ModelDir: base, OutDir: t.TempDir(), Train: bad, Hyperparameters: runspec.Default()}, "training row synthetic:3: position 1: token id 999 outside the vocabulary (size 40)"},
 		{"missing model", train.Config{ModelDir: filepath.Join(t.TempDir(), "nope"), OutDir: "x", Train: synthetic(2, 1), Hyperparameters: runspec.Default()}, "no such file"},
 		{"bad metric", train.Config{ModelDir: base, OutDir: t.TempDir(), Train: synthetic(8, 1), Validation: synthetic(4, 2), Hyperparameters: hp(func(h *runspec.Hyperparameters) { h.Epochs = 1; h.MetricForBestModel = "auc" })}, "metric[auc]: not a number"},
+		{"bad precision", train.Config{ModelDir: base, OutDir: "x", Train: synthetic(2, 1), Hyperparameters: runspec.Default(), Precision: "fp8"}, "config field[Precision]: precision \"fp8\": want auto, fp32, bf16 or fp16"},
+		{"fp16 on the CPU", train.Config{ModelDir: base, OutDir: t.TempDir(), Train: synthetic(2, 1), Hyperparameters: runspec.Default(), Device: "cpu", Precision: "fp16"}, "float16 autocast needs a CUDA device; use bf16 or fp32 on the CPU"},
+		{"bad device", train.Config{ModelDir: base, OutDir: "x", Train: synthetic(2, 1), Hyperparameters: runspec.Default(), Device: "gpu"}, "config field[Device]: device \"gpu\": want auto, cpu, cuda or cuda:N"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -328,6 +332,45 @@ func TestTrainBadConfig(t *testing.T) {
 				t.Fatalf("err = %v, want containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestTrainBF16OnCPU: --precision bf16 on the CPU runs the forward pass under libtorch's bfloat16 autocast (1.13 and
+// 2.x both have it): the losses differ from fp32's (bf16 really ran) but follow them to within bf16 rounding, and
+// the weights it writes are float32.
+func TestTrainBF16OnCPU(t *testing.T) {
+	torch.SetThreads(2)
+	base := tinyModel(t, []string{"neg", "pos"}, nil)
+	run := func(precision string) (*train.Result, string) {
+		out := filepath.Join(t.TempDir(), "out")
+		res, err := train.Run(context.Background(), train.Config{
+			ModelDir: base, OutDir: out, Train: synthetic(160, 1), Device: "cpu", Precision: precision,
+			Hyperparameters: hp(func(h *runspec.Hyperparameters) { h.Epochs = 1; h.BatchSize = 16; h.LearningRate = 2e-3; h.Seed = 3 }),
+		})
+		if err != nil {
+			t.Fatalf("precision %s: %v", precision, err)
+		}
+		return res, out
+	}
+	fp32, _ := run("fp32")
+	bf16, out := run("bf16")
+	if reflect.DeepEqual(fp32.Losses, bf16.Losses) {
+		t.Fatal("bf16 losses identical to fp32's: autocast did not act")
+	}
+	diff := 0.0
+	for i := range fp32.Losses {
+		diff = max(diff, math.Abs(fp32.Losses[i]-bf16.Losses[i]))
+	}
+	t.Logf("losses fp32 %.4v\nbf16 %.4v\nmax difference %.4f", fp32.Losses, bf16.Losses, diff)
+	if diff > 0.02 {
+		t.Errorf("bf16 losses differ from fp32's by up to %.4f, more than bf16 rounding explains", diff)
+	}
+	raw, err := os.ReadFile(filepath.Join(out, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := binary.LittleEndian.Uint64(raw[:8]); !strings.Contains(string(raw[8:8+n]), `"F32"`) || strings.Contains(string(raw[8:8+n]), "BF16") {
+		t.Errorf("bf16 run wrote weights that are not all float32: %s", raw[8:min(8+n, 300)])
 	}
 }
 

@@ -1,0 +1,34 @@
+//go:build !whet_layer
+
+// Mixed precision: libtorch's autocast, switched per thread (whet runs a model on one locked OS thread).
+#include <ATen/autocast_mode.h>
+
+#include <exception>
+#include <string>
+
+#include "amp.h"
+
+namespace {
+thread_local std::string amp_error;
+}
+
+extern "C" {
+
+const char *whet_amp_last_error(void) { return amp_error.c_str(); }
+
+int whet_autocast(int cuda, int dtype) {
+  try {
+    const at::DeviceType device = cuda ? at::kCUDA : at::kCPU;
+    if (dtype == 0) {
+      whet_compat::set_autocast(device, false, cuda ? at::kHalf : at::kBFloat16);
+      at::autocast::clear_cache(); // the lower-precision copies of the weights made while it was on
+      return 0;
+    }
+    whet_compat::set_autocast(device, true, static_cast<at::ScalarType>(dtype));
+    return 0;
+  } catch (const std::exception &e) {
+    amp_error = e.what();
+    return -1;
+  }
+}
+}

@@ -1,0 +1,14 @@
+#ifndef WHET_AMP_H
+#define WHET_AMP_H
+#ifdef __cplusplus
+extern "C" {
+#endif
+// whet_autocast turns autocast on for the calling thread, for CUDA (cuda != 0) or the CPU, casting to dtype
+// (libtorch's ScalarType: 5 float16, 15 bfloat16), or off (dtype 0), which also drops its cache of cast weights.
+// Returns 0, or -1 with whet_amp_last_error set.
+int whet_autocast(int cuda, int dtype);
+const char *whet_amp_last_error(void);
+#ifdef __cplusplus
+}
+#endif
+#endif
