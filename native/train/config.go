@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 
 	"github.com/whetml/whet/internal/protocol"
 	"github.com/whetml/whet/internal/runspec"
