@@ -126,10 +126,8 @@ func runTrain(args []string) (err error) {
 	defer closeEval()
 
 	cfg := train.Config{
-		ModelDir: *model, OutDir: *out, Train: trainEx, Validation: valEx, Epochs: *epochs, BatchSize: *batch,
-		LearningRate: *lr, WarmupRatio: *warmup, WeightDecay: *wd, MaxSteps: *maxSteps, GradAccum: *accum,
-		MaxGradNorm: *maxNorm, Seed: *seed, Threads: *threads, ClassWeights: *classWeights,
-		EarlyStoppingPatience: *patience, MetricForBestModel: *metric, EvalEvery: *evalEvery, Resume: *resume,
+		ModelDir: spec.Model, OutDir: spec.OutputDir, Train: trainEx, Validation: valEx, Hyperparameters: spec.Hyperparameters,
+		Threads: *threads, Resume: *resume,
 		Device: *device, Precision: *precision, Evaluate: evaluate, Logger: log, LoRA: loraOpts,
 	}
 	if cfg.Files, cfg.TokenizerConfig, err = trainedWith(moduleUsed(spec.PreprocessModule, folder), maxLen); err != nil {
