@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # ci-trixie.sh: build whet against Debian 13's libtorch 2.6 and run the native tests there (the PyTorch parity tests
 # use trixie's python3-torch 2.6), then build the C++ layer as a shared library (scripts/build-layer.sh) and run
-# native/torch's tests through it (-tags whet_layer), in a Debian 13 root kept outside the clone. .ci/run calls it
-# after `make test`.
+# native/torch's tests through it (-tags whet_layer), in a Debian 13 root kept outside the clone. Run by hand
+# (as root) until it is timed on a quiet CI machine; then .ci/run calls it after `make test`.
 #
 # Needs root. The root (WHET_TRIXIE_ROOT, default /var/cache/whet/trixie-root) is made once by trixie-root.sh and
 # reused; the Go build cache for it (WHET_TRIXIE_GOCACHE) too. This checkout, the Go toolchain and the module cache
