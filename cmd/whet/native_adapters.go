@@ -12,7 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 
-	"github.com/whetml/whet/native/checkpoint"
+	"github.com/whetml/whet/host/modeldir"
 	"github.com/whetml/whet/native/infer"
 )
 
@@ -24,14 +24,14 @@ const DefaultMaxAdapters = 64
 // least recently used is unloaded. Adapters that tokenize alike (same module, vocabulary, casing and length) share
 // one tokenizer. Not safe for concurrent use (the worker serves one request at a time).
 type adapterSet struct {
-	base       *classifier
-	baseFolder *checkpoint.Folder
-	module     string // --preprocess-module ("" : each adapter folder's own, else the built-in)
-	maxLen     int    // --max-seq-length (0: each adapter folder's own)
-	max        int
-	byDir      map[string]*list.Element // of *adapterEntry
-	lru        *list.List               // front: most recently used
-	toks       map[string]*sharedTok
+	base    *classifier
+	baseDir string // the base model folder, which adapters are read against
+	module  string // --preprocess-module ("" : each adapter folder's own, else the built-in)
+	maxLen  int    // --max-seq-length (0: each adapter folder's own)
+	max     int
+	byDir   map[string]*list.Element // of *adapterEntry
+	lru     *list.List               // front: most recently used
+	toks    map[string]*sharedTok
 }
 
 type adapterEntry struct {
@@ -45,36 +45,27 @@ type sharedTok struct {
 	refs int
 }
 
-func newAdapterSet(base *classifier, baseFolder *checkpoint.Folder, module string, maxLen, maxAdapters int) *adapterSet {
+func newAdapterSet(base *classifier, baseDir string, module string, maxLen, maxAdapters int) *adapterSet {
 	if maxAdapters <= 0 {
 		maxAdapters = DefaultMaxAdapters
 	}
-	s := &adapterSet{base: base, baseFolder: baseFolder, module: module, maxLen: maxLen, max: maxAdapters,
+	s := &adapterSet{base: base, baseDir: baseDir, module: module, maxLen: maxLen, max: maxAdapters,
 		byDir: map[string]*list.Element{}, lru: list.New(), toks: map[string]*sharedTok{}}
 	if base.tok != nil {
 		// Adapters that tokenize as the base model does use its tokenizer (one reference held by the base, which
 		// closes it).
-		s.toks[s.tokKey(base.folder, s.moduleOf(base.folder), base.maxLen)] = &sharedTok{tok: base.tok, refs: 1}
+		s.toks[tokKey(base.rt, moduleUsed(module, base.rt), base.maxLen)] = &sharedTok{tok: base.tok, refs: 1}
 	}
 	return s
 }
 
-// moduleOf is the preprocess module for a folder: the flag, else the folder's own.
-func (s *adapterSet) moduleOf(view *checkpoint.Folder) string {
-	if s.module != "" {
-		return s.module
-	}
-	return folderModule(view)
-}
-
 // tokKey identifies how a folder tokenizes: casing, length, module and the module, vocabulary and tokenizer.json bytes.
-func (s *adapterSet) tokKey(view *checkpoint.Folder, module string, maxLen int) string {
-	key := strconv.FormatBool(view.DoLowerCase) + "|" + strconv.Itoa(maxLen) + "|" + module
-	for _, p := range []string{module, view.VocabPath(), filepath.Join(view.Dir, checkpoint.TokenizerJSONFile)} {
-		if b, err := os.ReadFile(p); err == nil {
-			h := sha256.Sum256(b)
-			key += "|" + hex.EncodeToString(h[:])
-		}
+func tokKey(rt *modeldir.Runtime, module string, maxLen int) string {
+	key := strconv.FormatBool(rt.DoLowerCase) + "|" + strconv.Itoa(maxLen) + "|" + module
+	mod, _ := os.ReadFile(module)
+	for _, b := range [][]byte{mod, rt.Vocab, rt.TokenizerJSON} {
+		h := sha256.Sum256(b)
+		key += "|" + hex.EncodeToString(h[:])
 	}
 	return key
 }
@@ -105,22 +96,22 @@ func (s *adapterSet) get(ctx context.Context, dir string) (*classifier, error) {
 
 // open makes the entry of adapter folder dir with its (possibly shared) tokenizer.
 func (s *adapterSet) open(ctx context.Context, dir string) (*adapterEntry, error) {
-	view, err := checkpoint.AdapterView(s.baseFolder, dir)
+	rt, err := modeldir.ReadAdapterRuntime(dir, s.baseDir)
 	if err != nil {
 		return nil, err
 	}
 	maxLen := s.maxLen
 	if maxLen <= 0 {
-		maxLen = defaultMaxLen(view)
+		maxLen = rt.MaxLength
 	}
-	if maxLen > view.Config.MaxPositionEmbeddings {
-		return nil, fmt.Errorf("adapter[%s]: max sequence length %d is more than max_position_embeddings %d", dir, maxLen, view.Config.MaxPositionEmbeddings)
+	if maxLen > rt.MaxPositionEmbeddings {
+		return nil, fmt.Errorf("adapter[%s]: max sequence length %d is more than max_position_embeddings %d", dir, maxLen, rt.MaxPositionEmbeddings)
 	}
-	module := s.moduleOf(view)
-	key := s.tokKey(view, module, maxLen)
+	module := moduleUsed(s.module, rt)
+	key := tokKey(rt, module, maxLen)
 	st := s.toks[key]
 	if st == nil {
-		tok, err := newTokenizer(ctx, view, module, maxLen)
+		tok, err := newTokenizer(ctx, rt, module, maxLen)
 		if err != nil {
 			return nil, err
 		}
@@ -128,7 +119,7 @@ func (s *adapterSet) open(ctx context.Context, dir string) (*adapterEntry, error
 		s.toks[key] = st
 	}
 	st.refs++
-	c := &classifier{folder: view, model: s.base.model, tok: st.tok, maxLen: maxLen, batch: s.base.batch}
+	c := &classifier{rt: rt, model: s.base.model, tok: st.tok, maxLen: maxLen, batch: s.base.batch}
 	return &adapterEntry{dir: dir, c: c, tokKey: key}, nil
 }
 

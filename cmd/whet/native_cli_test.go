@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/whetml/whet/host/modeldir"
 	"github.com/whetml/whet/internal/protocol"
 	"github.com/whetml/whet/native/checkpoint"
 	"github.com/whetml/whet/native/reftest"
@@ -133,11 +134,11 @@ func TestCLIPredictMatchesPyTorch(t *testing.T) {
 		t.Fatalf("%d predictions for %d inputs", len(preds), len(cliSentences))
 	}
 	// The same ids for the reference, from the same tokenizer.
-	f, err := checkpoint.ReadConfigOnly(model)
+	rt, err := modeldir.ReadRuntime(model)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := newTokenizer(context.Background(), f, "", 64)
+	tok, err := newTokenizer(context.Background(), rt, "", 64)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,9 +19,9 @@ import (
 	"syscall"
 
 	"github.com/whetml/whet/dataset"
+	"github.com/whetml/whet/host/modeldir"
 	"github.com/whetml/whet/host/sandbox"
 	"github.com/whetml/whet/internal/protocol"
-	"github.com/whetml/whet/native/checkpoint"
 	"github.com/whetml/whet/native/torch"
 	"github.com/whetml/whet/native/train"
 	"github.com/whetml/whet/wasm/metrics"
@@ -159,23 +159,11 @@ type sandboxTokenizer struct {
 	pre *sandbox.Preprocessor
 }
 
-// newTokenizer configures module (a .wasm path, "builtin:NAME", or "" for the built-in bert-wordpiece) with the model
-// folder's vocab.txt, tokenizer.json and do_lower_case.
-func newTokenizer(ctx context.Context, folder *checkpoint.Folder, module string, maxLen int) (tokenizer, error) {
-	if module == "" {
-		module = folderModule(folder)
-	}
-	opts := sandbox.PreprocessOptions{DoLowerCase: folder.DoLowerCase, MaxLength: maxLen}
-	if b, err := os.ReadFile(folder.VocabPath()); err == nil {
-		opts.Vocab = b
-	}
-	if b, err := os.ReadFile(filepath.Join(folder.Dir, checkpoint.TokenizerJSONFile)); err == nil {
-		opts.TokenizerJSON = b
-	}
-	if opts.Vocab == nil && opts.TokenizerJSON == nil {
-		return nil, fmt.Errorf("model[%s]: no %s or %s to tokenize with", folder.Dir, checkpoint.VocabFile, checkpoint.TokenizerJSONFile)
-	}
-	return newModuleTokenizer(ctx, module, opts)
+// newTokenizer configures module (a .wasm path, "builtin:NAME", or "" for the folder's own module, else the built-in
+// bert-wordpiece) with the model folder's tokenizer files and do_lower_case (modeldir.Runtime).
+func newTokenizer(ctx context.Context, rt *modeldir.Runtime, module string, maxLen int) (tokenizer, error) {
+	return newModuleTokenizer(ctx, moduleUsed(module, rt), sandbox.PreprocessOptions{DoLowerCase: rt.DoLowerCase,
+		MaxLength: maxLen, Vocab: rt.Vocab, TokenizerJSON: rt.TokenizerJSON})
 }
 
 // newModuleTokenizer instantiates a preprocess module with opts.
@@ -324,42 +312,20 @@ func writeJSONLine(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// defaultMaxLen is the sequence length used when --max-seq-length is not set: the model's limit, at most 512.
-func defaultMaxLen(f *checkpoint.Folder) int {
-	if n, ok := f.TokenizerConfig[modelMaxLengthKey].(float64); ok && n > 0 {
-		return min(int(n), f.Config.MaxPositionEmbeddings)
-	}
-	return min(512, f.Config.MaxPositionEmbeddings)
-}
-
-// A fine-tuned folder records how its rows were made, so predict, eval and the server's workers preprocess as
-// training did without being told: the preprocess module (when it was not a built-in) as preprocess.wasm, and the
-// sequence length as tokenizer_config.json's model_max_length (HuggingFace's key for the same thing).
-const (
-	folderModuleFile  = "preprocess.wasm"
-	modelMaxLengthKey = "model_max_length"
-)
-
-// moduleUsed is the module train tokenizes with: the flag, else the base folder's own.
-func moduleUsed(flag string, f *checkpoint.Folder) string {
+// moduleUsed is the module a folder tokenizes with: the flag, else the folder's own ("": the built-in).
+func moduleUsed(flag string, rt *modeldir.Runtime) string {
 	if flag != "" {
 		return flag
 	}
-	return folderModule(f)
+	return rt.PreprocessModule
 }
 
-// folderModule returns the folder's own preprocess module, or "" for the built-in default.
-func folderModule(f *checkpoint.Folder) string {
-	p := filepath.Join(f.Dir, folderModuleFile)
-	if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
-		return p
-	}
-	return ""
-}
-
+// A fine-tuned folder records how its rows were made, so predict, eval and the server's workers preprocess as
+// training did without being told (modeldir.Runtime reads it back): the preprocess module (when it was not a
+// built-in) and the sequence length as tokenizer_config.json's model_max_length.
 // trainedWith returns the files and tokenizer_config.json keys that train writes into every checkpoint.
 func trainedWith(module string, maxLen int) (map[string][]byte, map[string]any, error) {
-	tok := map[string]any{modelMaxLengthKey: maxLen}
+	tok := map[string]any{modeldir.ModelMaxLengthKey: maxLen}
 	if module == "" || strings.HasPrefix(module, builtinPrefix) {
 		return nil, tok, nil
 	}
@@ -367,5 +333,5 @@ func trainedWith(module string, maxLen int) (map[string][]byte, map[string]any, 
 	if err != nil {
 		return nil, nil, fmt.Errorf("preprocess module: %w", err)
 	}
-	return map[string][]byte{folderModuleFile: b}, tok, nil
+	return map[string][]byte{modeldir.PreprocessModuleFile: b}, tok, nil
 }

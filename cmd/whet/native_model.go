@@ -13,6 +13,7 @@ import (
 
 	"github.com/sugarme/gotch"
 
+	"github.com/whetml/whet/host/modeldir"
 	"github.com/whetml/whet/native/bert"
 	"github.com/whetml/whet/native/checkpoint"
 )
@@ -69,7 +70,7 @@ func modelMerge(args []string) error {
 		opts.Vocab = b
 	}
 	opts.Extra = map[string][]byte{}
-	for _, name := range []string{checkpoint.TokenizerJSONFile, folderModuleFile} {
+	for _, name := range []string{checkpoint.TokenizerJSONFile, modeldir.PreprocessModuleFile} {
 		if b, err := os.ReadFile(filepath.Join(tok.Dir, name)); err == nil {
 			opts.Extra[name] = b
 		}

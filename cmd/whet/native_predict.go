@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/whetml/whet/host/modeldir"
 	"github.com/whetml/whet/internal/atomicfile"
 	"github.com/whetml/whet/internal/protocol"
 
@@ -28,8 +29,8 @@ import (
 
 // classifier is a loaded model folder with its tokenizer, shared by predict, eval and the worker.
 type classifier struct {
-	folder *checkpoint.Folder
-	model  *bert.Model
+	rt    *modeldir.Runtime
+	model *bert.Model
 	// adapter is the LoRA adapter applied to model (nil for a plain model folder).
 	adapter *bert.Adapter
 	tok     tokenizer
@@ -67,28 +68,32 @@ func loadClassifier(ctx context.Context, dir, module string, maxLen, batch int) 
 	if err != nil {
 		return nil, err
 	}
-	c := &classifier{folder: f, model: m, labels: labels, batch: batch}
-	if err := c.openTokenizer(ctx, module, maxLen); err != nil {
+	c := &classifier{model: m, labels: labels, batch: batch}
+	if err := c.openTokenizer(ctx, dir, module, maxLen); err != nil {
 		c.Close(ctx)
 		return nil, err
 	}
 	return c, nil
 }
 
-// openTokenizer sets up the tokenizer of c.folder at maxLen (0: the folder's default).
-func (c *classifier) openTokenizer(ctx context.Context, module string, maxLen int) error {
-	f := c.folder
-	if maxLen <= 0 {
-		maxLen = defaultMaxLen(f)
-	}
-	if maxLen > f.Config.MaxPositionEmbeddings {
-		return fmt.Errorf("--max-seq-length %d is more than the model's max_position_embeddings %d", maxLen, f.Config.MaxPositionEmbeddings)
-	}
-	tok, err := newTokenizer(ctx, f, module, maxLen)
+// openTokenizer reads the runtime facts of the model or adapter folder dir and sets up its tokenizer at maxLen (0: the
+// folder's own length).
+func (c *classifier) openTokenizer(ctx context.Context, dir, module string, maxLen int) error {
+	rt, err := modeldir.ReadRuntime(dir)
 	if err != nil {
 		return err
 	}
-	c.tok, c.maxLen = tok, maxLen
+	if maxLen <= 0 {
+		maxLen = rt.MaxLength
+	}
+	if maxLen > rt.MaxPositionEmbeddings {
+		return fmt.Errorf("--max-seq-length %d is more than the model's max_position_embeddings %d", maxLen, rt.MaxPositionEmbeddings)
+	}
+	tok, err := newTokenizer(ctx, rt, module, maxLen)
+	if err != nil {
+		return err
+	}
+	c.rt, c.tok, c.maxLen = rt, tok, maxLen
 	return nil
 }
 
@@ -108,16 +113,7 @@ func loadAdapterClassifier(ctx context.Context, dir, module string, maxLen, batc
 		c.Close(ctx)
 		return nil, err
 	}
-	base, err := checkpoint.ReadConfigOnly(a.Config.BaseModelNameOrPath)
-	if err != nil {
-		c.Close(ctx)
-		return nil, err
-	}
-	if c.folder, err = checkpoint.AdapterView(base, dir); err != nil {
-		c.Close(ctx)
-		return nil, err
-	}
-	if err := c.openTokenizer(ctx, module, maxLen); err != nil {
+	if err := c.openTokenizer(ctx, dir, module, maxLen); err != nil {
 		c.Close(ctx)
 		return nil, err
 	}

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/whetml/whet/dataset"
+	"github.com/whetml/whet/host/modeldir"
 	"github.com/whetml/whet/host/sandbox"
 	"github.com/whetml/whet/internal/protocol"
 	"github.com/whetml/whet/internal/runspec"
@@ -81,11 +82,11 @@ func runTrain(args []string) (err error) {
 	if *resume != "" {
 		modelDir = *resume
 	}
-	folder, err := readTrainFolder(modelDir, spec.Model)
+	rt, err := readTrainRuntime(modelDir, spec.Model)
 	if err != nil {
 		return &codedError{protocol.CodeModelInvalid, err}
 	}
-	if err := spec.Resolve(folder.Config.MaxPositionEmbeddings); err != nil {
+	if err := spec.Resolve(rt.MaxPositionEmbeddings); err != nil {
 		return &codedError{protocol.CodeInvalidHyperparameters, runspec.FlagError(err)}
 	}
 	maxLen := spec.MaxSeqLength
@@ -100,7 +101,7 @@ func runTrain(args []string) (err error) {
 			return err
 		}
 	}
-	tok, err := newTokenizer(ctx, folder, spec.PreprocessModule, maxLen)
+	tok, err := newTokenizer(ctx, rt, spec.PreprocessModule, maxLen)
 	if err != nil {
 		return err
 	}
@@ -130,7 +131,7 @@ func runTrain(args []string) (err error) {
 		Threads: *threads, Resume: *resume,
 		Device: *device, Precision: *precision, Evaluate: evaluate, Logger: log, LoRA: loraOpts,
 	}
-	if cfg.Files, cfg.TokenizerConfig, err = trainedWith(moduleUsed(spec.PreprocessModule, folder), maxLen); err != nil {
+	if cfg.Files, cfg.TokenizerConfig, err = trainedWith(moduleUsed(spec.PreprocessModule, rt), maxLen); err != nil {
 		return err
 	}
 	if cfg.Files == nil {
@@ -261,24 +262,13 @@ func loraOptions(h runspec.Hyperparameters, fs *flag.FlagSet) (*train.LoRAOption
 	return o, nil
 }
 
-// readTrainFolder reads the config of the folder train starts from: a model folder, or for --resume of a LoRA
-// checkpoint, its base (--model, else the adapter's base_model_name_or_path) with the checkpoint's tokenizer files.
-func readTrainFolder(dir, model string) (*checkpoint.Folder, error) {
-	if !checkpoint.IsAdapter(dir) {
-		return checkpoint.ReadConfigOnly(dir)
+// readTrainRuntime reads the runtime facts of the folder train starts from: a model folder, or for --resume of a
+// LoRA checkpoint, that adapter on its base (--model, else the adapter's base_model_name_or_path).
+func readTrainRuntime(dir, model string) (*modeldir.Runtime, error) {
+	if !modeldir.IsAdapter(dir) {
+		return modeldir.ReadRuntime(dir)
 	}
-	a, err := checkpoint.ReadAdapter(dir)
-	if err != nil {
-		return nil, err
-	}
-	if model == "" {
-		model = a.Config.BaseModelNameOrPath
-	}
-	f, err := checkpoint.ReadConfigOnly(model)
-	if err != nil {
-		return nil, fmt.Errorf("adapter %s: base model: %w", dir, err)
-	}
-	return checkpoint.AdapterView(f, dir)
+	return modeldir.ReadAdapterRuntime(dir, model)
 }
 
 // codedError carries the protocol error code of a failure whose blame is known where it happens.

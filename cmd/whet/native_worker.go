@@ -10,7 +10,6 @@ import (
 
 	"github.com/whetml/whet/internal/protocol"
 	"github.com/whetml/whet/native/bert"
-	"github.com/whetml/whet/native/checkpoint"
 	"github.com/whetml/whet/native/infer"
 )
 
@@ -36,53 +35,38 @@ func runWorker(args []string) error {
 	setThreads(*threads)
 	ctx, stop := signalContext()
 	defer stop()
-	c, baseFolder, err := loadWorkerModel(ctx, *model, *preModule, *maxLen, *batch)
+	c, err := loadWorkerModel(ctx, *model, *preModule, *maxLen, *batch)
 	if err != nil {
 		return err
 	}
 	defer c.Close(context.Background())
-	set := newAdapterSet(c, baseFolder, *preModule, *maxLen, *maxAdapters)
+	baseDir := c.rt.Dir
+	if c.rt.Base != "" {
+		baseDir = c.rt.Base
+	}
+	set := newAdapterSet(c, baseDir, *preModule, *maxLen, *maxAdapters)
 	defer set.close(context.Background())
 	return protocol.Serve(ctx, workerModel{c: c, set: set}, os.Stdin, os.Stdout)
 }
 
 // loadWorkerModel loads the worker's model: a classifier folder, an adapter folder (on its base), or a base model
-// without labels (a pretrained encoder) that serves only requests naming an adapter. It also returns the base
-// model's folder, which adapters are read against.
-func loadWorkerModel(ctx context.Context, dir, module string, maxLen, batch int) (*classifier, *checkpoint.Folder, error) {
+// without labels (a pretrained encoder) that serves only requests naming an adapter.
+func loadWorkerModel(ctx context.Context, dir, module string, maxLen, batch int) (*classifier, error) {
 	c, err := loadClassifier(ctx, dir, module, maxLen, batch)
 	if errors.Is(err, bert.ErrNoLabels) {
 		c, err = loadBaseOnly(ctx, dir, module, maxLen, batch)
 	}
-	if err != nil {
-		return nil, nil, err
-	}
-	if c.adapter == nil {
-		return c, c.folder, nil
-	}
-	a, err := checkpoint.ReadAdapter(dir)
-	if err == nil {
-		var base *checkpoint.Folder
-		if base, err = checkpoint.ReadConfigOnly(a.Config.BaseModelNameOrPath); err == nil {
-			return c, base, nil
-		}
-	}
-	c.Close(ctx)
-	return nil, nil, err
+	return c, err
 }
 
 // loadBaseOnly loads a model folder without classifier labels, for adapters to classify with.
 func loadBaseOnly(ctx context.Context, dir, module string, maxLen, batch int) (*classifier, error) {
-	f, err := checkpoint.ReadConfigOnly(dir)
-	if err != nil {
-		return nil, err
-	}
 	m, err := loadBaseModel(dir)
 	if err != nil {
 		return nil, err
 	}
-	c := &classifier{folder: f, model: m, batch: batch}
-	if err := c.openTokenizer(ctx, module, maxLen); err != nil {
+	c := &classifier{model: m, batch: batch}
+	if err := c.openTokenizer(ctx, dir, module, maxLen); err != nil {
 		c.Close(ctx)
 		return nil, err
 	}

@@ -2,16 +2,15 @@ package api
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/whetml/whet/host/modeldir"
 	"github.com/whetml/whet/host/sandbox"
 	"github.com/whetml/whet/host/store"
 	"github.com/whetml/whet/sdk"
@@ -19,6 +18,9 @@ import (
 
 // maxRunInputs caps the rows of a module dry run.
 const maxRunInputs = 1000
+
+// runModuleMaxLength is a preprocess dry run's max_length when the request sets none (sdk.RunModuleRequest).
+const runModuleMaxLength = 128
 
 // UploadModuleHandler is POST /v1/modules: multipart file (.wasm), kind=preprocess|evaluate, optional name. The
 // module is compiled and checked by the sandbox before it is stored.
@@ -167,11 +169,15 @@ func (s *Server) RunModuleHandler(c *fiber.Ctx) error {
 		if err != nil {
 			return err
 		}
-		opts, err := preprocessOptions(model.Path, req.MaxLength)
+		rt, err := modeldir.ReadRuntime(model.Path)
 		if err != nil {
 			return err
 		}
-		pre, err := s.rt.NewPreprocessor(ctx, mod, opts)
+		maxLength := req.MaxLength
+		if maxLength == 0 {
+			maxLength = runModuleMaxLength
+		}
+		pre, err := s.rt.NewPreprocessor(ctx, mod, preprocessOptions(rt, maxLength))
 		if err != nil {
 			return err
 		}
@@ -203,31 +209,8 @@ func (s *Server) RunModuleHandler(c *fiber.Ctx) error {
 	}
 }
 
-// preprocessOptions reads a model folder's tokenizer files: vocab.txt, tokenizer_config.json (do_lower_case,
-// default true as in HF BertTokenizer) and tokenizer.json when present.
-func preprocessOptions(dir string, maxLength int) (sandbox.PreprocessOptions, error) {
-	opts := sandbox.PreprocessOptions{DoLowerCase: true, MaxLength: maxLength}
-	if opts.MaxLength == 0 {
-		opts.MaxLength = 128
-	}
-	vocab, err := os.ReadFile(filepath.Join(dir, "vocab.txt"))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return opts, err
-	}
-	opts.Vocab = vocab
-	if tj, err := os.ReadFile(filepath.Join(dir, "tokenizer.json")); err == nil {
-		opts.TokenizerJSON = tj
-	}
-	if raw, err := os.ReadFile(filepath.Join(dir, "tokenizer_config.json")); err == nil {
-		var tc struct {
-			DoLowerCase *bool `json:"do_lower_case"`
-		}
-		if json.Unmarshal(raw, &tc) == nil && tc.DoLowerCase != nil {
-			opts.DoLowerCase = *tc.DoLowerCase
-		}
-	}
-	if opts.Vocab == nil && opts.TokenizerJSON == nil {
-		return opts, badRequest("model", "invalid_model", "model folder %s has neither vocab.txt nor tokenizer.json", dir)
-	}
-	return opts, nil
+// preprocessOptions configures a preprocess module as the model folder's runtime says (tokenizer files,
+// do_lower_case), at maxLength tokens per row.
+func preprocessOptions(rt *modeldir.Runtime, maxLength int) sandbox.PreprocessOptions {
+	return sandbox.PreprocessOptions{DoLowerCase: rt.DoLowerCase, MaxLength: maxLength, Vocab: rt.Vocab, TokenizerJSON: rt.TokenizerJSON}
 }

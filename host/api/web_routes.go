@@ -13,8 +13,8 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/whetml/whet/dataset"
+	"github.com/whetml/whet/host/modeldir"
 	"github.com/whetml/whet/host/sandbox"
-	"github.com/whetml/whet/host/store"
 	"github.com/whetml/whet/wasm/modules"
 )
 
@@ -29,9 +29,6 @@ import (
 
 // maxExamples caps GET /v1/models/{id}/examples.
 const maxExamples = 8
-
-// defaultMaxLength is the max_length of models without a job (DESIGN.md's max_seq_length default).
-const defaultMaxLength = 128
 
 // webFiles are the model-folder files the page may read.
 var webFiles = map[string]string{
@@ -49,7 +46,8 @@ type PreprocessInfo struct {
 	SHA256 string `json:"sha256"`
 	// DoLowerCase is tokenizer_config.json's do_lower_case (default true).
 	DoLowerCase bool `json:"do_lower_case"`
-	// MaxLength is the job's max_seq_length (defaultMaxLength for models without a job), special tokens included.
+	// MaxLength is the tokens per row the worker uses (modeldir.Runtime.MaxLength: the length the folder was trained
+	// with, else min(512, max_position_embeddings)), special tokens included.
 	MaxLength int `json:"max_length"`
 	// Files lists the model-folder files the module is configured with (GET .../files/{name}).
 	Files []string `json:"files"`
@@ -86,51 +84,34 @@ func (s *Server) WebRoutes(v1 fiber.Router) {
 	v1.Post("/models/:id/tokenize", s.TokenizeHandler)
 }
 
-// modelPreprocess resolves a model's preprocess module (the job's, else the built-in) and settings.
-func (s *Server) modelPreprocess(ctx context.Context, id string) (*store.Model, []byte, PreprocessInfo, error) {
+// modelPreprocess resolves how a model is preprocessed, as the worker does (modeldir.Runtime): the folder's own
+// preprocess.wasm (named by the job's module id when a job made it), else the built-in, and its settings.
+func (s *Server) modelPreprocess(ctx context.Context, id string) (*modeldir.Runtime, []byte, PreprocessInfo, error) {
 	m, err := s.st.GetModel(ctx, id)
 	if err != nil {
 		return nil, nil, PreprocessInfo{}, err
 	}
-	info := PreprocessInfo{Module: modules.NameBertWordPiece, MaxLength: defaultMaxLength}
+	rt, err := modeldir.ReadRuntime(m.Path)
+	if err != nil {
+		return nil, nil, PreprocessInfo{}, err
+	}
+	info := PreprocessInfo{Module: modules.NameBertWordPiece, MaxLength: rt.MaxLength, DoLowerCase: rt.DoLowerCase,
+		Files: append([]string{}, rt.TokenizerFiles()...)}
 	var wasm []byte
-	if m.JobID != "" {
-		j, err := s.st.GetJob(ctx, m.JobID)
-		if err == nil {
-			if j.Hyperparameters.MaxSeqLength > 0 {
-				info.MaxLength = j.Hyperparameters.MaxSeqLength
-			}
-			if j.PreprocessModule != "" {
-				mod, err := s.st.GetModule(ctx, j.PreprocessModule)
-				if err != nil {
-					return nil, nil, info, err
-				}
-				if wasm, err = os.ReadFile(mod.Path); err != nil {
-					return nil, nil, info, fmt.Errorf("module[%s]: read %s: %w", mod.ID, mod.Path, err)
-				}
-				info.Module = mod.ID
-			}
+	if rt.PreprocessModule == "" {
+		wasm, err = modules.BertWordPiece()
+	} else if wasm, err = os.ReadFile(rt.PreprocessModule); err == nil {
+		info.Module = modeldir.PreprocessModuleFile
+		if j, jerr := s.st.GetJob(ctx, m.JobID); m.JobID != "" && jerr == nil && j.PreprocessModule != "" {
+			info.Module = j.PreprocessModule
 		}
 	}
-	if wasm == nil {
-		if wasm, err = modules.BertWordPiece(); err != nil {
-			return nil, nil, info, err
-		}
+	if err != nil {
+		return nil, nil, info, fmt.Errorf("model[%s]: preprocess module: %w", m.ID, err)
 	}
 	sum := sha256.Sum256(wasm)
 	info.SHA256 = hex.EncodeToString(sum[:])
-	opts, err := preprocessOptions(m.Path, info.MaxLength)
-	if err != nil {
-		return nil, nil, info, err
-	}
-	info.DoLowerCase = opts.DoLowerCase
-	info.Files = []string{}
-	for _, name := range []string{"vocab.txt", "tokenizer.json", "tokenizer_config.json"} {
-		if _, err := os.Stat(filepath.Join(m.Path, name)); err == nil {
-			info.Files = append(info.Files, name)
-		}
-	}
-	return m, wasm, info, nil
+	return rt, wasm, info, nil
 }
 
 // ModelPreprocessHandler is GET /v1/models/{id}/preprocess.
@@ -155,7 +136,8 @@ func (s *Server) ModelPreprocessWasmHandler(c *fiber.Ctx) error {
 	return c.Send(wasm)
 }
 
-// ModelFileHandler is GET /v1/models/{id}/files/{name} for the tokenizer files in webFiles.
+// ModelFileHandler is GET /v1/models/{id}/files/{name} for the tokenizer files in webFiles (an adapter's are those
+// its runtime tokenizes with).
 func (s *Server) ModelFileHandler(c *fiber.Ctx) error {
 	name := c.Params("name")
 	ctype, ok := webFiles[name]
@@ -167,9 +149,17 @@ func (s *Server) ModelFileHandler(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(m.Path, name)
+	dir := m.Path
+	if name != "config.json" && modeldir.IsAdapter(dir) {
+		rt, err := modeldir.ReadRuntime(dir)
+		if err != nil {
+			return err
+		}
+		dir = rt.TokenizerDir // an adapter without its own tokenizer files tokenizes as its base
+	}
+	path := filepath.Join(dir, name)
 	if real, err := filepath.EvalSymlinks(path); err == nil {
-		if root, err := filepath.EvalSymlinks(m.Path); err != nil || !within(real, root) {
+		if root, err := filepath.EvalSymlinks(dir); err != nil || !within(real, root) {
 			path = "" // a link leading out of the model folder (registered in place before imports were copied)
 		}
 	}
@@ -249,7 +239,7 @@ func (s *Server) TokenizeHandler(c *fiber.Ctx) error {
 	if len(req.Inputs) == 0 || len(req.Inputs) > maxRunInputs {
 		return badRequest("inputs", "invalid_value", "inputs must hold 1 to %d texts, got %d", maxRunInputs, len(req.Inputs))
 	}
-	m, wasm, info, err := s.modelPreprocess(ctx, c.Params("id"))
+	rt, wasm, info, err := s.modelPreprocess(ctx, c.Params("id"))
 	if err != nil {
 		return err
 	}
@@ -262,11 +252,7 @@ func (s *Server) TokenizeHandler(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	opts, err := preprocessOptions(m.Path, info.MaxLength)
-	if err != nil {
-		return err
-	}
-	pre, err := s.rt.NewPreprocessor(ctx, mod, opts)
+	pre, err := s.rt.NewPreprocessor(ctx, mod, preprocessOptions(rt, info.MaxLength))
 	if err != nil {
 		return err
 	}

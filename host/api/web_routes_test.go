@@ -61,7 +61,8 @@ func TestWebRoutes(t *testing.T) {
 		MaxLength int      `json:"max_length"`
 		Files     []string `json:"files"`
 	}
-	if code := getJSON(t, base+"tiny/preprocess", &info); code != 200 || info.Module != "bert-wordpiece" || info.MaxLength != 128 {
+	// The worker's length for a folder that records none: min(512, max_position_embeddings), not the training default.
+	if code := getJSON(t, base+"tiny/preprocess", &info); code != 200 || info.Module != "bert-wordpiece" || info.MaxLength != 512 {
 		t.Fatalf("preprocess of base model: %d %+v", code, info)
 	}
 	resp, err := http.Get(base + "tiny/preprocess.wasm")

@@ -21,8 +21,7 @@ func AdapterWeightFiles() []string { return []string{"adapter_model.safetensors"
 // IsAdapter reports whether dir holds an adapter_config.json: a LoRA adapter of another model, which whet serves on
 // that base (adapter_config.json base_model_name_or_path).
 func IsAdapter(dir string) bool {
-	st, err := os.Stat(filepath.Join(dir, AdapterConfigFile))
-	return err == nil && st.Mode().IsRegular()
+	return fileExists(filepath.Join(dir, AdapterConfigFile))
 }
 
 // inspectAdapter is Inspect for an adapter folder: a peft LORA SEQ_CLS config, a weight file, and the labels of

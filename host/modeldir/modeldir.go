@@ -58,6 +58,24 @@ func Inspect(dir string) (*Info, error) {
 	if IsAdapter(dir) {
 		return inspectAdapter(dir)
 	}
+	info, err := readConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range WeightFiles() {
+		if st, err := os.Stat(filepath.Join(dir, w)); err == nil && st.Mode().IsRegular() {
+			info.Weights = w
+			break
+		}
+	}
+	if info.Weights == "" {
+		return nil, &Error{Path: dir, Msg: "no weights: expected model.safetensors or pytorch_model.bin"}
+	}
+	return info, nil
+}
+
+// readConfig reads the Info fields of dir's config.json (not the weights).
+func readConfig(dir string) (*Info, error) {
 	raw, err := os.ReadFile(filepath.Join(dir, "config.json"))
 	if err != nil {
 		return nil, &Error{Path: dir, Msg: "config.json missing: a model folder needs config.json and model.safetensors or pytorch_model.bin"}
@@ -89,15 +107,6 @@ func Inspect(dir string) (*Info, error) {
 		for _, id := range ids {
 			info.Labels = append(info.Labels, byID[id])
 		}
-	}
-	for _, w := range WeightFiles() {
-		if st, err := os.Stat(filepath.Join(dir, w)); err == nil && st.Mode().IsRegular() {
-			info.Weights = w
-			break
-		}
-	}
-	if info.Weights == "" {
-		return nil, &Error{Path: dir, Msg: "no weights: expected model.safetensors or pytorch_model.bin"}
 	}
 	return info, nil
 }

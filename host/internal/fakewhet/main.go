@@ -31,6 +31,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/whetml/whet/host/modeldir"
 	"github.com/whetml/whet/internal/protocol"
 	"github.com/whetml/whet/internal/protocol/protocoltest"
 	"github.com/whetml/whet/internal/runspec"
@@ -188,19 +189,19 @@ func train(args []string) error {
 	os.WriteFile(filepath.Join(*out, "config.json"), cfgRaw, 0o644)
 	os.WriteFile(filepath.Join(*out, "model.safetensors"), []byte("weights"), 0o644)
 	// A model folder carries its tokenizer, the length and the preprocess module it was trained with.
-	if b, err := os.ReadFile(filepath.Join(*model, "vocab.txt")); err == nil {
-		os.WriteFile(filepath.Join(*out, "vocab.txt"), b, 0o644)
+	if b, err := os.ReadFile(filepath.Join(*model, modeldir.VocabFile)); err == nil {
+		os.WriteFile(filepath.Join(*out, modeldir.VocabFile), b, 0o644)
 	}
 	tc := map[string]any{}
-	if b, err := os.ReadFile(filepath.Join(*model, "tokenizer_config.json")); err == nil {
+	if b, err := os.ReadFile(filepath.Join(*model, modeldir.TokenizerConfigFile)); err == nil {
 		json.Unmarshal(b, &tc)
 	}
-	tc["model_max_length"] = spec.MaxSeqLength
+	tc[modeldir.ModelMaxLengthKey] = spec.MaxSeqLength
 	b, _ := json.Marshal(tc)
-	os.WriteFile(filepath.Join(*out, "tokenizer_config.json"), b, 0o644)
+	os.WriteFile(filepath.Join(*out, modeldir.TokenizerConfigFile), b, 0o644)
 	if spec.PreprocessModule != "" {
 		if b, err := os.ReadFile(spec.PreprocessModule); err == nil {
-			os.WriteFile(filepath.Join(*out, "preprocess.wasm"), b, 0o644)
+			os.WriteFile(filepath.Join(*out, modeldir.PreprocessModuleFile), b, 0o644)
 		}
 	}
 	emit(protocol.Event{Type: protocol.EventDone, Metrics: metrics, TrainSamplesPerSecond: 100})
