@@ -45,16 +45,16 @@ func runPretrain(args []string) error {
 	cased := fs.Bool("cased", false, "keep case (from scratch with --vocab)")
 	corpus := fs.String("corpus", "", "unlabeled text, one text per line")
 	out := fs.String("out", "", "output model folder")
-	def := runspec.Default()
-	epochs := fs.Int("epochs", 1, "passes over the corpus")
-	maxSteps := fs.Int("max-steps", 0, "stop after this many steps (0: epochs decide)")
-	batch := fs.Int("batch-size", def.BatchSize, "lines per step")
-	lr := fs.Float64("learning-rate", train.DefaultPretrainLearningRate, "peak AdamW learning rate")
+	cfg := train.PretrainDefaults()
+	fs.IntVar(&cfg.Epochs, "epochs", cfg.Epochs, "passes over the corpus")
+	fs.IntVar(&cfg.MaxSteps, "max-steps", 0, "stop after this many steps (0: epochs decide)")
+	fs.IntVar(&cfg.BatchSize, "batch-size", cfg.BatchSize, "lines per step")
+	fs.Float64Var(&cfg.LearningRate, "learning-rate", cfg.LearningRate, "peak AdamW learning rate")
 	maxLen := fs.Int("max-seq-length", runspec.DefaultMaxSeqLength, "tokens per line (longer lines are truncated)")
-	mlmProb := fs.Float64("mlm-probability", train.DefaultMLMProbability, "share of tokens masked")
-	warmup := fs.Float64("warmup-ratio", 0, "fraction of steps with a rising learning rate")
-	wd := fs.Float64("weight-decay", def.WeightDecay, "AdamW weight decay")
-	seed := fs.Int64("seed", def.Seed, "seed for masking, shuffling and weights")
+	fs.Float64Var(&cfg.MLMProbability, "mlm-probability", cfg.MLMProbability, "share of tokens masked")
+	fs.Float64Var(&cfg.WarmupRatio, "warmup-ratio", 0, "fraction of steps with a rising learning rate")
+	fs.Float64Var(&cfg.WeightDecay, "weight-decay", cfg.WeightDecay, "AdamW weight decay")
+	fs.Int64Var(&cfg.Seed, "seed", cfg.Seed, "seed for masking, shuffling and weights")
 	threads := threadsFlag(fs)
 	progress := fs.String("progress", "none", "json (NDJSON step events on stderr) or none")
 	preModule := fs.String("preprocess-module", "", "preprocess .wasm module or builtin:NAME")
@@ -79,12 +79,7 @@ func runPretrain(args []string) error {
 	ctx, stop := signalContext()
 	defer stop()
 
-	cfg := train.PretrainConfig{ModelDir: *model, OutDir: *out, MLMProbability: *mlmProb, Epochs: *epochs, MaxSteps: *maxSteps,
-		BatchSize: *batch, LearningRate: *lr, WarmupRatio: *warmup, WeightDecay: *wd, Seed: *seed, Threads: *threads,
-		Device: *device, Logger: log}
-	if *wd == 0 {
-		cfg.WeightDecay = -1
-	}
+	cfg.ModelDir, cfg.OutDir, cfg.Threads, cfg.Device, cfg.Logger = *model, *out, *threads, *device, log
 	popts := sandbox.PreprocessOptions{MaxLength: *maxLen}
 	switch {
 	case *model != "" || *configFrom != "":

@@ -89,6 +89,16 @@ func (o *optim) close() {
 	}
 }
 
+// startDevice starts a run on one thread: libtorch's threads (when threads > 0), its generators seeded with seed,
+// and the device named (Config.Device) resolved.
+func startDevice(threads int, seed int64, name string) (gotch.Device, error) {
+	if threads > 0 {
+		torch.SetThreads(threads)
+	}
+	torch.ManualSeed(seed)
+	return device(name)
+}
+
 // device resolves Config.Device (torch.ParseDevice).
 func device(name string) (gotch.Device, error) {
 	d, err := torch.ParseDevice(name)

@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/whetml/whet/internal/protocol"
@@ -29,7 +30,8 @@ const DefaultMLMProbability = 0.15
 // small or fresh model).
 const DefaultPretrainLearningRate = 1e-4
 
-// PretrainConfig is one masked-language-model pretraining run. Zero fields take the documented defaults.
+// PretrainConfig is one masked-language-model pretraining run. Its hyperparameters (MLMProbability to Seed) are used
+// as they are, 0 included (seed 0, no weight decay, no clipping): start from PretrainDefaults().
 type PretrainConfig struct {
 	// ModelDir continues from a model folder's weights (its MLM head when present, else a fresh one). Either
 	// ModelDir or Config is required.
@@ -48,24 +50,24 @@ type PretrainConfig struct {
 	MaskTokenID int32
 	// SpecialIDs are never selected for masking ([CLS], [SEP], [PAD], [UNK], ...).
 	SpecialIDs []int32
-	// MLMProbability is the share of tokens selected; of those 80% become [MASK], 10% a random token, 10% stay.
-	// Default: DefaultMLMProbability.
+	// MLMProbability is the share of tokens selected; of those 80% become [MASK], 10% a random token, 10% stay, in
+	// (0, 1). Default: DefaultMLMProbability.
 	MLMProbability float64
-	// Epochs over Texts. Default: 1.
+	// Epochs over Texts, at least 1 unless MaxSteps is set. Default: 1.
 	Epochs int
 	// MaxSteps, when positive, stops after that many optimizer steps. Default: 0.
 	MaxSteps int
-	// BatchSize is rows per step. Default: runspec.Default().BatchSize.
+	// BatchSize is rows per step, at least 1. Default: runspec.Default().BatchSize.
 	BatchSize int
-	// LearningRate is AdamW's peak learning rate. Default: DefaultPretrainLearningRate.
+	// LearningRate is AdamW's peak learning rate, positive. Default: DefaultPretrainLearningRate.
 	LearningRate float64
 	// WarmupRatio is the share of steps with a rising learning rate. Default: 0.
 	WarmupRatio float64
-	// WeightDecay as in Config. Default: runspec.Default().WeightDecay; negative means 0.
+	// WeightDecay as in Config. Default: runspec.Default().WeightDecay.
 	WeightDecay float64
-	// MaxGradNorm as in Config. Default: runspec.Default().MaxGradNorm; negative disables.
+	// MaxGradNorm as in Config (0 disables clipping). Default: runspec.Default().MaxGradNorm.
 	MaxGradNorm float64
-	// Seed seeds masking, shuffling, dropout and fresh weights. Default: runspec.Default().Seed.
+	// Seed seeds masking, shuffling, dropout and fresh weights (0 is a seed). Default: runspec.Default().Seed.
 	Seed int64
 	// Threads sets libtorch's threads when positive.
 	Threads int
@@ -73,8 +75,39 @@ type PretrainConfig struct {
 	Device string
 	// Progress receives step and done events.
 	Progress func(protocol.Event)
-	// Logger receives log lines. Default: discard.
+	// Logger receives log lines. nil discards them.
 	Logger *slog.Logger
+}
+
+// PretrainDefaults returns PretrainConfig's default hyperparameters (the fields that say "Default"), the rest zero.
+func PretrainDefaults() PretrainConfig {
+	def := runspec.Default()
+	return PretrainConfig{MLMProbability: DefaultMLMProbability, Epochs: 1, BatchSize: def.BatchSize,
+		LearningRate: DefaultPretrainLearningRate, WeightDecay: def.WeightDecay, MaxGradNorm: def.MaxGradNorm, Seed: def.Seed}
+}
+
+// validate names the first bad field.
+func (cfg PretrainConfig) validate() error {
+	switch {
+	case cfg.OutDir == "":
+		return errors.New("pretrain: config field[OutDir]: required")
+	case len(cfg.Texts) == 0:
+		return errors.New("pretrain: config field[Texts]: no text")
+	case cfg.ModelDir == "" && cfg.Config == nil:
+		return errors.New("pretrain: config field[ModelDir]: required (or Config for a model from scratch)")
+	case cfg.MLMProbability <= 0 || cfg.MLMProbability >= 1:
+		return fmt.Errorf("pretrain: config field[MLMProbability]: must be in (0, 1), got %g (start from PretrainDefaults())", cfg.MLMProbability)
+	case cfg.BatchSize < 1:
+		return fmt.Errorf("pretrain: config field[BatchSize]: must be at least 1, got %d (start from PretrainDefaults())", cfg.BatchSize)
+	case cfg.Epochs < 1 && cfg.MaxSteps <= 0:
+		return fmt.Errorf("pretrain: config field[Epochs]: must be at least 1 (or MaxSteps set), got %d", cfg.Epochs)
+	case !(cfg.LearningRate > 0):
+		return fmt.Errorf("pretrain: config field[LearningRate]: must be positive, got %g (start from PretrainDefaults())", cfg.LearningRate)
+	case cfg.WeightDecay < 0 || cfg.MaxGradNorm < 0 || cfg.WarmupRatio < 0 || cfg.WarmupRatio >= 1:
+		return fmt.Errorf("pretrain: config fields[WeightDecay, MaxGradNorm, WarmupRatio]: got %g, %g, %g: none may be negative, WarmupRatio below 1",
+			cfg.WeightDecay, cfg.MaxGradNorm, cfg.WarmupRatio)
+	}
+	return nil
 }
 
 // PretrainResult is a finished (or cancelled) pretraining run.
@@ -93,111 +126,124 @@ type PretrainResult struct {
 // BertForMaskedLM weights (cls.predictions.*; the decoder is tied to the word embeddings) that Run can start from
 // (the classifier head is then created fresh). On cancellation the model so far is written and ctx's error returned.
 func Pretrain(ctx context.Context, cfg PretrainConfig) (*PretrainResult, error) {
-	if cfg.MLMProbability == 0 {
-		cfg.MLMProbability = DefaultMLMProbability
-	}
-	if cfg.Epochs == 0 {
-		cfg.Epochs = 1
-	}
-	def := runspec.Default()
-	if cfg.BatchSize == 0 {
-		cfg.BatchSize = def.BatchSize
-	}
-	if cfg.LearningRate == 0 {
-		cfg.LearningRate = DefaultPretrainLearningRate
-	}
-	if cfg.WeightDecay == 0 {
-		cfg.WeightDecay = def.WeightDecay
-	} else if cfg.WeightDecay < 0 {
-		cfg.WeightDecay = 0
-	}
-	if cfg.MaxGradNorm == 0 {
-		cfg.MaxGradNorm = def.MaxGradNorm
-	}
-	if cfg.Seed == 0 {
-		cfg.Seed = def.Seed
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	switch {
-	case cfg.OutDir == "":
-		return nil, errors.New("pretrain: config field[OutDir]: required")
-	case len(cfg.Texts) == 0:
-		return nil, errors.New("pretrain: config field[Texts]: no text")
-	case cfg.ModelDir == "" && cfg.Config == nil:
-		return nil, errors.New("pretrain: config field[ModelDir]: required (or Config for a model from scratch)")
-	case cfg.MLMProbability <= 0 || cfg.MLMProbability >= 1:
-		return nil, fmt.Errorf("pretrain: config field[MLMProbability]: must be in (0, 1), got %g", cfg.MLMProbability)
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	// libtorch's grad mode is thread-local and goroutines move between threads: stay on one thread so no step
 	// ever runs on a thread where grad mode was left off.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	log := cfg.Logger
-	if cfg.Threads > 0 {
-		torch.SetThreads(cfg.Threads)
-	}
-	torch.ManualSeed(cfg.Seed)
-	dev, err := device(cfg.Device)
+	dev, err := startDevice(cfg.Threads, cfg.Seed, cfg.Device)
 	if err != nil {
 		return nil, err
 	}
+	p, err := newPretraining(cfg, dev)
+	if err != nil {
+		return nil, err
+	}
+	defer p.close()
+	res, err := p.loop(ctx)
+	if err != nil {
+		return res, err
+	}
+	if cfg.Progress != nil {
+		cfg.Progress(protocol.Event{Type: protocol.EventDone, TrainSamplesPerSecond: res.TrainSamplesPerSecond})
+	}
+	return res, nil
+}
 
-	var mcfg bert.Config
+// pretraining is a Pretrain run's model, optimizer and what it writes.
+type pretraining struct {
+	cfg     PretrainConfig
+	mcfg    bert.Config
+	tokCfg  map[string]any
+	m       *bert.Model
+	opt     *optim
+	special map[int32]bool
+}
+
+// newPretraining builds the masked-LM model (from cfg.ModelDir's weights, else fresh from cfg.Config), checks the
+// texts against it and makes the optimizer.
+func newPretraining(cfg PretrainConfig, dev gotch.Device) (*pretraining, error) {
+	p := &pretraining{cfg: cfg, special: map[int32]bool{}}
 	var values map[string][]float32
-	var tokCfg map[string]any
 	if cfg.ModelDir != "" {
 		f, err := checkpoint.ReadFolder(cfg.ModelDir)
 		if err != nil {
 			return nil, err
 		}
-		mcfg = f.Config
-		mcfg.ID2Label = nil
+		p.mcfg = f.Config
+		p.mcfg.ID2Label = nil
 		var rep *checkpoint.Report
-		if values, rep, err = f.Match(mcfg, bert.HeadMLM, 0); err != nil {
+		if values, rep, err = f.Match(p.mcfg, bert.HeadMLM, 0); err != nil {
 			return nil, err
 		}
 		if len(rep.Missing) > 0 {
-			log.Info("masked-LM head created fresh", "names", rep.Missing)
+			cfg.Logger.Info("masked-LM head created fresh", "names", rep.Missing)
 		}
 		if len(rep.Unexpected) > 0 {
-			log.Info("weights not used by the masked-LM model", "names", rep.Unexpected)
+			cfg.Logger.Info("weights not used by the masked-LM model", "names", rep.Unexpected)
 		}
-		if cfg.Vocab == nil {
+		if p.cfg.Vocab == nil {
 			if b, err := os.ReadFile(f.VocabPath()); err == nil {
-				cfg.Vocab = b
+				p.cfg.Vocab = b
 			}
-			cfg.DoLowerCase = f.DoLowerCase
+			p.cfg.DoLowerCase = f.DoLowerCase
 		}
-		tokCfg = f.TokenizerConfig
+		p.tokCfg = f.TokenizerConfig
 	} else {
-		mcfg = *cfg.Config
-		mcfg.ID2Label = nil
+		p.mcfg = *cfg.Config
+		p.mcfg.ID2Label = nil
 	}
-	mcfg.Architectures = []string{bert.ArchMaskedLM}
-	m, err := bert.New(mcfg, bert.Options{Heads: bert.HeadMLM, Device: dev, Seed: uint64(cfg.Seed)}, values)
+	p.mcfg.Architectures = []string{bert.ArchMaskedLM}
+	m, err := bert.New(p.mcfg, bert.Options{Heads: bert.HeadMLM, Device: dev, Seed: uint64(cfg.Seed)}, values)
 	if err != nil {
 		return nil, err
 	}
-	defer m.Close()
+	p.m = m
 	for i, row := range cfg.Texts {
 		if err := m.CheckRow(row, nil); err != nil {
+			p.close()
 			return nil, fmt.Errorf("pretrain: text line %d: %w", i+1, err)
 		}
 	}
-	if int(cfg.MaskTokenID) < 0 || int(cfg.MaskTokenID) >= mcfg.VocabSize {
-		return nil, fmt.Errorf("pretrain: [MASK] id %d outside the vocabulary (size %d)", cfg.MaskTokenID, mcfg.VocabSize)
+	if int(cfg.MaskTokenID) < 0 || int(cfg.MaskTokenID) >= p.mcfg.VocabSize {
+		p.close()
+		return nil, fmt.Errorf("pretrain: [MASK] id %d outside the vocabulary (size %d)", cfg.MaskTokenID, p.mcfg.VocabSize)
 	}
-	special := map[int32]bool{}
 	for _, id := range cfg.SpecialIDs {
-		special[id] = true
+		p.special[id] = true
 	}
-	opt, err := newOptim(m.Parameters(), cfg.WeightDecay, cfg.MaxGradNorm)
-	if err != nil {
+	if p.opt, err = newOptim(m.Parameters(), cfg.WeightDecay, cfg.MaxGradNorm); err != nil {
+		p.close()
 		return nil, err
 	}
-	defer opt.close()
+	return p, nil
+}
+
+func (p *pretraining) close() {
+	if p.opt != nil {
+		p.opt.close()
+	}
+	p.m.Close()
+}
+
+// save writes the model so far to OutDir.
+func (p *pretraining) save() error {
+	tensors, err := p.m.Tensors()
+	if err != nil {
+		return err
+	}
+	return checkpoint.WriteFolder(p.cfg.OutDir, checkpoint.SaveOptions{Config: p.mcfg, Tensors: tensors, Vocab: p.cfg.Vocab,
+		DoLowerCase: p.cfg.DoLowerCase, TokenizerConfig: p.tokCfg})
+}
+
+// loop runs the steps (planned as Run plans them) and writes the model, also when ctx is cancelled.
+func (p *pretraining) loop(ctx context.Context) (*PretrainResult, error) {
+	cfg, log := p.cfg, p.cfg.Logger
 	batches := (len(cfg.Texts) + cfg.BatchSize - 1) / cfg.BatchSize
 	total := batches * cfg.Epochs
 	if cfg.MaxSteps > 0 {
@@ -210,66 +256,46 @@ func Pretrain(ctx context.Context, cfg PretrainConfig) (*PretrainResult, error) 
 	}
 	log.Info("pretraining", "lines", len(cfg.Texts), "total_steps", total, "batch_size", cfg.BatchSize,
 		"learning_rate", cfg.LearningRate, "mlm_probability", cfg.MLMProbability, "runtime", torch.Describe())
-
 	res := &PretrainResult{OutDir: cfg.OutDir}
-	save := func() error {
-		tensors, err := m.Tensors()
-		if err != nil {
-			return err
-		}
-		return checkpoint.WriteFolder(cfg.OutDir, checkpoint.SaveOptions{Config: mcfg, Tensors: tensors, Vocab: cfg.Vocab, DoLowerCase: cfg.DoLowerCase, TokenizerConfig: tokCfg})
-	}
 	var trainTime time.Duration
 	samples := 0
-	step := 0
-	for epoch := 0; step < total; epoch++ {
-		rng := epochRNG(cfg.Seed, epoch)
+	for epoch := 0; res.GlobalStep < total; epoch++ {
 		maskRNG := rand.New(rand.NewPCG(uint64(cfg.Seed)^0xabcdef, uint64(epoch)))
-		for _, batch := range planBatches(lengths, cfg.BatchSize, rng) {
-			if step >= total {
+		for _, batch := range planBatches(lengths, cfg.BatchSize, epochRNG(cfg.Seed, epoch)) {
+			if res.GlobalStep >= total {
 				break
 			}
 			if err := ctx.Err(); err != nil {
-				res.GlobalStep = step
-				if serr := save(); serr != nil {
+				if serr := p.save(); serr != nil {
 					return res, errors.Join(err, serr)
 				}
-				log.Info("cancelled: model so far written", "path", cfg.OutDir, "step", step)
+				log.Info("cancelled: model so far written", "path", cfg.OutDir, "step", res.GlobalStep)
 				return res, err
 			}
 			start := time.Now()
-			loss, err := mlmStep(m, cfg, batch, special, maskRNG)
+			loss, err := mlmStep(p.m, cfg, batch, p.special, maskRNG)
 			if err != nil {
 				return res, err
 			}
-			lr := sched.lr(step)
-			if err := opt.step(lr); err != nil {
+			lr := sched.lr(res.GlobalStep)
+			if err := p.opt.step(lr); err != nil {
 				return res, err
 			}
-			step++
+			res.GlobalStep++
 			samples += len(batch)
 			trainTime += time.Since(start)
+			res.TrainSamplesPerSecond = float64(samples) / trainTime.Seconds()
 			res.Losses = append(res.Losses, loss)
 			if math.IsNaN(loss) || math.IsInf(loss, 0) {
-				return res, fmt.Errorf("pretrain: step %d: loss is %g (lower the learning rate?)", step, loss)
+				return res, fmt.Errorf("pretrain: step %d: loss is %g (lower the learning rate?)", res.GlobalStep, loss)
 			}
 			if cfg.Progress != nil {
-				cfg.Progress(protocol.Event{Type: protocol.EventStep, Step: step, TotalSteps: total, Epoch: float64(step) / float64(batches),
-					Loss: loss, LearningRate: lr, SamplesPerSecond: float64(samples) / trainTime.Seconds()})
+				cfg.Progress(protocol.Event{Type: protocol.EventStep, Step: res.GlobalStep, TotalSteps: total,
+					Epoch: float64(res.GlobalStep) / float64(batches), Loss: loss, LearningRate: lr, SamplesPerSecond: res.TrainSamplesPerSecond})
 			}
 		}
 	}
-	res.GlobalStep = step
-	if trainTime > 0 {
-		res.TrainSamplesPerSecond = float64(samples) / trainTime.Seconds()
-	}
-	if err := save(); err != nil {
-		return res, err
-	}
-	if cfg.Progress != nil {
-		cfg.Progress(protocol.Event{Type: protocol.EventDone, TrainSamplesPerSecond: res.TrainSamplesPerSecond})
-	}
-	return res, nil
+	return res, p.save()
 }
 
 // maskRows applies BERT's masking to rows: each non-special token is selected with probability p; a selected token

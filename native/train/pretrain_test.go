@@ -7,6 +7,8 @@ import (
 	"errors"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/sugarme/gotch"
@@ -39,10 +41,10 @@ func TestPretrainThenFineTune(t *testing.T) {
 	torch.SetThreads(2)
 	base := tinyModel(t, []string{"neg", "pos"}, nil)
 	out := filepath.Join(t.TempDir(), "mlm")
-	res, err := train.Pretrain(context.Background(), train.PretrainConfig{
-		ModelDir: base, OutDir: out, Texts: corpus(400), MaskTokenID: 4, SpecialIDs: []int32{0, 1, 2, 3, 4},
-		Epochs: 15, BatchSize: 16, LearningRate: 3e-3, Seed: 5,
-	})
+	cfg := train.PretrainDefaults()
+	cfg.ModelDir, cfg.OutDir, cfg.Texts, cfg.MaskTokenID, cfg.SpecialIDs = base, out, corpus(400), 4, []int32{0, 1, 2, 3, 4}
+	cfg.Epochs, cfg.BatchSize, cfg.LearningRate, cfg.Seed = 15, 16, 3e-3, 5
+	res, err := train.Pretrain(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,14 +119,14 @@ func TestPretrainCancel(t *testing.T) {
 	base := tinyModel(t, []string{"neg", "pos"}, nil)
 	out := filepath.Join(t.TempDir(), "mlm")
 	ctx, cancel := context.WithCancel(context.Background())
-	res, err := train.Pretrain(ctx, train.PretrainConfig{
-		ModelDir: base, OutDir: out, Texts: corpus(200), MaskTokenID: 4, SpecialIDs: []int32{0, 1, 2, 3, 4}, BatchSize: 8,
-		Progress: func(e protocol.Event) {
-			if e.Type == protocol.EventStep && e.Step == 3 {
-				cancel()
-			}
-		},
-	})
+	cfg := train.PretrainDefaults()
+	cfg.ModelDir, cfg.OutDir, cfg.Texts, cfg.MaskTokenID, cfg.SpecialIDs, cfg.BatchSize = base, out, corpus(200), 4, []int32{0, 1, 2, 3, 4}, 8
+	cfg.Progress = func(e protocol.Event) {
+		if e.Type == protocol.EventStep && e.Step == 3 {
+			cancel()
+		}
+	}
+	res, err := train.Pretrain(ctx, cfg)
 	if !errors.Is(err, context.Canceled) || res.GlobalStep != 3 {
 		t.Fatalf("err %v step %d", err, res.GlobalStep)
 	}
@@ -139,4 +141,32 @@ func mean(v []float64) float64 {
 		s += x
 	}
 	return s / float64(len(v))
+}
+
+// TestPretrainSeedZero: seed 0 is a seed, not "the default" (it was turned into 42); a zero hyperparameter is used as
+// it is, and one that cannot be is refused naming the field.
+func TestPretrainSeedZero(t *testing.T) {
+	torch.SetThreads(2)
+	base := tinyModel(t, []string{"neg", "pos"}, nil)
+	losses := map[int64][]float64{}
+	for _, seed := range []int64{0, 0, 42} {
+		cfg := train.PretrainDefaults()
+		cfg.ModelDir, cfg.OutDir, cfg.Texts, cfg.MaskTokenID, cfg.SpecialIDs = base, t.TempDir(), corpus(64), 4, []int32{0, 1, 2, 3, 4}
+		cfg.MaxSteps, cfg.BatchSize, cfg.Seed = 2, 8, seed
+		res, err := train.Pretrain(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if prev, ok := losses[seed]; ok && !slices.Equal(prev, res.Losses) {
+			t.Fatalf("seed %d twice: losses %v then %v", seed, prev, res.Losses)
+		}
+		losses[seed] = res.Losses
+	}
+	if slices.Equal(losses[0], losses[42]) {
+		t.Fatalf("seed 0 trained as seed 42: losses %v", losses[0])
+	}
+	_, err := train.Pretrain(context.Background(), train.PretrainConfig{ModelDir: base, OutDir: t.TempDir(), Texts: corpus(8), MLMProbability: 0.15})
+	if err == nil || !strings.Contains(err.Error(), "BatchSize") {
+		t.Fatalf("zero batch size: err = %v", err)
+	}
 }

@@ -136,11 +136,7 @@ func (r *run) emit(e protocol.Event) {
 
 func (r *run) setup() error {
 	cfg := r.cfg
-	if cfg.Threads > 0 {
-		torch.SetThreads(cfg.Threads)
-	}
-	torch.ManualSeed(cfg.Seed)
-	dev, err := device(cfg.Device)
+	dev, err := startDevice(cfg.Threads, cfg.Seed, cfg.Device)
 	if err != nil {
 		return err
 	}
