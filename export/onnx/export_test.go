@@ -142,12 +142,12 @@ func (m testModel) write(t testing.TB, dir string, seed uint64) bert.Config {
 func TestExportMatchesPyTorch(t *testing.T) {
 	root := skipWithoutORT(t)
 	reftest.SkipWithoutTorch(t)
-	v := reftest.NewVocab(reftest.Sentences, 120)
+	v := reftest.NewVocab(reftest.Sentences(), 120)
 	var ids, types [][]int32
-	for i, s := range reftest.Sentences {
+	for i, s := range reftest.Sentences() {
 		pair := ""
 		if i == 1 {
-			pair = reftest.Sentences[2] // a sentence pair: token_type_ids 1 on the second segment
+			pair = reftest.Sentences()[2] // a sentence pair: token_type_ids 1 on the second segment
 		}
 		a, b := v.Encode(s, pair)
 		ids, types = append(ids, a), append(types, b)
@@ -190,7 +190,7 @@ func TestExportMatchesPyTorch(t *testing.T) {
 // TestExportInt8 checks the quantized graph: about 4x smaller than fp32 and close to its logits.
 func TestExportInt8(t *testing.T) {
 	root := skipWithoutORT(t)
-	v := reftest.NewVocab(reftest.Sentences, 2000)
+	v := reftest.NewVocab(reftest.Sentences(), 2000)
 	dir := filepath.Join(t.TempDir(), "model")
 	m := testModel{vocab: v.Text(), layers: 2, hidden: 64, ffn: 256, heads: 4, maxPos: 64, act: "gelu", labels: []string{"neg", "pos"}, std: 0.1}
 	m.write(t, dir, 3)
@@ -205,7 +205,7 @@ func TestExportInt8(t *testing.T) {
 		t.Errorf("int8 model is %d bytes, %.2f of fp32's %d: want <= 1/3", q, ratio, fp32)
 	}
 	var ids, types [][]int32
-	for _, s := range reftest.Sentences {
+	for _, s := range reftest.Sentences() {
 		a, b := v.Encode(s, "")
 		ids, types = append(ids, a), append(types, b)
 	}

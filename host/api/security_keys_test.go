@@ -26,7 +26,7 @@ func scopedKeys(t *testing.T, data string) map[string]string {
 	}
 	defer st.Close(ctx)
 	keys := map[string]string{}
-	for _, scope := range store.Scopes {
+	for _, scope := range store.Scopes() {
 		if keys[scope], _, err = st.CreateKey(ctx, scope, scope); err != nil {
 			t.Fatal(err)
 		}

@@ -25,12 +25,12 @@ const (
 	ScopeAdmin = "admin"
 )
 
-// Scopes lists the scopes from least to most allowed.
-var Scopes = []string{ScopeRead, ScopeUser, ScopeAdmin}
+// Scopes returns the scopes from least to most allowed.
+func Scopes() []string { return []string{ScopeRead, ScopeUser, ScopeAdmin} }
 
 // ScopeAllows reports whether a key of scope has may do what needs scope need.
 func ScopeAllows(has, need string) bool {
-	return slices.Index(Scopes, has) >= slices.Index(Scopes, need) && slices.Contains(Scopes, has)
+	return slices.Index(Scopes(), has) >= slices.Index(Scopes(), need) && slices.Contains(Scopes(), has)
 }
 
 // Key is a stored API key (never the key itself: only its hash is stored).
@@ -56,8 +56,8 @@ func HashKey(key string) string {
 // CreateKey generates a new API key of scope (one of Scopes) named name, stores its hash and returns the key itself
 // (shown once: it cannot be recovered) and its id.
 func (s *Store) CreateKey(ctx context.Context, name, scope string) (key, id string, err error) {
-	if !slices.Contains(Scopes, scope) {
-		return "", "", fmt.Errorf("store: create key[%s]: scope must be one of %v, got %q", name, Scopes, scope)
+	if !slices.Contains(Scopes(), scope) {
+		return "", "", fmt.Errorf("store: create key[%s]: scope must be one of %v, got %q", name, Scopes(), scope)
 	}
 	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {

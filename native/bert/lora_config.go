@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"regexp"
-	"slices"
 	"strings"
 )
 
@@ -14,8 +13,8 @@ const (
 	DefaultLoRAAlpha = 8
 )
 
-// DefaultLoRATargets are peft's default target modules for BERT (TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING).
-var DefaultLoRATargets = []string{"query", "value"}
+// DefaultLoRATargets returns peft's default target modules for BERT (TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING).
+func DefaultLoRATargets() []string { return []string{"query", "value"} }
 
 // LoRA configures a LoRA adapter as peft's LoraConfig does: each target Linear layer W gets lora_A [r, in]
 // (kaiming-uniform, a=sqrt(5)) and lora_B [out, r] (zeros), and computes y = W x + b + lora_B(lora_A(dropout(x))) *
@@ -30,7 +29,7 @@ type LoRA struct {
 	Dropout float64
 	// Targets are peft target_modules as a list: a module is a target when its name equals an entry or ends with
 	// "." + entry ("query" matches bert.encoder.layer.N.attention.self.query; "dense" every dense layer, pooler
-	// included). Default: DefaultLoRATargets.
+	// included). Default: DefaultLoRATargets().
 	Targets []string
 	// TargetRegex, when set, is peft's target_modules as a string: the modules whose full name it matches entirely.
 	// It replaces Targets. Default: "".
@@ -52,7 +51,7 @@ func (l LoRA) WithDefaults() LoRA {
 		l.Alpha = DefaultLoRAAlpha
 	}
 	if len(l.Targets) == 0 && l.TargetRegex == "" {
-		l.Targets = slices.Clone(DefaultLoRATargets)
+		l.Targets = DefaultLoRATargets()
 	}
 	return l
 }

@@ -103,10 +103,10 @@ type encoded struct {
 
 func encodeAll(v *reftest.Vocab, pairs bool) encoded {
 	var e encoded
-	for i, s := range reftest.Sentences {
+	for i, s := range reftest.Sentences() {
 		b := ""
 		if pairs && i%2 == 0 {
-			b = reftest.Sentences[(i+1)%len(reftest.Sentences)]
+			b = reftest.Sentences()[(i+1)%len(reftest.Sentences())]
 		}
 		ids, types := v.Encode(s, b)
 		e.ids = append(e.ids, ids)
@@ -143,7 +143,7 @@ func pyForward(t *testing.T, dir string, e encoded, pad int32, v *reftest.Varian
 func TestReferenceWhetFolder(t *testing.T) {
 	reftest.SkipWithoutTorch(t)
 	torch.SetThreads(1)
-	vocab := reftest.NewVocab(reftest.Sentences, 120)
+	vocab := reftest.NewVocab(reftest.Sentences(), 120)
 	eps3 := 1e-3
 	tests := []struct {
 		name  string
@@ -213,7 +213,7 @@ func TestReferenceWhetFolder(t *testing.T) {
 func TestReferenceTorchFolder(t *testing.T) {
 	reftest.SkipWithoutTorch(t)
 	torch.SetThreads(1)
-	vocab := reftest.NewVocab(reftest.Sentences, 100)
+	vocab := reftest.NewVocab(reftest.Sentences(), 100)
 	tests := []struct {
 		name   string
 		format string

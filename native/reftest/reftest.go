@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -200,8 +201,10 @@ func (v *Vocab) id(w string) int32 {
 	return v.index["[UNK]"]
 }
 
-// Sentences are real sentences of different lengths for reference tests.
-var Sentences = []string{
+// Sentences returns real sentences of different lengths for reference tests.
+func Sentences() []string { return slices.Clone(sentences) }
+
+var sentences = []string{
 	"it 's a charming and often affecting journey .",
 	"unflinchingly bleak and desperate",
 	"the film is strictly routine .",
