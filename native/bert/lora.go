@@ -86,7 +86,7 @@ func NewAdapter(m *Model, l LoRA, numLabels int, values map[string][]float32, se
 			a.Close()
 			return nil, fmt.Errorf("lora: tensor[%s]: %w", p.Name, err)
 		}
-		a.params = append(a.params, NamedParam{Param: p, Tensor: t})
+		a.params = append(a.params, NamedParam{Param: p, t: t})
 		a.byName[p.Name] = t
 	}
 	for _, t := range targets {
@@ -182,7 +182,7 @@ func (a *Adapter) Close() {
 		}
 	}
 	for _, p := range a.params {
-		p.Tensor.MustDrop()
+		p.t.MustDrop()
 	}
 	a.params, a.byName, a.layers, a.pool = nil, nil, nil, nil
 	if a.scaling != nil {
@@ -194,7 +194,7 @@ func (a *Adapter) Close() {
 // keeps no gradient, and no optimizer state, for the base weights.
 func (m *Model) Freeze() {
 	for _, p := range m.params {
-		p.Tensor.MustRequiresGrad_(false)
+		p.t.MustRequiresGrad_(false)
 	}
 }
 

@@ -17,7 +17,7 @@ import (
 func tensors(ps []bert.NamedParam) []*ts.Tensor {
 	out := make([]*ts.Tensor, len(ps))
 	for i, p := range ps {
-		out[i] = p.Tensor
+		out[i] = p.Tensor()
 	}
 	return out
 }
@@ -91,7 +91,7 @@ func TestAdapterFrozenBaseAndInit(t *testing.T) {
 	}
 	loss.MustDrop()
 	for _, p := range m.Parameters() {
-		if p.Tensor.MustRequiresGrad() {
+		if p.Tensor().MustRequiresGrad() {
 			t.Fatalf("frozen %s requires grad", p.Name)
 		}
 	}

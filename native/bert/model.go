@@ -32,9 +32,11 @@ type Options struct {
 type NamedParam struct {
 	// Param is the parameter's description (name, shape, whether it is decayed).
 	Param
-	// Tensor is the model's handle; the model owns it (do not drop).
-	Tensor *ts.Tensor
+	t *ts.Tensor // owned by the model or adapter
 }
+
+// Tensor returns the parameter's tensor; the model (or adapter) owns it: do not drop it.
+func (p NamedParam) Tensor() *ts.Tensor { return p.t }
 
 type layer struct {
 	q, qb, k, kb, v, vb      *ts.Tensor
@@ -106,7 +108,7 @@ func New(cfg Config, opts Options, values map[string][]float32) (*Model, error) 
 			m.Close()
 			return nil, fmt.Errorf("bert: tensor[%s]: %w", p.Name, err)
 		}
-		m.params = append(m.params, NamedParam{Param: p, Tensor: t})
+		m.params = append(m.params, NamedParam{Param: p, t: t})
 		m.byName[p.Name] = t
 	}
 	m.wire()
@@ -218,7 +220,7 @@ func (m *Model) Tensors() ([]Tensor, error) {
 func copyOut(params []NamedParam) ([]Tensor, error) {
 	out := make([]Tensor, 0, len(params))
 	for _, p := range params {
-		vals, err := torch.Float32s(p.Tensor)
+		vals, err := torch.Float32s(p.t)
 		if err != nil {
 			return nil, fmt.Errorf("bert: tensor[%s]: %w", p.Name, err)
 		}
@@ -234,7 +236,7 @@ func (m *Model) Close() {
 	}
 	m.closed = true
 	for _, p := range m.params {
-		p.Tensor.MustDrop()
+		p.t.MustDrop()
 	}
 	m.params = nil
 	m.byName = nil
@@ -245,15 +247,15 @@ func (m *Model) Close() {
 	}
 }
 
-// Batch is a padded batch of token ids on the model's device: InputIDs, TypeIDs and Mask are int64 [B, T] with T
-// the longest row. Close drops them.
+// Batch is a padded batch of token ids on the model's device (int64 [B, T] tensors of ids, type ids and mask, with T
+// the longest row, owned by the batch). Close drops them.
 type Batch struct {
-	// InputIDs are the token ids, padded with the config's pad_token_id.
-	InputIDs *ts.Tensor
-	// TypeIDs are the token type (segment) ids, padded with 0.
-	TypeIDs *ts.Tensor
-	// Mask is 1 for real tokens and 0 for padding.
-	Mask *ts.Tensor
+	// inputIDs are the token ids, padded with the config's pad_token_id.
+	inputIDs *ts.Tensor
+	// typeIDs are the token type (segment) ids, padded with 0.
+	typeIDs *ts.Tensor
+	// mask is 1 for real tokens and 0 for padding.
+	mask *ts.Tensor
 	// Size is B, the number of rows.
 	Size int
 	// Len is T, the padded length (the longest row).
@@ -265,12 +267,12 @@ type Batch struct {
 
 // Close drops the batch's tensors.
 func (b *Batch) Close() {
-	for _, t := range []*ts.Tensor{b.InputIDs, b.TypeIDs, b.Mask} {
+	for _, t := range []*ts.Tensor{b.inputIDs, b.typeIDs, b.mask} {
 		if t != nil {
 			t.MustDrop()
 		}
 	}
-	b.InputIDs, b.TypeIDs, b.Mask = nil, nil, nil
+	b.inputIDs, b.typeIDs, b.mask = nil, nil, nil
 }
 
 // NewBatch pads rows to the longest one and moves them to the model's device. typeIDs may be nil (all 0).
@@ -322,14 +324,14 @@ func (m *Model) NewBatch(ids, typeIDs [][]int32) (*Batch, error) {
 	shape := []int64{int64(B), int64(T)}
 	b := &Batch{Size: B, Len: T, Unpadded: unpadded}
 	var err error
-	if b.InputIDs, err = Int64Tensor(idv, shape, m.opts.Device); err != nil {
+	if b.inputIDs, err = Int64Tensor(idv, shape, m.opts.Device); err != nil {
 		return nil, err
 	}
-	if b.TypeIDs, err = Int64Tensor(tyv, shape, m.opts.Device); err != nil {
+	if b.typeIDs, err = Int64Tensor(tyv, shape, m.opts.Device); err != nil {
 		b.Close()
 		return nil, err
 	}
-	if b.Mask, err = Int64Tensor(mkv, shape, m.opts.Device); err != nil {
+	if b.mask, err = Int64Tensor(mkv, shape, m.opts.Device); err != nil {
 		b.Close()
 		return nil, err
 	}
@@ -444,11 +446,11 @@ func (m *Model) Encode(b *Batch, train bool) *ts.Tensor { return m.encode(b, nil
 // ad, when not nil, applies a LoRA adapter's updates to its target layers.
 func (m *Model) encode(b *Batch, ad *Adapter, train, firstOnly bool) *ts.Tensor {
 	T := int64(b.Len)
-	we := ts.MustEmbedding(m.word, b.InputIDs, int64(m.cfg.PadTokenID), false, false)
+	we := ts.MustEmbedding(m.word, b.inputIDs, int64(m.cfg.PadTokenID), false, false)
 	pe := m.pos.MustNarrow(0, 0, T, false)
 	x := we.MustAdd(pe, true)
 	pe.MustDrop()
-	te := ts.MustEmbedding(m.typ, b.TypeIDs, -1, false, false)
+	te := ts.MustEmbedding(m.typ, b.typeIDs, -1, false, false)
 	x = x.MustAdd(te, true)
 	te.MustDrop()
 	x = m.layerNorm(x, m.embLN, m.embLNb)
@@ -457,7 +459,7 @@ func (m *Model) encode(b *Batch, ad *Adapter, train, firstOnly bool) *ts.Tensor 
 	// Additive mask on the scores: (1 - mask) * min_float, broadcast over [B, 1, 1, T]; adding zeros is skipped.
 	var ext *ts.Tensor
 	if !b.Unpadded {
-		ext = b.Mask.MustTotype(gotch.Float, false).MustRsubScalar(m.one, true).MustMulScalar(m.maskMin, true).
+		ext = b.mask.MustTotype(gotch.Float, false).MustRsubScalar(m.one, true).MustMulScalar(m.maskMin, true).
 			MustView([]int64{int64(b.Size), 1, 1, T}, true)
 		defer ext.MustDrop()
 	}

@@ -46,7 +46,7 @@ func newOptim(ps []bert.NamedParam, weightDecay, maxNorm float64) (*optim, error
 	var params []*ts.Tensor
 	var decay []float64
 	for _, p := range ps {
-		params = append(params, p.Tensor)
+		params = append(params, p.Tensor())
 		if p.Decay && !strings.Contains(p.Name, "LayerNorm") {
 			decay = append(decay, weightDecay)
 		} else {
