@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	"github.com/whetml/whet/host/internal/whettest"
 	"github.com/whetml/whet/host/jobs"
 	"github.com/whetml/whet/host/store"
+	"github.com/whetml/whet/internal/protocol"
 	"github.com/whetml/whet/sdk"
 )
 
@@ -44,7 +46,7 @@ func workerMain() int {
 	defer stop()
 	err := cluster.RunWorker(ctx, cluster.WorkerConfig{URL: os.Getenv("WHET_TEST_NATS"), Credentials: &creds,
 		DataDir: os.Getenv("WHET_TEST_DATA"), Bin: os.Getenv("WHET_TEST_BIN"), ID: os.Getenv("WHET_TEST_WORKER"),
-		Ready: func(string) { fmt.Println("ready") }})
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)), Ready: func(string) { fmt.Println("ready") }})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -421,5 +423,81 @@ func TestWrongCredentialsRefused(t *testing.T) {
 		case <-ctx.Done():
 			t.Fatalf("a worker could %s", try.what)
 		}
+	}
+}
+
+// TestRequestsSentAgainAreIdempotent plays a worker whose replies were lost (a NATS node failing over drops
+// messages in flight): it sends its claim, a batch of progress lines and its finish twice each. The server starts
+// one attempt, records each line once and finishes the job once.
+func TestRequestsSentAgainAreIdempotent(t *testing.T) {
+	e := newEnv(t)
+	nc, err := nats.Connect(e.e.URL(), nats.UserInfo(e.creds.User, e.creds.Password))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	twice := func(subj string, req any) [2]map[string]any {
+		b, _ := json.Marshal(req)
+		var out [2]map[string]any
+		for i := range out {
+			m, err := nc.Request(subj, b, 10*time.Second)
+			if err != nil {
+				t.Fatalf("%s: %v", subj, err)
+			}
+			if err := json.Unmarshal(m.Data, &out[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return out
+	}
+	j := e.create(sdk.Hyperparameters{})
+	e.wait(j.ID, func(j *store.Job) bool { return j.Status == sdk.JobQueued })
+	claims := twice("whet.srv.claim", map[string]string{"worker": "wrk-x", "job": j.ID, "claim": "c1"})
+	tok, _ := claims[0]["token"].(string)
+	if tok == "" || claims[1]["token"] != tok {
+		t.Fatalf("claims sent twice: %v; want the same attempt twice", claims)
+	}
+	var lines []string
+	for step := 1; step <= 3; step++ {
+		b, _ := json.Marshal(protocol.Event{Type: protocol.EventStep, Step: step, TotalSteps: 3, Loss: 0.5, LearningRate: 1e-5})
+		lines = append(lines, string(b))
+	}
+	ref := map[string]any{"job": j.ID, "token": tok}
+	with := func(kv ...any) map[string]any {
+		m := map[string]any{}
+		for k, v := range ref {
+			m[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i].(string)] = kv[i+1]
+		}
+		return m
+	}
+	for _, r := range twice("whet.srv.lines", with("seq", 0, "lines", lines[:2])) {
+		if r["error"] != nil || r["drop"] != nil {
+			t.Fatalf("lines: %v", r)
+		}
+	}
+	twice("whet.srv.lines", with("seq", 1, "lines", lines[1:])) // overlaps the first batch by one line
+	for _, r := range twice("whet.srv.finish", with("worker", "wrk-x", "exit_error", "trainer crashed")) {
+		if r["error"] != nil || r["drop"] != nil {
+			t.Fatalf("finish sent again: %v; want it answered as done", r)
+		}
+	}
+	var steps []int
+	var failed int
+	for _, ev := range e.events(j.ID) {
+		if ev.Type == sdk.EventMetrics {
+			steps = append(steps, ev.Data.Step)
+		}
+		if strings.Contains(ev.Message, "trainer crashed") {
+			failed++
+		}
+	}
+	if fmt.Sprint(steps) != "[1 2 3]" || failed != 1 {
+		t.Errorf("step events %v, %d failure events; want [1 2 3] and 1\n%s", steps, failed, e.eventText(j.ID))
+	}
+	if got := mustJob(t, e, j.ID); got.Attempts != 1 {
+		t.Errorf("attempts %d, want 1", got.Attempts)
 	}
 }

@@ -67,13 +67,18 @@ type Coordinator struct {
 	mu         sync.Mutex
 	dispatched map[string]bool           // "job/attempts" already published
 	runs       map[string]*remoteAttempt // by attempt token
+	claims     map[string]*pendingClaim  // by claim id: claims in progress and those of the attempts in runs
 }
 
 type remoteAttempt struct {
-	run  *jobs.RemoteRun
-	mu   sync.Mutex
-	best string // server-side folder of the best checkpoint so far
-	last string // and of the latest
+	run   *jobs.RemoteRun
+	claim string // the worker's claim id (claimReq.Claim)
+
+	mu       sync.Mutex
+	lines    int   // lines recorded (linesReq.Seq); -1: unknown (the attempt was looked up after a restart)
+	finished bool  // finish recorded: a finish sent again is answered with done
+	best     string // server-side folder of the best checkpoint so far
+	last     string // and of the latest
 }
 
 // NewCoordinator creates (or updates) the job stream, its worker consumer and the artifact bucket.
@@ -114,7 +119,7 @@ func NewCoordinator(ctx context.Context, cfg Config) (*Coordinator, error) {
 	}
 	cctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	return &Coordinator{cfg: cfg, st: cfg.Store, log: cfg.Logger, js: js, obs: obs, sem: make(chan struct{}, maxConcurrentRequests),
-		ctx: cctx, stop: stop, dispatched: map[string]bool{}, runs: map[string]*remoteAttempt{}}, nil
+		ctx: cctx, stop: stop, dispatched: map[string]bool{}, runs: map[string]*remoteAttempt{}, claims: map[string]*pendingClaim{}}, nil
 }
 
 // Start answers workers' requests, reporting into q. Call it once, before q starts.
@@ -150,7 +155,7 @@ func (c *Coordinator) serve(h func(context.Context, []byte) any) nats.MsgHandler
 		select {
 		case c.sem <- struct{}{}:
 		default:
-			c.respond(m, reply{Error: "server busy: retry"})
+			c.respond(m, reply{Busy: true, Error: "server busy: retry"})
 			return
 		}
 		c.wg.Add(1)
@@ -248,6 +253,44 @@ func (c *Coordinator) claim(ctx context.Context, data []byte) any {
 	if err := decode(data, &r); err != nil {
 		return claimResp{Error: err.Error()}
 	}
+	if r.Claim == "" {
+		return claimResp{Error: "bad claim request: no claim id"}
+	}
+	c.mu.Lock()
+	if p := c.claims[r.Claim]; p != nil { // the worker sent its claim again: the first reply was lost or late
+		c.mu.Unlock()
+		select {
+		case <-p.done:
+			return p.resp
+		case <-ctx.Done():
+			return claimResp{Retry: true, Error: "server stopping"}
+		}
+	}
+	if len(c.claims) >= maxDispatchedCache {
+		c.mu.Unlock()
+		return reply{Busy: true, Error: "server busy: retry"}
+	}
+	p := &pendingClaim{done: make(chan struct{})}
+	c.claims[r.Claim] = p
+	c.mu.Unlock()
+	p.resp = c.startAttempt(ctx, r)
+	close(p.done)
+	if p.resp.Token == "" { // no attempt: the claim may be tried afresh
+		c.mu.Lock()
+		delete(c.claims, r.Claim)
+		c.mu.Unlock()
+	}
+	return p.resp
+}
+
+// pendingClaim is a claim being answered, or answered with a new attempt.
+type pendingClaim struct {
+	done chan struct{}
+	resp claimResp
+}
+
+// startAttempt starts the attempt claim r asks for.
+func (c *Coordinator) startAttempt(ctx context.Context, r claimReq) claimResp {
 	run, err := c.q.ClaimRemote(ctx, r.Job, r.Worker, c.cfg.AckWait)
 	var ce *jobs.ClaimError
 	if errors.As(err, &ce) {
@@ -283,7 +326,12 @@ func (c *Coordinator) claim(ctx context.Context, data []byte) any {
 		return claimResp{Retry: true, Error: err.Error()}
 	}
 	c.mu.Lock()
-	c.runs[run.Token()] = &remoteAttempt{run: run, last: run.Resume()}
+	for tok, a := range c.runs { // attempts of this job that lost it
+		if a.run.Job().ID == j.ID {
+			c.forgetLocked(tok)
+		}
+	}
+	c.runs[run.Token()] = &remoteAttempt{run: run, claim: r.Claim, last: run.Resume()}
 	c.mu.Unlock()
 	return resp
 }
@@ -305,7 +353,7 @@ func (c *Coordinator) attempt(ctx context.Context, ref jobRef) (*remoteAttempt, 
 	if err != nil {
 		return nil, &reply{Error: err.Error()}
 	}
-	a = &remoteAttempt{run: run}
+	a = &remoteAttempt{run: run, lines: -1}
 	c.mu.Lock()
 	c.runs[ref.Token] = a
 	c.mu.Unlock()
@@ -314,8 +362,15 @@ func (c *Coordinator) attempt(ctx context.Context, ref jobRef) (*remoteAttempt, 
 
 func (c *Coordinator) forget(token string) {
 	c.mu.Lock()
-	delete(c.runs, token)
+	c.forgetLocked(token)
 	c.mu.Unlock()
+}
+
+func (c *Coordinator) forgetLocked(token string) {
+	if a := c.runs[token]; a != nil {
+		delete(c.claims, a.claim)
+		delete(c.runs, token)
+	}
 }
 
 func (c *Coordinator) heartbeat(ctx context.Context, data []byte) any {
@@ -351,17 +406,42 @@ func (c *Coordinator) heartbeat(ctx context.Context, data []byte) any {
 // worker first) is downloaded into the job's folder and the line's path rewritten to it.
 func (c *Coordinator) lines(ctx context.Context, data []byte) any {
 	var r linesReq
-	if err := decode(data, &r); err != nil {
+	return c.withAttempt(ctx, data, &r, func(a *remoteAttempt) any {
+		skip := 0
+		if a.lines >= 0 {
+			skip = a.lines - r.Seq
+		}
+		if skip < 0 {
+			c.log.Warn("cluster: progress lines lost between worker and server", "job_id", r.Job, "lines", -skip)
+			skip = 0
+		}
+		if skip < len(r.Lines) {
+			c.recordLines(ctx, a, r.Token, r.Lines[skip:])
+		}
+		a.lines = max(a.lines, r.Seq+len(r.Lines))
+		return reply{}
+	})
+}
+
+// withAttempt decodes a request about an attempt into r and runs f holding the attempt, or tells the worker to
+// drop an attempt that no longer holds its job.
+func (c *Coordinator) withAttempt(ctx context.Context, data []byte, r interface{ ref() jobRef }, f func(*remoteAttempt) any) any {
+	if err := decode(data, r); err != nil {
 		return reply{Error: err.Error()}
 	}
-	a, rep := c.attempt(ctx, r.jobRef)
+	a, rep := c.attempt(ctx, r.ref())
 	if rep != nil {
 		return rep
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	return f(a)
+}
+
+// recordLines feeds lines of attempt token into the queue, in order.
+func (c *Coordinator) recordLines(ctx context.Context, a *remoteAttempt, token string, lines []string) {
 	j := a.run.Job()
-	for _, l := range r.Lines {
+	for _, l := range lines {
 		raw := []byte(l)
 		var ck struct {
 			Type string `json:"type"`
@@ -371,7 +451,7 @@ func (c *Coordinator) lines(ctx context.Context, data []byte) any {
 		if json.Unmarshal(raw, &ck) == nil && ck.Type == "checkpoint" && ck.Path != "" {
 			base := filepath.Base(ck.Path)
 			dst := filepath.Join(j.OutDir, "checkpoints", base)
-			name := objCheckpoint(j.ID, r.Token, base)
+			name := objCheckpoint(j.ID, token, base)
 			if err := replaceDir(ctx, c.obs, name, dst, c.cfg.MaxArtifactSize); err != nil {
 				c.log.Error("cluster: fetch checkpoint", "job_id", j.ID, "checkpoint", base, "err", err)
 				a.run.Line(ctx, []byte(fmt.Sprintf(`{"type":"log","level":"warn","message":%q}`,
@@ -387,7 +467,6 @@ func (c *Coordinator) lines(ctx context.Context, data []byte) any {
 		}
 		a.run.Line(ctx, raw)
 	}
-	return reply{}
 }
 
 // prune keeps the server's copies like the trainer keeps its own: only the best and the latest checkpoint.
@@ -406,35 +485,38 @@ func (a *remoteAttempt) prune(latest string, best bool) {
 // checkpoints stay), then the queue records the outcome. The worker acks the job only after this replies.
 func (c *Coordinator) finish(ctx context.Context, data []byte) any {
 	var r finishReq
-	if err := decode(data, &r); err != nil {
-		return reply{Error: err.Error()}
+	rep := c.withAttempt(ctx, data, &r, func(a *remoteAttempt) any {
+		if a.finished { // sent again: the first reply was lost or late
+			return reply{}
+		}
+		j := a.run.Job()
+		var exitErr error
+		if r.ExitError != "" {
+			exitErr = fmt.Errorf("%s (on worker %s)", r.ExitError, r.Worker)
+		} else if err := c.storeOutput(ctx, j, r.Token); err != nil {
+			c.log.Error("cluster: fetch output", "job_id", j.ID, "err", err)
+			return reply{Error: "the server could not store the output: " + err.Error()}
+		}
+		st, err := a.run.Finish(ctx, exitErr, r.Summary)
+		a.finished = true
+		c.forget(r.Token)
+		var ce *jobs.ClaimError
+		if errors.As(err, &ce) {
+			return reply{Drop: true, Error: err.Error()}
+		}
+		if err != nil {
+			return reply{Error: err.Error()}
+		}
+		c.log.Info("remote attempt finished", "job_id", j.ID, "worker", r.Worker, "status", st)
+		c.cleanup(ctx, j.ID)
+		return reply{}
+	})
+	if rp, ok := rep.(*reply); ok && rp.Drop { // sent again after the attempt was forgotten: did it finish the job?
+		if j, err := c.st.GetJob(ctx, r.Job); err == nil && j.AttemptToken == r.Token && jobs.State(j.Status).Terminal() {
+			return reply{}
+		}
 	}
-	a, rep := c.attempt(ctx, r.jobRef)
-	if rep != nil {
-		return rep
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	j := a.run.Job()
-	var exitErr error
-	if r.ExitError != "" {
-		exitErr = fmt.Errorf("%s (on worker %s)", r.ExitError, r.Worker)
-	} else if err := c.storeOutput(ctx, j, r.Token); err != nil {
-		c.log.Error("cluster: fetch output", "job_id", j.ID, "err", err)
-		return reply{Error: "the server could not store the output: " + err.Error()}
-	}
-	st, err := a.run.Finish(ctx, exitErr, r.Summary)
-	c.forget(r.Token)
-	var ce *jobs.ClaimError
-	if errors.As(err, &ce) {
-		return reply{Drop: true, Error: err.Error()}
-	}
-	if err != nil {
-		return reply{Error: err.Error()}
-	}
-	c.log.Info("remote attempt finished", "job_id", j.ID, "worker", r.Worker, "status", st)
-	c.cleanup(ctx, j.ID)
-	return reply{}
+	return rep
 }
 
 func (c *Coordinator) storeOutput(ctx context.Context, j *store.Job, token string) error {

@@ -20,6 +20,13 @@
 //	whet.srv.lines       worker -> server: trainer progress lines of an attempt, in order
 //	whet.srv.finish      worker -> server: the trainer exited; the output is in the Object Store
 //
+// Requests over core NATS are delivered at most once: one in flight through a NATS node that goes away (a
+// failover in a NATS cluster) is lost with its reply. A worker sends a request again when no answer came within
+// two seconds (tryTimeout, doubling for slow handlers), and every handler is idempotent: a claim carries a
+// claim id (sent again, it gets the same attempt), progress lines a sequence number (lines the server has are
+// skipped), and a finish is recorded once. Object Store transfers and acks are tried again for a few seconds,
+// the time JetStream takes to elect new leaders.
+//
 // Object Store bucket "whet": models/<id>.tar, jobs/<id>/input.tar, jobs/<id>/resume.tar,
 // jobs/<id>/<token>/checkpoint-<step>.tar, jobs/<id>/<token>/out.tar.
 package cluster

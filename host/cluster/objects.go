@@ -11,6 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -46,8 +47,34 @@ func dirFiles(dir string, skip ...string) ([]tarFile, error) {
 	return out, err
 }
 
-// putFiles streams files as one tar archive into the object name of obs.
+// retried runs f until it succeeds, 6 times at most over about 6 s (JetStream takes a few seconds to elect a
+// new leader when a NATS node goes), or until ctx ends or f fails for good: a *badArchiveError or a missing object.
+func retried(ctx context.Context, f func() error) error {
+	var err error
+	for try := 0; ; try++ {
+		var bad *badArchiveError
+		if err = f(); err == nil || try == 5 || errors.As(err, &bad) || errors.Is(err, jetstream.ErrObjectNotFound) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(200<<try) * time.Millisecond):
+		}
+	}
+}
+
+// badArchiveError is an archive refused for its content: fetching it again would not help.
+type badArchiveError struct{ msg string }
+
+func (e *badArchiveError) Error() string { return e.msg }
+
+// putFiles streams files as one tar archive into the object name of obs, trying again on failures.
 func putFiles(ctx context.Context, obs jetstream.ObjectStore, name string, files []tarFile) error {
+	return retried(ctx, func() error { return putFilesOnce(ctx, obs, name, files) })
+}
+
+func putFilesOnce(ctx context.Context, obs jetstream.ObjectStore, name string, files []tarFile) error {
 	pr, pw := io.Pipe()
 	go func() {
 		tw := tar.NewWriter(pw)
@@ -87,8 +114,12 @@ func addFile(tw *tar.Writer, f tarFile) error {
 }
 
 // getFiles downloads the tar archive name from obs into the folder dst (created), writing at most limit bytes.
-// Only regular files with relative names that stay inside dst are accepted.
+// Only regular files with relative names that stay inside dst are accepted. Failures are tried again.
 func getFiles(ctx context.Context, obs jetstream.ObjectStore, name, dst string, limit int64) error {
+	return retried(ctx, func() error { return getFilesOnce(ctx, obs, name, dst, limit) })
+}
+
+func getFilesOnce(ctx context.Context, obs jetstream.ObjectStore, name, dst string, limit int64) error {
 	res, err := obs.Get(ctx, name)
 	if err != nil {
 		return fmt.Errorf("download %s: %w", name, err)
@@ -117,7 +148,7 @@ func extract(r io.Reader, dst string, limit int64) error {
 		clean := path.Clean(h.Name)
 		if h.Typeflag != tar.TypeReg || path.IsAbs(clean) || clean == ".." || strings.HasPrefix(clean, "../") ||
 			strings.ContainsAny(clean, "\\\x00") {
-			return fmt.Errorf("archive entry %q: only regular files inside the archive are allowed", h.Name)
+			return &badArchiveError{fmt.Sprintf("archive entry %q: only regular files inside the archive are allowed", h.Name)}
 		}
 		target := filepath.Join(dst, filepath.FromSlash(clean))
 		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
@@ -136,7 +167,7 @@ func extract(r io.Reader, dst string, limit int64) error {
 			return err
 		}
 		if written > limit {
-			return fmt.Errorf("archive is larger than the limit of %d bytes", limit)
+			return &badArchiveError{fmt.Sprintf("archive is larger than the limit of %d bytes", limit)}
 		}
 	}
 }

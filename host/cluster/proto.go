@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/whetml/whet/internal/runspec"
 	"github.com/whetml/whet/sdk"
@@ -21,6 +22,9 @@ const (
 	subjHeartbeat = "whet.srv.heartbeat"
 	subjLines     = "whet.srv.lines"
 	subjFinish    = "whet.srv.finish"
+
+	// tryTimeout is how long a worker waits for the server's answer before sending a request again.
+	tryTimeout = 2 * time.Second
 
 	// serverUser is the NATS user the server connects as (its password is random per process).
 	serverUser = "whet-server"
@@ -46,6 +50,8 @@ type registerResp struct {
 type claimReq struct {
 	Worker string `json:"worker"`
 	Job    string `json:"job"`
+	// Claim is random per delivered job: the same claim sent again (its reply was lost) gets the same attempt.
+	Claim string `json:"claim"`
 }
 
 type claimResp struct {
@@ -70,6 +76,8 @@ type jobRef struct {
 	Token string `json:"token"`
 }
 
+func (r *jobRef) ref() jobRef { return *r }
+
 type heartbeatReq struct {
 	registerReq
 	Jobs []jobRef `json:"jobs"`
@@ -83,6 +91,9 @@ type heartbeatResp struct {
 
 type linesReq struct {
 	jobRef
+	// Seq is the number of the attempt's lines sent before these: lines the server already has (the batch
+	// was sent again after its reply was lost) are skipped.
+	Seq   int      `json:"seq"`
 	Lines []string `json:"lines"`
 }
 
@@ -95,6 +106,7 @@ type finishReq struct {
 
 type reply struct {
 	Drop  bool   `json:"drop,omitempty"`
+	Busy  bool   `json:"busy,omitempty"` // too many requests at once: send it again
 	Error string `json:"error,omitempty"`
 }
 

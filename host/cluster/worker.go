@@ -287,26 +287,38 @@ func (w *worker) heartbeats(ctx context.Context) {
 	}
 }
 
-// request sends a JSON request to the server and decodes its JSON reply, retrying while nobody answers (the
-// server restarting) until timeout.
-func (w *worker) request(ctx context.Context, subj string, req, resp any, timeout time.Duration) error {
+// request sends a JSON request to the server and decodes its JSON reply. Core NATS delivers at most once: a
+// request or its reply lost while a NATS node fails over, nobody answering while the server restarts, or a busy
+// server is answered by sending the request again (every server handler is idempotent), each try waiting at most
+// tryTimeout (doubling up to 8 times that), until total has passed.
+func (w *worker) request(ctx context.Context, subj string, req, resp any, total time.Duration) error {
 	b, err := json.Marshal(req)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, total)
 	defer cancel()
+	try := min(tryTimeout, total)
 	for {
-		m, err := w.nc.RequestWithContext(ctx, subj, b)
+		tctx, tcancel := context.WithTimeout(ctx, try)
+		m, err := w.nc.RequestWithContext(tctx, subj, b)
+		tcancel()
 		if err == nil {
-			return json.Unmarshal(m.Data, resp)
+			var busy struct{ Busy bool }
+			if json.Unmarshal(m.Data, &busy) != nil || !busy.Busy {
+				return json.Unmarshal(m.Data, resp)
+			}
+			err = errors.New("server busy")
 		}
-		if !errors.Is(err, nats.ErrNoResponders) {
-			return err
+		if ctx.Err() != nil {
+			return fmt.Errorf("no answer from the server on %s within %s: %w", subj, total, err)
 		}
-		select {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
+			try = min(2*try, 8*tryTimeout) // a handler slower than try (a large checkpoint): wait longer
+			continue
+		}
+		select { // no responders (restarting), busy, or disconnected: sent again shortly
 		case <-ctx.Done():
-			return fmt.Errorf("no server answers on %s: %w", subj, err)
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
@@ -321,7 +333,9 @@ func (w *worker) handle(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	var cr claimResp
-	if err := w.request(ctx, subjClaim, claimReq{Worker: w.cfg.ID, Job: d.Job}, &cr, time.Minute); err != nil {
+	nonce := make([]byte, 12)
+	_, _ = rand.Read(nonce)
+	if err := w.request(ctx, subjClaim, claimReq{Worker: w.cfg.ID, Job: d.Job, Claim: hex.EncodeToString(nonce)}, &cr, time.Minute); err != nil {
 		w.log.Warn("claim job", "job_id", d.Job, "err", err)
 		_ = msg.NakWithDelay(w.hbEvery)
 		return
@@ -368,7 +382,7 @@ func (w *worker) handle(ctx context.Context, msg jetstream.Msg) {
 		}
 		return
 	}
-	if err := msg.DoubleAck(ctx); err != nil {
+	if err := retried(ctx, func() error { return msg.DoubleAck(ctx) }); err != nil {
 		log.Warn("ack job", "err", err)
 	}
 	log.Info("job finished", "exit_error", exitErr)
@@ -478,6 +492,7 @@ func (w *worker) train(ctx context.Context, a *attempt, cr claimResp, log *slog.
 // send forwards the trainer's lines to the server in order, in batches of what accumulated while the previous
 // batch was in flight. A checkpoint is uploaded before the line that announces it.
 func (w *worker) send(ctx context.Context, a *attempt, lines <-chan string, log *slog.Logger) {
+	seq := 0 // lines sent so far
 	for l := range lines {
 		batch := []string{l}
 	more:
@@ -509,9 +524,11 @@ func (w *worker) send(ctx context.Context, a *attempt, lines <-chan string, log 
 		}
 		var rep reply
 		var err error
-		for try := 0; try < 5; try++ { // a busy or restarting server: the lines are kept, in order
+		req := linesReq{jobRef: jobRef{Job: a.job, Token: a.token}, Seq: seq, Lines: batch}
+		seq += len(batch)
+		for try := 0; try < 5; try++ { // the server failed to record them (its store): the lines are kept, in order
 			rep = reply{}
-			if err = w.request(ctx, subjLines, linesReq{jobRef: jobRef{Job: a.job, Token: a.token}, Lines: batch}, &rep, time.Minute); err == nil && (rep.Error == "" || rep.Drop) {
+			if err = w.request(ctx, subjLines, req, &rep, 10*time.Minute); err != nil || rep.Error == "" || rep.Drop {
 				break
 			}
 			select {
