@@ -75,8 +75,8 @@ type remoteAttempt struct {
 	claim string // the worker's claim id (claimReq.Claim)
 
 	mu       sync.Mutex
-	lines    int   // lines recorded (linesReq.Seq); -1: unknown (the attempt was looked up after a restart)
-	finished bool  // finish recorded: a finish sent again is answered with done
+	lines    int    // lines recorded (linesReq.Seq); -1: unknown (the attempt was looked up after a restart)
+	finished bool   // finish recorded: a finish sent again is answered with done
 	best     string // server-side folder of the best checkpoint so far
 	last     string // and of the latest
 }
