@@ -3,7 +3,14 @@
 (bench/ref_train.py, with --lora-r: peft's math from native/testdata/ref_lora.py, on the same libtorch); and serving
 many adapters from one `whet worker predict`.
 
-    /usr/bin/python3 bench/lora.py [--sizes tiny,mini,small,base] [--threads T] [--parts train,serve] [--out DIR]
+    /usr/bin/python3 bench/lora.py [--sizes tiny,mini,small,base] [--threads T] [--parts train,serve,quality] [--out DIR]
+
+One command per part, each sized for about 10 minutes on 2 quiet cores (steps estimated from the quiet fine-tuning
+figures in bench/results.md; --steps overrides):
+
+    /usr/bin/python3 bench/lora.py --parts train --sizes tiny --threads 2     # likewise mini, small, base (12x768)
+    /usr/bin/python3 bench/lora.py --parts serve --serve-size mini --threads 2
+    /usr/bin/python3 bench/lora.py --parts quality --threads 2                # needs ../shared/data
 
 Training: a random-init model per size (`whet model init`, a generated 1000-word vocabulary, 2 labels), fixed-length
 rows (128 tokens), the same batch and steps on four runs: whet full, whet --method lora, reference full, reference
@@ -14,6 +21,11 @@ Serving: `whet train --method lora --max-steps 2` makes an adapter of one base, 
 separately; the values do not change the cost); one worker then answers requests of 8
 texts: first without adapter (the base's own head), then cycling through the N adapters (all loaded first). Figures:
 VmRSS after the base alone and after N adapters, the adapters' file sizes, texts/s single vs alternating.
+Quality: SST-2 dev accuracy of full fine-tuning vs LoRA (r=8) on the same `whet pretrain`ed base: a tiny model
+(2x128, bert-base-uncased vocabulary) pretrained by masked-language modelling on ../shared/data/corpus and the SST-2
+training sentences (text only), then fine-tuned on the first --quality-rows SST-2 training rows for one epoch each way
+(full: --full-lr; LoRA r=8, alpha 16, query+value, classifier in full: --lora-lr) and scored by `whet eval` on the
+872 dev rows.
 Prints a Markdown report on stdout and writes it to OUT/lora.md.
 """
 import argparse
@@ -30,11 +42,14 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = "/usr/bin/python3"
+# Steps per size: four runs (whet full and LoRA, torch full and LoRA) of about 10 minutes together on 2 quiet cores,
+# from the quiet fixed-128 figures of bench/results.md (ms/step whet / torch: tiny 93 / 209, mini 739 / 884, small
+# 2167 / 3164; LoRA taken as 2/3 of full) and, for 12x768, ~6.6x small's FLOPs per row.
 SIZES = {  # layers, hidden, heads, intermediate, batch, steps
-    "tiny": (2, 128, 2, 512, 32, 20),
-    "mini": (4, 256, 4, 1024, 32, 12),
-    "small": (4, 512, 8, 2048, 32, 8),
-    "base": (12, 768, 12, 3072, 8, 3),
+    "tiny": (2, 128, 2, 512, 32, 900),
+    "mini": (4, 256, 4, 1024, 32, 180),
+    "small": (4, 512, 8, 2048, 32, 56),
+    "base": (12, 768, 12, 3072, 8, 30),
 }
 SEQ = 128
 
@@ -87,6 +102,7 @@ def bench_train(a, whet, out, words, vocab):
     rows = []
     for size in a.sizes.split(","):
         L, H, nh, inter, batch, steps = SIZES[size]
+        steps = a.steps or steps
         d = os.path.join(out, size)
         os.makedirs(d, exist_ok=True)
         model = os.path.join(d, "model")
@@ -194,6 +210,64 @@ def bench_serve(a, whet, out, words, vocab):
             "single": best_single, "alternating": best_alt, "requests": k, "rounds": a.rounds}
 
 
+def shared_data():
+    """Returns ../shared/data (beside the checkout, or WHET_SHARED), or exits saying it is missing."""
+    for d in (os.environ.get("WHET_SHARED", ""), os.path.join(ROOT, "..", "shared"), "/work/shared"):
+        if d and os.path.exists(os.path.join(d, "data", "sst2", "dev.tsv")):
+            return os.path.join(d, "data")
+    raise SystemExit("quality part: ../shared/data/sst2 not found (set WHET_SHARED to the folder holding data/)")
+
+
+def bench_quality(a, whet, out):
+    data = shared_data()
+    d = os.path.join(out, "quality")
+    os.makedirs(d, exist_ok=True)
+    vocab = os.path.join(data, "vocab", "bert-base-uncased-vocab.txt")
+    # Corpus: WikiText-2 and IMDb lines, and the SST-2 training sentences (text only: no labels reach pretraining).
+    corpus = os.path.join(d, "corpus.txt")
+    sst2 = []
+    with open(os.path.join(data, "sst2", "train.tsv"), encoding="utf-8") as f:
+        next(f)
+        for line in f:
+            sst2.append(line.rstrip("\n").split("\t"))
+    with open(corpus, "w", encoding="utf-8") as f:
+        for name in ("wikitext-2-v1.valid.tokens.txt", "wikitext-2-v1.test.tokens.txt", "imdb_unsup_sample.txt"):
+            with open(os.path.join(data, "corpus", name), encoding="utf-8") as src:
+                for line in src:
+                    line = line.strip()
+                    if len(line.split()) >= 5 and not line.startswith("="):
+                        f.write(line + "\n")
+        for text, _ in sst2:
+            f.write(text + "\n")
+    train = os.path.join(d, "train.tsv")
+    with open(train, "w", encoding="utf-8") as f:
+        f.write("sentence\tlabel\n")
+        for text, label in sst2[:a.quality_rows]:
+            f.write("%s\t%s\n" % (text, label))
+    dev = os.path.join(data, "sst2", "dev.tsv")
+    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
+    th = ["--threads", str(a.threads)]
+    base = os.path.join(d, "pretrained")
+    t0 = time.monotonic()
+    shutil.rmtree(base, ignore_errors=True)
+    run([whet, "pretrain", "--vocab", vocab, "--layers", "2", "--hidden", "128", "--heads", "2", "--intermediate", "512",
+         "--max-position", "128", "--corpus", corpus, "--out", base, "--max-steps", str(a.pretrain_steps), "--batch-size", "32",
+         "--max-seq-length", "64", "--learning-rate", "1e-3", "--warmup-ratio", "0.05", "--seed", "1"] + th, env)
+    pretrain_s = time.monotonic() - t0
+    res = {"pretrain_steps": a.pretrain_steps, "pretrain_s": pretrain_s, "rows": min(a.quality_rows, len(sst2))}
+    for name, extra in (("full", ["--learning-rate", str(a.full_lr)]),
+                        ("lora", ["--method", "lora", "--lora-r", "8", "--lora-alpha", "16", "--learning-rate", str(a.lora_lr)])):
+        model = os.path.join(d, name)
+        shutil.rmtree(model, ignore_errors=True)
+        so, rss, wall = run_rss([whet, "train", "--model", base, "--train", train, "--out", model, "--epochs", "1", "--batch-size", "32",
+                                 "--max-seq-length", "64", "--seed", "1", "--progress", "none"] + extra + th, env)
+        s = last_json(so)
+        ev = last_json(run([whet, "eval", "--model", model, "--input", dev] + th, env))
+        res[name] = {"accuracy": ev["accuracy"], "wall": wall, "rss": rss, "trainable": s.get("trainable_params"), "total": s.get("total_params")}
+        print("quality %s: dev accuracy %.4f, %.0fs" % (name, ev["accuracy"], wall), file=sys.stderr)
+    return res
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="tiny,mini,small,base")
@@ -203,6 +277,11 @@ def main():
     ap.add_argument("--adapters", type=int, default=20)
     ap.add_argument("--requests", type=int, default=60)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=0, help="training steps per run (default: per size, see SIZES)")
+    ap.add_argument("--pretrain-steps", type=int, default=2500, help="quality: whet pretrain steps (batch 32, 64 tokens)")
+    ap.add_argument("--quality-rows", type=int, default=16000, help="quality: SST-2 training rows (one epoch)")
+    ap.add_argument("--full-lr", type=float, default=2e-4, help="quality: learning rate of full fine-tuning")
+    ap.add_argument("--lora-lr", type=float, default=2e-3, help="quality: learning rate of LoRA")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "out", "lora"))
     a = ap.parse_args()
     whet = os.environ.get("WHET_BIN", os.path.join(ROOT, "bin", "whet"))
@@ -227,6 +306,16 @@ def main():
             "| %.0f MiB | %.0f MiB | %.2f MiB | %.2f MiB | %.1f | %.1f | %.2f |" % (
                 s["rss_base"], s["rss_all"], (s["rss_all"] - s["rss_base"]) / s["adapters"], s["adapter_mib"], s["single"], s["alternating"],
                 s["alternating"] / s["single"]), ""]
+    if "quality" in a.parts:
+        q = bench_quality(a, whet, a.out)
+        f, l = q["full"], q["lora"]
+        lines += ["Quality: SST-2 dev (872 rows) after one epoch on the first %d training rows, on a tiny base (2x128, "
+                  "bert-base-uncased vocab) `whet pretrain`ed for %d steps (%.0f s); full lr %g, LoRA r=8 alpha=16 lr %g:" % (
+                      q["rows"], q["pretrain_steps"], q["pretrain_s"], a.full_lr, a.lora_lr), "",
+                  "| method | dev accuracy | trainable / total params | train wall s | peak RSS MiB |", "|---|---|---|---|---|",
+                  "| full | %.4f | %s / %s | %.0f | %.0f |" % (f["accuracy"], f["trainable"], f["total"], f["wall"], f["rss"]),
+                  "| LoRA | %.4f | %s / %s | %.0f | %.0f |" % (l["accuracy"], l["trainable"], l["total"], l["wall"], l["rss"]),
+                  "", "LoRA - full: %+.2f points." % (100 * (l["accuracy"] - f["accuracy"])), ""]
     text = "\n".join(lines) + "\n"
     with open(os.path.join(a.out, "lora.md"), "w") as f:
         f.write(text)

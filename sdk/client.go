@@ -142,9 +142,19 @@ func (c *Client) UploadModel(ctx context.Context, req UploadModelRequest) (*Mode
 	if req.ID != "" {
 		fields["id"] = req.ID
 	}
+	if req.BaseModel != "" {
+		fields["base_model"] = req.BaseModel
+	}
 	var out Model
 	err := c.multipart(ctx, "/v1/models", "file", req.Filename, req.Content, fields, &out)
 	return &out, err
+}
+
+// MergeModel calls POST /v1/models/{id}/merge: the LoRA adapter model id folded into its base, registered as a
+// plain model (runs `whet model merge` on the server).
+func (c *Client) MergeModel(ctx context.Context, id string, req MergeModelRequest) (*Model, error) {
+	var out Model
+	return &out, c.do(ctx, http.MethodPost, "/v1/models/"+url.PathEscape(id)+"/merge", req, &out)
 }
 
 // ListModels calls GET /v1/models.

@@ -220,13 +220,15 @@ type Model struct {
 	CreatedAt int64 `json:"created_at"`
 	// OwnedBy is "user" for imported models and "whet" for fine-tuned ones.
 	OwnedBy string `json:"owned_by"`
-	// Source is "path" (imported with from_path), "upload" (an uploaded archive) or "fine-tune".
+	// Source is "path" (imported with from_path), "upload" (an uploaded archive), "fine-tune" or "merge" (a LoRA
+	// adapter folded into its base, POST /v1/models/{id}/merge).
 	Source string `json:"source"`
 	// Labels lists the classification labels from config.json id2label, in id order (may be empty).
 	Labels []string `json:"labels"`
 	// Architecture is config.json's first "architectures" entry, if any.
 	Architecture string `json:"architecture,omitempty"`
-	// BaseModel is the model a fine-tuned model was trained from.
+	// BaseModel is the model a fine-tuned or merged model was trained from. For a LoRA adapter (Architecture
+	// "PeftModelForSequenceClassification") it is the registered model the adapter is served on.
 	BaseModel string `json:"base_model,omitempty"`
 	// JobID is the job that produced a fine-tuned model.
 	JobID string `json:"job_id,omitempty"`
@@ -253,17 +255,30 @@ type CreateModelRequest struct {
 	FromPath string `json:"from_path"`
 	// ID is the model id to register; letters, digits, '.', '_' and '-'. Default: the folder's base name.
 	ID string `json:"id,omitempty"`
+	// BaseModel, for a LoRA adapter folder, is the registered model it is served on. Default: adapter_config.json's
+	// base_model_name_or_path when that is a registered model's id (else the request is refused, 400).
+	BaseModel string `json:"base_model,omitempty"`
 }
 
 // UploadModelRequest is the multipart form of POST /v1/models that uploads a model archive.
 type UploadModelRequest struct {
 	// Filename is the archive's name (.tar, .tar.gz or .tgz).
 	Filename string
-	// Content is the archive, streamed: a model folder (config.json plus weights) at its top or in its single
-	// top-level folder.
+	// Content is the archive, streamed: a model folder (config.json plus weights), or a peft LoRA adapter folder
+	// (adapter_config.json plus adapter_model.safetensors), at its top or in its single top-level folder.
 	Content io.Reader
 	// ID is the model id to register. Default: Filename without its extension.
 	ID string
+	// BaseModel, for an adapter archive, is the registered model it is served on (form field "base_model").
+	// Default: as CreateModelRequest.BaseModel.
+	BaseModel string
+}
+
+// MergeModelRequest is the body of POST /v1/models/{id}/merge, which folds a LoRA adapter model into its base
+// (peft's merge_and_unload) and registers the result as a plain model.
+type MergeModelRequest struct {
+	// ID is the merged model's id. Default: "<adapter id>-merged".
+	ID string `json:"id,omitempty"`
 }
 
 // PredictRequest is the body of POST /v1/models/{id}/predict.

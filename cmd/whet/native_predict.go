@@ -40,10 +40,10 @@ type classifier struct {
 }
 
 // loadClassifier reads a model folder (which must have a classifier with labels), or a LoRA adapter folder and its
-// base (base_model_name_or_path), and the tokenizer.
-func loadClassifier(ctx context.Context, dir, module string, maxLen, batch int) (*classifier, error) {
+// base (the folder base, or when "" the adapter's base_model_name_or_path), and the tokenizer.
+func loadClassifier(ctx context.Context, dir, base, module string, maxLen, batch int) (*classifier, error) {
 	if checkpoint.IsAdapter(dir) {
-		return loadAdapterClassifier(ctx, dir, module, maxLen, batch)
+		return loadAdapterClassifier(ctx, dir, base, module, maxLen, batch)
 	}
 	f, err := checkpoint.ReadFolder(dir)
 	if err != nil {
@@ -69,17 +69,23 @@ func loadClassifier(ctx context.Context, dir, module string, maxLen, batch int) 
 		return nil, err
 	}
 	c := &classifier{model: m, labels: labels, batch: batch}
-	if err := c.openTokenizer(ctx, dir, module, maxLen); err != nil {
+	if err := c.openTokenizer(ctx, dir, "", module, maxLen); err != nil {
 		c.Close(ctx)
 		return nil, err
 	}
 	return c, nil
 }
 
-// openTokenizer reads the runtime facts of the model or adapter folder dir and sets up its tokenizer at maxLen (0: the
-// folder's own length).
-func (c *classifier) openTokenizer(ctx context.Context, dir, module string, maxLen int) error {
-	rt, err := modeldir.ReadRuntime(dir)
+// openTokenizer reads the runtime facts of the model or adapter folder dir (an adapter on the model folder base, ""
+// for its base_model_name_or_path) and sets up its tokenizer at maxLen (0: the folder's own length).
+func (c *classifier) openTokenizer(ctx context.Context, dir, base, module string, maxLen int) error {
+	var rt *modeldir.Runtime
+	var err error
+	if base != "" {
+		rt, err = modeldir.ReadAdapterRuntime(dir, base)
+	} else {
+		rt, err = modeldir.ReadRuntime(dir)
+	}
 	if err != nil {
 		return err
 	}
@@ -99,12 +105,12 @@ func (c *classifier) openTokenizer(ctx context.Context, dir, module string, maxL
 
 // loadAdapterClassifier loads an adapter folder's base model (any heads: the adapter brings its classifier) and the
 // adapter, tokenizing as the adapter folder says (see checkpoint.AdapterView).
-func loadAdapterClassifier(ctx context.Context, dir, module string, maxLen, batch int) (*classifier, error) {
+func loadAdapterClassifier(ctx context.Context, dir, base, module string, maxLen, batch int) (*classifier, error) {
 	a, err := checkpoint.ReadAdapter(dir)
 	if err != nil {
 		return nil, err
 	}
-	m, err := loadBaseModel(a.Config.BaseModelNameOrPath)
+	m, err := loadBaseModel(adapterBase(a, base))
 	if err != nil {
 		return nil, fmt.Errorf("adapter[%s]: base model: %w", dir, err)
 	}
@@ -113,11 +119,25 @@ func loadAdapterClassifier(ctx context.Context, dir, module string, maxLen, batc
 		c.Close(ctx)
 		return nil, err
 	}
-	if err := c.openTokenizer(ctx, dir, module, maxLen); err != nil {
+	if err := c.openTokenizer(ctx, dir, base, module, maxLen); err != nil {
 		c.Close(ctx)
 		return nil, err
 	}
 	return c, nil
+}
+
+// adapterBase is the base model folder of adapter a: override (a --base flag) when set, else its
+// base_model_name_or_path.
+func adapterBase(a *checkpoint.Adapter, override string) string {
+	if override != "" {
+		return override
+	}
+	return a.Config.BaseModelNameOrPath
+}
+
+// baseFlag is --base of the commands that read a LoRA adapter folder.
+func baseFlag(fs *flag.FlagSet) *string {
+	return fs.String("base", "", "base model folder of a LoRA adapter --model (default: its base_model_name_or_path)")
 }
 
 // loadBaseModel loads a model folder to apply adapters to: its encoder and pooler, and its classifier when it has
@@ -209,6 +229,7 @@ func runPredict(args []string) error {
 	}
 	fs := flag.NewFlagSet("predict", flag.ContinueOnError)
 	model := fs.String("model", "", "model folder")
+	base := baseFlag(fs)
 	input := fs.String("input", "", "input: JSONL, CSV or TSV with a text column, or .txt with one text per line")
 	output := fs.String("output", "", "output JSONL: one {label, score, logits} per input row")
 	threads := threadsFlag(fs)
@@ -231,7 +252,7 @@ func runPredict(args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := loadClassifier(ctx, *model, *preModule, *maxLen, *batch)
+	c, err := loadClassifier(ctx, *model, *base, *preModule, *maxLen, *batch)
 	if err != nil {
 		return err
 	}
@@ -271,6 +292,7 @@ func runPredict(args []string) error {
 func runEval(args []string) error {
 	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
 	model := fs.String("model", "", "model folder")
+	base := baseFlag(fs)
 	input := fs.String("input", "", "labeled data: JSONL, CSV or TSV with a header")
 	threads := threadsFlag(fs)
 	batch := fs.Int("batch-size", infer.DefaultBatchSize, "rows per batch")
@@ -294,7 +316,7 @@ func runEval(args []string) error {
 		return err
 	}
 	// Check labels before loading anything heavy: a label the model does not know is an error naming the row.
-	known, err := folderLabels(*model)
+	known, err := folderLabels(*model, *base)
 	if err != nil {
 		return err
 	}
@@ -310,7 +332,7 @@ func runEval(args []string) error {
 		}
 		ys[i] = y
 	}
-	c, err := loadClassifier(ctx, *model, *preModule, *maxLen, *batch)
+	c, err := loadClassifier(ctx, *model, *base, *preModule, *maxLen, *batch)
 	if err != nil {
 		return err
 	}
@@ -351,7 +373,7 @@ var errWorkerUsage = errors.New("usage: whet worker predict --model DIR [--threa
 
 // folderLabels returns a model folder's labels (config.json) or an adapter folder's (whet_adapter.json, else its
 // base's), without loading weights.
-func folderLabels(dir string) ([]string, error) {
+func folderLabels(dir, baseDir string) ([]string, error) {
 	if !checkpoint.IsAdapter(dir) {
 		f, err := checkpoint.ReadConfigOnly(dir)
 		if err != nil {
@@ -366,7 +388,7 @@ func folderLabels(dir string) ([]string, error) {
 	if a.Labels != nil {
 		return a.Labels, nil
 	}
-	base, err := checkpoint.ReadConfigOnly(a.Config.BaseModelNameOrPath)
+	base, err := checkpoint.ReadConfigOnly(adapterBase(a, baseDir))
 	if err != nil {
 		return nil, fmt.Errorf("adapter[%s]: base model: %w", dir, err)
 	}

@@ -52,7 +52,7 @@ func runWorker(args []string) error {
 // loadWorkerModel loads the worker's model: a classifier folder, an adapter folder (on its base), or a base model
 // without labels (a pretrained encoder) that serves only requests naming an adapter.
 func loadWorkerModel(ctx context.Context, dir, module string, maxLen, batch int) (*classifier, error) {
-	c, err := loadClassifier(ctx, dir, module, maxLen, batch)
+	c, err := loadClassifier(ctx, dir, "", module, maxLen, batch)
 	if errors.Is(err, bert.ErrNoLabels) {
 		c, err = loadBaseOnly(ctx, dir, module, maxLen, batch)
 	}
@@ -66,7 +66,7 @@ func loadBaseOnly(ctx context.Context, dir, module string, maxLen, batch int) (*
 		return nil, err
 	}
 	c := &classifier{model: m, batch: batch}
-	if err := c.openTokenizer(ctx, dir, module, maxLen); err != nil {
+	if err := c.openTokenizer(ctx, dir, "", module, maxLen); err != nil {
 		c.Close(ctx)
 		return nil, err
 	}

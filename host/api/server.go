@@ -127,7 +127,8 @@ type Config struct {
 	// Export writes a model folder's ONNX export (fp32 and int8) into outDir, for GET /v1/models/{id}/export
 	// (RunExport runs `whet export`). Default: nil (the export routes answer 501).
 	Export func(ctx context.Context, modelDir, outDir string) error
-	// EvalTimeout bounds POST /v1/models/{id}/evaluate (it runs `whet eval`). Default: DefaultEvalTimeout.
+	// EvalTimeout bounds POST /v1/models/{id}/evaluate (it runs `whet eval`) and /merge (`whet model merge`).
+	// Default: DefaultEvalTimeout.
 	EvalTimeout time.Duration
 }
 
@@ -333,6 +334,7 @@ func (s *Server) Routes(app *fiber.App) {
 	v1.Delete("/models/:id", s.DeleteModelHandler)
 	v1.Post("/models/:id/predict", s.PredictHandler)
 	v1.Post("/models/:id/evaluate", s.EvaluateHandler)
+	v1.Post("/models/:id/merge", s.MergeModelHandler)
 	s.WebRoutes(v1)    // the web page's extra routes (web_routes.go, docs/contracts.md "web")
 	s.ExportRoutes(v1) // ONNX export (export.go)
 	s.WorkerRoutes(v1) // remote workers (workers.go)

@@ -5,6 +5,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/whetml/whet/host/predict"
+	"github.com/whetml/whet/host/store"
 	"github.com/whetml/whet/sdk"
 )
 
@@ -20,15 +22,24 @@ type Cluster interface {
 	Predict(ctx context.Context, id, dir string, inputs []string) (preds []sdk.Prediction, ok bool, err error)
 }
 
-// predict answers from a remote worker when the cluster has one serving models, else from the local pool.
-func (s *Server) predict(ctx context.Context, id, dir string, inputs []string) ([]sdk.Prediction, error) {
+// predict answers from a remote worker when the cluster has one serving models, else from the local pool. A LoRA
+// adapter model is served by its base model's local worker (remote workers receive one model folder, not a base
+// with its adapters).
+func (s *Server) predict(ctx context.Context, m *store.Model, inputs []string) ([]sdk.Prediction, error) {
+	base, err := s.servedOn(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	if base != nil {
+		return s.pool.PredictAdapter(ctx, base.ID, base.Path, predict.Adapter{ID: m.ID, Dir: m.Path}, inputs)
+	}
 	if s.cfg.Cluster != nil {
-		preds, ok, err := s.cfg.Cluster.Predict(ctx, id, dir, inputs)
+		preds, ok, err := s.cfg.Cluster.Predict(ctx, m.ID, m.Path, inputs)
 		if ok || err != nil {
 			return preds, err
 		}
 	}
-	return s.pool.Predict(ctx, id, dir, inputs)
+	return s.pool.Predict(ctx, m.ID, m.Path, inputs)
 }
 
 // WorkerRoutes registers GET /v1/workers, POST /v1/workers/tokens and POST /v1/workers/{id}/drain (all admin scope).

@@ -309,7 +309,7 @@ func (q *Queue) Create(ctx context.Context, req sdk.CreateJobRequest) (*store.Jo
 	if err != nil {
 		return nil, &ValidationError{Param: "model", Msg: err.Error()}
 	}
-	if info.BaseModelPath != "" {
+	if info.Architecture == modeldir.AdapterArchitecture {
 		return nil, &ValidationError{Param: "model", Msg: fmt.Sprintf("model[%s] is a LoRA adapter: fine-tune its base model instead", model.ID)}
 	}
 	hp, err := ResolveHyperparameters(req.Hyperparameters, info.MaxPositionEmbeddings)

@@ -112,13 +112,13 @@ func readConfig(dir string) (*Info, error) {
 }
 
 // Extract unpacks a .tar or .tar.gz archive (detected from its first bytes) read from r into dst, which must be
-// an empty folder, writing at most limit bytes of file content. It returns the folder holding config.json: dst
-// itself, or the archive's single top-level folder.
+// an empty folder, writing at most limit bytes of file content. It returns the folder holding config.json (or a LoRA
+// adapter's adapter_config.json): dst itself, or the archive's single top-level folder.
 //
 // # Errors
 //
 // An *Error naming the entry for: ".." or absolute names, symbolic or hard links, devices, FIFOs, content over
-// limit, a corrupt archive, or no config.json at the top or one level down.
+// limit, a corrupt archive, or no config.json or adapter_config.json at the top or one level down.
 func Extract(r io.Reader, dst string, limit int64) (string, error) {
 	br := bufio.NewReader(r)
 	var tr *tar.Reader
@@ -189,17 +189,23 @@ func Extract(r io.Reader, dst string, limit int64) (string, error) {
 	if entries == 0 {
 		return "", &Error{Path: "archive", Msg: "empty archive"}
 	}
-	if _, err := os.Stat(filepath.Join(dst, "config.json")); err == nil {
+	if isFolder(dst) {
 		return dst, nil
 	}
 	top, _ := os.ReadDir(dst)
 	if len(top) == 1 && top[0].IsDir() {
 		root := filepath.Join(dst, top[0].Name())
-		if _, err := os.Stat(filepath.Join(root, "config.json")); err == nil {
+		if isFolder(root) {
 			return root, nil
 		}
 	}
-	return "", &Error{Path: "archive", Msg: "no config.json at the top of the archive or in its single top-level folder"}
+	return "", &Error{Path: "archive", Msg: "no config.json (or a LoRA adapter's " + AdapterConfigFile + ") at the top of the archive or in its single top-level folder"}
+}
+
+// isFolder reports whether dir holds a model folder's config.json or an adapter folder's adapter_config.json.
+func isFolder(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, "config.json"))
+	return err == nil || IsAdapter(dir)
 }
 
 // safeName cleans an archive entry name and refuses anything that could land outside the extraction folder.

@@ -65,6 +65,8 @@ func TestExtract(t *testing.T) {
 		{name: "flat tar", entries: []entry{{name: "config.json", body: cfg}, {name: "model.safetensors", body: "w"}}},
 		{name: "tgz with top folder", gz: true, entries: []entry{{name: "m/", typ: tar.TypeDir},
 			{name: "m/config.json", body: cfg}, {name: "m/model.safetensors", body: "w"}}},
+		{name: "peft adapter in a top folder", gz: true, entries: []entry{{name: "a/adapter_config.json",
+			body: `{"peft_type":"LORA","task_type":"SEQ_CLS","base_model_name_or_path":"tiny"}`}, {name: "a/adapter_model.safetensors", body: "w"}}},
 		{name: "dot-dot", entries: []entry{{name: "../evil", body: "x"}}, wantErr: `".." is not allowed`},
 		{name: "nested dot-dot", entries: []entry{{name: "m/../../evil", body: "x"}}, wantErr: `".." is not allowed`},
 		{name: "absolute", entries: []entry{{name: "/etc/evil", body: "x"}}, wantErr: "absolute paths"},
@@ -98,6 +100,12 @@ func TestExtract(t *testing.T) {
 			info, err := modeldir.Inspect(root)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if info.Architecture == modeldir.AdapterArchitecture {
+				if info.BaseModelPath != "tiny" || info.Weights != "adapter_model.safetensors" {
+					t.Fatalf("adapter info = %+v", info)
+				}
+				return
 			}
 			if strings.Join(info.Labels, ",") != "neg,pos" || info.Architecture != "BertForSequenceClassification" ||
 				info.MaxPositionEmbeddings != 64 || info.Weights != "model.safetensors" {

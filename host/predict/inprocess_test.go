@@ -3,7 +3,9 @@ package predict_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +14,7 @@ import (
 	"github.com/whetml/whet/host/predict"
 	"github.com/whetml/whet/internal/protocol"
 	"github.com/whetml/whet/internal/protocol/protocoltest"
+	"github.com/whetml/whet/sdk"
 )
 
 // pipeProcess runs the real worker loop (protocol.Serve) in this process over pipes: the pool's side of the
@@ -91,5 +94,95 @@ func TestPoolWithRealWorkerLoop(t *testing.T) {
 	}
 	if st := p.Stats(); st.Batches != 1 || st.Requests != 2 {
 		t.Fatalf("stats = %+v: want one shared batch and 2 answered calls", st)
+	}
+}
+
+// TestPoolAdaptersShareBaseWorker: concurrent requests for two adapters of one base and for the base itself are
+// answered by one worker, each as that adapter alone answers; an adapter's rejected row names the adapter; Unload
+// of an adapter unloads it in the running worker, and a later request loads it again without a restart.
+func TestPoolAdaptersShareBaseWorker(t *testing.T) {
+	m := &protocoltest.HashModel{Names: []string{"neg", "pos"}, MaxLen: 16, Delay: time.Millisecond, Adapters: true}
+	p, err := predict.New(predict.Config{Start: startInProcess(m), MaxLoaded: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(context.Background())
+	ctx := context.Background()
+	sentiment := predict.Adapter{ID: "sentiment", Dir: "/ads/sentiment"}
+	spam := predict.Adapter{ID: "spam", Dir: "/ads/spam"}
+	texts := []string{"good one", "bad two", "three"}
+	calls := []predict.Adapter{sentiment, spam, {}, spam, sentiment, {}, sentiment}
+	var wg sync.WaitGroup
+	errs := make([]error, len(calls))
+	for i, a := range calls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var preds []sdk.Prediction
+			var err error
+			if a.ID == "" {
+				preds, err = p.Predict(ctx, "base", "/base", texts)
+			} else {
+				preds, err = p.PredictAdapter(ctx, "base", "/base", a, texts)
+			}
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			_, logits, _, _ := m.Logits(ctx, a.Dir, texts) // the adapter alone
+			for j, pr := range preds {
+				if w := protocol.Classify(m.Names, logits[j], false); pr.Label != w.Label || pr.Score != w.Score {
+					errs[i] = fmt.Errorf("adapter %q, %q: got %s %v, alone %s %v", a.ID, texts[j], pr.Label, pr.Score, w.Label, w.Score)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	// The adapters answer differently from each other (else the test above proves nothing).
+	a, _ := p.PredictAdapter(ctx, "base", "/base", sentiment, texts)
+	b, _ := p.PredictAdapter(ctx, "base", "/base", spam, texts)
+	if fmt.Sprint(a) == fmt.Sprint(b) {
+		t.Fatalf("two adapters gave the same predictions %v: the fake model ignores the adapter", a)
+	}
+	_, err = p.PredictAdapter(ctx, "base", "/base", spam, []string{"ok", "a FAIL row"})
+	var we *predict.WorkerError
+	if !errors.As(err, &we) || we.Model != "spam" || !we.Request {
+		t.Fatalf("rejected row of an adapter: err = %#v, want a request error naming model spam", err)
+	}
+
+	p.Unload("sentiment")
+	waitLoaded(t, m, "/ads/spam")
+	if _, err := p.PredictAdapter(ctx, "base", "/base", sentiment, texts); err != nil {
+		t.Fatal(err)
+	}
+	// The same adapter id registered again with another folder: the worker unloads the old one.
+	if _, err := p.PredictAdapter(ctx, "base", "/base", predict.Adapter{ID: "spam", Dir: "/ads/spam-v2"}, texts); err != nil {
+		t.Fatal(err)
+	}
+	waitLoaded(t, m, "/ads/sentiment", "/ads/spam-v2")
+	if loads, _ := m.Loads(); loads["/ads/sentiment"] != 2 || loads["/ads/spam"] != 1 {
+		t.Errorf("adapter loads = %v: want sentiment loaded twice (unloaded in between), spam once", loads)
+	}
+	if st := p.Stats(); st.Starts != 1 || st.Loaded != 1 {
+		t.Errorf("stats = %+v: want one worker for the base and its adapters", st)
+	}
+}
+
+// waitLoaded waits until exactly the adapter folders want are loaded in m.
+func waitLoaded(t *testing.T, m *protocoltest.HashModel, want ...string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, now := m.Loads()
+		if slices.Equal(now, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("adapters loaded = %v, want %v", now, want)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

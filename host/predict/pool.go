@@ -164,11 +164,42 @@ func (p *Pool) Stats() Stats {
 //
 // ctx's error; ErrBusy; ErrClosed; a *WorkerError when the worker cannot start, dies, or rejects the request.
 func (p *Pool) Predict(ctx context.Context, id, dir string, inputs []string) ([]sdk.Prediction, error) {
+	return p.predict(ctx, id, dir, Adapter{}, inputs)
+}
+
+// Adapter is a LoRA adapter model served on its base model's worker.
+type Adapter struct {
+	// ID is the adapter's model id (named in errors and by Unload).
+	ID string
+	// Dir is the adapter folder (adapter_config.json, adapter_model.safetensors).
+	Dir string
+}
+
+// PredictAdapter classifies inputs with the LoRA adapter a of the base model baseID (folder baseDir). Every adapter
+// of one base is served by that base's one worker, which holds the base weights once and loads each adapter on
+// first use (`whet worker predict --max-adapters` bounds how many stay loaded); the pool's MaxLoaded counts base
+// models only. Concurrent calls for one base are batched; the worker gets one request per adapter of a batch.
+//
+// # Errors
+//
+// As Predict; WorkerError.Model names the adapter.
+func (p *Pool) PredictAdapter(ctx context.Context, baseID, baseDir string, a Adapter, inputs []string) ([]sdk.Prediction, error) {
+	if a.ID == "" || a.Dir == "" {
+		return nil, fmt.Errorf("predict: adapter of model[%s] needs an id and a folder", baseID)
+	}
+	return p.predict(ctx, baseID, baseDir, a, inputs)
+}
+
+func (p *Pool) predict(ctx context.Context, id, dir string, a Adapter, inputs []string) ([]sdk.Prediction, error) {
 	if len(inputs) == 0 {
 		return []sdk.Prediction{}, nil
 	}
+	blame := id
+	if a.ID != "" {
+		blame = a.ID
+	}
 	for attempt := 0; ; attempt++ {
-		w, err := p.get(id, dir)
+		w, err := p.get(id, dir, a)
 		if err != nil {
 			return nil, err
 		}
@@ -181,14 +212,14 @@ func (p *Pool) Predict(ctx context.Context, id, dir string, inputs []string) ([]
 			p.remove(w)
 			return nil, w.startErr
 		}
-		req := &pending{ctx: ctx, inputs: inputs, res: make(chan result, 1)}
+		req := &pending{ctx: ctx, model: blame, adapter: a.Dir, inputs: inputs, res: make(chan result, 1)}
 		select {
 		case w.reqs <- req:
 		case <-w.quit:
 			if attempt < 3 {
 				continue // unloaded meanwhile: load again
 			}
-			return nil, &WorkerError{Model: id, Msg: "model kept being unloaded; raise MaxLoaded"}
+			return nil, &WorkerError{Model: blame, Msg: "model kept being unloaded; raise MaxLoaded"}
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		default:
@@ -209,14 +240,15 @@ func (p *Pool) Predict(ctx context.Context, id, dir string, inputs []string) ([]
 			if attempt < 3 {
 				continue // the worker stopped before taking the request: try a fresh one
 			}
-			return nil, &WorkerError{Model: id, Msg: "worker stopped before answering"}
+			return nil, &WorkerError{Model: blame, Msg: "worker stopped before answering"}
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
 	}
 }
 
-// Unload stops model id's worker, if loaded, after the requests already queued for it.
+// Unload stops model id's worker, if loaded, after the requests already queued for it. When id is an adapter
+// served on a base's worker, that worker unloads the adapter (after the requests queued before) and keeps running.
 func (p *Pool) Unload(id string) {
 	p.mu.Lock()
 	el := p.byID[id]
@@ -224,9 +256,18 @@ func (p *Pool) Unload(id string) {
 		p.lru.Remove(el)
 		delete(p.byID, id)
 	}
+	var holders []*worker
+	for e := p.lru.Front(); e != nil; e = e.Next() {
+		if w := e.Value.(*worker); w.adapters[id] != "" {
+			holders = append(holders, w)
+		}
+	}
 	p.mu.Unlock()
 	if el != nil {
 		el.Value.(*worker).stop()
+	}
+	for _, w := range holders {
+		w.unloadAdapter(id)
 	}
 }
 
@@ -258,8 +299,9 @@ func (p *Pool) Close(ctx context.Context) error {
 	}
 }
 
-// get returns model id's worker, starting it (and unloading the least recently used beyond MaxLoaded).
-func (p *Pool) get(id, dir string) (*worker, error) {
+// get returns model id's worker, starting it (and unloading the least recently used beyond MaxLoaded), and records
+// that it serves adapter a (when a.ID is set; an adapter id seen before with another folder is unloaded first).
+func (p *Pool) get(id, dir string, a Adapter) (*worker, error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -269,7 +311,11 @@ func (p *Pool) get(id, dir string) (*worker, error) {
 		w := el.Value.(*worker)
 		if w.dir == dir {
 			p.lru.MoveToFront(el)
+			stale := w.noteAdapter(a)
 			p.mu.Unlock()
+			if stale != "" {
+				w.enqueueUnload(a.ID, stale)
+			}
 			return w, nil
 		}
 		p.lru.Remove(el)
@@ -277,7 +323,8 @@ func (p *Pool) get(id, dir string) (*worker, error) {
 		go w.stop()
 	}
 	w := &worker{pool: p, id: id, dir: dir, reqs: make(chan *pending, p.cfg.QueueSize), ready: make(chan struct{}),
-		quit: make(chan struct{}), dead: make(chan struct{})}
+		quit: make(chan struct{}), dead: make(chan struct{}), adapters: map[string]string{}}
+	w.noteAdapter(a)
 	p.byID[id] = p.lru.PushFront(w)
 	var evicted []*worker
 	for p.lru.Len() > p.cfg.MaxLoaded {

@@ -93,7 +93,13 @@ func (p *childProcess) Diagnostics() string {
 }
 
 type pending struct {
-	ctx    context.Context
+	ctx context.Context
+	// model is the id named in errors: the worker's model, or the adapter's.
+	model string
+	// adapter is the LoRA adapter folder to classify with ("" : the worker's own model).
+	adapter string
+	// unload, when set, asks the worker to unload this adapter folder (no inputs).
+	unload string
 	inputs []string
 	res    chan result
 }
@@ -116,6 +122,42 @@ type worker struct {
 	proc     Process
 	labels   []string
 	dead     chan struct{} // closed when run returns
+	// adapters maps the adapter model ids served on this worker to their folders (guarded by pool.mu).
+	adapters map[string]string
+}
+
+// noteAdapter records that w serves adapter a (nothing when a.ID is ""); it returns the folder a.ID had before when
+// that differs (the worker should unload it). Called with pool.mu held.
+func (w *worker) noteAdapter(a Adapter) (stale string) {
+	if a.ID == "" {
+		return ""
+	}
+	if old := w.adapters[a.ID]; old != a.Dir {
+		stale = old
+	}
+	w.adapters[a.ID] = a.Dir
+	return stale
+}
+
+// unloadAdapter forgets adapter model id and asks the worker to unload its folder.
+func (w *worker) unloadAdapter(id string) {
+	w.pool.mu.Lock()
+	dir := w.adapters[id]
+	delete(w.adapters, id)
+	w.pool.mu.Unlock()
+	if dir != "" {
+		w.enqueueUnload(id, dir)
+	}
+}
+
+// enqueueUnload queues a request unloading adapter folder dir (of adapter model id) behind those queued. With the
+// queue full it is skipped: the worker's own least-recently-used bound unloads the adapter in time.
+func (w *worker) enqueueUnload(id, dir string) {
+	select {
+	case w.reqs <- &pending{ctx: context.Background(), model: id, unload: dir, res: make(chan result, 1)}:
+	default:
+		w.pool.log.Warn("adapter unload skipped: queue full", "model", w.id, "adapter", id)
+	}
 }
 
 func (w *worker) stop() { w.quitOnce.Do(func() { close(w.quit) }) }
@@ -283,30 +325,58 @@ func (w *worker) collect(first *pending) []*pending {
 	return batch
 }
 
-// serve sends one batch as one request and delivers each caller its rows. A row the worker rejected fails only its
-// own caller. It returns an error only when the worker died.
+// serve sends one batch as one request per adapter it names (in order of first appearance) and delivers each caller
+// its rows. A row the worker rejected fails only its own caller. It returns an error only when the worker died.
 func (w *worker) serve(c *conn, batch []*pending) error {
-	live := batch[:0]
-	var inputs []string
+	var groups [][]*pending
+	at := map[string]int{}
 	for _, r := range batch {
 		if r.ctx.Err() != nil {
 			continue // the caller gave up: skip its work
 		}
-		live = append(live, r)
-		inputs = append(inputs, r.inputs...)
+		if r.unload != "" {
+			groups = append(groups, []*pending{r})
+			continue
+		}
+		i, ok := at[r.adapter]
+		if !ok {
+			i = len(groups)
+			at[r.adapter] = i
+			groups = append(groups, nil)
+		}
+		groups[i] = append(groups[i], r)
 	}
-	if len(live) == 0 {
-		return nil
+	for i, g := range groups {
+		if err := w.serveGroup(c, g); err != nil {
+			for _, rest := range groups[i+1:] { // the worker died: fail what it will not answer
+				for _, r := range rest {
+					r.res <- result{err: err}
+				}
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// serveGroup sends live (requests for one adapter, or one unload) as one worker request and delivers the answers.
+func (w *worker) serveGroup(c *conn, live []*pending) error {
+	req := protocol.Request{Adapter: live[0].adapter, Unload: live[0].unload}
+	for _, r := range live {
+		req.Inputs = append(req.Inputs, r.inputs...)
 	}
 	c.seq++
 	id := strconv.FormatInt(c.seq, 10)
-	w.pool.batches.Add(1)
+	req.ID = json.RawMessage(id)
+	if req.Unload == "" {
+		w.pool.batches.Add(1)
+	}
 	failAll := func(err error) {
 		for _, r := range live {
 			r.res <- result{err: err}
 		}
 	}
-	msg, _ := json.Marshal(protocol.Request{ID: json.RawMessage(id), Inputs: inputs})
+	msg, _ := json.Marshal(req)
 	if _, err := c.proc.Stdin().Write(append(msg, '\n')); err != nil {
 		err := &WorkerError{Model: w.id, Msg: "write to worker: " + err.Error() + "; " + c.exitMsg()}
 		failAll(err)
@@ -330,20 +400,24 @@ func (w *worker) serve(c *conn, batch []*pending) error {
 			w.pool.log.Warn("worker answered an unknown request", "model", w.id, "id", string(resp.ID), "want", id)
 			continue
 		}
+		model := live[0].model
 		switch {
 		case resp.Error != "":
-			failAll(&WorkerError{Model: w.id, Msg: resp.Error})
-		case len(resp.Results) != len(inputs):
-			failAll(&WorkerError{Model: w.id, Msg: fmt.Sprintf("worker returned %d results for %d inputs", len(resp.Results), len(inputs))})
+			failAll(&WorkerError{Model: model, Msg: resp.Error})
+		case req.Unload != "":
+			w.pool.log.Info("adapter unloaded", "model", w.id, "adapter", model, "was_loaded", resp.Unloaded != nil && *resp.Unloaded)
+			failAll(nil)
+		case len(resp.Results) != len(req.Inputs):
+			failAll(&WorkerError{Model: model, Msg: fmt.Sprintf("worker returned %d results for %d inputs", len(resp.Results), len(req.Inputs))})
 		default:
-			deliver(w.id, live, resp.Results)
+			deliver(live, resp.Results)
 		}
 		return nil
 	}
 }
 
 // deliver hands each caller its slice of rows: predictions, or a request error naming its first rejected input.
-func deliver(model string, live []*pending, rows []protocol.Result) {
+func deliver(live []*pending, rows []protocol.Result) {
 	off := 0
 	for _, r := range live {
 		mine := rows[off : off+len(r.inputs)]
@@ -352,7 +426,7 @@ func deliver(model string, live []*pending, rows []protocol.Result) {
 		var err error
 		for i, row := range mine {
 			if row.Error != "" {
-				err = &WorkerError{Model: model, Msg: fmt.Sprintf("input %d: %s", i, row.Error), Request: true}
+				err = &WorkerError{Model: r.model, Msg: fmt.Sprintf("input %d: %s", i, row.Error), Request: true}
 				break
 			}
 			preds[i] = sdk.Prediction{Label: row.Label, Score: row.Score, Scores: row.Scores}

@@ -1,9 +1,12 @@
 package server_test
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -172,54 +175,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("evaluate accuracy %v, but %d of %d predictions were right", *a.Accuracy, correct, len(test))
 	}
 
-	// A LoRA adapter trained with the CLI, registered from its folder: the API serves it (on its base) as
-	// `whet predict` does.
-	trainFile := filepath.Join(tmp, "train.jsonl")
-	os.WriteFile(trainFile, []byte(train), 0o644)
-	adapterDir := filepath.Join(tmp, "lora")
-	if out, err := exec.Command(bin, "train", "--method", "lora", "--model", base, "--train", trainFile, "--out", adapterDir,
-		"--epochs", "2", "--batch-size", "8", "--learning-rate", "1e-2", "--max-seq-length", "32", "--threads", "2").CombinedOutput(); err != nil {
-		t.Fatalf("whet train --method lora: %v\n%s", err, out)
-	}
-	adapter, err := c.CreateModel(ctx, sdk.CreateModelRequest{FromPath: adapterDir, ID: "sst2-lora"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if adapter.Architecture != "PeftModelForSequenceClassification" || strings.Join(adapter.Labels, ",") != "neg,pos" {
-		t.Errorf("registered adapter = %+v", adapter)
-	}
-	adapterPreds, err := c.Predict(ctx, adapter.ID, sdk.PredictRequest{Inputs: test})
-	if err != nil {
-		t.Fatal(err)
-	}
-	localLoRA := filepath.Join(tmp, "local-lora.jsonl")
-	if out, err := exec.Command(bin, "predict", "--model", adapterDir, "--input", input, "--output", localLoRA).CombinedOutput(); err != nil {
-		t.Fatalf("whet predict on the adapter: %v\n%s", err, out)
-	}
-	for i, l := range readPreds(t, localLoRA) {
-		if a := adapterPreds[i]; a.Label != l.Label || math.Abs(a.Score-l.Score) > 1e-5 {
-			t.Errorf("adapter, input %q: api %s %.6f, local %s %.6f", test[i], a.Label, a.Score, l.Label, l.Score)
-		}
-	}
-	// The same through a job: hyperparameters.method "lora" gives an adapter model of the base.
-	loraJob, err := c.CreateJob(ctx, sdk.CreateJobRequest{Model: model.ID, TrainingFile: file.ID, Suffix: "lora",
-		Hyperparameters: sdk.Hyperparameters{NEpochs: 2, BatchSize: 8, LearningRate: 1e-2, MaxSeqLength: 32, Method: "lora", LoraR: 4}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.StreamJobEvents(ctx, loraJob.ID, 0, func(sdk.JobEvent) error { return nil }); err != nil {
-		t.Fatal(err)
-	}
-	if loraJob, err = c.GetJob(ctx, loraJob.ID); err != nil || loraJob.Status != sdk.JobSucceeded || loraJob.FineTunedModel == nil {
-		t.Fatalf("LoRA job = %+v (%v)", loraJob, err)
-	}
-	loraModel, err := c.GetModel(ctx, *loraJob.FineTunedModel)
-	if err != nil || loraModel.Architecture != "PeftModelForSequenceClassification" || loraModel.BaseModel != model.ID {
-		t.Errorf("LoRA job's model = %+v (%v)", loraModel, err)
-	}
-	if preds, err := c.Predict(ctx, loraModel.ID, sdk.PredictRequest{Inputs: test}); err != nil || len(preds) != len(test) {
-		t.Errorf("predict with the LoRA job's model: %d predictions, %v", len(preds), err)
-	}
+	testAdapters(t, ctx, c, srv, data, bin, base, model.ID, file.ID, train, test, input)
 
 	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -314,4 +270,130 @@ func e2eVocab() []string {
 		}
 	}
 	return out
+}
+
+// testAdapters: a LoRA adapter trained with the CLI (registered from its folder, and again as an uploaded archive,
+// on the registered base) and one trained by a job are served through the API by one worker holding the base,
+// requests alternating between them: each predicts as `whet predict` on that adapter alone. A merged adapter (POST
+// /v1/models/{id}/merge) predicts as the adapter; deleting an adapter unloads it in the running worker.
+func testAdapters(t *testing.T, ctx context.Context, c *sdk.Client, srv *whetServer, data, bin, base, baseID, fileID, train string, test []string, input string) {
+	tmp := t.TempDir()
+	trainFile := filepath.Join(tmp, "train.jsonl")
+	os.WriteFile(trainFile, []byte(train), 0o644)
+	adapterDir := filepath.Join(tmp, "lora")
+	if out, err := exec.Command(bin, "train", "--method", "lora", "--model", base, "--train", trainFile, "--out", adapterDir,
+		"--epochs", "2", "--batch-size", "8", "--learning-rate", "1e-2", "--max-seq-length", "32", "--threads", "2").CombinedOutput(); err != nil {
+		t.Fatalf("whet train --method lora: %v\n%s", err, out)
+	}
+	// Its adapter_config.json names the base's folder outside the server: registering needs base_model.
+	_, err := c.CreateModel(ctx, sdk.CreateModelRequest{FromPath: adapterDir, ID: "sst2-lora"})
+	if se := (*sdk.StatusError)(nil); !errors.As(err, &se) || se.StatusCode != 400 || !strings.Contains(se.Err.Message, "base_model") {
+		t.Fatalf("adapter registered without a known base: err = %v", err)
+	}
+	adapter, err := c.CreateModel(ctx, sdk.CreateModelRequest{FromPath: adapterDir, ID: "sst2-lora", BaseModel: baseID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if adapter.Architecture != "PeftModelForSequenceClassification" || strings.Join(adapter.Labels, ",") != "neg,pos" || adapter.BaseModel != baseID {
+		t.Errorf("registered adapter = %+v", adapter)
+	}
+	uploaded, err := c.UploadModel(ctx, sdk.UploadModelRequest{Filename: "lora.tar.gz", Content: bytes.NewReader(tarGz(t, adapterDir)),
+		ID: "sst2-lora-upload", BaseModel: baseID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same through a job: hyperparameters.method "lora" gives an adapter model of the base.
+	loraJob, err := c.CreateJob(ctx, sdk.CreateJobRequest{Model: baseID, TrainingFile: fileID, Suffix: "lora",
+		Hyperparameters: sdk.Hyperparameters{NEpochs: 2, BatchSize: 8, LearningRate: 1e-2, MaxSeqLength: 32, Method: "lora", LoraR: 4}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.StreamJobEvents(ctx, loraJob.ID, 0, func(sdk.JobEvent) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if loraJob, err = c.GetJob(ctx, loraJob.ID); err != nil || loraJob.Status != sdk.JobSucceeded || loraJob.FineTunedModel == nil {
+		t.Fatalf("LoRA job = %+v (%v)", loraJob, err)
+	}
+	loraModel, err := c.GetModel(ctx, *loraJob.FineTunedModel)
+	if err != nil || loraModel.Architecture != "PeftModelForSequenceClassification" || loraModel.BaseModel != baseID {
+		t.Errorf("LoRA job's model = %+v (%v)", loraModel, err)
+	}
+
+	alone := map[string][]localPred{}
+	for id, dir := range map[string]string{adapter.ID: adapterDir, loraModel.ID: filepath.Join(data, "jobs", loraJob.ID, "out")} {
+		out := filepath.Join(tmp, "alone.jsonl")
+		if b, err := exec.Command(bin, "predict", "--model", dir, "--input", input, "--output", out).CombinedOutput(); err != nil {
+			t.Fatalf("whet predict on adapter %s: %v\n%s", id, err, b)
+		}
+		alone[id] = readPreds(t, out)
+	}
+	alone[uploaded.ID] = alone[adapter.ID]
+	for round := 0; round < 2; round++ {
+		for _, id := range []string{adapter.ID, loraModel.ID, uploaded.ID} {
+			preds, err := c.Predict(ctx, id, sdk.PredictRequest{Inputs: test})
+			if err != nil {
+				t.Fatalf("predict with adapter %s: %v", id, err)
+			}
+			for i, l := range alone[id] {
+				if a := preds[i]; a.Label != l.Label || math.Abs(a.Score-l.Score) > 1e-5 {
+					t.Errorf("adapter %s, input %q: api %s %.6f, alone %s %.6f", id, test[i], a.Label, a.Score, l.Label, l.Score)
+				}
+			}
+		}
+	}
+	if n := strings.Count(srv.logText(), `msg="worker ready" model=`+baseID+" "); n != 1 {
+		t.Errorf("%d workers started for the base and its three adapters, want 1:\n%s", n, srv.logText())
+	}
+
+	merged, err := c.MergeModel(ctx, loraModel.ID, sdk.MergeModelRequest{ID: "lora-merged"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if merged.Source != "merge" || merged.BaseModel != baseID || merged.Architecture == "PeftModelForSequenceClassification" {
+		t.Errorf("merged model = %+v", merged)
+	}
+	mergedPreds, err := c.Predict(ctx, merged.ID, sdk.PredictRequest{Inputs: test})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, l := range alone[loraModel.ID] {
+		if a := mergedPreds[i]; a.Label != l.Label || math.Abs(a.Score-l.Score) > 1e-5 {
+			t.Errorf("merged, input %q: %s %.6f, adapter %s %.6f", test[i], a.Label, a.Score, l.Label, l.Score)
+		}
+	}
+	if _, err := c.DeleteModel(ctx, uploaded.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Predict(ctx, adapter.ID, sdk.PredictRequest{Inputs: test[:1]}); err != nil {
+		t.Fatal(err)
+	}
+	if log := srv.logText(); !strings.Contains(log, `msg="adapter unloaded" model=`+baseID+" adapter="+uploaded.ID+" was_loaded=true") {
+		t.Errorf("deleting an adapter did not unload it from the base's worker:\n%s", log)
+	}
+}
+
+// tarGz archives the files of folder dir (not its subfolders: an adapter's checkpoints stay out).
+func tarGz(t *testing.T, dir string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tw.WriteHeader(&tar.Header{Name: e.Name(), Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg})
+		tw.Write(b)
+	}
+	tw.Close()
+	zw.Close()
+	return buf.Bytes()
 }

@@ -5,7 +5,6 @@ package train_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/sugarme/gotch"
 
-	"github.com/whetml/whet/internal/protocol"
 	"github.com/whetml/whet/internal/runspec"
 	"github.com/whetml/whet/native/bert"
 	"github.com/whetml/whet/native/checkpoint"
@@ -347,24 +345,7 @@ func TestLoRAResumeContinuesExactly(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "stopped")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	c := cfg(out)
-	c.Progress = func(e protocol.Event) {
-		if e.Type == protocol.EventStep && e.Step == 5 {
-			cancel()
-		}
-	}
-	res, err := train.Run(ctx, c)
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("err = %v, want context.Canceled", err)
-	}
-	c = cfg(out)
-	c.ModelDir, c.LoRA, c.Resume = "", nil, res.LastCheckpoint
-	res2, err := train.Run(context.Background(), c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res2 := resume(t, cfg(out), stopAt(t, cfg(out), 5).LastCheckpoint)
 	want := full.Losses[5:]
 	if len(res2.Losses) != len(want) {
 		t.Fatalf("resumed run logged %d losses, want %d", len(res2.Losses), len(want))

@@ -223,29 +223,13 @@ func TestResumeContinuesExactly(t *testing.T) {
 	}
 	resumed := func(dropState bool) []float64 {
 		out := filepath.Join(t.TempDir(), "stopped")
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		c := cfg(out)
-		c.Progress = func(e protocol.Event) {
-			if e.Type == protocol.EventStep && e.Step == 9 {
-				cancel()
-			}
-		}
-		res, err := train.Run(ctx, c)
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("err = %v, want context.Canceled", err)
-		}
+		res := stopAt(t, cfg(out), 9)
 		if dropState {
 			if err := os.Remove(filepath.Join(res.LastCheckpoint, train.OptimizerFile)); err != nil {
 				t.Fatal(err)
 			}
 		}
-		c = cfg(out)
-		c.ModelDir, c.Resume = "", res.LastCheckpoint
-		res2, err := train.Run(context.Background(), c)
-		if err != nil {
-			t.Fatal(err)
-		}
+		res2 := resume(t, cfg(out), res.LastCheckpoint)
 		if _, err := os.Stat(filepath.Join(out, train.OptimizerFile)); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("output folder holds %s (err %v): it belongs in checkpoints only", train.OptimizerFile, err)
 		}
@@ -447,17 +431,7 @@ func TestResumeWithDropoutIsExact(t *testing.T) {
 	}
 	t.Logf("uninterrupted run: %d steps, stopped early %v, best %s", full.GlobalStep, full.StoppedEarly, filepath.Base(full.BestCheckpoint))
 	out := filepath.Join(t.TempDir(), "stopped")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	c := cfg(out)
-	c.Progress = func(e protocol.Event) {
-		if e.Type == protocol.EventStep && e.Step == 13 {
-			cancel()
-		}
-	}
-	if _, err := train.Run(ctx, c); !errors.Is(err, context.Canceled) {
-		t.Fatalf("err = %v, want context.Canceled", err)
-	}
+	stopAt(t, cfg(out), 13)
 	for _, from := range []int{10, 13} {
 		t.Run(fmt.Sprintf("checkpoint-%d", from), func(t *testing.T) {
 			// Each resume gets its own copy of the stopped run's folder (a resume writes into it).
@@ -466,17 +440,13 @@ func TestResumeWithDropoutIsExact(t *testing.T) {
 				t.Fatal(err)
 			}
 			c := cfg(dir)
-			c.ModelDir, c.Resume = "", filepath.Join(dir, train.CheckpointsDir, fmt.Sprintf("checkpoint-%d", from))
 			var steps []int
 			c.Progress = func(e protocol.Event) {
 				if e.Type == protocol.EventStep {
 					steps = append(steps, e.Step)
 				}
 			}
-			res, err := train.Run(context.Background(), c)
-			if err != nil {
-				t.Fatal(err)
-			}
+			res := resume(t, c, filepath.Join(dir, train.CheckpointsDir, fmt.Sprintf("checkpoint-%d", from)))
 			if len(steps) == 0 || steps[0] != from+1 {
 				t.Errorf("resumed steps %v, want them to start at %d", steps, from+1)
 			}
@@ -507,6 +477,36 @@ func TestResumeWithDropoutIsExact(t *testing.T) {
 			}
 		})
 	}
+}
+
+// stopAt runs c until it reports step `step`, cancels it there and returns the stopped run's result (a resume starts
+// from its LastCheckpoint).
+func stopAt(t *testing.T, c train.Config, step int) *train.Result {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c.Progress = func(e protocol.Event) {
+		if e.Type == protocol.EventStep && e.Step == step {
+			cancel()
+		}
+	}
+	res, err := train.Run(ctx, c)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	return res
+}
+
+// resume runs c from the checkpoint folder dir as `whet train --resume` does: the base model and the LoRA options
+// come from the checkpoint.
+func resume(t *testing.T, c train.Config, dir string) *train.Result {
+	t.Helper()
+	c.ModelDir, c.LoRA, c.Resume = "", nil, dir
+	res, err := train.Run(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
 }
 
 // hp returns the default hyperparameters with change applied.

@@ -190,6 +190,10 @@ try {
   await page.locator('#train-upload').setInputFiles(trainFile);
   await page.locator('#base-model').selectOption(baseModel);
   for (const [k, v] of Object.entries(hp)) await page.locator(`#hp-${k}`).fill(String(v));
+  // A LoRA adapter (r 4, peft's default targets): the LoRA fields show only with that method.
+  check(await page.locator('#hp-lora_r').isHidden(), 'the LoRA fields are hidden for full fine-tuning');
+  await page.locator('#method-lora').check();
+  await page.locator('#hp-lora_r').fill('4');
   await page.locator('#suffix').fill('web');
   await shot('new-job');
   await page.locator('#start-job').click();
@@ -201,6 +205,7 @@ try {
   const jobApi = await call('GET', `/v1/fine_tuning/jobs/${encodeURIComponent(jobId)}`);
   check(finalStatus === 'succeeded' && jobApi.json.status === 'succeeded', 'the job started from the upload page succeeds', { page: finalStatus, api: jobApi.json && (jobApi.json.error || jobApi.json.status) });
   check(jobApi.json.hyperparameters.n_epochs === hp.n_epochs || hp.n_epochs === undefined, 'the job got the hyperparameters typed in the form', jobApi.json.hyperparameters);
+  check(jobApi.json.hyperparameters.method === 'lora' && jobApi.json.hyperparameters.lora_r === 4, 'the job is a LoRA job of rank 4, as chosen in the form', jobApi.json.hyperparameters);
   await page.waitForFunction(() => document.querySelector('#stream-note').textContent.includes('every event is shown'));
   const points = Number(await page.locator('#loss-chart').getAttribute('data-points'));
   const metricsEvents = await call('GET', `/v1/fine_tuning/jobs/${encodeURIComponent(jobId)}/events?limit=1000`);
@@ -233,8 +238,19 @@ try {
   await shot('job-cancelled');
 
   await page.goto(`${base}/#/models`);
-  await page.locator(`#models tr[data-model="${jobApi.json.fine_tuned_model}"]`).waitFor();
+  const adapterRow = page.locator(`#models tr[data-model="${jobApi.json.fine_tuned_model}"]`);
+  await adapterRow.waitFor();
   check(true, 'the models page lists the new fine-tuned model');
+  check(await adapterRow.locator('.badge[data-kind=adapter]').count() === 1 && (await adapterRow.textContent()).includes(baseModel),
+    'the models page shows the LoRA job\'s model as an adapter of its base', await adapterRow.textContent());
+  await page.goto(`${base}/#/demo/${encodeURIComponent(jobApi.json.fine_tuned_model)}`);
+  await page.locator('#model-info').filter({ hasText: `LoRA adapter of ${baseModel}` }).waitFor();
+  await page.locator('#text').fill('The movie was great fun');
+  await page.locator('#prediction[data-state=done]').waitFor({ timeout: 60000 });
+  const adapterSource = await page.locator('#pred-source').getAttribute('data-source');
+  const adapterApi = await call('POST', `/v1/models/${encodeURIComponent(jobApi.json.fine_tuned_model)}/predict`, { inputs: ['The movie was great fun'] });
+  check(adapterSource === 'server' && adapterApi.status === 200 && (await page.locator('#pred-label').textContent()) === adapterApi.json[0].label,
+    'the demo classifies with the adapter on the server, as the API does', { page: adapterSource, api: adapterApi.text });
   await shot('models');
 
   check(pageErrors.length === 0, 'no uncaught errors in the page', pageErrors);

@@ -65,7 +65,8 @@ function runJob(job) {
       if (step >= total) {
         clearInterval(job.timer);
         const id = `ft:${job.model}:${job.suffix ? job.suffix + ':' : ''}${job.id}`;
-        models.unshift({ id, object: 'model', created_at: now(), owned_by: 'whet', source: 'fine-tune', labels: ['neg', 'pos'], base_model: job.model, job_id: job.id, do_lower_case: true, max_seq_length: 32, examples: models[0].examples });
+        const architecture = job.hyperparameters.method === 'lora' ? 'PeftModelForSequenceClassification' : 'BertForSequenceClassification';
+        models.unshift({ id, object: 'model', created_at: now(), owned_by: 'whet', source: 'fine-tune', labels: ['neg', 'pos'], architecture, base_model: job.model, job_id: job.id, do_lower_case: true, max_seq_length: 32, examples: models[0].examples });
         job.fine_tuned_model = id;
         setStatus(job, 'succeeded');
       }

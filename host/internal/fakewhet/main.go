@@ -211,16 +211,23 @@ func train(args []string) error {
 }
 
 // eval prints {"accuracy","support"}: support = the input's lines, accuracy fixed; a row whose label is
-// "unknown" is rejected like whet eval rejects labels the model does not know.
+// "unknown" is rejected like whet eval rejects labels the model does not know. An adapter folder needs --base (a
+// folder with config.json).
 func eval(args []string) error {
 	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
-	fs.String("model", "", "")
+	model := fs.String("model", "", "")
+	base := fs.String("base", "", "")
 	input := fs.String("input", "", "")
 	fs.Int("threads", 0, "")
 	fs.String("text-column", "", "")
 	fs.String("label-column", "", "")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if _, err := os.Stat(filepath.Join(*model, "adapter_config.json")); err == nil {
+		if _, err := os.Stat(filepath.Join(*base, "config.json")); err != nil {
+			return fmt.Errorf("adapter %s: --base is not a model folder: %w", *model, err)
+		}
 	}
 	raw, err := os.ReadFile(*input)
 	if err != nil {
@@ -269,7 +276,7 @@ func predict(args []string) error {
 	if len(labels) < 2 {
 		return fmt.Errorf("model has fewer than 2 labels")
 	}
-	m := &protocoltest.HashModel{Names: labels, MaxLen: 128,
+	m := &protocoltest.HashModel{Names: labels, MaxLen: 128, Adapters: true,
 		Delay: time.Duration(envInt("FAKEWHET_PREDICT_DELAY_MS", 0)) * time.Millisecond}
 	return protocol.Serve(context.Background(), m, os.Stdin, os.Stdout)
 }

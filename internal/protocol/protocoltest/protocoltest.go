@@ -6,7 +6,10 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"maps"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -19,6 +22,25 @@ type HashModel struct {
 	MaxLen int
 	// Delay is slept per request (to let batches form). Default: 0.
 	Delay time.Duration
+	// Adapters, when true, serves any adapter folder named in a request as a model of its own (its logits hash
+	// the folder too), loaded on first use. Default: false (a request naming an adapter fails).
+	Adapters bool
+
+	mu     sync.Mutex
+	loads  map[string]int  // adapter folder -> times loaded
+	loaded map[string]bool // adapter folders loaded now
+}
+
+// Loads returns how many times each adapter folder was loaded, and which are loaded now (sorted).
+func (m *HashModel) Loads() (loads map[string]int, now []string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	loads = maps.Clone(m.loads)
+	for dir := range m.loaded {
+		now = append(now, dir)
+	}
+	slices.Sort(now)
+	return loads, now
 }
 
 // Labels implements protocol.Model.
@@ -27,13 +49,30 @@ func (m *HashModel) Labels() []string { return m.Names }
 // MaxSeqLength implements protocol.Model.
 func (m *HashModel) MaxSeqLength() int { return m.MaxLen }
 
-// Unload implements protocol.Model: HashModel has no adapters.
-func (m *HashModel) Unload(context.Context, string) bool { return false }
+// Unload implements protocol.Model.
+func (m *HashModel) Unload(_ context.Context, adapter string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	was := m.loaded[adapter]
+	delete(m.loaded, adapter)
+	return was
+}
 
-// Logits implements protocol.Model; it knows no adapters.
+// Logits implements protocol.Model.
 func (m *HashModel) Logits(ctx context.Context, adapter string, texts []string) ([]string, [][]float32, []string, error) {
-	if adapter != "" {
+	if adapter != "" && !m.Adapters {
 		return nil, nil, nil, fmt.Errorf("adapter[%s]: not found", adapter)
+	}
+	if adapter != "" {
+		m.mu.Lock()
+		if m.loaded == nil {
+			m.loaded, m.loads = map[string]bool{}, map[string]int{}
+		}
+		if !m.loaded[adapter] {
+			m.loaded[adapter] = true
+			m.loads[adapter]++
+		}
+		m.mu.Unlock()
 	}
 	if m.Delay > 0 {
 		select {
@@ -55,7 +94,7 @@ func (m *HashModel) Logits(ctx context.Context, adapter string, texts []string) 
 		logits[i] = make([]float32, len(m.Names))
 		for j, l := range m.Names {
 			h := fnv.New32a()
-			h.Write([]byte(l + "\x00" + text))
+			h.Write([]byte(adapter + l + "\x00" + text))
 			logits[i][j] = float32(h.Sum32()%1000) / 250
 		}
 	}

@@ -8,6 +8,7 @@ import { Preprocessor } from '../preprocess.js';
 import { BrowserModel, softmax } from '../onnx.js';
 
 const LAST = 'whet.demoModel';
+const ADAPTER = 'PeftModelForSequenceClassification'; // the architecture of a registered LoRA adapter
 const WHERE = 'whet.demoWhere'; // "int8" | "fp32" (in this browser) | "server"
 const browserModels = new Map(); // `${model id}\n${variant}` -> Promise<{model: BrowserModel, labels}>
 const DEBOUNCE_MS = 400;
@@ -97,7 +98,8 @@ export async function render(main, wanted) {
   let current = ranked.find((m) => m.id === wanted) || ranked.find((m) => m.id === localStorage.getItem(LAST)) || ranked[0];
 
   const select = h('select', { id: 'model', name: 'model' },
-    ranked.map((m) => h('option', { value: m.id, selected: m.id === current.id }, m.id + (m.labels && m.labels.length ? ` (${m.labels.join(', ')})` : ''))));
+    ranked.map((m) => h('option', { value: m.id, selected: m.id === current.id }, m.id + (m.labels && m.labels.length ? ` (${m.labels.join(', ')})` : '') +
+      (m.architecture === ADAPTER ? ` · LoRA adapter of ${m.base_model || '?'}` : ''))));
   const text = h('textarea', { id: 'text', name: 'text', rows: 4, placeholder: 'Type or paste text…', spellcheck: 'true' });
   const modelInfo = h('p', { class: 'hint', id: 'model-info' });
   let where = ['int8', 'fp32', 'server'].includes(localStorage.getItem(WHERE)) ? localStorage.getItem(WHERE) : 'int8';
@@ -237,6 +239,11 @@ export async function render(main, wanted) {
       runtimeStatus.textContent = 'Each label comes from the server.';
       return;
     }
+    if (model.architecture === ADAPTER) {
+      runtimeStatus.dataset.state = 'server';
+      runtimeStatus.textContent = 'A LoRA adapter has no in-browser export: each label comes from the server, which holds its base model once for all its adapters.';
+      return;
+    }
     runtimeStatus.dataset.state = 'loading';
     runtimeStatus.textContent = `Loading the ${where} ONNX model into this browser…`;
     const t0 = performance.now();
@@ -269,7 +276,8 @@ export async function render(main, wanted) {
     showPieces();
     loadRuntime();
     replace(examples, h('p', { class: 'muted' }, 'Loading…'));
-    replace(modelInfo, `Labels: ${(current.labels || []).join(', ') || '—'}`, current.base_model ? ` · fine-tuned from ${current.base_model}` : '',
+    replace(modelInfo, `Labels: ${(current.labels || []).join(', ') || '—'}`,
+      current.base_model ? (current.architecture === ADAPTER ? ` · LoRA adapter of ${current.base_model}` : ` · fine-tuned from ${current.base_model}`) : '',
       current.job_id ? [' · ', h('a', { href: `#/jobs/${encodeURIComponent(current.job_id)}` }, 'training job')] : '');
     tokStatus.dataset.state = 'loading';
     tokStatus.textContent = 'Loading the model\'s preprocessing module…';

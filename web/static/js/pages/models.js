@@ -34,7 +34,8 @@ export async function render(main) {
     else {
       const list = models.value.data || [];
       replace(modelsBox, list.length ? table('models', ['Model', 'Labels', 'Source', 'Base model', 'Created', ''], list.map((m) => h('tr', { 'data-model': m.id },
-        h('td', { class: 'mono' }, m.id), h('td', {}, (m.labels || []).join(', ') || '—'), h('td', {}, m.source || m.owned_by || '—'),
+        h('td', { class: 'mono' }, m.id, m.architecture === 'PeftModelForSequenceClassification' ? [' ', h('span', { class: 'badge', 'data-kind': 'adapter' }, 'LoRA adapter')] : ''),
+        h('td', {}, (m.labels || []).join(', ') || '—'), h('td', {}, m.source || m.owned_by || '—'),
         h('td', {}, m.base_model || '—', m.job_id ? [' · ', h('a', { href: `#/jobs/${encodeURIComponent(m.job_id)}` }, 'job')] : ''),
         h('td', {}, fmtTime(m.created_at)),
         h('td', {}, h('a', { href: `#/demo/${encodeURIComponent(m.id)}` }, 'Try in demo'))))) : h('p', { class: 'muted' }, 'No models registered.'));

@@ -1,5 +1,5 @@
 // #/new: upload a dataset (POST /v1/files) and start a fine-tune (POST /v1/fine_tuning/jobs) with the main
-// hyperparameters; empty fields take the server's defaults.
+// hyperparameters, full or LoRA (hyperparameters.method and lora_*); empty fields take the server's defaults.
 
 import { api } from '../api.js';
 import { h, replace, errorBox } from '../dom.js';
@@ -15,6 +15,13 @@ const HYPER = [
   ['seed', 'Seed', 'int', '1', '42', 'Initialisation, shuffling and the validation split.'],
   ['max_steps', 'Max steps', 'int', '1', '0', 'Stop after this many steps (0 = no limit).'],
 ];
+// LoRA fields (with method "lora"): peft's defaults as placeholders.
+const LORA = [
+  ['lora_r', 'Rank r', 'int', '1', '8', 'Rank of each adapter update (lora_A is r × hidden).'],
+  ['lora_alpha', 'Alpha', 'float', 'any', '8', 'The update is scaled by alpha / r.'],
+  ['lora_dropout', 'Dropout', 'float', 'any', '0', 'Dropout on the adapter\'s input while training.'],
+];
+const ADAPTER = 'PeftModelForSequenceClassification'; // the architecture of a registered LoRA adapter
 const ADVANCED = [
   ['eval_every', 'Evaluate every (steps)', 'int', '1', '0', '0 = once per epoch.'],
   ['early_stopping_patience', 'Early stopping patience', 'int', '1', '0', 'Evaluations without improvement (0 = never).'],
@@ -42,6 +49,14 @@ export async function render(main) {
   const modOpts = (kind, none) => [h('option', { value: '' }, none), modules.filter((m) => m.kind === kind).map((m) => h('option', { value: m.id }, `${m.name} · ${m.id}`))];
   const upload = h('input', { type: 'file', id: 'train-upload', name: 'train-upload', accept: '.jsonl,.json,.csv,.tsv,.txt', 'aria-describedby': 'train-upload-hint' });
   const existing = h('select', { id: 'train-file', name: 'training_file' }, fileOpts('— upload the file above —'));
+  const bases = models.filter((m) => m.architecture !== ADAPTER); // adapters are not fine-tuned: their bases are
+  const methodRadio = (value, label, hint) => h('label', { class: 'choice' },
+    h('input', { type: 'radio', name: 'method', value, checked: value === 'full', id: `method-${value}` }), ` ${label} `, h('span', { class: 'hint' }, hint));
+  const loraBox = h('div', { id: 'lora-fields', hidden: true },
+    h('div', { class: 'grid' }, LORA.map(numberField),
+      h('div', {}, h('label', { for: 'hp-lora_target_modules' }, 'Target modules'),
+        h('input', { type: 'text', id: 'hp-lora_target_modules', name: 'lora_target_modules', placeholder: 'query,value', autocomplete: 'off', 'aria-describedby': 'hp-lora_target_modules-hint' }),
+        h('p', { class: 'hint', id: 'hp-lora_target_modules-hint' }, 'Comma-separated module names the adapter updates.'))));
   const form = h('form', { id: 'new-job', novalidate: true },
     h('fieldset', {}, h('legend', {}, 'Data'),
       h('label', { for: 'train-upload' }, 'Upload a training file'), upload,
@@ -52,10 +67,14 @@ export async function render(main) {
     h('fieldset', {}, h('legend', {}, 'Model'),
       h('label', { for: 'base-model' }, 'Base model'),
       h('select', { id: 'base-model', name: 'model', required: true },
-        models.length ? models.map((m) => h('option', { value: m.id }, m.id + (m.source === 'fine-tune' ? ' (fine-tuned)' : ''))) : h('option', { value: '' }, 'no models: import one first')),
+        bases.length ? bases.map((m) => h('option', { value: m.id }, m.id + (m.source === 'fine-tune' ? ' (fine-tuned)' : ''))) : h('option', { value: '' }, 'no models: import one first')),
       h('label', { for: 'suffix' }, 'Suffix'),
       h('input', { type: 'text', id: 'suffix', name: 'suffix', maxlength: 40, pattern: '[A-Za-z0-9._-]*', 'aria-describedby': 'suffix-hint', autocomplete: 'off' }),
       h('p', { class: 'hint', id: 'suffix-hint' }, 'Goes into the new model\'s id; letters, digits, ".", "_" and "-".')),
+    h('fieldset', { id: 'method' }, h('legend', {}, 'Method'),
+      methodRadio('full', 'Full fine-tuning', 'trains every weight; the new model is a full copy.'),
+      methodRadio('lora', 'LoRA adapter', 'trains a small peft adapter on the frozen base; served on the base, a few MB.'),
+      loraBox),
     h('fieldset', {}, h('legend', {}, 'Hyperparameters'), h('p', { class: 'hint' }, 'Empty fields take the defaults shown.'),
       h('div', { class: 'grid' }, HYPER.map(numberField))),
     h('details', {}, h('summary', {}, 'Advanced'),
@@ -70,6 +89,9 @@ export async function render(main) {
     h('div', { class: 'actions' }, h('button', { type: 'submit', id: 'start-job' }, 'Start fine-tuning')));
   const out = h('div', { id: 'new-job-status', 'aria-live': 'polite' });
   main.append(form, out);
+  form.querySelectorAll('input[name=method]').forEach((r) => r.addEventListener('change', () => {
+    loraBox.hidden = form.querySelector('input[name=method]:checked').value !== 'lora';
+  }));
 
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -89,7 +111,8 @@ export async function render(main) {
       if (!fileId) throw new Error('Choose a training file: upload one or pick an uploaded file.');
       const fd = new FormData(form);
       const hp = {};
-      for (const [name, , type] of [...HYPER, ...ADVANCED]) {
+      const lora = fd.get('method') === 'lora';
+      for (const [name, , type] of [...HYPER, ...ADVANCED, ...(lora ? LORA : [])]) {
         const v = String(fd.get(name) ?? '').trim();
         if (v === '') continue;
         const n = Number(v);
@@ -97,6 +120,11 @@ export async function render(main) {
         hp[name] = n;
       }
       if (fd.get('class_weights')) hp.class_weights = fd.get('class_weights');
+      if (lora) {
+        hp.method = 'lora';
+        const targets = String(fd.get('lora_target_modules') || '').trim();
+        if (targets) hp.lora_target_modules = targets;
+      }
       const body = { model: fd.get('model'), training_file: fileId, hyperparameters: hp };
       for (const k of ['validation_file', 'preprocess_module', 'evaluate_module', 'suffix']) {
         const v = String(fd.get(k) || '').trim();

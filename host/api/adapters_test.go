@@ -1,0 +1,104 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/whetml/whet/host/api"
+	"github.com/whetml/whet/host/predict"
+	"github.com/whetml/whet/sdk"
+)
+
+// adapterArchive is a peft adapter folder (in a top folder) naming base in base_model_name_or_path.
+func adapterArchive(t *testing.T, base string) []byte {
+	cfg, _ := json.Marshal(map[string]any{"peft_type": "LORA", "task_type": "SEQ_CLS", "base_model_name_or_path": base,
+		"r": 8, "lora_alpha": 8, "target_modules": []string{"query", "value"}, "modules_to_save": []string{"classifier"}})
+	return tgz(t, map[string]string{"a/adapter_config.json": string(cfg), "a/adapter_model.safetensors": "w",
+		"a/whet_adapter.json": `{"labels":["neg","pos"]}`}, nil)
+}
+
+// TestAdapterModels: adapter archives register on a base named by base_model or by base_model_name_or_path (a clear
+// 400 otherwise); two adapters and their base are served by one worker, each adapter answering as itself; an
+// adapter evaluates on its base; a base with adapters cannot be deleted; only adapters merge.
+func TestAdapterModels(t *testing.T) {
+	var pool *predict.Pool
+	ts := start(t, opts{api: func(c *api.Config) { pool = c.Predictor }})
+	ctx := context.Background()
+	base := ts.model("tiny-bert", "neg", "pos")
+	upload := func(id, cfgBase, named string) (*sdk.Model, error) {
+		return ts.c.UploadModel(ctx, sdk.UploadModelRequest{Filename: id + ".tar.gz", ID: id, BaseModel: named,
+			Content: bytes.NewReader(adapterArchive(t, cfgBase))})
+	}
+	refused := []struct {
+		name, cfgBase, named, want string
+	}{
+		{"unknown base_model_name_or_path", "bert-base-uncased", "", `base_model_name_or_path "bert-base-uncased" is not a registered model id`},
+		{"unknown base_model", "tiny-bert", "nope", `base_model "nope" is not a registered model`},
+		{"no base at all", "", "", "has no base_model_name_or_path"},
+	}
+	for _, tc := range refused {
+		_, err := upload("x", tc.cfgBase, tc.named)
+		if se := apiErr(t, err, 400, tc.want); param(se) != "base_model" {
+			t.Errorf("%s: param = %q, want base_model", tc.name, param(se))
+		}
+	}
+	sentiment, err := upload("sentiment", "tiny-bert", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spam, err := upload("spam", "bert-base-uncased", base.ID) // base_model wins over the config's name
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []*sdk.Model{sentiment, spam} {
+		if m.BaseModel != base.ID || m.Architecture != "PeftModelForSequenceClassification" || !slices.Equal(m.Labels, []string{"neg", "pos"}) {
+			t.Errorf("adapter model = %+v", m)
+		}
+	}
+	_, err = upload("on-adapter", "tiny-bert", "sentiment")
+	apiErr(t, err, 400, "is itself a LoRA adapter")
+	dir := t.TempDir()
+	_, err = ts.c.CreateModel(ctx, sdk.CreateModelRequest{FromPath: dir, BaseModel: base.ID})
+	apiErr(t, err, 400, "is not a model folder")
+
+	texts := []string{"one", "two", "three", "four", "five", "six"}
+	answers := map[string]string{}
+	for _, id := range []string{sentiment.ID, spam.ID, base.ID, sentiment.ID, spam.ID} {
+		preds, err := ts.c.Predict(ctx, id, sdk.PredictRequest{Inputs: texts})
+		if err != nil {
+			t.Fatalf("predict with %s: %v", id, err)
+		}
+		got := fmt.Sprint(preds)
+		if prev, ok := answers[id]; ok && prev != got {
+			t.Errorf("%s answered %s, then %s", id, prev, got)
+		}
+		answers[id] = got
+	}
+	if answers[sentiment.ID] == answers[spam.ID] || answers[sentiment.ID] == answers[base.ID] {
+		t.Errorf("the adapters answer alike or as their base: %v", answers)
+	}
+	if st := pool.Stats(); st.Starts != 1 || st.Loaded != 1 {
+		t.Errorf("pool = %+v: want one worker for the base and its two adapters", st)
+	}
+
+	labeled := ts.upload("eval.jsonl", `{"text":"a","label":"neg"}`+"\n"+`{"text":"b","label":"pos"}`+"\n")
+	if _, err := ts.c.Evaluate(ctx, spam.ID, sdk.EvaluateRequest{File: labeled.ID}); err != nil {
+		t.Errorf("evaluate an adapter on its base: %v", err)
+	}
+	_, err = ts.c.DeleteModel(ctx, base.ID)
+	apiErr(t, err, 409, "is the base of LoRA adapter models sentiment, spam")
+	_, err = ts.c.MergeModel(ctx, base.ID, sdk.MergeModelRequest{})
+	apiErr(t, err, 400, "is not a LoRA adapter")
+	for _, id := range []string{sentiment.ID, spam.ID, base.ID} {
+		if _, err := ts.c.DeleteModel(ctx, id); err != nil {
+			t.Fatalf("delete %s: %v", id, err)
+		}
+	}
+	if st := pool.Stats(); st.Loaded != 0 {
+		t.Errorf("pool after deleting the base = %+v", st)
+	}
+}
