@@ -384,9 +384,10 @@ func runModules(args []string) error {
 	})
 }
 
-// runModels implements `whet models import --path DIR|--archive FILE|list`.
+// runModels implements `whet models import --path DIR|--archive FILE|list|evaluate|merge`.
 func runModels(args []string) error {
-	const usage = "whet models import (--path DIR | --archive FILE.tar.gz) [--id ID] | whet models list | whet models evaluate ID --file FILE_ID [--server URL] [--api-key KEY]"
+	const usage = "whet models import (--path DIR | --archive FILE.tar.gz) [--id ID] [--base-model ID] | whet models list | " +
+		"whet models evaluate ID --file FILE_ID | whet models merge ADAPTER_ID [--id ID] [--server URL] [--api-key KEY]"
 	return cliSub("models", args, usage, map[string]func([]string) error{
 		"import": func(args []string) error {
 			fs := flag.NewFlagSet("models import", flag.ContinueOnError)
@@ -394,6 +395,7 @@ func runModels(args []string) error {
 			path := fs.String("path", "", "model folder on the server's disk, copied into its data folder (admin key)")
 			archive := fs.String("archive", "", "local .tar or .tar.gz of a model folder, uploaded")
 			id := fs.String("id", "", "model id (default: the folder or archive name)")
+			base := fs.String("base-model", "", "for a LoRA adapter folder: the registered model it is served on (default: its base_model_name_or_path)")
 			if _, err := cliParse(fs, args); err != nil {
 				return err
 			}
@@ -409,14 +411,14 @@ func runModels(args []string) error {
 				if aerr != nil {
 					return aerr
 				}
-				m, err = cf.client().CreateModel(ctx, sdk.CreateModelRequest{FromPath: abs, ID: *id})
+				m, err = cf.client().CreateModel(ctx, sdk.CreateModelRequest{FromPath: abs, ID: *id, BaseModel: *base})
 			} else {
 				f, ferr := os.Open(*archive)
 				if ferr != nil {
 					return ferr
 				}
 				defer f.Close()
-				m, err = cf.client().UploadModel(ctx, sdk.UploadModelRequest{Filename: filepath.Base(*archive), Content: f, ID: *id})
+				m, err = cf.client().UploadModel(ctx, sdk.UploadModelRequest{Filename: filepath.Base(*archive), Content: f, ID: *id, BaseModel: *base})
 			}
 			if err != nil {
 				return err
@@ -452,6 +454,26 @@ func runModels(args []string) error {
 				return err
 			}
 			return cliJSON(doc)
+		},
+		"merge": func(args []string) error {
+			fs := flag.NewFlagSet("models merge", flag.ContinueOnError)
+			cf := newClientFlags(fs)
+			newID := fs.String("id", "", "id of the merged model (default: ADAPTER_ID-merged)")
+			pos, err := cliParse(fs, args)
+			if err != nil {
+				return err
+			}
+			id, err := cliOnePositional(pos, "adapter model id")
+			if err != nil {
+				return err
+			}
+			ctx, stop := cliContext()
+			defer stop()
+			m, err := cf.client().MergeModel(ctx, id, sdk.MergeModelRequest{ID: *newID})
+			if err != nil {
+				return err
+			}
+			return cliJSON(m)
 		},
 		"list": func(args []string) error {
 			fs := flag.NewFlagSet("models list", flag.ContinueOnError)

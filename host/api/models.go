@@ -22,9 +22,13 @@ import (
 
 var modelIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
-func checkModelID(id string) error {
+// newModelID checks that id is a valid model id that no model has yet (400, 409).
+func (s *Server) newModelID(ctx context.Context, id string) error {
 	if !modelIDRE.MatchString(id) {
 		return badRequest("id", "invalid_id", "model id must be 1 to 128 of letters, digits, '.', '_' and '-' (starting with a letter or digit), got %q", id)
+	}
+	if _, err := s.st.GetModel(ctx, id); err == nil {
+		return &store.ConflictError{Kind: "model", ID: id, Msg: "a model with this id already exists"}
 	}
 	return nil
 }
@@ -54,12 +58,9 @@ func (s *Server) CreateModelHandler(c *fiber.Ctx) error {
 	if id == "" {
 		id = filepath.Base(dir)
 	}
-	if err := checkModelID(id); err != nil {
-		return err
-	}
 	ctx := c.UserContext()
-	if _, err := s.st.GetModel(ctx, id); err == nil {
-		return &store.ConflictError{Kind: "model", ID: id, Msg: "a model with this id already exists"}
+	if err := s.newModelID(ctx, id); err != nil {
+		return err
 	}
 	staging, err := s.importFolder(dir)
 	if err != nil {
@@ -113,12 +114,9 @@ func (s *Server) uploadModel(c *fiber.Ctx) error {
 			id = strings.TrimSuffix(id, ext)
 		}
 	}
-	if err := checkModelID(id); err != nil {
-		return err
-	}
 	ctx := c.UserContext()
-	if _, err := s.st.GetModel(ctx, id); err == nil {
-		return &store.ConflictError{Kind: "model", ID: id, Msg: "a model with this id already exists"}
+	if err := s.newModelID(ctx, id); err != nil {
+		return err
 	}
 	src, err := os.Open(fm.file.Path)
 	if err != nil {
@@ -341,11 +339,8 @@ func (s *Server) MergeModelHandler(c *fiber.Ctx) error {
 	if id == "" {
 		id = m.ID + "-merged"
 	}
-	if err := checkModelID(id); err != nil {
+	if err := s.newModelID(ctx, id); err != nil {
 		return err
-	}
-	if _, err := s.st.GetModel(ctx, id); err == nil {
-		return &store.ConflictError{Kind: "model", ID: id, Msg: "a model with this id already exists"}
 	}
 	if err := s.st.CheckQuota("merged model"); err != nil {
 		return err

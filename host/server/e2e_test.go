@@ -297,10 +297,14 @@ func testAdapters(t *testing.T, ctx context.Context, c *sdk.Client, srv *whetSer
 	if adapter.Architecture != "PeftModelForSequenceClassification" || strings.Join(adapter.Labels, ",") != "neg,pos" || adapter.BaseModel != baseID {
 		t.Errorf("registered adapter = %+v", adapter)
 	}
-	uploaded, err := c.UploadModel(ctx, sdk.UploadModelRequest{Filename: "lora.tar.gz", Content: bytes.NewReader(tarGz(t, adapterDir)),
-		ID: "sst2-lora-upload", BaseModel: baseID})
-	if err != nil {
-		t.Fatal(err)
+	// The same folder uploaded as an archive with the CLI.
+	archive := filepath.Join(tmp, "lora.tar.gz")
+	os.WriteFile(archive, tarGz(t, adapterDir), 0o644)
+	out, err := exec.Command(bin, "models", "import", "--archive", archive, "--id", "sst2-lora-upload", "--base-model", baseID,
+		"--server", srv.url).Output()
+	var uploaded sdk.Model
+	if err != nil || json.Unmarshal(out, &uploaded) != nil || uploaded.BaseModel != baseID {
+		t.Fatalf("whet models import --archive --base-model: %v, %s", err, out)
 	}
 	// The same through a job: hyperparameters.method "lora" gives an adapter model of the base.
 	loraJob, err := c.CreateJob(ctx, sdk.CreateJobRequest{Model: baseID, TrainingFile: fileID, Suffix: "lora",
