@@ -5,10 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/whetml/whet/host/api"
+	"github.com/whetml/whet/host/internal/whettest"
 	"github.com/whetml/whet/host/predict"
 	"github.com/whetml/whet/sdk"
 )
@@ -28,7 +33,18 @@ func TestAdapterModels(t *testing.T) {
 	var pool *predict.Pool
 	ts := start(t, opts{api: func(c *api.Config) { pool = c.Predictor }})
 	ctx := context.Background()
-	base := ts.model("tiny-bert", "neg", "pos")
+	baseDir := filepath.Join(t.TempDir(), "tiny-bert")
+	vocab := "[PAD]\n[UNK]\n[CLS]\n[SEP]\ngood\nbad\n"
+	if err := whettest.WriteModel(baseDir, "neg", "pos"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(baseDir, "vocab.txt"), []byte(vocab), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base, err := ts.c.CreateModel(ctx, sdk.CreateModelRequest{FromPath: baseDir})
+	if err != nil {
+		t.Fatal(err)
+	}
 	upload := func(id, cfgBase, named string) (*sdk.Model, error) {
 		return ts.c.UploadModel(ctx, sdk.UploadModelRequest{Filename: id + ".tar.gz", ID: id, BaseModel: named,
 			Content: bytes.NewReader(adapterArchive(t, cfgBase))})
@@ -83,6 +99,23 @@ func TestAdapterModels(t *testing.T) {
 	}
 	if st := pool.Stats(); st.Starts != 1 || st.Loaded != 1 {
 		t.Errorf("pool = %+v: want one worker for the base and its two adapters", st)
+	}
+
+	// The web page's routes read the adapter on its registered base, whatever its config names.
+	var info struct {
+		Files []string `json:"files"`
+	}
+	if code := getJSON(t, ts.url+"/v1/models/spam/preprocess", &info); code != 200 || !slices.Contains(info.Files, "vocab.txt") {
+		t.Errorf("preprocess of an adapter on its registered base: %d %+v", code, info)
+	}
+	resp, err := http.Get(ts.url + "/v1/models/spam/files/vocab.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(got) != vocab {
+		t.Errorf("an adapter's vocab.txt: %d %q, want its base's", resp.StatusCode, got)
 	}
 
 	labeled := ts.upload("eval.jsonl", `{"text":"a","label":"neg"}`+"\n"+`{"text":"b","label":"pos"}`+"\n")

@@ -196,6 +196,19 @@ func (s *Server) servedOn(ctx context.Context, m *store.Model) (*store.Model, er
 	return base, nil
 }
 
+// modelRuntime reads how model m runs (modeldir.Runtime): an adapter registered on a base runs on that base's folder
+// (its adapter_config.json base_model_name_or_path may name a model of another machine).
+func (s *Server) modelRuntime(ctx context.Context, m *store.Model) (*modeldir.Runtime, error) {
+	base, err := s.servedOn(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	if base != nil {
+		return modeldir.ReadAdapterRuntime(m.Path, base.Path)
+	}
+	return modeldir.ReadRuntime(m.Path)
+}
+
 // ListModelsHandler is GET /v1/models.
 func (s *Server) ListModelsHandler(c *fiber.Ctx) error {
 	models, err := s.st.ListModels(c.UserContext())

@@ -169,7 +169,7 @@ func (s *Server) RunModuleHandler(c *fiber.Ctx) error {
 		if err != nil {
 			return err
 		}
-		rt, err := modeldir.ReadRuntime(model.Path)
+		rt, err := s.modelRuntime(ctx, model)
 		if err != nil {
 			return err
 		}

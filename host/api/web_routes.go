@@ -91,7 +91,7 @@ func (s *Server) modelPreprocess(ctx context.Context, id string) (*modeldir.Runt
 	if err != nil {
 		return nil, nil, PreprocessInfo{}, err
 	}
-	rt, err := modeldir.ReadRuntime(m.Path)
+	rt, err := s.modelRuntime(ctx, m)
 	if err != nil {
 		return nil, nil, PreprocessInfo{}, err
 	}
@@ -151,7 +151,7 @@ func (s *Server) ModelFileHandler(c *fiber.Ctx) error {
 	}
 	dir := m.Path
 	if name != "config.json" && modeldir.IsAdapter(dir) {
-		rt, err := modeldir.ReadRuntime(dir)
+		rt, err := s.modelRuntime(c.UserContext(), m)
 		if err != nil {
 			return err
 		}
