@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -297,9 +298,21 @@ func testAdapters(t *testing.T, ctx context.Context, c *sdk.Client, srv *whetSer
 	if adapter.Architecture != "PeftModelForSequenceClassification" || strings.Join(adapter.Labels, ",") != "neg,pos" || adapter.BaseModel != baseID {
 		t.Errorf("registered adapter = %+v", adapter)
 	}
-	// The same folder uploaded as an archive with the CLI.
+	// The same adapter uploaded as an archive with the CLI, its adapter_config.json naming a hub model as peft writes
+	// it: the server serves, evaluates and tokenizes it on the registered base.
 	archive := filepath.Join(tmp, "lora.tar.gz")
-	os.WriteFile(archive, tarGz(t, adapterDir), 0o644)
+	os.WriteFile(archive, tarGz(t, adapterDir, func(name string, b []byte) []byte {
+		if name != "adapter_config.json" {
+			return b
+		}
+		var cfg map[string]any
+		if err := json.Unmarshal(b, &cfg); err != nil {
+			t.Fatal(err)
+		}
+		cfg["base_model_name_or_path"] = "bert-base-uncased"
+		b, _ = json.Marshal(cfg)
+		return b
+	}), 0o644)
 	out, err := exec.Command(bin, "models", "import", "--archive", archive, "--id", "sst2-lora-upload", "--base-model", baseID,
 		"--server", srv.url).Output()
 	var uploaded sdk.Model
@@ -345,6 +358,36 @@ func testAdapters(t *testing.T, ctx context.Context, c *sdk.Client, srv *whetSer
 			}
 		}
 	}
+	var labeled strings.Builder
+	for i, text := range test {
+		row, _ := json.Marshal(map[string]string{"text": text, "label": map[bool]string{true: "pos", false: "neg"}[i%2 == 0]})
+		labeled.Write(append(row, '\n'))
+	}
+	heldOut := filepath.Join(tmp, "held-out.jsonl")
+	os.WriteFile(heldOut, []byte(labeled.String()), 0o644)
+	f, err := c.UploadFile(ctx, sdk.UploadFileRequest{Filename: "held-out.jsonl", Content: strings.NewReader(labeled.String())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiEval, err := c.Evaluate(ctx, uploaded.ID, sdk.EvaluateRequest{File: f.ID})
+	if err != nil {
+		t.Fatalf("evaluate the uploaded adapter: %v", err)
+	}
+	cliOut, err := exec.Command(bin, "eval", "--model", adapterDir, "--input", heldOut).Output()
+	if err != nil {
+		t.Fatalf("whet eval on the adapter: %v", err)
+	}
+	var a, cli struct{ Accuracy *float64 }
+	lines := strings.Split(strings.TrimSpace(string(cliOut)), "\n")
+	if json.Unmarshal(apiEval, &a) != nil || json.Unmarshal([]byte(lines[len(lines)-1]), &cli) != nil || a.Accuracy == nil ||
+		cli.Accuracy == nil || *a.Accuracy != *cli.Accuracy {
+		t.Errorf("evaluate of the uploaded adapter %s != whet eval on its folder %s", apiEval, lines[len(lines)-1])
+	}
+	if resp, err := http.Get(srv.url + "/v1/models/" + uploaded.ID + "/files/vocab.txt"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("the uploaded adapter's vocab.txt: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	if n := strings.Count(srv.logText(), `msg="worker ready" model=`+baseID+" "); n != 1 {
 		t.Errorf("%d workers started for the base and its three adapters, want 1:\n%s", n, srv.logText())
 	}
@@ -376,8 +419,9 @@ func testAdapters(t *testing.T, ctx context.Context, c *sdk.Client, srv *whetSer
 	}
 }
 
-// tarGz archives the files of folder dir (not its subfolders: an adapter's checkpoints stay out).
-func tarGz(t *testing.T, dir string) []byte {
+// tarGz archives the files of folder dir (not its subfolders: an adapter's checkpoints stay out), each as edit
+// returns it.
+func tarGz(t *testing.T, dir string, edit func(name string, b []byte) []byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
@@ -394,6 +438,7 @@ func tarGz(t *testing.T, dir string) []byte {
 		if err != nil {
 			t.Fatal(err)
 		}
+		b = edit(e.Name(), b)
 		tw.WriteHeader(&tar.Header{Name: e.Name(), Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg})
 		tw.Write(b)
 	}
