@@ -115,7 +115,7 @@ func (c *crashState) saveLog(dir string) string {
 
 // retryAfterSignal requeues a job whose trainer died by a signal to resume from its last checkpoint, while
 // attempts remain (Config.MaxAttempts); it reports whether it did. The reason and the attempt are in the status event.
-func (q *Queue) retryAfterSignal(ctx context.Context, j *store.Job, reason, note string) (bool, error) {
+func (q *Queue) retryAfterSignal(ctx context.Context, j *store.Job, r *run, reason, note string) (bool, error) {
 	cur, err := q.st.GetJob(ctx, j.ID)
 	if err != nil || cur.Attempts >= q.cfg.MaxAttempts {
 		return false, err
@@ -126,18 +126,18 @@ func (q *Queue) retryAfterSignal(ctx context.Context, j *store.Job, reason, note
 		next = "resuming from " + filepath.Base(resume)
 	}
 	msg := fmt.Sprintf("%s (attempt %d of %d): %s%s", reason, cur.Attempts, q.cfg.MaxAttempts, next, note)
-	_, err = q.transition(ctx, j.ID, Running, Queued, store.JobChange{ResumeFrom: &resume}, "warn", msg)
+	_, err = q.transition(ctx, j.ID, Running, Queued, r.guard(store.JobChange{ResumeFrom: &resume}), "warn", msg)
 	return err == nil, err
 }
 
 // failAfterSignal fails a job whose trainer died by a signal with no attempts left.
-func (q *Queue) failAfterSignal(ctx context.Context, j *store.Job, reason, note string) error {
+func (q *Queue) failAfterSignal(ctx context.Context, j *store.Job, r *run, reason, note string) error {
 	cur, err := q.st.GetJob(ctx, j.ID)
 	if err != nil {
 		return err
 	}
 	msg := fmt.Sprintf("%s (attempt %d of %d, no attempts left: Config.MaxAttempts)%s", reason, cur.Attempts, q.cfg.MaxAttempts, note)
-	_, err = q.transition(ctx, j.ID, Running, Failed, store.JobChange{Finished: true,
-		Error: &sdk.JobError{Code: "trainer_crashed", Message: msg}}, "error", "job failed: "+msg)
+	_, err = q.transition(ctx, j.ID, Running, Failed, r.guard(store.JobChange{Finished: true,
+		Error: &sdk.JobError{Code: "trainer_crashed", Message: msg}}), "error", "job failed: "+msg)
 	return err
 }

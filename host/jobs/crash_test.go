@@ -10,6 +10,7 @@ import (
 
 	"github.com/whetml/whet/host/internal/whettest"
 	"github.com/whetml/whet/host/jobs"
+	"github.com/whetml/whet/host/store"
 	"github.com/whetml/whet/sdk"
 )
 
@@ -72,5 +73,37 @@ func TestTrainerKilledBySignalIsRetried(t *testing.T) {
 	logged, err := os.ReadFile(filepath.Join(e.dir, "jobs", j.ID, jobs.TrainerLogFile))
 	if err != nil || !strings.Contains(string(logged), "plain log line at step 2") {
 		t.Errorf("trainer log: %q, %v", logged, err)
+	}
+}
+
+// A local attempt that no longer holds its job (the rescuer or another worker started a newer one) changes
+// nothing when its trainer ends: it neither requeues nor finishes the job (the attempt-token guard of remote runs).
+func TestStaleLocalAttemptCannotFinishJob(t *testing.T) {
+	mark := filepath.Join(t.TempDir(), "mark")
+	e := newEnv(t, "FAKEWHET_BLOCK_AT=2", "FAKEWHET_MARK="+mark)
+	j := e.create(sdk.CreateJobRequest{})
+	whettest.KillAtMark(t, mark, func() {
+		ctx := context.Background()
+		cur, err := e.st.GetJob(ctx, j.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		newer := "newer-attempt"
+		if _, err := e.st.Transition(ctx, j.ID, sdk.JobRunning, sdk.JobRunning, store.JobChange{
+			IfAttemptToken: &cur.AttemptToken, AttemptToken: &newer}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for e.q.Running() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	got, err := e.st.GetJob(context.Background(), j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != sdk.JobRunning || got.AttemptToken != "newer-attempt" || got.Attempts != 1 {
+		t.Fatalf("after the stale attempt's trainer died: status %s, token %q, attempts %d; want running, the newer token, 1",
+			got.Status, got.AttemptToken, got.Attempts)
 	}
 }

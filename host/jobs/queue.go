@@ -376,8 +376,8 @@ func (q *Queue) Cancel(ctx context.Context, id string) (*store.Job, error) {
 				// A remote worker runs it: it learns of the cancel with its next heartbeat and reports the exit.
 			} else {
 				// Not ours: its trainer died with a previous server. Nothing to interrupt.
-				if _, err := q.transition(ctx, id, Running, Cancelled, store.JobChange{Finished: true}, "warn",
-					"job cancelled"); err != nil && !errors.Is(err, store.ErrConflict) {
+				if _, err := q.transition(ctx, id, Running, Cancelled, store.JobChange{Finished: true,
+					IfAttemptToken: &j.AttemptToken}, "warn", "job cancelled"); err != nil && !errors.Is(err, store.ErrConflict) {
 					return nil, err
 				}
 			}
@@ -580,14 +580,15 @@ func (q *Queue) rescue(ctx context.Context, staleAfter time.Duration) error {
 			continue
 		}
 		q.log.Warn("rescuing orphaned job", "job_id", j.ID, "attempts", j.Attempts)
-		switch {
+		// Each change applies only to the attempt seen here: one started meanwhile is left alone.
+		switch attempt := &j.AttemptToken; {
 		case j.CancelRequested:
-			_, err = q.transition(ctx, j.ID, Running, Cancelled, store.JobChange{Finished: true}, "warn",
-				"job cancelled (its trainer stopped with the previous server)")
+			_, err = q.transition(ctx, j.ID, Running, Cancelled, store.JobChange{Finished: true, IfAttemptToken: attempt},
+				"warn", "job cancelled (its trainer stopped with the previous server)")
 		case j.Attempts >= q.cfg.MaxAttempts:
 			msg := fmt.Sprintf("the trainer stopped with the server during attempt %d of %d; not resumed again (Config.MaxAttempts)",
 				j.Attempts, q.cfg.MaxAttempts)
-			_, err = q.transition(ctx, j.ID, Running, Failed, store.JobChange{Finished: true,
+			_, err = q.transition(ctx, j.ID, Running, Failed, store.JobChange{Finished: true, IfAttemptToken: attempt,
 				Error: &sdk.JobError{Code: "interrupted", Message: msg}}, "error", "job failed: "+msg)
 		default:
 			resume := q.latestCheckpoint(ctx, j.ID)
@@ -595,7 +596,7 @@ func (q *Queue) rescue(ctx context.Context, staleAfter time.Duration) error {
 			if resume != "" {
 				msg = fmt.Sprintf("server restarted while the job was running: resuming from %s", filepath.Base(resume))
 			}
-			_, err = q.transition(ctx, j.ID, Running, Queued, store.JobChange{ResumeFrom: &resume}, "warn", msg)
+			_, err = q.transition(ctx, j.ID, Running, Queued, store.JobChange{ResumeFrom: &resume, IfAttemptToken: attempt}, "warn", msg)
 		}
 		if err != nil && !errors.Is(err, store.ErrConflict) {
 			return fmt.Errorf("jobs: rescue job[%s]: %w", j.ID, err)

@@ -35,15 +35,14 @@ type run struct {
 	signalled        bool
 	killTimer        *time.Timer
 	exited           bool
-	// token is the attempt token of a remote run ("" locally): its transitions only apply while it holds the job.
+	// token is the attempt's token: its transitions only apply while it holds the job (a rescuer or another
+	// worker may have started a newer attempt).
 	token string
 }
 
-// guard makes ch conditional on r still holding the job (remote runs).
+// guard makes ch conditional on r's attempt still holding the job.
 func (r *run) guard(ch store.JobChange) store.JobChange {
-	if r.token != "" {
-		ch.IfAttemptToken = &r.token
-	}
+	ch.IfAttemptToken = &r.token
 	return ch
 }
 
@@ -132,7 +131,7 @@ func (q *Queue) startRun(ctx context.Context, j *store.Job) {
 	if j.Attempts > 0 {
 		q.forgetUndone(ctx, j.ID, step)
 	}
-	r := &run{id: j.ID}
+	r := &run{id: j.ID, token: newToken()}
 	q.mu.Lock()
 	q.runs[j.ID] = r
 	q.mu.Unlock()
@@ -140,7 +139,7 @@ func (q *Queue) startRun(ctx context.Context, j *store.Job) {
 	if resume != "" {
 		msg = fmt.Sprintf("training resumed from %s (attempt %d)", filepath.Base(resume), j.Attempts+1)
 	}
-	nj, err := q.transition(ctx, j.ID, Queued, Running, store.JobChange{Started: true}, "info", msg)
+	nj, err := q.transition(ctx, j.ID, Queued, Running, store.JobChange{Started: true, AttemptToken: &r.token}, "info", msg)
 	if err != nil {
 		q.mu.Lock()
 		delete(q.runs, j.ID)
@@ -381,10 +380,10 @@ func (q *Queue) finishRun(ctx context.Context, j *store.Job, r *run, p *progress
 			note = "; its last output: GET /v1/fine_tuning/jobs/" + j.ID + "/log"
 		}
 		var retried bool
-		if retried, err = q.retryAfterSignal(ctx, j, reason, note); retried {
+		if retried, err = q.retryAfterSignal(ctx, j, r, reason, note); retried {
 			to = Queued
 		} else if err == nil {
-			to, err = Failed, q.failAfterSignal(ctx, j, reason, note)
+			to, err = Failed, q.failAfterSignal(ctx, j, r, reason, note)
 		}
 	default:
 		to = Failed
@@ -393,12 +392,23 @@ func (q *Queue) finishRun(ctx context.Context, j *store.Job, r *run, p *progress
 		_, err = q.transition(ctx, j.ID, Running, Failed, r.guard(store.JobChange{Finished: true, Error: jerr}), "error",
 			"job failed: "+jerr.Message)
 	}
+	if errors.Is(err, store.ErrConflict) && q.stale(ctx, j.ID, r) {
+		// Another attempt holds the job now (a rescuer or another worker started it): this one changes nothing.
+		q.log.Warn("stale attempt ended", "job_id", j.ID, "would_be", to)
+		return
+	}
 	if err != nil {
 		q.log.Error("finish job", "job_id", j.ID, "to", to, "err", err)
 	}
 	if q.cfg.OnFinish != nil {
 		q.cfg.OnFinish(j.ID, to)
 	}
+}
+
+// stale reports whether another attempt than r's holds job id.
+func (q *Queue) stale(ctx context.Context, id string, r *run) bool {
+	cur, err := q.st.GetJob(ctx, id)
+	return err == nil && cur.AttemptToken != r.token
 }
 
 // FineTunedModelID names the model a job produces: ft:<base>:<suffix>:<job id>, or ft:<base>:<job id> without a
