@@ -373,6 +373,10 @@ type CreateJobRequest struct {
 	Hyperparameters Hyperparameters `json:"hyperparameters"`
 	// Suffix goes into the fine-tuned model's id; up to 40 of letters, digits, '.', '_' and '-'.
 	Suffix string `json:"suffix,omitempty"`
+	// MaxAttempts is how many times the job may start running, 1 to 100: a trainer that dies by a signal (the OOM
+	// killer's SIGKILL, a crash in native code) or with the server resumes from its last checkpoint while attempts
+	// remain. Default (0): the server's (3).
+	MaxAttempts int `json:"max_attempts,omitempty"`
 }
 
 // JobError says why a job failed.
@@ -424,6 +428,8 @@ type Job struct {
 	Metrics json.RawMessage `json:"metrics,omitempty"`
 	// Attempts counts how many times the job started running (more than one after a restart resumed it).
 	Attempts int `json:"attempts"`
+	// MaxAttempts is how many times it may start running (CreateJobRequest.MaxAttempts, resolved).
+	MaxAttempts int `json:"max_attempts"`
 	// Worker is the remote worker running (or that last ran) the job; nil when the server runs it itself.
 	Worker *string `json:"worker"`
 }

@@ -118,6 +118,7 @@ func jobsCreate(args []string) error {
 	fs.StringVar(&req.PreprocessModule, "preprocess-module", "", "uploaded preprocess module id")
 	fs.StringVar(&req.EvaluateModule, "evaluate-module", "", "uploaded evaluate module id")
 	fs.StringVar(&req.Suffix, "suffix", "", "suffix for the fine-tuned model's id")
+	fs.IntVar(&req.MaxAttempts, "max-attempts", 0, "times the job may start running: a trainer killed by a signal resumes from its last checkpoint until they are spent (default: the server's, 3)")
 	spec := runspec.Spec{Hyperparameters: runspec.Default()}
 	spec.BindHyperparameterFlags(fs)
 	follow := fs.Bool("follow", false, "stream the job's events until it finishes")

@@ -114,10 +114,10 @@ func (c *crashState) saveLog(dir string) string {
 }
 
 // retryAfterSignal requeues a job whose trainer died by a signal to resume from its last checkpoint, while
-// attempts remain (Config.MaxAttempts); it reports whether it did. The reason and the attempt are in the status event.
+// attempts remain (max_attempts); it reports whether it did. The reason and the attempt are in the status event.
 func (q *Queue) retryAfterSignal(ctx context.Context, j *store.Job, r *run, reason, note string) (bool, error) {
 	cur, err := q.st.GetJob(ctx, j.ID)
-	if err != nil || cur.Attempts >= q.cfg.MaxAttempts {
+	if err != nil || cur.Attempts >= q.maxAttempts(cur) {
 		return false, err
 	}
 	resume := q.latestCheckpoint(ctx, j.ID)
@@ -125,7 +125,7 @@ func (q *Queue) retryAfterSignal(ctx context.Context, j *store.Job, r *run, reas
 	if resume != "" {
 		next = "resuming from " + filepath.Base(resume)
 	}
-	msg := fmt.Sprintf("%s (attempt %d of %d): %s%s", reason, cur.Attempts, q.cfg.MaxAttempts, next, note)
+	msg := fmt.Sprintf("%s (attempt %d of %d): %s%s", reason, cur.Attempts, q.maxAttempts(cur), next, note)
 	_, err = q.transition(ctx, j.ID, Running, Queued, r.guard(store.JobChange{ResumeFrom: &resume}), "warn", msg)
 	return err == nil, err
 }
@@ -136,7 +136,7 @@ func (q *Queue) failAfterSignal(ctx context.Context, j *store.Job, r *run, reaso
 	if err != nil {
 		return err
 	}
-	msg := fmt.Sprintf("%s (attempt %d of %d, no attempts left: Config.MaxAttempts)%s", reason, cur.Attempts, q.cfg.MaxAttempts, note)
+	msg := fmt.Sprintf("%s (attempt %d of %d, no attempts left: max_attempts)%s", reason, cur.Attempts, q.maxAttempts(cur), note)
 	_, err = q.transition(ctx, j.ID, Running, Failed, r.guard(store.JobChange{Finished: true,
 		Error: &sdk.JobError{Code: "trainer_crashed", Message: msg}}), "error", "job failed: "+msg)
 	return err

@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -105,5 +106,32 @@ func TestStaleLocalAttemptCannotFinishJob(t *testing.T) {
 	if got.Status != sdk.JobRunning || got.AttemptToken != "newer-attempt" || got.Attempts != 1 {
 		t.Fatalf("after the stale attempt's trainer died: status %s, token %q, attempts %d; want running, the newer token, 1",
 			got.Status, got.AttemptToken, got.Attempts)
+	}
+}
+
+// A job's own max_attempts overrides the server's: with 1, a trainer killed by a signal fails the job at once;
+// the value is checked and shown resolved on the job.
+func TestMaxAttemptsPerJob(t *testing.T) {
+	mark := filepath.Join(t.TempDir(), "mark")
+	e := newEnv(t, "FAKEWHET_BLOCK_AT=2", "FAKEWHET_MARK="+mark)
+	for _, bad := range []int{-1, 101} {
+		_, err := e.q.Create(context.Background(), sdk.CreateJobRequest{Model: e.model, TrainingFile: e.file, MaxAttempts: bad})
+		var ve *jobs.ValidationError
+		if !errors.As(err, &ve) || ve.Param != "max_attempts" {
+			t.Errorf("max_attempts %d: err = %v, want a ValidationError naming max_attempts", bad, err)
+		}
+	}
+	j := e.create(sdk.CreateJobRequest{MaxAttempts: 1})
+	if j.MaxAttempts != 1 {
+		t.Errorf("job max_attempts = %d, want 1", j.MaxAttempts)
+	}
+	whettest.KillAtMark(t, mark, nil)
+	failed := e.waitStatus(j.ID, sdk.JobFailed)
+	if want := "trainer killed by SIGKILL after step 2 (attempt 1 of 1, no attempts left: max_attempts)"; failed.Error == nil ||
+		!strings.HasPrefix(failed.Error.Message, want) {
+		t.Errorf("error = %+v, want a message starting %q", failed.Error, want)
+	}
+	if j := e.create(sdk.CreateJobRequest{}); j.MaxAttempts != jobs.DefaultMaxAttempts {
+		t.Errorf("default max_attempts = %d, want %d", j.MaxAttempts, jobs.DefaultMaxAttempts)
 	}
 }

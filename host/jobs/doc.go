@@ -24,5 +24,6 @@
 // resume from the checkpoint at the next start. The worker dies with the server (PR_SET_PDEATHSIG), so a server
 // killed outright leaves jobs marked running with no process; the rescuer, run at Start and every
 // Config.RescueInterval, requeues such jobs to resume from their last checkpoint, or fails them with a reason once
-// Config.MaxAttempts is spent. No job stays running forever.
+// its max_attempts (the request's, else Config.MaxAttempts) are spent. A trainer killed by a signal is retried the
+// same way. Each attempt holds a token; a stale attempt's end changes nothing. No job stays running forever.
 package jobs

@@ -27,6 +27,7 @@ const (
 	DefaultRescueInterval    = time.Minute
 	DefaultStaleAfter        = 5 * time.Minute
 	DefaultMaxAttempts       = 3
+	maxMaxAttempts           = 100
 	DefaultCancelGrace       = 2 * time.Minute
 	DefaultStepEventInterval = time.Second
 )
@@ -53,8 +54,9 @@ type Config struct {
 	// StaleAfter is how old a heartbeat must be before a running job this queue does not own is rescued.
 	// Default: DefaultStaleAfter.
 	StaleAfter time.Duration
-	// MaxAttempts is how many times a job may start running; an orphaned job that used them all fails instead
-	// of resuming. Default: DefaultMaxAttempts.
+	// MaxAttempts is how many times a job may start running unless its request sets max_attempts; a job whose
+	// trainer died (by a signal, or with the server) after using them all fails instead of resuming.
+	// Default: DefaultMaxAttempts.
 	MaxAttempts int
 	// CancelGrace is how long a trainer has to exit after SIGINT before it is killed. Default: DefaultCancelGrace.
 	CancelGrace time.Duration
@@ -316,10 +318,19 @@ func (q *Queue) Create(ctx context.Context, req sdk.CreateJobRequest) (*store.Jo
 	if err != nil {
 		return nil, err
 	}
+	maxAttempts := req.MaxAttempts
+	switch {
+	case maxAttempts == 0:
+		maxAttempts = q.cfg.MaxAttempts
+	case maxAttempts < 1 || maxAttempts > maxMaxAttempts:
+		return nil, &ValidationError{Param: "max_attempts", Msg: fmt.Sprintf("must be 1 to %d (0: the server's %d), got %d",
+			maxMaxAttempts, q.cfg.MaxAttempts, maxAttempts)}
+	}
 	id := store.NewID("ftjob-")
 	j := &store.Job{Job: sdk.Job{ID: id, Object: sdk.ObjectJob, CreatedAt: time.Now().Unix(), Model: req.Model,
 		TrainingFile: req.TrainingFile, ValidationFile: req.ValidationFile, PreprocessModule: req.PreprocessModule,
-		EvaluateModule: req.EvaluateModule, Hyperparameters: hp, Suffix: req.Suffix, Status: string(ValidatingFiles)},
+		EvaluateModule: req.EvaluateModule, Hyperparameters: hp, Suffix: req.Suffix, Status: string(ValidatingFiles),
+		MaxAttempts: maxAttempts},
 		OutDir: q.st.Path("jobs", id, "out")}
 	if err := q.st.InsertJob(ctx, j); err != nil {
 		var nf *store.NotFoundError
@@ -585,9 +596,9 @@ func (q *Queue) rescue(ctx context.Context, staleAfter time.Duration) error {
 		case j.CancelRequested:
 			_, err = q.transition(ctx, j.ID, Running, Cancelled, store.JobChange{Finished: true, IfAttemptToken: attempt},
 				"warn", "job cancelled (its trainer stopped with the previous server)")
-		case j.Attempts >= q.cfg.MaxAttempts:
-			msg := fmt.Sprintf("the trainer stopped with the server during attempt %d of %d; not resumed again (Config.MaxAttempts)",
-				j.Attempts, q.cfg.MaxAttempts)
+		case j.Attempts >= q.maxAttempts(j):
+			msg := fmt.Sprintf("the trainer stopped with the server during attempt %d of %d; not resumed again (max_attempts)",
+				j.Attempts, q.maxAttempts(j))
 			_, err = q.transition(ctx, j.ID, Running, Failed, store.JobChange{Finished: true, IfAttemptToken: attempt,
 				Error: &sdk.JobError{Code: "interrupted", Message: msg}}, "error", "job failed: "+msg)
 		default:
@@ -603,6 +614,15 @@ func (q *Queue) rescue(ctx context.Context, staleAfter time.Duration) error {
 		}
 	}
 	return nil
+}
+
+// maxAttempts is how many times job j may start running: its own max_attempts, else Config.MaxAttempts (jobs
+// created before jobs had one).
+func (q *Queue) maxAttempts(j *store.Job) int {
+	if j.MaxAttempts > 0 {
+		return j.MaxAttempts
+	}
+	return q.cfg.MaxAttempts
 }
 
 // latestCheckpoint returns the folder of the job's highest-step checkpoint still on disk, or "".

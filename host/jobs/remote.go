@@ -96,9 +96,9 @@ func (q *Queue) ClaimRemote(ctx context.Context, id, worker string, stale time.D
 			if err == nil {
 				return nil, &ClaimError{ID: id, Drop: true, Msg: "job cancelled"}
 			}
-		case j.Attempts >= q.cfg.MaxAttempts:
-			msg := fmt.Sprintf("%s stopped reporting during attempt %d of %d; not resumed again (Config.MaxAttempts)",
-				prev, j.Attempts, q.cfg.MaxAttempts)
+		case j.Attempts >= q.maxAttempts(j):
+			msg := fmt.Sprintf("%s stopped reporting during attempt %d of %d; not resumed again (max_attempts)",
+				prev, j.Attempts, q.maxAttempts(j))
 			cond.Finished, cond.Error = true, &sdk.JobError{Code: "interrupted", Message: msg}
 			_, err = q.transition(ctx, id, Running, Failed, cond, "error", "job failed: "+msg)
 			if err == nil {

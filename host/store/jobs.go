@@ -55,9 +55,9 @@ func (s *Store) InsertJob(ctx context.Context, j *Job) error {
 			}
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO jobs(id, status, model, training_file, validation_file,
-			preprocess_module, evaluate_module, hyperparameters, suffix, out_dir, created_at)
-			VALUES(?,?,?,?,?,?,?,?,?,?,?)`, j.ID, j.Status, j.Model, j.TrainingFile, j.ValidationFile,
-			j.PreprocessModule, j.EvaluateModule, mustJSON(j.Hyperparameters), j.Suffix, j.OutDir, j.CreatedAt)
+			preprocess_module, evaluate_module, hyperparameters, suffix, out_dir, created_at, max_attempts)
+			VALUES(?,?,?,?,?,?,?,?,?,?,?,?)`, j.ID, j.Status, j.Model, j.TrainingFile, j.ValidationFile,
+			j.PreprocessModule, j.EvaluateModule, mustJSON(j.Hyperparameters), j.Suffix, j.OutDir, j.CreatedAt, j.MaxAttempts)
 		if err != nil {
 			return fmt.Errorf("store: insert job[%s]: %w", j.ID, err)
 		}
@@ -68,7 +68,7 @@ func (s *Store) InsertJob(ctx context.Context, j *Job) error {
 const jobCols = `id, status, model, training_file, validation_file, preprocess_module, evaluate_module,
 	hyperparameters, suffix, fine_tuned_model, error, metrics, trained_steps, attempts, cancel_requested,
 	resume_from, train_path, validation_path, out_dir, created_at, started_at, finished_at, heartbeat_at, worker,
-	attempt_token`
+	attempt_token, max_attempts`
 
 func scanJob(sc interface{ Scan(...any) error }) (*Job, error) {
 	var j Job
@@ -79,7 +79,7 @@ func scanJob(sc interface{ Scan(...any) error }) (*Job, error) {
 	if err := sc.Scan(&j.ID, &j.Status, &j.Model, &j.TrainingFile, &j.ValidationFile, &j.PreprocessModule,
 		&j.EvaluateModule, &hp, &j.Suffix, &ftm, &jerr, &metrics, &j.TrainedSteps, &j.Attempts, &j.CancelRequested,
 		&j.ResumeFrom, &j.TrainPath, &j.ValidationPath, &j.OutDir, &j.CreatedAt, &started, &finished,
-		&heartbeat, &worker, &j.AttemptToken); err != nil {
+		&heartbeat, &worker, &j.AttemptToken, &j.MaxAttempts); err != nil {
 		return nil, err
 	}
 	j.Object = sdk.ObjectJob

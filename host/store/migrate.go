@@ -122,6 +122,8 @@ var migrations = []string{
 		hash TEXT NOT NULL,
 		created_at INTEGER NOT NULL
 	);`,
+	// 4: a job's own attempt limit (0: the server's, for jobs made before)
+	`ALTER TABLE jobs ADD COLUMN max_attempts INTEGER NOT NULL DEFAULT 0;`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {
