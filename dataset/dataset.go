@@ -78,7 +78,7 @@ type Row struct {
 type Dataset struct {
 	// File is the name the data was read under.
 	File string
-	// Format is "jsonl", "csv" or "tsv".
+	// Format is "jsonl", "csv", "tsv" or "rows" (FormatRows).
 	Format string
 	// Rows holds every row in file order.
 	Rows []Row
@@ -148,8 +148,10 @@ func Read(r io.Reader, name string, opts Options) (*Dataset, error) {
 	if b, err := br.Peek(3); err == nil && bytes.Equal(b, []byte{0xEF, 0xBB, 0xBF}) {
 		_, _ = br.Discard(3)
 	}
-	format, err := detectFormat(br, name, opts.Format)
-	if err != nil {
+	format, err := FormatRows, error(nil)
+	if opts.Format == "" && isRows(br) {
+		// Rows written by WriteRows (FormatRows).
+	} else if format, err = detectFormat(br, name, opts.Format); err != nil {
 		return nil, err
 	}
 	rd := &reader{name: name, opts: opts, maxBytes: maxBytes}
@@ -161,6 +163,8 @@ func Read(r io.Reader, name string, opts Options) (*Dataset, error) {
 		err = rd.readTSV(br, ds)
 	case FormatCSV:
 		err = rd.readCSV(br, ds)
+	case FormatRows:
+		err = rd.readRows(br, ds)
 	}
 	if err != nil {
 		return nil, err
@@ -169,7 +173,7 @@ func Read(r io.Reader, name string, opts Options) (*Dataset, error) {
 		return nil, err
 	}
 	if len(ds.Rows) == 0 {
-		return nil, &Error{File: name, Msg: "empty dataset: no rows"}
+		return nil, &Error{File: ds.File, Msg: "empty dataset: no rows"}
 	}
 	ds.finish()
 	return ds, nil

@@ -9,6 +9,10 @@
 //     Labels may be strings or integers. Blank lines are skipped.
 //   - CSV (.csv): RFC 4180 with a header row.
 //   - TSV (.tsv, .tab): a header row, fields split on tabs with NO quoting (some texts start with a double quote).
+//   - Rows (FormatRows, recognised by its first line whatever the name): rows already read and checked, written by
+//     WriteRows with the name and line numbers of the file they came from, which errors keep using.
+//
+// StratifiedSplit (and Dataset.Split) holds out a seeded share of each label's rows for validation.
 //
 // Columns (or JSON keys) are found by name, case-insensitively: text from text, sentence, text_a, content, review;
 // label from label, labels, target, class; an optional second text from text_pair, text_b. Options can name them

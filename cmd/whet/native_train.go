@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"time"
@@ -96,9 +97,17 @@ func runTrain(args []string) (err error) {
 		return err
 	}
 	var valDS *dataset.Dataset
-	if spec.ValidationFile != "" {
+	switch v := spec.ValidationSplit; {
+	case spec.ValidationFile != "":
 		if valDS, err = dataset.ReadFile(spec.ValidationFile, opts); err != nil {
 			return err
+		}
+	case math.IsNaN(v) || v < 0 || v >= 1:
+		return &codedError{protocol.CodeInvalidHyperparameters, fmt.Errorf("--validation-split: must be >= 0 and < 1, got %g", v)}
+	case v > 0:
+		n := len(trainDS.Rows)
+		if trainDS, valDS = trainDS.Split(v, spec.Seed); valDS != nil {
+			log.Info(fmt.Sprintf("no validation file: held out %d of %d rows (%g%% per label, seed %d)", len(valDS.Rows), n, v*100, spec.Seed))
 		}
 	}
 	tok, err := newTokenizer(ctx, rt, spec.PreprocessModule, maxLen)

@@ -10,13 +10,14 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/whetml/whet/dataset"
+	"github.com/whetml/whet/host/jobs"
 	"github.com/whetml/whet/host/store"
 	"github.com/whetml/whet/sdk"
 )
 
 // UploadFileHandler is POST /v1/files: multipart file (JSONL, CSV or TSV with a header) and purpose=fine-tune,
 // optional text_column and label_column. The file is validated before it is stored; a bad row answers 400 with
-// its line.
+// its line. Its checked rows are stored too (jobs.StoreRows): every job on the file trains on them.
 func (s *Server) UploadFileHandler(c *fiber.Ctx) error {
 	fm, err := s.readForm(c, "file", s.cfg.MaxFileBytes)
 	if err != nil {
@@ -55,7 +56,13 @@ func (s *Server) UploadFileHandler(c *fiber.Ctx) error {
 		CreatedAt: time.Now().Unix(), Filename: name, Purpose: sdk.PurposeFineTune, Format: ds.Format,
 		SHA256: staged.SHA256, Rows: len(ds.Rows), Labels: ds.Labels, LabelCounts: ds.Counts,
 		TextColumn: textCol, LabelColumn: labelCol, Warnings: s.labelWarnings(ds), Status: "processed"}, Path: path}
+	// Parsed once: jobs train on these rows (their errors name this file and its lines).
+	rows, err := jobs.StoreRows(s.st, rec, ds)
+	if err != nil {
+		return err
+	}
 	if err := s.st.InsertFile(c.UserContext(), rec); err != nil {
+		_ = os.Remove(rows)
 		return err
 	}
 	s.log.Info("file uploaded", "file_id", rec.ID, "filename", name, "rows", rec.Rows, "labels", len(rec.Labels))

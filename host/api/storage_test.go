@@ -148,3 +148,39 @@ func TestUploadRefusesHugeRow(t *testing.T) {
 		t.Errorf("param = %q, want file", param(se))
 	}
 }
+
+// An upload is parsed once: its checked rows are stored with it and every job on the file trains on them (no copy
+// per job); the sweep at the next start keeps them.
+func TestJobsShareUploadedRows(t *testing.T) {
+	data := t.TempDir()
+	ts := start(t, opts{data: data})
+	ctx := context.Background()
+	m := ts.model("tiny", "neg", "pos")
+	f := ts.upload("sst2.jsonl", whettest.SST2(40))
+	rows := filepath.Join(data, "files", f.ID+".rows.jsonl")
+	if _, err := os.Stat(rows); err != nil {
+		t.Fatalf("upload stored no rows: %v", err)
+	}
+	run := func() {
+		t.Helper()
+		j, err := ts.c.CreateJob(ctx, sdk.CreateJobRequest{Model: m.ID, TrainingFile: f.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if evs := ts.follow(j.ID); evs[len(evs)-1].Data.Status != sdk.JobSucceeded {
+			t.Fatalf("job[%s] ended with %+v", j.ID, evs[len(evs)-1])
+		}
+	}
+	run()
+	run()
+	copies, _ := filepath.Glob(filepath.Join(data, "jobs", "*", "*.jsonl"))
+	if len(copies) > 0 {
+		t.Errorf("jobs copied the data: %v", copies)
+	}
+	ts.stop()
+	ts = start(t, opts{data: data})
+	if _, err := os.Stat(rows); err != nil {
+		t.Fatalf("the sweep at start removed a live file's rows: %v", err)
+	}
+	run()
+}

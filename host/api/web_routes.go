@@ -194,26 +194,22 @@ func (s *Server) ModelExamplesHandler(c *fiber.Ctx) error {
 	if err != nil {
 		return c.JSON(out) // the job was deleted: no examples
 	}
-	path := j.ValidationPath
-	if path == "" && j.ValidationFile != "" {
-		if f, err := s.st.GetFile(ctx, j.ValidationFile); err == nil {
-			path = f.Path
-		}
-	}
-	if path == "" {
-		return c.JSON(out)
-	}
-	ds, err := dataset.ReadFile(path, dataset.Options{RequireLabel: true, MaxBytes: 64 << 20})
+	rows, err := s.q.ValidationRows(j, 64<<20)
 	if err != nil {
 		return fmt.Errorf("model[%s]: validation data: %w", m.ID, err)
 	}
 	byLabel := map[string][]dataset.Row{}
-	for _, r := range ds.Rows {
+	var labels []string
+	for _, r := range rows {
+		if byLabel[r.Label] == nil {
+			labels = append(labels, r.Label)
+		}
 		byLabel[r.Label] = append(byLabel[r.Label], r)
 	}
+	dataset.SortLabels(labels)
 	for i := 0; len(out.Data) < maxExamples; i++ {
 		added := false
-		for _, l := range ds.Labels {
+		for _, l := range labels {
 			if rows := byLabel[l]; i < len(rows) && len(out.Data) < maxExamples {
 				out.Data = append(out.Data, Example{Text: rows[i].Text, Label: l})
 				added = true

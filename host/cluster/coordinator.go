@@ -309,7 +309,7 @@ func (c *Coordinator) startAttempt(ctx context.Context, r claimReq) claimResp {
 		return claimResp{Retry: true, Error: err.Error()}
 	}
 	resp := claimResp{Token: run.Token(), Model: j.Model, ModelObject: objModel(j.Model), InputObject: objInput(j.ID),
-		Hyperparameters: hp, HasValidation: j.ValidationPath != "", HasPreprocess: j.PreprocessModule != "",
+		Hyperparameters: hp, HasValidation: j.ValidationPath != "", ValidationSplit: run.ValidationSplit(), HasPreprocess: j.PreprocessModule != "",
 		HasEvaluate: j.EvaluateModule != ""}
 	if resume := run.Resume(); resume != "" {
 		files, err := dirFiles(resume)

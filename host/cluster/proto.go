@@ -67,6 +67,7 @@ type claimResp struct {
 	ResumeName      string                  `json:"resume_name,omitempty"`
 	Hyperparameters runspec.Hyperparameters `json:"hyperparameters"`
 	HasValidation   bool                    `json:"has_validation,omitempty"`
+	ValidationSplit float64                 `json:"validation_split,omitempty"`
 	HasPreprocess   bool                    `json:"has_preprocess,omitempty"`
 	HasEvaluate     bool                    `json:"has_evaluate,omitempty"`
 }

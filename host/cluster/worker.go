@@ -401,8 +401,8 @@ func (w *worker) train(ctx context.Context, a *attempt, cr claimResp, log *slog.
 	if err := getFiles(ctx, w.obs, cr.InputObject, input, w.cfg.MaxArtifactSize); err != nil {
 		return "could not start: fetch the job's inputs: " + err.Error(), ""
 	}
-	spec := runspec.Spec{Model: model, TrainFile: filepath.Join(input, "train.jsonl"), OutputDir: out,
-		Hyperparameters: cr.Hyperparameters}
+	spec := runspec.Spec{Model: model, TrainFile: filepath.Join(input, "train.jsonl"), ValidationSplit: cr.ValidationSplit,
+		OutputDir: out, Hyperparameters: cr.Hyperparameters}
 	if cr.HasValidation {
 		spec.ValidationFile = filepath.Join(input, "validation.jsonl")
 	}

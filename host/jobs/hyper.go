@@ -59,12 +59,12 @@ func ResolveHyperparameters(h sdk.Hyperparameters, maxPositions int) (sdk.Hyperp
 
 // writeSpec writes the run specification of job j (its data, modules and hyperparameters) to DATA/jobs/<id>/spec.json
 // and returns its path: the trainer's `--spec`.
-func writeSpec(j *store.Job, modelDir string, modules map[string]string) (string, error) {
+func writeSpec(j *store.Job, modelDir string, modules map[string]string, validationSplit float64) (string, error) {
 	hp, err := runspec.FromAPI(j.Hyperparameters)
 	if err != nil {
 		return "", err
 	}
-	s := runspec.Spec{Model: modelDir, TrainFile: j.TrainPath, ValidationFile: j.ValidationPath, OutputDir: j.OutDir,
+	s := runspec.Spec{Model: modelDir, TrainFile: j.TrainPath, ValidationFile: j.ValidationPath, ValidationSplit: validationSplit, OutputDir: j.OutDir,
 		PreprocessModule: modules[j.PreprocessModule], EvaluateModule: modules[j.EvaluateModule], Hyperparameters: hp}
 	path := filepath.Join(filepath.Dir(j.OutDir), "spec.json")
 	return path, atomicfile.Write(path, s.JSON(), 0o644)

@@ -348,8 +348,9 @@ func (q *Queue) Create(ctx context.Context, req sdk.CreateJobRequest) (*store.Jo
 	q.event(ctx, id, sdk.JobEvent{Type: sdk.EventStatus, Message: "created fine-tuning job",
 		Data: &sdk.EventData{Status: string(ValidatingFiles)}})
 	q.log.Info("job created", "job_id", id, "model", req.Model, "training_file", req.TrainingFile)
+	nj, err := q.st.GetJob(ctx, id) // as created: read before the scheduler may move it on
 	q.nudge()
-	return q.st.GetJob(ctx, id)
+	return nj, err
 }
 
 // Cancel cancels job id. A validating or queued job becomes cancelled at once; a running one is interrupted
@@ -488,7 +489,10 @@ func (q *Queue) stopped() bool {
 	}
 }
 
-// prepare checks a validating job's files and writes the data files handed to the trainer, then queues it.
+// prepare checks a validating job's files against each other and points it at their stored rows (StoreRows),
+// which its trainer reads as they are: jobs share an upload's rows, none copies them. Without a validation file the
+// trainer holds out Config.ValidationFraction of each label's rows (runspec.Spec.ValidationSplit). Then it queues
+// the job.
 func (q *Queue) prepare(ctx context.Context, j *store.Job) {
 	fail := func(param, msg string) {
 		if _, err := q.transition(ctx, j.ID, ValidatingFiles, Failed, store.JobChange{Finished: true,
@@ -496,68 +500,52 @@ func (q *Queue) prepare(ctx context.Context, j *store.Job) {
 			q.log.Error("fail job", "job_id", j.ID, "err", err)
 		}
 	}
-	read := func(param, id string) (*dataset.Dataset, bool) {
+	file := func(param, id string) (*store.File, string, bool) {
 		f, err := q.st.GetFile(ctx, id)
-		if err != nil {
-			fail(param, err.Error())
-			return nil, false
+		if err == nil {
+			var rows string
+			if rows, err = q.rows(f); err == nil {
+				return f, rows, true
+			}
 		}
-		ds, err := dataset.ReadFile(f.Path, dataset.Options{TextColumn: f.TextColumn, LabelColumn: f.LabelColumn, RequireLabel: true})
-		if err != nil {
-			fail(param, fmt.Sprintf("file[%s] (%s): %v", id, f.Filename, err))
-			return nil, false
-		}
-		return ds, true
+		fail(param, err.Error())
+		return nil, "", false
 	}
-	train, ok := read("training_file", j.TrainingFile)
+	train, trainPath, ok := file("training_file", j.TrainingFile)
 	if !ok {
 		return
 	}
 	if len(train.Labels) < 2 {
-		fail("training_file", fmt.Sprintf("file[%s] has a single label %q: a classifier needs at least 2 labels", j.TrainingFile, train.Labels[0]))
+		fail("training_file", fmt.Sprintf("file[%s] has a single label %q: a classifier needs at least 2 labels", j.TrainingFile, strings.Join(train.Labels, "")))
 		return
 	}
-	trainRows, valRows := train.Rows, []dataset.Row(nil)
+	valPath, nTrain, nVal := "", train.Rows, 0
 	if j.ValidationFile != "" {
-		val, ok := read("validation_file", j.ValidationFile)
+		val, path, ok := file("validation_file", j.ValidationFile)
 		if !ok {
 			return
 		}
-		for _, r := range val.Rows {
-			if _, known := train.Counts[r.Label]; !known {
+		for _, l := range val.Labels {
+			if _, known := train.LabelCounts[l]; !known {
 				fail("validation_file", fmt.Sprintf("file[%s] line %d: label %q does not occur in training_file (labels: %s)",
-					j.ValidationFile, r.Line, r.Label, strings.Join(train.Labels, ", ")))
+					j.ValidationFile, firstLineWithLabel(path, l), l, strings.Join(train.Labels, ", ")))
 				return
 			}
 		}
-		valRows = val.Rows
+		valPath, nVal = path, val.Rows
 	} else {
-		trainRows, valRows = StratifiedSplit(train.Rows, q.cfg.ValidationFraction, *j.Hyperparameters.Seed)
+		for _, n := range train.LabelCounts {
+			nVal += dataset.HeldOut(n, q.cfg.ValidationFraction)
+		}
+		nTrain -= nVal
 		q.event(ctx, j.ID, sdk.JobEvent{Message: fmt.Sprintf("no validation_file: held out %d of %d rows (%g%% per label, seed %d)",
-			len(valRows), len(train.Rows), q.cfg.ValidationFraction*100, *j.Hyperparameters.Seed)})
+			nVal, train.Rows, q.cfg.ValidationFraction*100, *j.Hyperparameters.Seed)})
 	}
 	if m, err := q.st.GetModel(ctx, j.Model); err == nil && len(m.Labels) > 0 && !slices.Equal(sortedCopy(m.Labels), sortedCopy(train.Labels)) {
 		q.event(ctx, j.ID, sdk.JobEvent{Level: "warn", Message: fmt.Sprintf("model[%s] labels [%s] differ from the training labels [%s]",
 			j.Model, strings.Join(m.Labels, ", "), strings.Join(train.Labels, ", "))})
 	}
-	dir := q.st.Path("jobs", j.ID)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		fail("training_file", err.Error())
-		return
-	}
-	trainPath, valPath := filepath.Join(dir, "train.jsonl"), ""
-	if err := writeJSONL(trainPath, trainRows, train.HasPair); err != nil {
-		fail("training_file", err.Error())
-		return
-	}
-	if len(valRows) > 0 {
-		valPath = filepath.Join(dir, "validation.jsonl")
-		if err := writeJSONL(valPath, valRows, train.HasPair); err != nil {
-			fail("validation_file", err.Error())
-			return
-		}
-	}
-	msg := fmt.Sprintf("files validated: %d training rows, %d validation rows, labels %s", len(trainRows), len(valRows),
+	msg := fmt.Sprintf("files validated: %d training rows, %d validation rows, labels %s", nTrain, nVal,
 		strings.Join(train.Labels, ", "))
 	if _, err := q.transition(ctx, j.ID, ValidatingFiles, Queued, store.JobChange{TrainPath: &trainPath,
 		ValidationPath: &valPath}, "info", msg); err != nil && !errors.Is(err, store.ErrConflict) {

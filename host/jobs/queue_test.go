@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -157,6 +156,40 @@ func (e *env) create(req sdk.CreateJobRequest) *store.Job {
 	return j
 }
 
+// Jobs on one file share its stored rows (nothing is copied per job), and those rows keep the user's file id, name
+// and line numbers for the trainer's errors.
+func TestJobsShareStoredRows(t *testing.T) {
+	e := newEnv(t)
+	file := e.addFile("\n\n" + whettest.SST2(40)) // rows start at line 3
+	a, b := e.create(sdk.CreateJobRequest{TrainingFile: file}), e.create(sdk.CreateJobRequest{TrainingFile: file})
+	a, b = e.waitStatus(a.ID, sdk.JobSucceeded), e.waitStatus(b.ID, sdk.JobSucceeded)
+	if a.TrainPath != e.st.RowsPath(file) || b.TrainPath != a.TrainPath {
+		t.Fatalf("train paths %q and %q, want both %q", a.TrainPath, b.TrainPath, e.st.RowsPath(file))
+	}
+	for _, j := range []*store.Job{a, b} {
+		entries, _ := os.ReadDir(filepath.Join(e.dir, "jobs", j.ID))
+		for _, en := range entries {
+			if strings.HasSuffix(en.Name(), ".jsonl") {
+				t.Errorf("job[%s] has its own copy of the data: %s", j.ID, en.Name())
+			}
+		}
+	}
+	ds, err := dataset.ReadFile(a.TrainPath, dataset.Options{RequireLabel: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "file[" + file + "] train.jsonl"; ds.File != want || ds.Rows[0].Line != 3 || len(ds.Rows) != 40 {
+		t.Fatalf("stored rows: file %q, first line %d, %d rows; want %q, 3, 40", ds.File, ds.Rows[0].Line, len(ds.Rows), want)
+	}
+	// Deleting the file (its jobs are finished) removes its rows too.
+	if err := e.st.DeleteFile(context.Background(), file); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(a.TrainPath); !os.IsNotExist(err) {
+		t.Errorf("rows of a deleted file still stored: %v", err)
+	}
+}
+
 func TestJobSucceeds(t *testing.T) {
 	e := newEnv(t)
 	j := e.create(sdk.CreateJobRequest{Suffix: "sst2"})
@@ -177,17 +210,24 @@ func TestJobSucceeds(t *testing.T) {
 	}
 	// The trainer was handed the job's spec as a file, with the data and the effective hyperparameters.
 	spec, err := runspec.Read(filepath.Join(filepath.Dir(done.OutDir), "spec.json"))
-	if err != nil || spec.TrainFile != done.TrainPath || spec.ValidationFile != done.ValidationPath || spec.OutputDir != done.OutDir ||
+	if err != nil || spec.TrainFile != done.TrainPath || spec.ValidationFile != "" || spec.OutputDir != done.OutDir ||
 		spec.Hyperparameters.API().LearningRate != done.Hyperparameters.LearningRate || spec.Seed != *done.Hyperparameters.Seed {
 		t.Fatalf("spec.json = %+v, %v; job %+v", spec, err, done.Job)
 	}
-	// The automatic split: 10% of each label held out, seeded.
-	val, err := dataset.ReadFile(done.ValidationPath, dataset.Options{})
+	// The automatic split, made by the trainer: 10% of each label held out, seeded.
+	if spec.ValidationSplit != jobs.DefaultValidationFraction {
+		t.Fatalf("spec validation_split = %v, want %v", spec.ValidationSplit, jobs.DefaultValidationFraction)
+	}
+	val, err := e.q.ValidationRows(done, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if val.Counts["pos"] != 2 || val.Counts["neg"] != 2 {
-		t.Fatalf("validation split counts = %v, want 2 of each", val.Counts)
+	counts := map[string]int{}
+	for _, r := range val {
+		counts[r.Label]++
+	}
+	if counts["pos"] != 2 || counts["neg"] != 2 {
+		t.Fatalf("validation split counts = %v, want 2 of each", counts)
 	}
 	var types []string
 	for _, ev := range e.events(j.ID) {
@@ -508,37 +548,5 @@ func TestAPIAndCLIGiveTheSameSpec(t *testing.T) {
 				t.Fatalf("API spec %+v\nCLI spec %+v", fromAPI, cli.Hyperparameters)
 			}
 		})
-	}
-}
-
-func TestStratifiedSplit(t *testing.T) {
-	var rows []dataset.Row
-	for i := range 100 {
-		label := "a"
-		if i%4 == 0 {
-			label = "b" // 25 b, 75 a
-		}
-		rows = append(rows, dataset.Row{Line: i + 1, Text: fmt.Sprint(i), Label: label})
-	}
-	rows = append(rows, dataset.Row{Line: 101, Text: "lonely", Label: "c"})
-	train, val := jobs.StratifiedSplit(rows, 0.1, 7)
-	count := func(rs []dataset.Row, l string) (n int) {
-		for _, r := range rs {
-			if r.Label == l {
-				n++
-			}
-		}
-		return n
-	}
-	if count(val, "a") != 8 || count(val, "b") != 3 || count(val, "c") != 0 || len(train)+len(val) != 101 {
-		t.Fatalf("split: val a=%d b=%d c=%d, train %d", count(val, "a"), count(val, "b"), count(val, "c"), len(train))
-	}
-	_, again := jobs.StratifiedSplit(rows, 0.1, 7)
-	_, other := jobs.StratifiedSplit(rows, 0.1, 8)
-	if !slices.Equal(val, again) {
-		t.Fatal("same seed gave a different split")
-	}
-	if slices.Equal(val, other) {
-		t.Fatal("different seeds gave the same split")
 	}
 }

@@ -202,6 +202,10 @@ func (a *RemoteRun) Job() *store.Job { return a.job }
 // Token returns the attempt's token.
 func (a *RemoteRun) Token() string { return a.r.token }
 
+// ValidationSplit returns the share of each label's training rows the trainer holds out for validation
+// (runspec.Spec.ValidationSplit): 0 when the job has a validation file.
+func (a *RemoteRun) ValidationSplit() float64 { return a.q.validationSplit(a.job) }
+
 // Resume returns the checkpoint folder (on this server) the attempt resumes from, or "".
 func (a *RemoteRun) Resume() string { return a.job.ResumeFrom }
 

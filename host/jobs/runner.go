@@ -110,7 +110,7 @@ func (q *Queue) startRun(ctx context.Context, j *store.Job) {
 		fail("training_failed", err.Error())
 		return
 	}
-	spec, err := writeSpec(j, model.Path, modules)
+	spec, err := writeSpec(j, model.Path, modules, q.validationSplit(j))
 	if err != nil {
 		fail("training_failed", err.Error())
 		return

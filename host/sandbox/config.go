@@ -19,6 +19,8 @@ const (
 	DefaultMaxOutputBytes = 16 << 10
 	// DefaultMaxBatchRows is the most rows sent to one instance in one whet_preprocess call.
 	DefaultMaxBatchRows = 512
+	// DefaultRowTimeout is the time one row of a whet_preprocess call may take.
+	DefaultRowTimeout = 2 * time.Second
 )
 
 // Config configures a Runtime. It is a plain struct; New applies the defaults to zero fields and validates it.
@@ -40,6 +42,10 @@ type Config struct {
 	MaxOutputBytes int
 	// MaxBatchRows splits larger Preprocess batches across calls and instances. Default: DefaultMaxBatchRows.
 	MaxBatchRows int
+	// RowTimeout is what one row of a whet_preprocess call may take: a call of n rows is stopped after
+	// min(CallTimeout, n*RowTimeout), and a row that faults its instance when sent alone (a hang, a trap, memory)
+	// fails alone. Default: DefaultRowTimeout.
+	RowTimeout time.Duration
 	// Logger receives instance discards and other events. Default: a logger that discards everything.
 	Logger *slog.Logger
 }
@@ -64,6 +70,9 @@ func (c Config) WithDefaults() Config {
 	if c.MaxBatchRows == 0 {
 		c.MaxBatchRows = DefaultMaxBatchRows
 	}
+	if c.RowTimeout == 0 {
+		c.RowTimeout = DefaultRowTimeout
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -84,6 +93,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("sandbox: Config.MaxOutputBytes %d is negative", c.MaxOutputBytes)
 	case c.MaxBatchRows < 0:
 		return fmt.Errorf("sandbox: Config.MaxBatchRows %d is negative", c.MaxBatchRows)
+	case c.RowTimeout < 0:
+		return fmt.Errorf("sandbox: Config.RowTimeout %s is negative", c.RowTimeout)
 	}
 	return nil
 }

@@ -269,3 +269,40 @@ func TestCompileCache(t *testing.T) {
 }
 
 func guestPath(t testing.TB, name string) string { return filepath.Join(wasmDir, name+".wasm") }
+
+// One input that hangs the module (or traps it) fails alone: its row gets the error, the other rows of the call
+// are answered, the faulted instance is replaced, and the call is stopped after Config.RowTimeout per row rather
+// than Config.CallTimeout. A call whose every row faults fails as a whole, naming the module.
+func TestHungRowFailsAlone(t *testing.T) {
+	cfg := testConfig()
+	cfg.PoolSize, cfg.CallTimeout, cfg.RowTimeout = 1, 10*time.Second, 300*time.Millisecond
+	rt := newRuntime(t, cfg)
+	ctx := context.Background()
+	pre, err := rt.NewPreprocessor(ctx, compile(t, rt, "hostile", false), sandbox.PreprocessOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pre.Close(ctx)
+	for _, bad := range []string{"loop", "panic"} {
+		start := time.Now()
+		out, err := pre.Preprocess(ctx, sandbox.PreprocessRequest{Texts: []string{"ok", bad, "fine"}})
+		if err != nil {
+			t.Fatalf("%s: the call failed as a whole: %v", bad, err)
+		}
+		if elapsed := time.Since(start); elapsed > 3*time.Second {
+			t.Errorf("%s: took %s: the row budget did not bound the call", bad, elapsed)
+		}
+		if !strings.HasPrefix(out.Errors[1], "module[hostile] function[whet_preprocess]: ") || out.Errors[0] != "" || out.Errors[2] != "" {
+			t.Errorf("%s: row errors %q", bad, out.Errors)
+		}
+		if want := [][]int32{{'o', 'k'}, nil, {'f', 'i', 'n', 'e'}}; !reflect.DeepEqual(out.InputIDs, want) {
+			t.Errorf("%s: ids %v, want %v", bad, out.InputIDs, want)
+		}
+		healthy(t, pre)
+	}
+	_, err = pre.Preprocess(ctx, sandbox.PreprocessRequest{Texts: []string{"loop", "loop"}})
+	if !errors.Is(err, sandbox.ErrTimeout) || !strings.Contains(err.Error(), "Config.RowTimeout") {
+		t.Fatalf("every row hangs: err = %v, want the call's timeout naming Config.RowTimeout", err)
+	}
+	healthy(t, pre)
+}

@@ -5,13 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/whetml/whet/internal/tail"
 	"strings"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/sys"
 
+	"github.com/whetml/whet/internal/tail"
 	"github.com/whetml/whet/wasm/abi"
 )
 
@@ -24,6 +25,18 @@ type instance struct {
 	out       *tail.Buffer
 	dead      bool // faulted: never reuse
 	abandoned bool // a trusted call outlived its deadline; its goroutine closes the module
+	// limit, when > 0, replaces Config.CallTimeout for the next calls (a whet_preprocess call's row budget);
+	// limitName names it in timeout errors.
+	limit     time.Duration
+	limitName string
+}
+
+// timeout returns the time limit of the instance's calls now and the setting it comes from.
+func (in *instance) timeout() (time.Duration, string) {
+	if in.limit > 0 {
+		return in.limit, in.limitName
+	}
+	return in.c.rt.cfg.CallTimeout, "Config.CallTimeout"
 }
 
 // instantiate creates an instance and runs _initialize under the call time limit. No FS, env, args or network;
@@ -79,7 +92,8 @@ func (in *instance) run(ctx context.Context, name string, params ...uint64) ([]u
 		}
 		in.fns[name] = fn
 	}
-	callCtx, cancel := context.WithTimeout(ctx, in.c.rt.cfg.CallTimeout)
+	limit, _ := in.timeout()
+	callCtx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	if !in.c.trusted {
 		// Close-on-context-done: wazero stops the guest at the deadline and closes the module.
@@ -132,7 +146,8 @@ func (in *instance) classify(ctx, callCtx context.Context, function string, orig
 	case ctx.Err() != nil:
 		cause = fmt.Errorf("call cancelled: %w", ctx.Err())
 	case callCtx.Err() != nil:
-		cause = fmt.Errorf("%w: stopped after the %s limit (Config.CallTimeout): %w", ErrTimeout, in.c.rt.cfg.CallTimeout, context.DeadlineExceeded)
+		limit, name := in.timeout()
+		cause = fmt.Errorf("%w: stopped after the %s limit (%s): %w", ErrTimeout, limit, name, context.DeadlineExceeded)
 	case strings.Contains(output, "out of memory") || strings.Contains(err.Error(), "out of memory"):
 		cause = fmt.Errorf("%w (limit %d MiB, Config.MemoryLimitPages): %v", ErrOutOfMemory, uint64(in.c.rt.cfg.MemoryLimitPages)*64/1024, err)
 	case strings.Contains(output, "panic:") || strings.Contains(output, "fatal error:"):

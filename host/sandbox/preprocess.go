@@ -3,8 +3,10 @@ package sandbox
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/whetml/whet/wasm/abi"
 )
@@ -110,12 +112,14 @@ func (p *Preprocessor) Preprocess(ctx context.Context, req PreprocessRequest) (P
 		return res, nil
 	}
 	chunks := p.split(req)
-	run := func(ctx context.Context, ch chunk) error {
+	call := func(ctx context.Context, ch chunk) error {
 		sub := PreprocessRequest{Texts: req.Texts[ch.lo:ch.hi], MaxLength: req.MaxLength, WithTokens: req.WithTokens}
 		if req.TextPairs != nil {
 			sub.TextPairs = req.TextPairs[ch.lo:ch.hi]
 		}
 		return p.pool.do(ctx, func(in *instance) error {
+			in.limit, in.limitName = p.budget(ch.hi - ch.lo)
+			defer func() { in.limit = 0 }()
 			body, err := in.call(ctx, abi.ExportPreprocess, sub.Append(make([]byte, 0, sub.Size())))
 			if err != nil {
 				return err
@@ -144,6 +148,13 @@ func (p *Preprocessor) Preprocess(ctx context.Context, req PreprocessRequest) (P
 			}
 			return nil
 		})
+	}
+	run := func(ctx context.Context, ch chunk) error {
+		err := call(ctx, ch)
+		if err == nil || ch.hi-ch.lo == 1 || !faulted(ctx, err) {
+			return err
+		}
+		return p.isolate(ctx, ch, call, res.Errors, err)
 	}
 	if len(chunks) == 1 {
 		if err := run(ctx, chunks[0]); err != nil {
@@ -186,6 +197,51 @@ func (p *Preprocessor) Preprocess(ctx context.Context, req PreprocessRequest) (P
 }
 
 type chunk struct{ lo, hi int }
+
+// maxIsolatedRows is how many rows of one chunk may fail alone before the module is taken as failing on
+// everything (its first error fails the call).
+const maxIsolatedRows = 2
+
+// budget is the time limit of a call of n rows: Config.RowTimeout per row, at most Config.CallTimeout.
+func (p *Preprocessor) budget(n int) (time.Duration, string) {
+	cfg := p.rt.cfg
+	if perRow := time.Duration(n) * cfg.RowTimeout; perRow < cfg.CallTimeout {
+		return perRow, fmt.Sprintf("Config.RowTimeout: %s per row", cfg.RowTimeout)
+	}
+	return cfg.CallTimeout, "Config.CallTimeout"
+}
+
+// faulted reports whether err is an instance fault a single row can cause (a hang, a trap, a panic, memory, a bad
+// result), as opposed to a cancelled call or an error the module reported.
+func faulted(ctx context.Context, err error) bool {
+	var ce *CallError
+	return ctx.Err() == nil && errors.As(err, &ce) && (errors.Is(err, ErrTimeout) || errors.Is(err, ErrTrap) ||
+		errors.Is(err, ErrGuestPanic) || errors.Is(err, ErrOutOfMemory) || errors.Is(err, ErrBadResult))
+}
+
+// isolate re-runs the rows of ch, whose call faulted with first, one at a time on fresh instances: a row that
+// faults alone gets its error in rowErrs and the others their results, so one hostile input (one that hangs the
+// module) fails alone. When more than maxIsolatedRows rows, or all of them, fault alone, the module fails on its
+// own and first is returned.
+func (p *Preprocessor) isolate(ctx context.Context, ch chunk, call func(context.Context, chunk) error, rowErrs []string, first error) error {
+	var failed []int
+	for i := ch.lo; i < ch.hi; i++ {
+		err := call(ctx, chunk{i, i + 1})
+		if err == nil {
+			continue
+		}
+		if !faulted(ctx, err) {
+			return err
+		}
+		if failed = append(failed, i); len(failed) > maxIsolatedRows || len(failed) == ch.hi-ch.lo {
+			return first
+		}
+		rowErrs[i] = err.Error()
+	}
+	p.rt.cfg.Logger.Warn("module faulted on single rows; the other rows of the call were answered",
+		"module", p.name, "rows", failed, "err", first)
+	return nil
+}
 
 // split cuts the batch into chunks: about n/PoolSize rows each (so all instances work), at most MaxBatchRows rows
 // and about maxChunkBytes bytes.

@@ -16,7 +16,9 @@ import (
 
 // TestAPIAndCLITrainAlike: a fine-tune with default hyperparameters through the HTTP API and through `whet train`,
 // given the same training and validation files and seed (0: a real seed on both routes), writes byte-identical
-// weights and the same training_args.json hyperparameters. Needs WHET_BIN (see TestEndToEnd).
+// weights and the same training_args.json hyperparameters. Without a validation file, the API's job (which trains
+// on the upload's stored rows) and `whet train --validation-split 0.1` hold out the same rows: identical weights
+// again. Needs WHET_BIN (see TestEndToEnd).
 func TestAPIAndCLITrainAlike(t *testing.T) {
 	bin := whetBin(t)
 	tmp := t.TempDir()
@@ -49,33 +51,40 @@ func TestAPIAndCLITrainAlike(t *testing.T) {
 		ids[i] = f.ID
 	}
 	seed := int64(0)
-	job, err := c.CreateJob(ctx, sdk.CreateJobRequest{Model: model.ID, TrainingFile: ids[0], ValidationFile: ids[1],
-		Hyperparameters: sdk.Hyperparameters{Seed: &seed}})
-	if err != nil {
-		t.Fatal(err)
+	// train runs one job through the API and `whet train` with the CLI flags that mean the same, and compares the
+	// weights; it returns both output folders.
+	train := func(req sdk.CreateJobRequest, cliName string, cliArgs ...string) (apiOut, cliOut string) {
+		t.Helper()
+		req.Model, req.TrainingFile, req.Hyperparameters = model.ID, ids[0], sdk.Hyperparameters{Seed: &seed}
+		job, err := c.CreateJob(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.StreamJobEvents(ctx, job.ID, 0, func(sdk.JobEvent) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if job, err = c.GetJob(ctx, job.ID); err != nil || job.Status != sdk.JobSucceeded {
+			t.Fatalf("job = %+v, %v", job, err)
+		}
+		apiOut, cliOut = filepath.Join(tmp, "data", "jobs", job.ID, "out"), filepath.Join(tmp, cliName)
+		args := append([]string{"train", "--model", base, "--train", trainPath, "--out", cliOut, "--seed", "0", "--threads", "2",
+			"--progress", "none"}, cliArgs...)
+		if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
+			t.Fatalf("whet train: %v\n%s", err, out)
+		}
+		apiW, err1 := os.ReadFile(filepath.Join(apiOut, "model.safetensors"))
+		cliW, err2 := os.ReadFile(filepath.Join(cliOut, "model.safetensors"))
+		if err1 != nil || err2 != nil || len(apiW) == 0 || !bytes.Equal(apiW, cliW) {
+			t.Fatalf("%s: weights differ between the API run (%d bytes, %v) and whet train (%d bytes, %v)", cliName, len(apiW), err1, len(cliW), err2)
+		}
+		return apiOut, cliOut
 	}
-	if err := c.StreamJobEvents(ctx, job.ID, 0, func(sdk.JobEvent) error { return nil }); err != nil {
-		t.Fatal(err)
-	}
-	if job, err = c.GetJob(ctx, job.ID); err != nil || job.Status != sdk.JobSucceeded {
-		t.Fatalf("job = %+v, %v", job, err)
-	}
-	apiOut := filepath.Join(tmp, "data", "jobs", job.ID, "out")
-
-	cliOut := filepath.Join(tmp, "cli")
-	if out, err := exec.Command(bin, "train", "--model", base, "--train", trainPath, "--validation", valPath, "--out", cliOut,
-		"--seed", "0", "--threads", "2", "--progress", "none").CombinedOutput(); err != nil {
-		t.Fatalf("whet train: %v\n%s", err, out)
-	}
-	apiW, err1 := os.ReadFile(filepath.Join(apiOut, "model.safetensors"))
-	cliW, err2 := os.ReadFile(filepath.Join(cliOut, "model.safetensors"))
-	if err1 != nil || err2 != nil || len(apiW) == 0 || !bytes.Equal(apiW, cliW) {
-		t.Fatalf("weights differ between the API run (%d bytes, %v) and whet train (%d bytes, %v)", len(apiW), err1, len(cliW), err2)
-	}
+	apiOut, cliOut := train(sdk.CreateJobRequest{ValidationFile: ids[1]}, "cli", "--validation", valPath)
 	apiSpec, err1 := runspec.Read(filepath.Join(apiOut, runspec.FileName))
 	cliSpec, err2 := runspec.Read(filepath.Join(cliOut, runspec.FileName))
 	if err1 != nil || err2 != nil || apiSpec.Hyperparameters != cliSpec.Hyperparameters || cliSpec.Seed != 0 ||
 		cliSpec.Hyperparameters != func() runspec.Hyperparameters { h := runspec.Default(); h.Seed, h.MaxSeqLength = 0, 64; return h }() {
 		t.Fatalf("training_args.json: API %+v (%v), CLI %+v (%v)", apiSpec.Hyperparameters, err1, cliSpec.Hyperparameters, err2)
 	}
+	train(sdk.CreateJobRequest{}, "cli-split", "--validation-split", "0.1")
 }

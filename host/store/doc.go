@@ -10,9 +10,10 @@
 //	whet.db                 SQLite database (plus -wal and -shm files)
 //	whet.lock               held (flock) by the one server using the folder
 //	files/<sha256>.<ext>    uploaded datasets, content-addressed
+//	files/<id>.rows.jsonl   each file's checked rows, which its jobs train on (dataset.FormatRows)
 //	modules/<sha256>.wasm   uploaded modules, content-addressed
 //	models/<id>-<rand>/     extracted model archives
-//	jobs/<job id>/          a job's split data files and training output
+//	jobs/<job id>/          a job's spec, trainer log and training output
 //	tmp/                    staging; emptied at Open
 //
 // Every artifact is written under tmp/ first and renamed into place, so a crash never leaves a half-written one.

@@ -97,12 +97,19 @@ func (s *Store) ListFiles(ctx context.Context) ([]*File, error) {
 	return out, rows.Err()
 }
 
-// DeleteFile removes the file id and, when no other file shares its content, the content. It refuses with an
-// *InUseError while an unfinished job uses the file.
+// DeleteFile removes the file id, its rows (RowsPath) and, when no other file shares its content, the content. It
+// refuses with an *InUseError while an unfinished job uses the file.
 func (s *Store) DeleteFile(ctx context.Context, id string) error {
-	return s.deleteObject(ctx, "file", id, `SELECT id FROM jobs WHERE status NOT IN `+terminalSQL+`
-		AND (training_file=?1 OR validation_file=?1) LIMIT 1`, "files")
+	if err := s.deleteObject(ctx, "file", id, `SELECT id FROM jobs WHERE status NOT IN `+terminalSQL+`
+		AND (training_file=?1 OR validation_file=?1) LIMIT 1`, "files"); err != nil {
+		return err
+	}
+	_ = os.Remove(s.RowsPath(id))
+	return nil
 }
+
+// RowsPath is where the checked rows of file id are stored (host/jobs.StoreRows): the data its jobs train on.
+func (s *Store) RowsPath(id string) string { return s.Path("files", id+".rows.jsonl") }
 
 // InsertModule records m. Its ID must be new.
 func (s *Store) InsertModule(ctx context.Context, m *Module) error {

@@ -17,15 +17,15 @@ type SweepReport struct {
 }
 
 // Sweep removes what no record refers to, as a crash or a failed delete leaves it: job folders without a job,
-// dataset and module contents without a file or module, uploaded model folders without a model (Open with
+// dataset contents and rows and module contents without a file or module, uploaded model folders without a model (Open with
 // Exclusive already empties tmp/, where uploads are staged). A server calls it once at start, before it accepts
 // uploads or starts jobs, so that nothing it removes is in use. Errors removing one path are joined and the sweep
 // goes on.
 func (s *Store) Sweep(ctx context.Context) (SweepReport, error) {
 	var rep SweepReport
 	live := map[string]bool{}
-	for _, q := range []string{`SELECT path FROM files`, `SELECT path FROM modules`, `SELECT path FROM models`,
-		`SELECT out_dir FROM jobs`} {
+	for _, q := range []string{`SELECT path FROM files`, `SELECT id FROM files`, `SELECT path FROM modules`,
+		`SELECT path FROM models`, `SELECT out_dir FROM jobs`} {
 		rows, err := s.db.QueryContext(ctx, q)
 		if err != nil {
 			return rep, fmt.Errorf("store: sweep: %w", err)
@@ -35,6 +35,9 @@ func (s *Store) Sweep(ctx context.Context) (SweepReport, error) {
 			if err := rows.Scan(&p); err != nil {
 				rows.Close()
 				return rep, fmt.Errorf("store: sweep: %w", err)
+			}
+			if q == `SELECT id FROM files` {
+				p = s.RowsPath(p)
 			}
 			live[filepath.Clean(p)] = true
 		}

@@ -77,6 +77,9 @@ type Spec struct {
 	TrainFile string `json:"train_file"`
 	// ValidationFile is evaluated after each epoch (or EvalEvery steps); "" for none.
 	ValidationFile string `json:"validation_file,omitempty"`
+	// ValidationSplit, without a ValidationFile, holds out that share of each label's rows of TrainFile for
+	// validation, chosen by Seed (dataset.StratifiedSplit), in [0, 1); 0: no validation.
+	ValidationSplit float64 `json:"validation_split,omitempty"`
 	// OutputDir receives checkpoints/ and, at the end, the best model.
 	OutputDir string `json:"output_dir"`
 	// PreprocessModule is a preprocess .wasm file or builtin:NAME; "": the model folder's own, else
@@ -241,6 +244,8 @@ func params() []param {
 		{"model", "model", "base model folder (HF layout)", func(s *Spec) any { return &s.Model }, nil},
 		{"train_file", "train", "training data: JSONL, CSV or TSV with a header", func(s *Spec) any { return &s.TrainFile }, nil},
 		{"validation_file", "validation", "validation data, evaluated after each epoch", func(s *Spec) any { return &s.ValidationFile }, nil},
+		{"validation_split", "validation-split", "without --validation, hold out this share of each label's training rows for validation (seeded by --seed)",
+			func(s *Spec) any { return &s.ValidationSplit }, nil},
 		{"output_dir", "out", "output folder (checkpoints/ and the best model)", func(s *Spec) any { return &s.OutputDir }, nil},
 		{"preprocess_module", "preprocess-module", "preprocess .wasm module or builtin:NAME (default: the model folder's, else builtin:bert-wordpiece)",
 			func(s *Spec) any { return &s.PreprocessModule }, nil},

@@ -1,7 +1,8 @@
 //go:build wasip1
 
 // Command hostile is a deliberately misbehaving preprocess module for host/sandbox's tests. It implements the ABI
-// by hand (no guest SDK) so it can return anything. What whet_preprocess does depends on the first text:
+// by hand (no guest SDK) so it can return anything. What whet_preprocess does depends on its texts (the first of
+// them that is one of these words):
 //
 //	loop        spin forever
 //	spin3s      busy-wait three seconds, then answer normally
@@ -87,56 +88,54 @@ func preprocess(p, n uint32) uint64 {
 	if err != nil {
 		return respond(abi.AppendError(nil, err.Error()))
 	}
-	first := ""
-	if len(req.Texts) > 0 {
-		first = req.Texts[0]
-	}
-	switch first {
-	case "loop":
-		for i := 0; ; i++ {
-			if i < 0 {
-				break
+	for _, text := range req.Texts {
+		switch text {
+		case "loop":
+			for i := 0; ; i++ {
+				if i < 0 {
+					break
+				}
 			}
+		case "spin3s":
+			for start := time.Now(); time.Since(start) < 3*time.Second; {
+			}
+		case "hog":
+			for {
+				hog = append(hog, make([]byte, 16<<20))
+			}
+		case "panic":
+			panic("hostile module panics on purpose")
+		case "exit":
+			os.Exit(3)
+		case "oob-ptr":
+			return abi.PackResult(0xffff0000, 16)
+		case "oob-len":
+			respond([]byte{0})
+			return abi.PackResult(ptr(result), 0x7fffffff)
+		case "garbage":
+			return respond([]byte{abi.StatusOK, 1, 2, 3})
+		case "wrong-rows":
+			out := abi.AppendPreprocessHeader([]byte{abi.StatusOK}, len(req.Texts)+1, false)
+			for range len(req.Texts) + 1 {
+				out = abi.AppendRow(out, []int32{1}, []int32{0}, []int32{1}, nil, false)
+			}
+			return respond(out)
+		case "probe":
+			_, ferr := os.ReadFile("/etc/passwd")
+			_, derr := os.ReadDir(".")
+			msg := fmt.Sprintf("env=%d args=%d file=%v dir=%v", len(os.Environ()), len(os.Args), ferr != nil, derr != nil)
+			out := abi.AppendPreprocessHeader([]byte{abi.StatusOK}, len(req.Texts), false)
+			for range req.Texts {
+				out = abi.AppendRowError(out, msg)
+			}
+			return respond(out)
+		case "flood":
+			line := strings.Repeat("x", 1023) + "\n"
+			for i := 0; i < 8<<10; i++ {
+				os.Stdout.WriteString(line)
+			}
+			panic("hostile module panics after flooding stdout")
 		}
-	case "spin3s":
-		for start := time.Now(); time.Since(start) < 3*time.Second; {
-		}
-	case "hog":
-		for {
-			hog = append(hog, make([]byte, 16<<20))
-		}
-	case "panic":
-		panic("hostile module panics on purpose")
-	case "exit":
-		os.Exit(3)
-	case "oob-ptr":
-		return abi.PackResult(0xffff0000, 16)
-	case "oob-len":
-		respond([]byte{0})
-		return abi.PackResult(ptr(result), 0x7fffffff)
-	case "garbage":
-		return respond([]byte{abi.StatusOK, 1, 2, 3})
-	case "wrong-rows":
-		out := abi.AppendPreprocessHeader([]byte{abi.StatusOK}, len(req.Texts)+1, false)
-		for range len(req.Texts) + 1 {
-			out = abi.AppendRow(out, []int32{1}, []int32{0}, []int32{1}, nil, false)
-		}
-		return respond(out)
-	case "probe":
-		_, ferr := os.ReadFile("/etc/passwd")
-		_, derr := os.ReadDir(".")
-		msg := fmt.Sprintf("env=%d args=%d file=%v dir=%v", len(os.Environ()), len(os.Args), ferr != nil, derr != nil)
-		out := abi.AppendPreprocessHeader([]byte{abi.StatusOK}, len(req.Texts), false)
-		for range req.Texts {
-			out = abi.AppendRowError(out, msg)
-		}
-		return respond(out)
-	case "flood":
-		line := strings.Repeat("x", 1023) + "\n"
-		for i := 0; i < 8<<10; i++ {
-			os.Stdout.WriteString(line)
-		}
-		panic("hostile module panics after flooding stdout")
 	}
 	out := abi.AppendPreprocessHeader([]byte{abi.StatusOK}, len(req.Texts), false)
 	for _, t := range req.Texts {
