@@ -186,3 +186,35 @@ func waitLoaded(t *testing.T, m *protocoltest.HashModel, want ...string) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// A worker that does not answer a batch within Config.AnswerTimeout (hung in native code) is killed: that batch's
+// caller gets an error naming the limit, and the request queued behind it is answered by a fresh worker.
+func TestHungWorkerIsReplaced(t *testing.T) {
+	m := &protocoltest.HashModel{Names: []string{"neg", "pos"}}
+	p, err := predict.New(predict.Config{Start: startInProcess(m), AnswerTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	hung := make(chan error, 1)
+	go func() {
+		_, err := p.Predict(ctx, "m", "dir", []string{"a HANG for the worker"})
+		hung <- err
+	}()
+	for p.Stats().Batches == 0 && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+	preds, err := p.Predict(ctx, "m", "dir", []string{"fine"})
+	if err != nil || len(preds) != 1 {
+		t.Fatalf("request queued behind the hung one: %v, %v", preds, err)
+	}
+	var we *predict.WorkerError
+	if err := <-hung; !errors.As(err, &we) || we.Request || !strings.Contains(we.Msg, "Config.AnswerTimeout") {
+		t.Fatalf("hung request: err = %v, want a worker error naming Config.AnswerTimeout", err)
+	}
+	if st := p.Stats(); st.Starts != 2 {
+		t.Errorf("stats = %+v: want the hung worker replaced (2 starts)", st)
+	}
+}

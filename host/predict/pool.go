@@ -17,12 +17,13 @@ import (
 
 // Defaults for Config.
 const (
-	DefaultMaxLoaded    = 2
-	DefaultMaxBatch     = 32
-	DefaultBatchWait    = 0
-	DefaultStartTimeout = 2 * time.Minute
-	DefaultQueueSize    = 1024
-	DefaultEvaluations  = 2
+	DefaultMaxLoaded     = 2
+	DefaultMaxBatch      = 32
+	DefaultBatchWait     = 0
+	DefaultStartTimeout  = 2 * time.Minute
+	DefaultQueueSize     = 1024
+	DefaultEvaluations   = 2
+	DefaultAnswerTimeout = 2 * time.Minute
 )
 
 // Config configures a Pool. Zero fields take their defaults.
@@ -41,6 +42,10 @@ type Config struct {
 	BatchWait time.Duration
 	// StartTimeout bounds a worker's start (loading the model) until its ready line. Default: DefaultStartTimeout.
 	StartTimeout time.Duration
+	// AnswerTimeout bounds a worker's answer to one batch: a worker that takes longer (hung in native code) is
+	// killed, that batch's callers get a *WorkerError, and the requests queued behind it go to a fresh worker.
+	// Default: DefaultAnswerTimeout.
+	AnswerTimeout time.Duration
 	// QueueSize is how many requests may wait per model; more are refused with ErrBusy. Default: DefaultQueueSize.
 	QueueSize int
 	// Evaluations is how many `whet eval` processes Evaluate runs at once (they compete with training for the
@@ -124,6 +129,9 @@ func New(cfg Config) (*Pool, error) {
 	}
 	if cfg.StartTimeout == 0 {
 		cfg.StartTimeout = DefaultStartTimeout
+	}
+	if cfg.AnswerTimeout == 0 {
+		cfg.AnswerTimeout = DefaultAnswerTimeout
 	}
 	if cfg.QueueSize == 0 {
 		cfg.QueueSize = DefaultQueueSize

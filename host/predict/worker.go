@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -244,7 +245,9 @@ func (w *worker) run() {
 			log.Error("worker died", "err", err)
 			w.pool.remove(w)
 			w.stop()
-			w.failQueued(err)
+			if !errors.Is(err, errHung) {
+				w.failQueued(err)
+			} // else the requests queued behind the hung batch see w.dead and go to a fresh worker
 			return
 		}
 	}
@@ -359,6 +362,9 @@ func (w *worker) serve(c *conn, batch []*pending) error {
 	return nil
 }
 
+// errHung marks a worker killed for not answering within Config.AnswerTimeout.
+var errHung = errors.New("no answer in time")
+
 // serveGroup sends live (requests for one adapter, or one unload) as one worker request and delivers the answers.
 func (w *worker) serveGroup(c *conn, live []*pending) error {
 	req := protocol.Request{Adapter: live[0].adapter, Unload: live[0].unload}
@@ -382,6 +388,8 @@ func (w *worker) serveGroup(c *conn, live []*pending) error {
 		failAll(err)
 		return err
 	}
+	timer := time.NewTimer(w.pool.cfg.AnswerTimeout)
+	defer timer.Stop()
 	for {
 		var b []byte
 		select {
@@ -390,6 +398,12 @@ func (w *worker) serveGroup(c *conn, live []*pending) error {
 			err := &WorkerError{Model: w.id, Msg: c.exitMsg()}
 			failAll(err)
 			return err
+		case <-timer.C:
+			_ = c.proc.Kill()
+			err := &WorkerError{Model: w.id, Msg: fmt.Sprintf("the worker did not answer %d inputs within %s (Config.AnswerTimeout): "+
+				"it was killed and restarts for the next request", len(req.Inputs), w.pool.cfg.AnswerTimeout)}
+			failAll(err)
+			return fmt.Errorf("%w: %w", errHung, err)
 		}
 		var resp protocol.Response
 		if err := json.Unmarshal(b, &resp); err != nil || resp.ID == nil {

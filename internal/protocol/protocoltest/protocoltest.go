@@ -14,7 +14,9 @@ import (
 )
 
 // HashModel gives each label a logit from a hash of the label and the text, so answers are deterministic. A text
-// containing "FAIL" is rejected as a row error ("input contains FAIL"), as a preprocess module rejects a row.
+// containing "FAIL" is rejected as a row error ("input contains FAIL"), as a preprocess module rejects a row; one
+// containing "TRAP" fails the whole request, as a failing module does; one containing "HANG" blocks until ctx ends,
+// as a worker hung in native code.
 type HashModel struct {
 	// Names are the labels.
 	Names []string
@@ -84,6 +86,10 @@ func (m *HashModel) Logits(ctx context.Context, adapter string, texts []string) 
 	logits := make([][]float32, len(texts))
 	errs := make([]string, len(texts))
 	for i, text := range texts {
+		if strings.Contains(text, "HANG") {
+			<-ctx.Done()
+			return nil, nil, nil, ctx.Err()
+		}
 		if strings.Contains(text, "TRAP") { // the preprocess module itself fails: the whole request does
 			return nil, nil, nil, fmt.Errorf("module[hash-pre] function[whet_preprocess]: wasm trap: unreachable")
 		}
