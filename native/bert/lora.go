@@ -3,6 +3,7 @@
 package bert
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -255,12 +256,13 @@ func (a *Adapter) sites(i int) *[numSites]*loraPair {
 	return &a.layers[i]
 }
 
-// Check reports whether a fits m: the same encoder shape it was built for.
-func (a *Adapter) check(m *Model) {
+// check reports whether a fits m: open, and the same encoder shape it was built for.
+func (a *Adapter) check(m *Model) error {
 	if a.closed {
-		panic("bert: use of a closed adapter")
+		return errors.New("bert: use of a closed adapter")
 	}
 	if len(a.layers) != m.cfg.NumHiddenLayers || (a.clsW != nil && a.clsW.MustSize()[1] != int64(m.cfg.HiddenSize)) {
-		panic("bert: adapter built for a different model shape")
+		return errors.New("bert: adapter built for a different model shape")
 	}
+	return nil
 }

@@ -72,10 +72,10 @@ func TestAdapterFrozenBaseAndInit(t *testing.T) {
 	defer b.Close()
 	var plain, with []float32
 	ts.NoGrad(func() {
-		l := m.Classify(b, false)
+		l := must(m.Classify(b, false))
 		plain, _ = torch.Float32s(l)
 		l.MustDrop()
-		l = m.ClassifyWith(b, a, false)
+		l = must(m.ClassifyWith(b, a, false))
 		with, _ = torch.Float32s(l)
 		l.MustDrop()
 	})
@@ -84,7 +84,7 @@ func TestAdapterFrozenBaseAndInit(t *testing.T) {
 			t.Fatalf("an untrained adapter (lora_B = 0, classifier copied) changes logit %d by %g", i, d)
 		}
 	}
-	logits := m.ClassifyWith(b, a, true)
+	logits := must(m.ClassifyWith(b, a, true))
 	loss := logits.MustSum(gotch.Float, true)
 	if err := loss.Backward(); err != nil {
 		t.Fatal(err)
@@ -125,4 +125,12 @@ func TestLoRAResolve(t *testing.T) {
 			t.Errorf("%+v: %d targets from %s, want %d from %s", tt.l, len(got), got[0].Module, tt.n, tt.first)
 		}
 	}
+}
+
+// must returns v; err fails the test (a panic: it is called inside ts.NoGrad closures too).
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

@@ -436,8 +436,13 @@ func (m *Model) act(x *ts.Tensor) *ts.Tensor {
 }
 
 // Encode runs the embeddings and the encoder: the returned [B, T, H] sequence output is the caller's to drop.
-// Dropout is applied only when train is set.
-func (m *Model) Encode(b *Batch, train bool) *ts.Tensor { return m.encode(b, nil, train, false) }
+// Dropout is applied only when train is set. Its only error is ErrClosed.
+func (m *Model) Encode(b *Batch, train bool) (*ts.Tensor, error) {
+	if m.closed {
+		return nil, ErrClosed
+	}
+	return m.encode(b, nil, train, false), nil
+}
 
 // encode is Encode; with firstOnly, the last layer computes only position 0 (the [CLS] row, [B, 1, H]): its keys
 // and values still come from every position, but its queries, attention output and feed-forward block run for one
@@ -539,39 +544,57 @@ func (m *Model) pool(seq *ts.Tensor, ad *Adapter, train bool) *ts.Tensor {
 	return m.lin(first, w, b, pair, ad, train, true).MustTanh(true)
 }
 
-// Classify returns the classifier logits [B, NumLabels] for b (the caller drops them). It panics without
-// HeadClassifier.
-func (m *Model) Classify(b *Batch, train bool) *ts.Tensor { return m.ClassifyWith(b, nil, train) }
+// Classify returns the classifier logits [B, NumLabels] for b (the caller drops them).
+//
+// # Errors
+//
+// A model without HeadClassifier, or a closed model.
+func (m *Model) Classify(b *Batch, train bool) (*ts.Tensor, error) { return m.ClassifyWith(b, nil, train) }
 
 // ClassifyWith is Classify through adapter ad (nil: the model alone): ad's LoRA updates on its targets, its pooler
 // when it saves one, and its classifier, so the logits are [B, ad.NumLabels()]. The model's weights are shared, not
-// changed. It panics when neither ad nor the model has a classifier, or when ad was built for another shape.
-func (m *Model) ClassifyWith(b *Batch, ad *Adapter, train bool) *ts.Tensor {
+// changed.
+//
+// # Errors
+//
+// Neither ad nor the model has a classifier, ad is closed or was built for another shape, or the model is closed.
+func (m *Model) ClassifyWith(b *Batch, ad *Adapter, train bool) (*ts.Tensor, error) {
+	if m.closed {
+		return nil, ErrClosed
+	}
 	w, bias := m.clsW, m.clsB
 	if ad != nil {
-		ad.check(m)
+		if err := ad.check(m); err != nil {
+			return nil, err
+		}
 		if ad.clsW != nil {
 			w, bias = ad.clsW, ad.clsB
 		}
 	}
 	if w == nil {
-		panic("bert: Classify on a model without a classifier head")
+		return nil, errors.New("bert: Classify on a model without a classifier head")
 	}
 	seq := m.encode(b, ad, train, true) // the pooler reads only [CLS]
 	pooled := m.pool(seq, ad, train)
 	seq.MustDrop()
 	pooled = dropout(pooled, m.cfg.ClassifierDropoutProb(), train)
-	return linear(pooled, w, bias, true)
+	return linear(pooled, w, bias, true), nil
 }
 
 // MLMLogits applies the masked-LM head to hidden states [..., H], returning [..., vocab] (the caller drops it; hidden
-// is not consumed): gelu(dense) -> LayerNorm -> hidden @ word_embeddings^T + cls.predictions.bias. It panics
-// without HeadMLM.
-func (m *Model) MLMLogits(hidden *ts.Tensor) *ts.Tensor {
+// is not consumed): gelu(dense) -> LayerNorm -> hidden @ word_embeddings^T + cls.predictions.bias.
+//
+// # Errors
+//
+// A model without HeadMLM, or a closed model.
+func (m *Model) MLMLogits(hidden *ts.Tensor) (*ts.Tensor, error) {
+	if m.closed {
+		return nil, ErrClosed
+	}
 	if m.mlmW == nil {
-		panic("bert: MLMLogits on a model without an MLM head")
+		return nil, errors.New("bert: MLMLogits on a model without an MLM head")
 	}
 	h := m.act(linear(hidden, m.mlmW, m.mlmB, false))
 	h = m.layerNorm(h, m.mlmLN, m.mlmLNb)
-	return linear(h, m.word, m.mlmBias, true)
+	return linear(h, m.word, m.mlmBias, true), nil
 }

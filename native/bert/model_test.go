@@ -3,7 +3,9 @@
 package bert
 
 import (
+	"errors"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/sugarme/gotch"
@@ -35,7 +37,7 @@ func TestClassifyShortcutsMatchFullEncoder(t *testing.T) {
 	}
 	defer m.Close()
 	full := func(b *Batch) *ts.Tensor {
-		seq := m.Encode(b, false)
+		seq := must(m.Encode(b, false))
 		pooled := m.Pool(seq)
 		seq.MustDrop()
 		return linear(pooled, m.clsW, m.clsB, true)
@@ -55,13 +57,13 @@ func TestClassifyShortcutsMatchFullEncoder(t *testing.T) {
 		if b.Unpadded != c.unpadded {
 			t.Fatalf("rows %v: Unpadded = %v", rows, b.Unpadded)
 		}
-		got, want := m.Classify(b, false), full(b)
+		got, want := must(m.Classify(b, false)), full(b)
 		if d := maxDiff(t, got, want); d > 1e-5 {
 			t.Errorf("rows %v: [CLS]-only last layer differs from the full encoder by %g", rows, d)
 		}
 		if b.Unpadded {
 			b.Unpadded = false // forces the all-ones mask
-			masked := m.Classify(b, false)
+			masked := must(m.Classify(b, false))
 			if d := maxDiff(t, got, masked); d > 1e-6 {
 				t.Errorf("rows %v: skipping the all-ones mask changed logits by %g", rows, d)
 			}
@@ -70,5 +72,46 @@ func TestClassifyShortcutsMatchFullEncoder(t *testing.T) {
 		got.MustDrop()
 		want.MustDrop()
 		b.Close()
+	}
+}
+
+// must returns v; err fails the test (a panic: it is called inside ts.NoGrad closures too).
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// TestMisuseIsAnError: the forward functions return errors (they panicked) for a missing head, a closed model and a
+// closed adapter.
+func TestMisuseIsAnError(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.VocabSize, cfg.HiddenSize, cfg.NumHiddenLayers, cfg.NumAttentionHeads, cfg.IntermediateSize = 50, 16, 1, 2, 32
+	cfg.MaxPositionEmbeddings = 16
+	mlm := must(New(cfg, Options{Heads: HeadMLM, Device: gotch.CPU, Seed: 1}, nil))
+	defer mlm.Close()
+	b := must(mlm.NewBatch([][]int32{{2, 7, 3}}, nil))
+	defer b.Close()
+	if _, err := mlm.Classify(b, false); err == nil || !strings.Contains(err.Error(), "without a classifier head") {
+		t.Errorf("Classify without a classifier: err = %v", err)
+	}
+	cls := must(New(cfg, Options{Heads: HeadClassifier, NumLabels: 2, Device: gotch.CPU, Seed: 1}, nil))
+	seq := must(cls.Encode(b, false))
+	if _, err := cls.MLMLogits(seq); err == nil || !strings.Contains(err.Error(), "without an MLM head") {
+		t.Errorf("MLMLogits without an MLM head: err = %v", err)
+	}
+	seq.MustDrop()
+	ad := must(NewAdapter(cls, LoRA{R: 2}, 2, nil, 1))
+	ad.Close()
+	if _, err := cls.ClassifyWith(b, ad, false); err == nil || !strings.Contains(err.Error(), "closed adapter") {
+		t.Errorf("closed adapter: err = %v", err)
+	}
+	cls.Close()
+	if _, err := cls.Encode(b, false); !errors.Is(err, ErrClosed) {
+		t.Errorf("Encode on a closed model: err = %v", err)
+	}
+	if _, err := cls.Classify(b, false); !errors.Is(err, ErrClosed) {
+		t.Errorf("Classify on a closed model: err = %v", err)
 	}
 }

@@ -43,13 +43,13 @@ func goForward(t *testing.T, m *bert.Model, ids, types [][]int32) (logits [][]fl
 	defer b.Close()
 	ts.NoGrad(func() {
 		if m.Heads()&bert.HeadClassifier != 0 {
-			l := m.Classify(b, false)
+			l := must(m.Classify(b, false))
 			logits = rows2(t, l, b.Size, m.NumLabels())
 			l.MustDrop()
 		}
 		if m.Heads()&bert.HeadMLM != 0 {
-			seq := m.Encode(b, false)
-			ml := m.MLMLogits(seq)
+			seq := must(m.Encode(b, false))
+			ml := must(m.MLMLogits(seq))
 			seq.MustDrop()
 			V := m.Config().VocabSize
 			flat := rows2(t, ml, b.Size*b.Len, V)

@@ -98,11 +98,16 @@ func (p *Predictor) Logits(ctx context.Context, ids, typeIDs [][]int32) ([][]flo
 		}
 		vals := make([]float32, len(idx)*L)
 		ts.NoGrad(func() {
-			logits := p.m.ClassifyWith(b, p.opts.Adapter, false)
-			logits.MustCopyData(vals, uint(len(vals)))
-			logits.MustDrop()
+			var logits *ts.Tensor
+			if logits, err = p.m.ClassifyWith(b, p.opts.Adapter, false); err == nil {
+				logits.MustCopyData(vals, uint(len(vals)))
+				logits.MustDrop()
+			}
 		})
 		b.Close()
+		if err != nil {
+			return nil, fmt.Errorf("infer: %w", err)
+		}
 		for j, i := range idx {
 			out[i] = vals[j*L : (j+1)*L : (j+1)*L]
 		}

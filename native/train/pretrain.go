@@ -367,11 +367,17 @@ func mlmStep(m *bert.Model, cfg PretrainConfig, batch []int, special map[int32]b
 	}
 	defer tgtT.MustDrop()
 	H := int64(m.Config().HiddenSize)
-	seq := m.Encode(b, true)
+	seq, err := m.Encode(b, true)
+	if err != nil {
+		return 0, fmt.Errorf("pretrain: %w", err)
+	}
 	flat := seq.MustView([]int64{int64(b.Size * b.Len), H}, true)
 	sel := flat.MustIndexSelect(0, posT, true)
-	logits := m.MLMLogits(sel)
+	logits, err := m.MLMLogits(sel)
 	sel.MustDrop()
+	if err != nil {
+		return 0, fmt.Errorf("pretrain: %w", err)
+	}
 	loss := logits.MustCrossEntropyLoss(tgtT, ts.None, ts.ReductionMean, -100, 0, true)
 	v := loss.MustFloat64Value([]int64{})
 	if err := loss.Backward(); err != nil {

@@ -93,8 +93,8 @@ func TestPretrainThenFineTune(t *testing.T) {
 	defer b.Close()
 	var got []float32
 	ts.NoGrad(func() {
-		seq := m.Encode(b, false)
-		l := m.MLMLogits(seq)
+		seq := must(m.Encode(b, false))
+		l := must(m.MLMLogits(seq))
 		seq.MustDrop()
 		got = make([]float32, b.Size*b.Len*vocabSize)
 		l.MustCopyData(got, uint(len(got)))
@@ -169,4 +169,12 @@ func TestPretrainSeedZero(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "BatchSize") {
 		t.Fatalf("zero batch size: err = %v", err)
 	}
+}
+
+// must returns v; err fails the test (a panic: it is called inside ts.NoGrad closures too).
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

@@ -462,15 +462,20 @@ func (r *run) forwardBackward(batch []int, accum *ts.Scalar) (float64, error) {
 // before the backward pass, as torch.autocast is used), with float32 logits either way.
 func (r *run) classify(b *bert.Batch) (*ts.Tensor, error) {
 	if r.prec == torch.FP32 {
-		return r.model.ClassifyWith(b, r.adapter, true), nil
+		return r.model.ClassifyWith(b, r.adapter, true)
 	}
 	if err := torch.Autocast(r.dev, r.prec); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	logits := r.model.ClassifyWith(b, r.adapter, true).MustTotype(gotch.Float, true)
-	if err := torch.AutocastOff(r.dev); err != nil {
-		logits.MustDrop()
-		return nil, fmt.Errorf("train: %w", err)
+	logits, err := r.model.ClassifyWith(b, r.adapter, true)
+	if err == nil {
+		logits = logits.MustTotype(gotch.Float, true)
+	}
+	if offErr := torch.AutocastOff(r.dev); offErr != nil || err != nil {
+		if logits != nil && err == nil {
+			logits.MustDrop()
+		}
+		return nil, fmt.Errorf("train: %w", errors.Join(err, offErr))
 	}
 	return logits, nil
 }
