@@ -549,7 +549,9 @@ func (m *Model) pool(seq *ts.Tensor, ad *Adapter, train bool) *ts.Tensor {
 // # Errors
 //
 // A model without HeadClassifier, or a closed model.
-func (m *Model) Classify(b *Batch, train bool) (*ts.Tensor, error) { return m.ClassifyWith(b, nil, train) }
+func (m *Model) Classify(b *Batch, train bool) (*ts.Tensor, error) {
+	return m.ClassifyWith(b, nil, train)
+}
 
 // ClassifyWith is Classify through adapter ad (nil: the model alone): ad's LoRA updates on its targets, its pooler
 // when it saves one, and its classifier, so the logits are [B, ad.NumLabels()]. The model's weights are shared, not
