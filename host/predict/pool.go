@@ -30,8 +30,8 @@ const (
 type Config struct {
 	// Bin is the whet binary run as `Bin worker predict --model DIR`. Default: os.Executable().
 	Bin string
-	// MaxLoaded is how many models stay loaded (one worker process each); the least recently used is unloaded
-	// beyond it. Default: DefaultMaxLoaded.
+	// MaxLoaded is how many models stay loaded (one worker process each; a base model's worker also serves its
+	// LoRA adapters, which do not count); the least recently used is unloaded beyond it. Default: DefaultMaxLoaded.
 	MaxLoaded int
 	// MaxBatch is how many inputs one worker request carries at most (a single larger request goes alone).
 	// Default: DefaultMaxBatch.
@@ -84,7 +84,7 @@ func (e *WorkerError) Error() string { return fmt.Sprintf("predict: model[%s]: %
 
 // Stats counts the pool's work since New.
 type Stats struct {
-	// Loaded is the number of models loaded now.
+	// Loaded is the number of workers running now (one per model, a base serving its adapters counting once).
 	Loaded int
 	// Requests is the number of Predict calls answered by a worker.
 	Requests int64
