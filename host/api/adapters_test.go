@@ -18,11 +18,15 @@ import (
 	"github.com/whetml/whet/sdk"
 )
 
-// adapterArchive is a peft adapter folder (in a top folder) naming base in base_model_name_or_path.
-func adapterArchive(t *testing.T, base string) []byte {
+// adapterArchive is a peft adapter folder (in a top folder) naming base in base_model_name_or_path, for a base of
+// hidden size 32 (whettest.WriteModel) unless hidden says otherwise.
+func adapterArchive(t *testing.T, base string, hidden int64) []byte {
 	cfg, _ := json.Marshal(map[string]any{"peft_type": "LORA", "task_type": "SEQ_CLS", "base_model_name_or_path": base,
 		"r": 8, "lora_alpha": 8, "target_modules": []string{"query", "value"}, "modules_to_save": []string{"classifier"}})
-	return tgz(t, map[string]string{"a/adapter_config.json": string(cfg), "a/adapter_model.safetensors": "w",
+	q := "base_model.model.bert.encoder.layer.0.attention.self.query"
+	weights := whettest.Safetensors(map[string][]int64{q + ".lora_A.weight": {8, hidden}, q + ".lora_B.weight": {hidden, 8},
+		"base_model.model.classifier.weight": {2, hidden}, "base_model.model.classifier.bias": {2}})
+	return tgz(t, map[string]string{"a/adapter_config.json": string(cfg), "a/adapter_model.safetensors": string(weights),
 		"a/whet_adapter.json": `{"labels":["neg","pos"]}`}, nil)
 }
 
@@ -47,7 +51,7 @@ func TestAdapterModels(t *testing.T) {
 	}
 	upload := func(id, cfgBase, named string) (*sdk.Model, error) {
 		return ts.c.UploadModel(ctx, sdk.UploadModelRequest{Filename: id + ".tar.gz", ID: id, BaseModel: named,
-			Content: bytes.NewReader(adapterArchive(t, cfgBase))})
+			Content: bytes.NewReader(adapterArchive(t, cfgBase, 32))})
 	}
 	refused := []struct {
 		name, cfgBase, named, want string
@@ -75,6 +79,9 @@ func TestAdapterModels(t *testing.T) {
 			t.Errorf("adapter model = %+v", m)
 		}
 	}
+	_, err = ts.c.UploadModel(ctx, sdk.UploadModelRequest{Filename: "wide.tar.gz", ID: "wide", BaseModel: base.ID,
+		Content: bytes.NewReader(adapterArchive(t, "bert-base-uncased", 768))})
+	apiErr(t, err, 400, `cannot be served on base model "tiny-bert": model[archive wide.tar.gz/adapter_model.safetensors]: tensor base_model.model.classifier.weight [2 768]: takes 768 inputs but the base model's hidden_size is 32`)
 	_, err = upload("on-adapter", "tiny-bert", "sentiment")
 	apiErr(t, err, 400, "is itself a LoRA adapter")
 	dir := t.TempDir()

@@ -72,7 +72,7 @@ func (s *Server) CreateModelHandler(c *fiber.Ctx) error {
 		return &Error{Status: 400, Type: "invalid_request_error", Code: "invalid_model", Param: "from_path",
 			Message: strings.ReplaceAll(err.Error(), staging, dir)}
 	}
-	base, err := s.adapterBase(ctx, info, req.BaseModel)
+	base, err := s.adapterBase(ctx, staging, dir, info, req.BaseModel)
 	if err != nil {
 		return err
 	}
@@ -138,7 +138,7 @@ func (s *Server) uploadModel(c *fiber.Ctx) error {
 		return &Error{Status: 400, Type: "invalid_request_error", Code: "invalid_model", Param: "file",
 			Message: fmt.Sprintf("archive[%s]: %v", name, err)}
 	}
-	base, err := s.adapterBase(ctx, info, fm.value("base_model"))
+	base, err := s.adapterBase(ctx, root, "archive "+name, info, fm.value("base_model"))
 	if err != nil {
 		return err
 	}
@@ -150,9 +150,10 @@ func (s *Server) uploadModel(c *fiber.Ctx) error {
 	return c.JSON(m.Model)
 }
 
-// adapterBase returns the registered model a LoRA adapter folder is served on: named (the request's base_model), else
-// adapter_config.json's base_model_name_or_path when that is a registered model's id; "" for a model folder.
-func (s *Server) adapterBase(ctx context.Context, info *modeldir.Info, named string) (string, error) {
+// adapterBase returns the registered model the LoRA adapter folder dir (shown to the client as shown) is served on:
+// named (the request's base_model), else adapter_config.json's base_model_name_or_path when that is a registered
+// model's id; "" for a model folder. The adapter's tensors must fit the base's (modeldir.CheckAdapterFits).
+func (s *Server) adapterBase(ctx context.Context, dir, shown string, info *modeldir.Info, named string) (string, error) {
 	if info.Architecture != modeldir.AdapterArchitecture {
 		if named != "" {
 			return "", badRequest("base_model", "invalid_value", "base_model is only for LoRA adapter folders (%s); this is a model folder", modeldir.AdapterConfigFile)
@@ -178,6 +179,10 @@ func (s *Server) adapterBase(ctx context.Context, info *modeldir.Info, named str
 	}
 	if base.Architecture == modeldir.AdapterArchitecture {
 		return "", badRequest("base_model", "invalid_base_model", "base model %q is itself a LoRA adapter: name the model it adapts", base.ID)
+	}
+	if err := modeldir.CheckAdapterFits(dir, base.Path); err != nil {
+		msg := strings.ReplaceAll(strings.ReplaceAll(err.Error(), dir, shown), base.Path, "model "+base.ID)
+		return "", badRequest("", "invalid_adapter", "the adapter cannot be served on base model %q: %s", base.ID, msg)
 	}
 	return base.ID, nil
 }

@@ -3,6 +3,7 @@
 package whettest
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -55,6 +56,23 @@ func WriteModel(dir string, labels ...string) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, "model.safetensors"), []byte("weights"), 0o644)
+}
+
+// Safetensors returns a safetensors file of F32 zeros holding tensors of the given shapes (metadata {"format":"pt"}).
+func Safetensors(shapes map[string][]int64) []byte {
+	header := map[string]any{"__metadata__": map[string]string{"format": "pt"}}
+	var off int64
+	for name, shape := range shapes {
+		n := int64(4)
+		for _, d := range shape {
+			n *= d
+		}
+		header[name] = map[string]any{"dtype": "F32", "shape": shape, "data_offsets": []int64{off, off + n}}
+		off += n
+	}
+	h, _ := json.Marshal(header)
+	b := binary.LittleEndian.AppendUint64(nil, uint64(len(h)))
+	return append(append(b, h...), make([]byte, off)...)
 }
 
 // SST2 returns n JSONL rows of short positive and negative sentences (labels "neg" and "pos"), alternating.
