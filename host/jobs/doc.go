@@ -2,12 +2,15 @@
 // training subprocess per job (`whet train ... --progress json`, never native code in the server's own process),
 // records its events and checkpoints, and moves jobs through the states of state.go.
 //
-// jobs imports host/store, host/modeldir, dataset and sdk; never native/ or gotch.
+// jobs imports host/store, host/modeldir, dataset and sdk; never native/ or gotch. Files: config.go (Config,
+// defaults), create.go (request checks), queue.go (the Queue, cancel, stop), scheduler.go, prepare.go (data),
+// runner.go (a trainer subprocess), rescue.go and crash.go (restarts), remote.go (remote workers), hub.go (event
+// subscriptions).
 //
 // # Lifecycle
 //
-// A created job starts in validating_files: the scheduler checks its files, makes a seeded, stratified 10%
-// validation split when none was given, and queues it. Up to Config.Concurrency jobs run at once, oldest first;
+// A created job starts in validating_files: the scheduler checks its files and queues it (the trainer holds out the
+// seeded, stratified validation split when no validation file was given). Up to Config.Concurrency jobs run at once, oldest first;
 // each runs `whet train` with the job's hyperparameters, and the NDJSON lines on its stderr become events,
 // checkpoints and heartbeats. On exit the job succeeds (its model is registered in the same transaction), fails
 // with the trainer's last error, or is cancelled.
