@@ -403,4 +403,9 @@ func TestCLIPretrain(t *testing.T) {
 		"--corpus", corpusPath, "--out", filepath.Join(dir, "scratch"), "--max-steps", "3", "--batch-size", "8"); code != 0 {
 		t.Fatalf("pretrain from scratch: exit %d: %s", code, stderr)
 	}
+	// A folder's config and vocabulary with fresh weights.
+	if _, stderr, code := runWhet(t, nil, "pretrain", "--config-from", model, "--corpus", corpusPath, "--out", filepath.Join(dir, "fresh"),
+		"--max-steps", "2", "--batch-size", "8"); code != 0 {
+		t.Fatalf("pretrain --config-from: exit %d: %s", code, stderr)
+	}
 }

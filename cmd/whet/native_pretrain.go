@@ -9,10 +9,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/whetml/whet/host/modeldir"
 	"github.com/whetml/whet/host/sandbox"
 	"github.com/whetml/whet/internal/runspec"
 	"github.com/whetml/whet/native/bert"
@@ -80,60 +80,20 @@ func runPretrain(args []string) error {
 	defer stop()
 
 	cfg.ModelDir, cfg.OutDir, cfg.Threads, cfg.Device, cfg.Logger = *model, *out, *threads, *device, log
-	popts := sandbox.PreprocessOptions{MaxLength: *maxLen}
-	switch {
-	case *model != "" || *configFrom != "":
-		dir := *model + *configFrom
-		f, err := checkpoint.ReadConfigOnly(dir)
-		if err != nil {
-			return err
-		}
-		if *configFrom != "" {
-			c := f.Config
-			cfg.ModelDir, cfg.Config = "", &c
-		}
-		if cfg.Vocab, err = os.ReadFile(f.VocabPath()); err != nil {
-			return fmt.Errorf("model[%s]: %w", dir, err)
-		}
-		cfg.DoLowerCase = f.DoLowerCase
-		if b, err := os.ReadFile(filepath.Join(dir, checkpoint.TokenizerJSONFile)); err == nil {
-			popts.TokenizerJSON = b
-		}
-	default:
-		v, err := os.ReadFile(*vocabPath)
-		if err != nil {
-			return fmt.Errorf("vocab[%s]: %w", *vocabPath, err)
-		}
-		c := bert.DefaultConfig()
-		c.VocabSize = len(vocabTokens(v))
-		c.NumHiddenLayers, c.HiddenSize, c.NumAttentionHeads, c.IntermediateSize, c.MaxPositionEmbeddings = *layers, *hidden, *heads, *inter, *maxPos
-		if err := c.Validate(); err != nil {
-			return err
-		}
-		cfg.Config, cfg.Vocab, cfg.DoLowerCase = &c, v, !*cased
+	shape := bert.DefaultConfig()
+	shape.NumHiddenLayers, shape.HiddenSize, shape.NumAttentionHeads, shape.IntermediateSize, shape.MaxPositionEmbeddings = *layers, *hidden, *heads, *inter, *maxPos
+	popts, err := pretrainSource(&cfg, *configFrom, *vocabPath, shape, *cased)
+	if err != nil {
+		return err
 	}
-	tokens := vocabTokens(cfg.Vocab)
-	index := make(map[string]int32, len(tokens))
-	for i, t := range tokens {
-		if _, dup := index[t]; !dup {
-			index[t] = int32(i)
-		}
-	}
-	mask, ok := index["[MASK]"]
-	if !ok {
-		return errors.New("vocab has no [MASK] token: masked-LM pretraining needs one")
-	}
-	cfg.MaskTokenID = mask
-	for _, s := range []string{"[CLS]", "[SEP]", "[PAD]", "[UNK]", "[MASK]"} {
-		if id, ok := index[s]; ok {
-			cfg.SpecialIDs = append(cfg.SpecialIDs, id)
-		}
+	popts.MaxLength = *maxLen
+	if err := setMaskIDs(&cfg); err != nil {
+		return err
 	}
 	ds, err := readTextLines(*corpus)
 	if err != nil {
 		return err
 	}
-	popts.Vocab, popts.DoLowerCase = cfg.Vocab, cfg.DoLowerCase
 	tok, err := newModuleTokenizer(ctx, *preModule, popts)
 	if err != nil {
 		return err
@@ -155,7 +115,70 @@ func runPretrain(args []string) error {
 		}
 		return err
 	}
-	sum := pretrainSummary{GlobalStep: res.GlobalStep, TrainSamplesPerSecond: round1(res.TrainSamplesPerSecond), OutputDir: *out}
+	sum := newPretrainSummary(res, *out)
+	log.Info("pretraining done", "steps", res.GlobalStep, "seconds", time.Since(t0).Seconds(), "out", *out)
+	return writeJSONLine(os.Stdout, sum)
+}
+
+// pretrainSource sets cfg's model, vocabulary and casing from cfg.ModelDir (--model: its weights), configFrom (its
+// config, fresh weights) or vocabPath with shape (from scratch; cased keeps case), and returns the tokenizer settings
+// they give (modeldir.Runtime for a folder).
+func pretrainSource(cfg *train.PretrainConfig, configFrom, vocabPath string, shape bert.Config, cased bool) (sandbox.PreprocessOptions, error) {
+	if dir := cfg.ModelDir + configFrom; dir != "" {
+		rt, err := modeldir.ReadRuntime(dir)
+		if err != nil {
+			return sandbox.PreprocessOptions{}, err
+		}
+		if rt.Vocab == nil {
+			return sandbox.PreprocessOptions{}, fmt.Errorf("model[%s]: no %s: pretraining masks vocabulary ids", dir, modeldir.VocabFile)
+		}
+		if configFrom != "" {
+			f, err := checkpoint.ReadConfigOnly(dir)
+			if err != nil {
+				return sandbox.PreprocessOptions{}, err
+			}
+			cfg.Config = &f.Config
+		}
+		cfg.Vocab, cfg.DoLowerCase = rt.Vocab, rt.DoLowerCase
+		return sandbox.PreprocessOptions{Vocab: rt.Vocab, TokenizerJSON: rt.TokenizerJSON, DoLowerCase: rt.DoLowerCase}, nil
+	}
+	v, err := os.ReadFile(vocabPath)
+	if err != nil {
+		return sandbox.PreprocessOptions{}, fmt.Errorf("vocab[%s]: %w", vocabPath, err)
+	}
+	shape.VocabSize = len(vocabTokens(v))
+	if err := shape.Validate(); err != nil {
+		return sandbox.PreprocessOptions{}, err
+	}
+	cfg.Config, cfg.Vocab, cfg.DoLowerCase = &shape, v, !cased
+	return sandbox.PreprocessOptions{Vocab: v, DoLowerCase: !cased}, nil
+}
+
+// setMaskIDs sets cfg's [MASK] id and the special ids never masked, from cfg.Vocab.
+func setMaskIDs(cfg *train.PretrainConfig) error {
+	tokens := vocabTokens(cfg.Vocab)
+	index := make(map[string]int32, len(tokens))
+	for i, t := range tokens {
+		if _, dup := index[t]; !dup {
+			index[t] = int32(i)
+		}
+	}
+	mask, ok := index["[MASK]"]
+	if !ok {
+		return errors.New("vocab has no [MASK] token: masked-LM pretraining needs one")
+	}
+	cfg.MaskTokenID = mask
+	for _, s := range []string{"[CLS]", "[SEP]", "[PAD]", "[UNK]", "[MASK]"} {
+		if id, ok := index[s]; ok {
+			cfg.SpecialIDs = append(cfg.SpecialIDs, id)
+		}
+	}
+	return nil
+}
+
+// newPretrainSummary is the last stdout line of whet pretrain: the mean loss of the last 20 steps and the first.
+func newPretrainSummary(res *train.PretrainResult, out string) pretrainSummary {
+	sum := pretrainSummary{GlobalStep: res.GlobalStep, TrainSamplesPerSecond: round1(res.TrainSamplesPerSecond), OutputDir: out}
 	if n := len(res.Losses); n > 0 {
 		sum.FirstLoss = res.Losses[0]
 		k := min(n, 20)
@@ -163,8 +186,7 @@ func runPretrain(args []string) error {
 			sum.Loss += l / float64(k)
 		}
 	}
-	log.Info("pretraining done", "steps", res.GlobalStep, "seconds", time.Since(t0).Seconds(), "out", *out)
-	return writeJSONLine(os.Stdout, sum)
+	return sum
 }
 
 // vocabTokens splits vocab.txt into its tokens (one per line; a trailing newline ends the last).
