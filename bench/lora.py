@@ -26,7 +26,7 @@ Quality: SST-2 dev accuracy of full fine-tuning vs LoRA (r=8) on the same `whet 
 training sentences (text only), then fine-tuned on the first --quality-rows SST-2 training rows for one epoch each way
 (full: --full-lr; LoRA r=8, alpha 16, query+value, classifier in full: --lora-lr) and scored by `whet eval` on the
 872 dev rows.
-Prints a Markdown report on stdout and writes it to OUT/lora.md.
+Prints a Markdown report on stdout and writes it to OUT/lora-PARTS[-SIZES].md.
 """
 import argparse
 import json
@@ -317,7 +317,8 @@ def main():
                   "| LoRA | %.4f | %s / %s | %.0f | %.0f |" % (l["accuracy"], l["trainable"], l["total"], l["wall"], l["rss"]),
                   "", "LoRA - full: %+.2f points." % (100 * (l["accuracy"] - f["accuracy"])), ""]
     text = "\n".join(lines) + "\n"
-    with open(os.path.join(a.out, "lora.md"), "w") as f:
+    tag = a.parts.replace(",", "+") + ("-" + a.sizes.replace(",", "+") if "train" in a.parts else "")
+    with open(os.path.join(a.out, "lora-%s.md" % tag), "w") as f:  # one file per command: they run one at a time
         f.write(text)
     print(text)
 
