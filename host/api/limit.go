@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/whetml/whet/host/sandbox"
 )
 
 // limiter bounds work that runs untrusted module code in the API process (module dry runs, server-side
@@ -88,6 +89,19 @@ func (l *limiter) acquire(ctx context.Context, key string, weight int64) (func()
 // a linear memory copies it, and the Go heap returns the old copy only later (measured: 753 MiB of peak RSS for one
 // run that fills a 256 MiB limit).
 const runMemoryFactor = 3
+
+// compileRun waits for a turn to run module code on up to instances instances (moduleRun) and compiles wasm; the
+// caller calls release when its run is done.
+func (s *Server) compileRun(c *fiber.Ctx, wasm []byte, instances int) (mod *sandbox.Compiled, release func(), err error) {
+	if release, err = s.moduleRun(c, instances); err != nil {
+		return nil, nil, err
+	}
+	if mod, err = s.rt.Compile(c.UserContext(), wasm); err != nil {
+		release()
+		return nil, nil, err
+	}
+	return mod, release, nil
+}
 
 // moduleRun waits for a turn to run module code for c's key on up to instances sandbox instances (see limiter).
 func (s *Server) moduleRun(c *fiber.Ctx, instances int) (func(), error) {

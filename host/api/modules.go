@@ -145,15 +145,11 @@ func (s *Server) RunModuleHandler(c *fiber.Ctx) error {
 	if err != nil {
 		return fmt.Errorf("module[%s]: read %s: %w", m.ID, m.Path, err)
 	}
-	release, err := s.moduleRun(c, max(1, len(req.Inputs)))
+	mod, release, err := s.compileRun(c, wasm, max(1, len(req.Inputs)))
 	if err != nil {
 		return err
 	}
 	defer release()
-	mod, err := s.rt.Compile(ctx, wasm)
-	if err != nil {
-		return err
-	}
 	switch m.Kind {
 	case sdk.ModuleKindPreprocess:
 		if len(req.Inputs) == 0 || len(req.Inputs) > maxRunInputs {

@@ -239,15 +239,11 @@ func (s *Server) TokenizeHandler(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	release, err := s.moduleRun(c, len(req.Inputs))
+	mod, release, err := s.compileRun(c, wasm, len(req.Inputs))
 	if err != nil {
 		return err
 	}
 	defer release()
-	mod, err := s.rt.Compile(ctx, wasm)
-	if err != nil {
-		return err
-	}
 	pre, err := s.rt.NewPreprocessor(ctx, mod, preprocessOptions(rt, info.MaxLength))
 	if err != nil {
 		return err
