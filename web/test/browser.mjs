@@ -221,6 +221,8 @@ try {
   await page.goto(`${base}/#/jobs`);
   await page.locator(`#jobs tr[data-job="${jobId}"] .status[data-status=succeeded]`).waitFor();
   check(true, 'the job list shows the job as succeeded');
+  const workerCell = (await page.locator(`#jobs tr[data-job="${jobId}"] td.worker`).textContent()).trim();
+  check(workerCell === (jobApi.json.worker || 'this server'), 'the job list names the worker that trained the job', { workerCell, worker: jobApi.json.worker });
   await shot('jobs');
 
   // Cancel a second, long job from its page.

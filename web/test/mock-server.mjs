@@ -48,6 +48,7 @@ function runJob(job) {
   setTimeout(() => {
     if (terminal(job.status)) return;
     job.started_at = now();
+    job.worker = 'wrk-mock-gpu1'; // a remote worker (whet serve --cluster) trains every mock job
     setStatus(job, 'running');
     job.timer = setInterval(() => {
       step++;
@@ -151,7 +152,7 @@ createServer(async (req, res) => {
     const r = JSON.parse(await body(req));
     if (!models.some((x) => x.id === r.model)) return fail(res, 400, `model: no model ${r.model}`);
     if (!files.some((x) => x.id === r.training_file)) return fail(res, 400, `training_file: no file ${r.training_file}`);
-    const job = { id: `ftjob-${++seq}`, object: 'fine_tuning.job', created_at: now(), started_at: null, finished_at: null, model: r.model, training_file: r.training_file, hyperparameters: { n_epochs: 3, batch_size: 32, learning_rate: 3e-5, ...r.hyperparameters }, suffix: r.suffix, status: 'queued', fine_tuned_model: null, error: null, trained_steps: 0, attempts: 1, checkpoints: [] };
+    const job = { id: `ftjob-${++seq}`, object: 'fine_tuning.job', created_at: now(), started_at: null, finished_at: null, model: r.model, training_file: r.training_file, hyperparameters: { n_epochs: 3, batch_size: 32, learning_rate: 3e-5, ...r.hyperparameters }, suffix: r.suffix, status: 'queued', fine_tuned_model: null, error: null, trained_steps: 0, attempts: 1, worker: null, checkpoints: [] };
     jobs.set(job.id, job);
     events.set(job.id, []);
     emit(job.id, 'status', 'job queued', { status: 'queued' });

@@ -75,3 +75,6 @@ export function statusBadge(status, id) {
 
 /** terminal reports whether a job status is final. */
 export const terminal = (s) => s === 'succeeded' || s === 'failed' || s === 'cancelled';
+
+/** workerName names where a job trains: its remote worker (`whet worker`), else the server itself. */
+export const workerName = (job) => job.worker || (job.status === 'queued' || job.status === 'validating_files' ? '—' : 'this server');

@@ -2,7 +2,7 @@
 // validation metrics, the latest confusion matrix as a heat map, checkpoints, the log, and a cancel button.
 
 import { api, streamEvents, ApiError } from '../api.js';
-import { h, replace, errorBox, errorText, fmtTime, fmtNum, statusBadge, terminal } from '../dom.js';
+import { h, replace, errorBox, errorText, fmtTime, fmtNum, statusBadge, terminal, workerName } from '../dom.js';
 import { lineChart, heatmap } from '../charts.js';
 
 const POLL_MS = 2000;
@@ -79,7 +79,7 @@ export async function render(main, id) {
       ['Preprocess module', job.preprocess_module || 'built-in bert-wordpiece'], ['Evaluate module', job.evaluate_module || 'built-in classification-metrics'],
       ['Hyperparameters', Object.entries(hp).map(([k, v]) => `${k}=${v}`).join(', ') || '—'],
       ['Created', fmtTime(job.created_at)], ['Started', fmtTime(job.started_at)], ['Finished', fmtTime(job.finished_at)],
-      ['Attempts', String(job.attempts ?? 0)],
+      ['Attempts', String(job.attempts ?? 0)], ['Worker', workerName(job)],
     ];
     replace(details, kv.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
     if (!st.evals.length && job.metrics) drawMetrics();

@@ -1,7 +1,7 @@
 // #/jobs: every fine-tuning job with its status, refreshed while any is still running.
 
 import { api } from '../api.js';
-import { h, replace, errorBox, fmtTime, statusBadge, terminal } from '../dom.js';
+import { h, replace, errorBox, fmtTime, statusBadge, terminal, workerName } from '../dom.js';
 
 const REFRESH_MS = 3000;
 
@@ -26,11 +26,12 @@ export async function render(main) {
       replace(box, h('p', { class: 'muted' }, 'No jobs yet.'));
     } else {
       replace(box, h('div', { class: 'table-wrap' }, h('table', {},
-        h('thead', {}, h('tr', {}, ['Job', 'Status', 'Model', 'Steps', 'Created', 'Fine-tuned model'].map((c) => h('th', { scope: 'col' }, c)))),
+        h('thead', {}, h('tr', {}, ['Job', 'Status', 'Model', 'Worker', 'Steps', 'Created', 'Fine-tuned model'].map((c) => h('th', { scope: 'col' }, c)))),
         h('tbody', {}, jobs.map((j) => h('tr', { 'data-job': j.id },
           h('td', {}, h('a', { href: `#/jobs/${encodeURIComponent(j.id)}` }, j.id)),
           h('td', {}, statusBadge(j.status)),
           h('td', {}, j.model),
+          h('td', { class: 'worker' }, workerName(j)),
           h('td', { class: 'num' }, String(j.trained_steps ?? 0)),
           h('td', {}, fmtTime(j.created_at)),
           h('td', {}, j.fine_tuned_model ? h('a', { href: `#/demo/${encodeURIComponent(j.fine_tuned_model)}` }, j.fine_tuned_model) : '—')))))));
