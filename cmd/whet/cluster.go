@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/whetml/whet/host/cluster"
@@ -22,15 +23,16 @@ func runWorkerCmd(args []string) error {
 	return runClusterWorker(args)
 }
 
-// runClusterWorker implements `whet worker --nats nats://HOST:4222 --credentials FILE [--threads N] [--slots N]
-// [--data DIR] [--serve-models]`: pull fine-tuning jobs from a `whet serve --cluster` server and train them here,
+// runClusterWorker implements `whet worker --nats nats://HOST:4222 --credentials FILE [--threads N] [--gpus 0,1 |
+// --slots N] [--data DIR] [--serve-models]`: pull fine-tuning jobs from a `whet serve --cluster` server and train them here,
 // and with --serve-models answer its predict requests.
 func runClusterWorker(args []string) error {
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	url := fs.String("nats", "", "the cluster's NATS server(s), comma-separated (required): nats://HOST:4222")
 	creds := fs.String("credentials", "", "worker credentials file from `whet workers token` (required)")
 	threads := fs.Int("threads", 0, "CPU threads per trainer (0: the trainer's default)")
-	slots := fs.Int("slots", 1, "jobs trained at once (one per GPU; 0 with --serve-models: predictions only)")
+	slots := fs.Int("slots", 1, "jobs trained at once on a CPU worker (0 with --serve-models: predictions only); with --gpus, one per GPU")
+	gpus := fs.String("gpus", "", "GPUs to train on, e.g. 0,1: one job at a time on each, its trainer run with --device cuda:N")
 	serveModels := fs.Bool("serve-models", false, "also answer the server's predict requests (models load on demand)")
 	data := fs.String("data", "whet-worker", "folder for cached base models and running jobs")
 	id := fs.String("id", "", "worker id (default: wrk-<hostname>-<random>)")
@@ -39,13 +41,24 @@ func runClusterWorker(args []string) error {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %s (usage: whet worker --nats URL --credentials FILE [--threads N] [--slots N] [--data DIR] [--serve-models])",
+		return fmt.Errorf("unexpected arguments: %s (usage: whet worker --nats URL --credentials FILE [--threads N] [--gpus 0,1 | --slots N] [--data DIR] [--serve-models])",
 			strings.Join(fs.Args(), " "))
 	}
 	if *url == "" || *creds == "" {
-		return errors.New("usage: whet worker --nats nats://HOST:4222 --credentials FILE [--threads N] [--slots N] [--data DIR] [--serve-models]")
+		return errors.New("usage: whet worker --nats nats://HOST:4222 --credentials FILE [--threads N] [--gpus 0,1 | --slots N] [--data DIR] [--serve-models]")
 	}
-	if *slots < 0 || *slots == 0 && !*serveModels {
+	devices, err := gpuDevices(*gpus)
+	if err != nil {
+		return err
+	}
+	slotsSet := false
+	fs.Visit(func(f *flag.Flag) { slotsSet = slotsSet || f.Name == "slots" })
+	switch {
+	case len(devices) > 0 && slotsSet:
+		return errors.New("--gpus and --slots: give one (a GPU worker trains one job per GPU)")
+	case len(devices) > 0:
+		*slots = len(devices)
+	case *slots < 0 || *slots == 0 && !*serveModels:
 		return fmt.Errorf("--slots must be >= 1 (or 0 with --serve-models), got %d", *slots)
 	}
 	c, err := cluster.ReadCredentials(*creds)
@@ -59,12 +72,30 @@ func runClusterWorker(args []string) error {
 	ctx, stop := cliContext()
 	defer stop()
 	err = cluster.RunWorker(ctx, cluster.WorkerConfig{URL: *url, Credentials: c, CredentialsFile: *creds, DataDir: *data,
-		Slots: *slots, ServeModels: *serveModels, Threads: *threads, ID: *id, Logger: slog.New(h),
+		Slots: *slots, Devices: devices, ServeModels: *serveModels, Threads: *threads, ID: *id, Logger: slog.New(h),
 		Ready: func(id string) { fmt.Fprintf(os.Stderr, "whet: worker %s pulling jobs from %s\n", id, *url) }})
 	if ctx.Err() != nil {
 		return nil // SIGINT/SIGTERM: running jobs were handed back
 	}
 	return err
+}
+
+// gpuDevices turns --gpus "0,1" into the devices cuda:0 and cuda:1.
+func gpuDevices(list string) ([]string, error) {
+	if list == "" {
+		return nil, nil
+	}
+	var out []string
+	seen := map[int]bool{}
+	for _, f := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 0 || seen[n] {
+			return nil, fmt.Errorf("--gpus %q: want distinct GPU numbers separated by commas, e.g. 0,1 (bad: %q)", list, f)
+		}
+		seen[n] = true
+		out = append(out, "cuda:"+strconv.Itoa(n))
+	}
+	return out, nil
 }
 
 // runWorkers implements `whet workers list|drain ID|token --out FILE`.

@@ -42,9 +42,13 @@ func workerMain() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
+	var devices []string
+	if d := os.Getenv("WHET_TEST_DEVICES"); d != "" {
+		devices = strings.Split(d, ",")
+	}
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	err := cluster.RunWorker(ctx, cluster.WorkerConfig{URL: os.Getenv("WHET_TEST_NATS"), Credentials: &creds,
+	err := cluster.RunWorker(ctx, cluster.WorkerConfig{URL: os.Getenv("WHET_TEST_NATS"), Credentials: &creds, Devices: devices,
 		DataDir: os.Getenv("WHET_TEST_DATA"), Bin: os.Getenv("WHET_TEST_BIN"), ID: os.Getenv("WHET_TEST_WORKER"),
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)), Ready: func(string) { fmt.Println("ready") }})
 	if err != nil {
@@ -317,6 +321,32 @@ func TestWorkersRunJobs(t *testing.T) {
 	}
 }
 
+// TestWorkerDevices: a worker with two devices (whet worker --gpus 0,1) trains two jobs at once, one per device,
+// each trainer started with --device and WHET_DEVICE naming its own.
+func TestWorkerDevices(t *testing.T) {
+	e := newEnv(t)
+	e.worker("wrk-gpus", "WHET_TEST_DEVICES=cuda:0,cuda:1", "FAKEWHET_STEPS=10", "FAKEWHET_STEP_DELAY_MS=150")
+	j1, j2 := e.create(sdk.Hyperparameters{}), e.create(sdk.Hyperparameters{})
+	running := func(j *store.Job) bool { return j.Status == sdk.JobRunning || jobs.State(j.Status).Terminal() }
+	e.wait(j1.ID, running)
+	e.wait(j2.ID, running)
+	if a, b := mustJob(t, e, j1.ID), mustJob(t, e, j2.ID); a.Status != sdk.JobRunning || b.Status != sdk.JobRunning {
+		t.Errorf("jobs %s and %s: want both running at once on the worker's two devices", a.Status, b.Status)
+	}
+	devs := map[string]bool{}
+	for _, id := range []string{j1.ID, j2.ID} {
+		succeeded(t, e, id)
+		for _, ev := range e.events(id) {
+			if strings.HasPrefix(ev.Message, "device ") {
+				devs[ev.Message] = true
+			}
+		}
+	}
+	if !devs["device cuda:0 (WHET_DEVICE=cuda:0)"] || !devs["device cuda:1 (WHET_DEVICE=cuda:1)"] || len(devs) != 2 {
+		t.Errorf("trainers' devices %v; want one job on cuda:0 and one on cuda:1", devs)
+	}
+}
+
 // TestKilledWorkerJobResumesElsewhere SIGKILLs a worker whose trainer sits after checkpoint 3: after AckWait the
 // job moves to the other worker, which resumes from checkpoint-3, and succeeds; the dead worker shows gone.
 func TestKilledWorkerJobResumesElsewhere(t *testing.T) {
@@ -396,8 +426,9 @@ func TestWrongCredentialsRefused(t *testing.T) {
 		t.Fatalf("RunWorker with a wrong password: %v; want a refusal naming the credentials file", err)
 	}
 
-	// Right credentials, scoped: a worker may not publish jobs nor listen to other workers' reports.
-	errs := make(chan error, 4)
+	// Right credentials, scoped to the worker role: a worker may not publish jobs, act as the server (send
+	// predict requests to other workers, listen to other workers' reports) nor use the JetStream admin API.
+	errs := make(chan error, 16)
 	nc, err := nats.Connect(e.e.URL(), nats.UserInfo(e.creds.User, e.creds.Password),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { errs <- err }))
 	if err != nil {
@@ -410,6 +441,17 @@ func TestWrongCredentialsRefused(t *testing.T) {
 	}{
 		{"publish a job", func() error { return nc.Publish(cluster.SubjectDispatch, []byte(`{"job":"x"}`)) }},
 		{"subscribe to worker reports", func() error { _, err := nc.SubscribeSync("whet.srv.>"); return err }},
+		{"send predict requests", func() error { return nc.Publish("whet.predict.0123456789abcdef", []byte(`{}`)) }},
+		{"delete the job stream", func() error { return nc.Publish("$JS.API.STREAM.DELETE."+cluster.StreamJobs, nil) }},
+		{"purge the job stream", func() error { return nc.Publish("$JS.API.STREAM.PURGE."+cluster.StreamJobs, nil) }},
+		{"delete the worker consumer", func() error {
+			return nc.Publish("$JS.API.CONSUMER.DELETE."+cluster.StreamJobs+"."+cluster.ConsumerWorkers, nil)
+		}},
+		{"create a consumer on the job stream", func() error {
+			return nc.Publish("$JS.API.CONSUMER.CREATE."+cluster.StreamJobs, []byte(`{}`))
+		}},
+		{"create a stream", func() error { return nc.Publish("$JS.API.STREAM.CREATE.MINE", []byte(`{}`)) }},
+		{"publish on another account's or system subject", func() error { return nc.Publish("$SYS.REQ.SERVER.PING", nil) }},
 	} {
 		if err := try.do(); err != nil {
 			t.Fatal(err)

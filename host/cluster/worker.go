@@ -38,8 +38,11 @@ type WorkerConfig struct {
 	CredentialsFile string
 	// DataDir holds cached base models and the folders of running jobs. Required.
 	DataDir string
-	// Slots is how many jobs train at once (one per GPU); 0 with ServeModels: predictions only. Default: 1.
+	// Slots is how many jobs train at once; 0 with ServeModels: predictions only. Default: 1, or one per device.
 	Slots int
+	// Devices, when set, pins each slot to one device ("cuda:0", "cuda:1"; `whet worker --gpus 0,1`): one job
+	// trains per device, its trainer run with --device and WHET_DEVICE naming it. Slots must be 0 or len(Devices).
+	Devices []string
 	// ServeModels makes the worker answer the server's predict requests too (any model, loaded on demand).
 	ServeModels bool
 	// Threads, when > 0, is passed to `whet train --threads`. Default: 0 (the trainer decides).
@@ -77,6 +80,7 @@ type worker struct {
 type attempt struct {
 	job, token string
 	msg        jetstream.Msg
+	device     string // the trainer's --device, "" for its default
 
 	mu         sync.Mutex
 	proc       *os.Process
@@ -103,7 +107,12 @@ func RunWorker(ctx context.Context, cfg WorkerConfig) error {
 	if cfg.URL == "" || cfg.Credentials == nil || cfg.DataDir == "" {
 		return errors.New("worker: URL, Credentials and DataDir are required")
 	}
-	if cfg.Slots == 0 && !cfg.ServeModels {
+	switch {
+	case len(cfg.Devices) > 0 && cfg.Slots != 0 && cfg.Slots != len(cfg.Devices):
+		return fmt.Errorf("worker: %d slots for %d devices: a worker trains one job per device", cfg.Slots, len(cfg.Devices))
+	case len(cfg.Devices) > 0:
+		cfg.Slots = len(cfg.Devices)
+	case cfg.Slots == 0 && !cfg.ServeModels:
 		cfg.Slots = 1
 	}
 	if cfg.MaxArtifactSize == 0 {
@@ -171,7 +180,7 @@ func RunWorker(ctx context.Context, cfg WorkerConfig) error {
 	hbCtx, stopHB := context.WithCancel(context.WithoutCancel(ctx))
 	hbDone := make(chan struct{})
 	go func() { defer close(hbDone); w.heartbeats(hbCtx) }()
-	w.log.Info("worker ready", "nats", cfg.URL, "slots", cfg.Slots, "threads", cfg.Threads, "serve_models", cfg.ServeModels,
+	w.log.Info("worker ready", "nats", cfg.URL, "slots", cfg.Slots, "devices", cfg.Devices, "threads", cfg.Threads, "serve_models", cfg.ServeModels,
 		"ack_wait", w.ackWait)
 	if cfg.Ready != nil {
 		cfg.Ready(cfg.ID)
@@ -199,24 +208,32 @@ func (w *worker) pull(ctx context.Context, cons jetstream.Consumer) error {
 		<-ctx.Done()
 		return ctx.Err()
 	}
-	slots := make(chan struct{}, w.cfg.Slots)
+	free := make(chan string, w.cfg.Slots) // the free slots' devices ("": the trainer picks)
+	for i := range w.cfg.Slots {
+		if i < len(w.cfg.Devices) {
+			free <- w.cfg.Devices[i]
+		} else {
+			free <- ""
+		}
+	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
+		var dev string
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case slots <- struct{}{}:
+		case dev = <-free:
 		}
 		if w.isDraining() {
-			<-slots
+			free <- dev
 			wg.Wait()
 			w.log.Info("worker drained: exiting")
 			return nil
 		}
 		msg, err := cons.Next(jetstream.FetchMaxWait(time.Second))
 		if err != nil {
-			<-slots
+			free <- dev
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -232,8 +249,8 @@ func (w *worker) pull(ctx context.Context, cons jetstream.Consumer) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() { <-slots }()
-			w.handle(ctx, msg)
+			defer func() { free <- dev }()
+			w.handle(ctx, msg, dev)
 		}()
 	}
 }
@@ -325,7 +342,7 @@ func (w *worker) request(ctx context.Context, subj string, req, resp any, total 
 }
 
 // handle claims one delivered job, runs it and settles the message.
-func (w *worker) handle(ctx context.Context, msg jetstream.Msg) {
+func (w *worker) handle(ctx context.Context, msg jetstream.Msg, device string) {
 	var d dispatchMsg
 	if err := json.Unmarshal(msg.Data(), &d); err != nil || d.Job == "" {
 		w.log.Error("malformed job message: dropped", "data", string(msg.Data()))
@@ -349,7 +366,7 @@ func (w *worker) handle(ctx context.Context, msg jetstream.Msg) {
 		_ = msg.NakWithDelay(w.hbEvery)
 		return
 	}
-	a := &attempt{job: d.Job, token: cr.Token, msg: msg}
+	a := &attempt{job: d.Job, token: cr.Token, msg: msg, device: device}
 	w.mu.Lock()
 	w.active[a.token] = a
 	w.mu.Unlock()
@@ -359,7 +376,7 @@ func (w *worker) handle(ctx context.Context, msg jetstream.Msg) {
 		w.mu.Unlock()
 	}()
 	log := w.log.With("job_id", a.job, "attempt", a.token)
-	log.Info("job claimed", "resume", cr.ResumeName)
+	log.Info("job claimed", "resume", cr.ResumeName, "device", device)
 	exitErr, summary := w.train(ctx, a, cr, log)
 	a.mu.Lock()
 	superseded := a.superseded
@@ -423,6 +440,9 @@ func (w *worker) train(ctx context.Context, a *attempt, cr claimResp, log *slog.
 	if w.cfg.Threads > 0 {
 		args = append(args, "--threads", strconv.Itoa(w.cfg.Threads))
 	}
+	if a.device != "" {
+		args = append(args, "--device", a.device)
+	}
 	if cr.ResumeObject != "" {
 		ck := filepath.Join(out, "checkpoints", filepath.Base(cr.ResumeName))
 		if err := getFiles(ctx, w.obs, cr.ResumeObject, ck, w.cfg.MaxArtifactSize); err != nil {
@@ -436,6 +456,9 @@ func (w *worker) train(ctx context.Context, a *attempt, cr claimResp, log *slog.
 	cmd := exec.Command(w.cfg.Bin, args...)
 	cmd.Dir = dir
 	cmd.SysProcAttr = sysProcAttr()
+	if a.device != "" { // the device for anything the trainer starts too
+		cmd.Env = append(os.Environ(), "WHET_DEVICE="+a.device)
+	}
 	stdout := &tail.Buffer{Max: 64 << 10}
 	cmd.Stdout = stdout
 	stderr, err := cmd.StderrPipe()

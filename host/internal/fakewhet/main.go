@@ -81,11 +81,15 @@ func train(args []string) error {
 	progress := fs.String("progress", "bar", "")
 	resume := fs.String("resume", "", "")
 	fs.Int("threads", 0, "")
+	device := fs.String("device", "", "")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *progress != "json" {
 		return fmt.Errorf("--progress json expected, got %q", *progress)
+	}
+	if *device != "" { // what a GPU worker asked for (whet worker --gpus)
+		emit(protocol.Event{Type: protocol.EventLog, Level: "info", Message: fmt.Sprintf("device %s (WHET_DEVICE=%s)", *device, os.Getenv("WHET_DEVICE"))})
 	}
 	spec, err := runspec.Read(*specFile)
 	if err != nil {
