@@ -607,6 +607,9 @@ type WorkerCredentials struct {
 	Password string `json:"password"`
 	// NATS lists the NATS URLs of the server, for the worker's --nats.
 	NATS []string `json:"nats,omitempty"`
+	// CA is the PEM certificate of the CA that signed the NATS server's TLS certificate (`whet serve --nats-tls`),
+	// which the worker trusts; empty without TLS.
+	CA string `json:"ca,omitempty"`
 }
 
 // CreateWorkerTokenRequest is the body of POST /v1/workers/tokens.

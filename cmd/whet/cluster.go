@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -36,12 +37,13 @@ func runClusterWorker(args []string) error {
 	serveModels := fs.Bool("serve-models", false, "also answer the server's predict requests (models load on demand)")
 	data := fs.String("data", "whet-worker", "folder for cached base models and running jobs")
 	id := fs.String("id", "", "worker id (default: wrk-<hostname>-<random>)")
+	natsTLS := fs.String("nats-tls", "", "ca.pem: the CA that signed the NATS server's TLS certificate (default: the credentials file's, else none)")
 	logJSON := fs.Bool("log-json", false, "log JSON lines instead of text")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %s (usage: whet worker --nats URL --credentials FILE [--threads N] [--gpus 0,1 | --slots N] [--data DIR] [--serve-models])",
+		return fmt.Errorf("unexpected arguments: %s (usage: whet worker --nats URL --credentials FILE [--threads N] [--gpus 0,1 | --slots N] [--data DIR] [--serve-models] [--nats-tls CA])",
 			strings.Join(fs.Args(), " "))
 	}
 	if *url == "" || *creds == "" {
@@ -65,6 +67,16 @@ func runClusterWorker(args []string) error {
 	if err != nil {
 		return err
 	}
+	var tc *tls.Config
+	if *natsTLS != "" {
+		ca, err := cluster.ReadCA(*natsTLS)
+		if err == nil {
+			tc, err = cluster.ClientTLS(ca, "", "")
+		}
+		if err != nil {
+			return err
+		}
+	}
 	var h slog.Handler = slog.NewTextHandler(os.Stderr, nil)
 	if *logJSON {
 		h = slog.NewJSONHandler(os.Stderr, nil)
@@ -72,7 +84,7 @@ func runClusterWorker(args []string) error {
 	ctx, stop := cliContext()
 	defer stop()
 	err = cluster.RunWorker(ctx, cluster.WorkerConfig{URL: *url, Credentials: c, CredentialsFile: *creds, DataDir: *data,
-		Slots: *slots, Devices: devices, ServeModels: *serveModels, Threads: *threads, ID: *id, Logger: slog.New(h),
+		Slots: *slots, Devices: devices, TLS: tc, ServeModels: *serveModels, Threads: *threads, ID: *id, Logger: slog.New(h),
 		Ready: func(id string) { fmt.Fprintf(os.Stderr, "whet: worker %s pulling jobs from %s\n", id, *url) }})
 	if ctx.Err() != nil {
 		return nil // SIGINT/SIGTERM: running jobs were handed back

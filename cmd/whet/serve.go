@@ -56,6 +56,7 @@ func runServe(args []string) error {
 	natsCreds := fs.String("nats-credentials", "", "credentials file for --nats")
 	replicas := fs.Int("nats-replicas", 1, "replicas of the job stream and artifacts on the --nats cluster (3 on three nodes)")
 	ackWait := fs.Duration("worker-timeout", cluster.DefaultAckWait, "a worker silent this long loses its job to another worker")
+	natsTLS := fs.String("nats-tls", "", "cert.pem,key.pem[,ca.pem]: TLS for the embedded NATS server (workers get the CA in their credentials), or the client certificate and CA for --nats")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -66,6 +67,18 @@ func runServe(args []string) error {
 	if *clusterOn || *natsURL != "" {
 		cc = &server.ClusterConfig{Addr: *clusterAddr, URL: *natsURL, Credentials: *natsCreds, AckWait: *ackWait, Replicas: *replicas,
 			Ready: func(url string) { fmt.Fprintf(os.Stderr, "whet: workers connect to %s\n", url) }}
+		if *natsTLS != "" {
+			f := strings.Split(*natsTLS, ",")
+			if len(f) < 2 || len(f) > 3 {
+				return fmt.Errorf("--nats-tls %q: want cert.pem,key.pem or cert.pem,key.pem,ca.pem", *natsTLS)
+			}
+			cc.TLSCert, cc.TLSKey = f[0], f[1]
+			if len(f) == 3 {
+				cc.TLSCA = f[2]
+			}
+		}
+	} else if *natsTLS != "" {
+		return errors.New("--nats-tls needs --cluster or --nats")
 	}
 	var h slog.Handler = slog.NewTextHandler(os.Stderr, nil)
 	if *logJSON {

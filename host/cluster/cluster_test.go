@@ -68,15 +68,25 @@ type env struct {
 	file  string
 	creds sdk.WorkerCredentials
 	urls  []string // the NATS servers workers connect to
+	cfg   cluster.Config
 }
 
 const ackWait = 2 * time.Second
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, nil)
+}
+
+// newEnvWith is newEnv with the embedded NATS server's and the coordinator's configurations changed by set.
+func newEnvWith(t *testing.T, set func(*cluster.EmbeddedConfig, *cluster.Config)) *env {
+	t.Helper()
 	en := newStoreEnv(t)
-	e, err := cluster.StartEmbedded(context.Background(), cluster.EmbeddedConfig{Addr: "127.0.0.1:0",
-		StoreDir: filepath.Join(t.TempDir(), "nats"), Store: en.st})
+	ec := cluster.EmbeddedConfig{Addr: "127.0.0.1:0", StoreDir: filepath.Join(t.TempDir(), "nats"), Store: en.st}
+	if set != nil {
+		set(&ec, &en.cfg)
+	}
+	e, err := cluster.StartEmbedded(context.Background(), ec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +152,9 @@ func (en *env) startQueue(nc *nats.Conn, replicas int) {
 	var err error
 	for c == nil {
 		actx, acancel := context.WithTimeout(ctx, 5*time.Second)
-		c, err = cluster.NewCoordinator(actx, cluster.Config{Store: en.st, Conn: nc, AckWait: ackWait, Replicas: replicas, URLs: en.urls})
+		cfg := en.cfg
+		cfg.Store, cfg.Conn, cfg.AckWait, cfg.Replicas, cfg.URLs = en.st, nc, ackWait, replicas, en.urls
+		c, err = cluster.NewCoordinator(actx, cfg)
 		acancel()
 		if err != nil {
 			select {

@@ -47,6 +47,8 @@ type Config struct {
 	// URLs are the NATS URLs workers connect to, written into new credentials. Empty: the NATS server is
 	// external and issues its own credentials (WorkerToken refuses).
 	URLs []string
+	// CA is the PEM CA certificate of the NATS server's TLS certificate, written into new credentials. Default: none.
+	CA []byte
 }
 
 // Coordinator is the server's side of the cluster: it dispatches queued jobs (a jobs.Dispatcher) and answers the
@@ -615,5 +617,5 @@ func (c *Coordinator) WorkerToken(ctx context.Context, name string) (*sdk.Worker
 		return nil, err
 	}
 	c.log.Info("worker credentials issued", "id", id, "name", name)
-	return &sdk.WorkerCredentials{User: id, Password: secret, NATS: c.cfg.URLs}, nil
+	return &sdk.WorkerCredentials{User: id, Password: secret, NATS: c.cfg.URLs, CA: string(c.cfg.CA)}, nil
 }

@@ -3,7 +3,9 @@ package cluster
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -36,6 +38,9 @@ type EmbeddedConfig struct {
 	Logger *slog.Logger
 	// ServerPassword is the whet server's NATS password; the servers of one NATS cluster share it. Default: random.
 	ServerPassword string
+	// TLS, when set, makes clients connect over TLS with this server certificate (ServerTLS); workers then need
+	// the CA that signed it (Config.CA puts it into their credentials). Not with ClusterName. Default: no TLS.
+	TLS *tls.Config
 }
 
 // Embedded is a running embedded NATS server; the whet server connects to it in-process.
@@ -70,6 +75,12 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 	opts := &server.Options{Host: host, Port: port, JetStream: true, StoreDir: cfg.StoreDir, NoSigs: true,
 		ServerName: cfg.Name, DisableJetStreamBanner: true, MaxPayload: 1 << 20,
 		CustomClientAuthentication: &authenticator{st: cfg.Store, serverPassword: e.password}}
+	if cfg.TLS != nil {
+		if cfg.ClusterName != "" {
+			return nil, errors.New("cluster: TLS on an embedded NATS cluster is not supported: use an external NATS cluster (--nats)")
+		}
+		opts.TLS, opts.TLSConfig, opts.TLSTimeout = true, cfg.TLS, 5
+	}
 	if opts.ServerName == "" {
 		opts.ServerName = "whet-" + portStr
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -55,6 +56,8 @@ type WorkerConfig struct {
 	Logger *slog.Logger
 	// MaxArtifactSize caps one downloaded archive (base model, inputs). Default: DefaultMaxArtifactSize.
 	MaxArtifactSize int64
+	// TLS, when set, configures TLS to the NATS server. Default: trusting Credentials.CA when it is set.
+	TLS *tls.Config
 	// Ready, when set, is called once the worker is registered and pulling jobs.
 	Ready func(id string)
 }
@@ -138,14 +141,27 @@ func RunWorker(ctx context.Context, cfg WorkerConfig) error {
 		_, _ = rand.Read(b)
 		cfg.ID = "wrk-" + host + "-" + hex.EncodeToString(b)
 	}
-	var nc *nats.Conn
+	if cfg.TLS == nil && cfg.Credentials.CA != "" {
+		if cfg.TLS, err = ClientTLS([]byte(cfg.Credentials.CA), "", ""); err != nil {
+			return fmt.Errorf("worker: credentials %s: %w", cmp(cfg.CredentialsFile, "given"), err)
+		}
+	}
+	opts := []nats.Option{nats.UserInfo(cfg.Credentials.User, cfg.Credentials.Password),
+		nats.Name("whet worker " + cfg.ID), nats.MaxReconnects(-1), nats.ReconnectWait(500 * time.Millisecond)}
+	if cfg.TLS != nil {
+		opts = append(opts, nats.Secure(cfg.TLS))
+	}
 	w := &worker{cfg: cfg, log: cfg.Logger.With("worker", cfg.ID), host: host, active: map[string]*attempt{}}
-	nc, err = nats.Connect(cfg.URL, nats.UserInfo(cfg.Credentials.User, cfg.Credentials.Password),
-		nats.Name("whet worker "+cfg.ID), nats.MaxReconnects(-1), nats.ReconnectWait(500*time.Millisecond))
+	nc, err := nats.Connect(cfg.URL, opts...)
 	if err != nil {
-		if errors.Is(err, nats.ErrAuthorization) || strings.Contains(strings.ToLower(err.Error()), "authorization") {
+		low := strings.ToLower(err.Error())
+		switch {
+		case errors.Is(err, nats.ErrAuthorization) || strings.Contains(low, "authorization"):
 			return fmt.Errorf("worker: %s refused the credentials %s (%v): they are unknown to this server; ask its admin for new ones (whet workers token --server URL --out FILE)",
 				cfg.URL, cmp(cfg.CredentialsFile, "given"), err)
+		case strings.Contains(low, "x509") || strings.Contains(low, "tls"):
+			return fmt.Errorf("worker: TLS to %s failed (%v): give the CA that signed the NATS server's certificate with --nats-tls CA.pem, or use credentials from `whet workers token` of a server started with --nats-tls",
+				cfg.URL, err)
 		}
 		return fmt.Errorf("worker: connect to %s: %w", cfg.URL, err)
 	}

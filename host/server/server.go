@@ -84,6 +84,10 @@ type ClusterConfig struct {
 	AckWait time.Duration
 	// Replicas is the replication of the job stream and artifact bucket on an external NATS cluster. Default: 1.
 	Replicas int
+	// TLSCert and TLSKey (PEM files) are the embedded NATS server's TLS certificate, or the server's client
+	// certificate with URL; TLSCA (a PEM file) is the CA that signed the NATS server's certificate: written into
+	// new worker credentials (embedded), or trusted (URL). All "": no TLS.
+	TLSCert, TLSKey, TLSCA string
 	// Ready, when set, is called with the NATS URL workers should use once it is up.
 	Ready func(url string)
 }
@@ -252,12 +256,26 @@ func Run(ctx context.Context, cfg Config) (err error) {
 func startCluster(ctx context.Context, st *store.Store, cc ClusterConfig, log *slog.Logger) (*cluster.Coordinator, func(), error) {
 	var nc *nats.Conn
 	var urls []string
+	var ca []byte
+	if cc.TLSCA != "" {
+		var err error
+		if ca, err = cluster.ReadCA(cc.TLSCA); err != nil {
+			return nil, nil, err
+		}
+	}
 	stop := func() {}
 	if cc.URL == "" {
 		if cc.Addr == "" {
 			cc.Addr = "127.0.0.1:4222"
 		}
-		e, err := cluster.StartEmbedded(ctx, cluster.EmbeddedConfig{Addr: cc.Addr, StoreDir: st.Path("nats"), Store: st, Logger: log})
+		ec := cluster.EmbeddedConfig{Addr: cc.Addr, StoreDir: st.Path("nats"), Store: st, Logger: log}
+		if cc.TLSCert != "" || cc.TLSKey != "" {
+			var err error
+			if ec.TLS, err = cluster.ServerTLS(cc.TLSCert, cc.TLSKey); err != nil {
+				return nil, nil, err
+			}
+		}
+		e, err := cluster.StartEmbedded(ctx, ec)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -275,13 +293,20 @@ func startCluster(ctx context.Context, st *store.Store, cc ClusterConfig, log *s
 				opts = append(opts, nats.UserCredentials(cc.Credentials))
 			}
 		}
+		if cc.TLSCert != "" || len(ca) > 0 {
+			tc, err := cluster.ClientTLS(ca, cc.TLSCert, cc.TLSKey)
+			if err != nil {
+				return nil, nil, err
+			}
+			opts = append(opts, nats.Secure(tc))
+		}
 		var err error
 		if nc, err = nats.Connect(cc.URL, opts...); err != nil {
 			return nil, nil, fmt.Errorf("server: connect to NATS at %s: %w", cc.URL, err)
 		}
 	}
 	coord, err := cluster.NewCoordinator(ctx, cluster.Config{Store: st, Conn: nc, AckWait: cc.AckWait, Replicas: cc.Replicas,
-		Logger: log, URLs: urls})
+		Logger: log, URLs: urls, CA: ca})
 	if err != nil {
 		nc.Close()
 		stop()
