@@ -69,6 +69,8 @@ type env struct {
 	creds sdk.WorkerCredentials
 	urls  []string // the NATS servers workers connect to
 	cfg   cluster.Config
+	ec    cluster.EmbeddedConfig // how e was started
+	nc    *nats.Conn             // the server's connection
 }
 
 const ackWait = 2 * time.Second
@@ -86,6 +88,7 @@ func newEnvWith(t *testing.T, set func(*cluster.EmbeddedConfig, *cluster.Config)
 	if set != nil {
 		set(&ec, &en.cfg)
 	}
+	en.ec = ec
 	e, err := cluster.StartEmbedded(context.Background(), ec)
 	if err != nil {
 		t.Fatal(err)
@@ -180,7 +183,7 @@ func (en *env) startQueue(nc *nats.Conn, replicas int) {
 		q.StopAndCancel(ctx)
 		c.Close()
 	})
-	en.q, en.c = q, c
+	en.q, en.c, en.nc = q, c, nc
 	cred, err := c.WorkerToken(ctx, "test")
 	if err != nil {
 		t.Fatal(err)
@@ -235,24 +238,9 @@ func (e *env) create(hp sdk.Hyperparameters) *store.Job {
 // wait blocks until job id satisfies ok, waking on the queue's notifications.
 func (e *env) wait(id string, ok func(*store.Job) bool) *store.Job {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	ch, unsub := e.q.Subscribe(id)
-	defer unsub()
-	for {
-		j, err := e.st.GetJob(ctx, id)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		if ok(j) {
-			return j
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			e.t.Fatalf("job[%s] never reached the expected state; last status %s, error %+v\n%s", id, j.Status, j.Error, e.eventText(id))
-		}
-	}
+	return whettest.WaitJob(e.t, 60*time.Second, e.q, e.st, id, ok, func(j *store.Job) string {
+		return fmt.Sprintf("last status %s, error %+v\n%s", j.Status, j.Error, e.eventText(id))
+	})
 }
 
 func (e *env) events(id string) []sdk.JobEvent {

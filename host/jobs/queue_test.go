@@ -103,24 +103,9 @@ func (e *env) addFile(content string) string {
 // wait blocks until job id satisfies ok, waking on the queue's notifications (no polling sleeps).
 func (e *env) wait(id string, ok func(*store.Job) bool) *store.Job {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	ch, unsub := e.q.Subscribe(id)
-	defer unsub()
-	for {
-		j, err := e.st.GetJob(ctx, id)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		if ok(j) {
-			return j
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			e.t.Fatalf("job[%s] never reached the expected state; last status %s, error %+v", id, j.Status, j.Error)
-		}
-	}
+	return whettest.WaitJob(e.t, 30*time.Second, e.q, e.st, id, ok, func(j *store.Job) string {
+		return fmt.Sprintf("last status %s, error %+v", j.Status, j.Error)
+	})
 }
 
 func (e *env) waitStatus(id string, status string) *store.Job {
