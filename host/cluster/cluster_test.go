@@ -88,6 +88,14 @@ func newEnvWith(t *testing.T, set func(*cluster.EmbeddedConfig, *cluster.Config)
 	if set != nil {
 		set(&ec, &en.cfg)
 	}
+	en.startServer(ec)
+	return en
+}
+
+// startServer starts the embedded NATS server ec, a coordinator and a queue: a whet serve --cluster.
+func (en *env) startServer(ec cluster.EmbeddedConfig) {
+	t := en.t
+	t.Helper()
 	en.ec = ec
 	e, err := cluster.StartEmbedded(context.Background(), ec)
 	if err != nil {
@@ -101,7 +109,6 @@ func newEnvWith(t *testing.T, set func(*cluster.EmbeddedConfig, *cluster.Config)
 	t.Cleanup(nc.Close)
 	en.e, en.urls = e, []string{e.URL()}
 	en.startQueue(nc, 1)
-	return en
 }
 
 // newStoreEnv opens a store with one model and one training file registered.

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/whetml/whet/host/cluster"
 	"github.com/whetml/whet/host/store"
 	"github.com/whetml/whet/sdk"
 )
@@ -35,18 +34,7 @@ func TestServerRestartKeepsRemoteJob(t *testing.T) {
 	}
 	ec := e.ec
 	ec.Addr = u.Host // where the worker reconnects
-	ne, err := cluster.StartEmbedded(ctx, ec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ne.Shutdown)
-	nc, err := ne.Connect("restarted test server")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	e.e = ne
-	e.startQueue(nc, 1)
+	e.startServer(ec)
 	t.Logf("server restarted with the job at step %d", at)
 	done := succeeded(t, e, j.ID)
 	if done.Worker == nil || *done.Worker != "wrk-a" || done.Attempts != 1 || done.TrainedSteps != 20 {
