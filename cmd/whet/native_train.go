@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"math"
 	"os"
 	"strings"
@@ -57,22 +58,9 @@ func runTrain(args []string) (err error) {
 			}
 		}()
 	}
-	if *specFile != "" {
-		fromFile, err := runspec.Read(*specFile)
-		if err != nil {
-			return &codedError{protocol.CodeInvalidHyperparameters, err}
-		}
-		fromFile.Override(fs, &spec)
-		spec = fromFile
-	}
-	loraOpts, err := loraOptions(spec.Hyperparameters, fs)
+	spec, loraOpts, err := resolveTrainSpec(fs, spec, *specFile, *resume)
 	if err != nil {
-		return &codedError{protocol.CodeInvalidHyperparameters, err}
-	}
-	for _, req := range []struct{ flag, value string }{{"model", spec.Model + *resume}, {"train", spec.TrainFile}, {"out", spec.OutputDir}} {
-		if req.value == "" {
-			return &codedError{protocol.CodeInvalidHyperparameters, fmt.Errorf("--%s is required", req.flag)}
-		}
+		return err
 	}
 	log := newLogger(*progress == "json")
 	setThreads(*threads)
@@ -91,44 +79,10 @@ func runTrain(args []string) (err error) {
 		return &codedError{protocol.CodeInvalidHyperparameters, runspec.FlagError(err)}
 	}
 	maxLen := spec.MaxSeqLength
-	opts := dataset.Options{TextColumn: spec.TextColumn, TextPairColumn: spec.TextPairColumn, LabelColumn: spec.LabelColumn, RequireLabel: true}
-	trainDS, err := dataset.ReadFile(spec.TrainFile, opts)
+	trainEx, valEx, err := trainExamples(ctx, spec, rt, log)
 	if err != nil {
 		return err
 	}
-	var valDS *dataset.Dataset
-	switch v := spec.ValidationSplit; {
-	case spec.ValidationFile != "":
-		if valDS, err = dataset.ReadFile(spec.ValidationFile, opts); err != nil {
-			return err
-		}
-	case math.IsNaN(v) || v < 0 || v >= 1:
-		return &codedError{protocol.CodeInvalidHyperparameters, fmt.Errorf("--validation-split: must be >= 0 and < 1, got %g", v)}
-	case v > 0:
-		n := len(trainDS.Rows)
-		if trainDS, valDS = trainDS.Split(v, spec.Seed); valDS != nil {
-			log.Info(fmt.Sprintf("no validation file: held out %d of %d rows (%g%% per label, seed %d)", len(valDS.Rows), n, v*100, spec.Seed))
-		}
-	}
-	tok, err := newTokenizer(ctx, rt, spec.PreprocessModule, maxLen)
-	if err != nil {
-		return err
-	}
-	t0 := time.Now()
-	trainEx, err := examples(ctx, tok, trainDS, maxLen)
-	if err != nil {
-		tok.Close(ctx)
-		return err
-	}
-	var valEx []train.Example
-	if valDS != nil {
-		if valEx, err = examples(ctx, tok, valDS, maxLen); err != nil {
-			tok.Close(ctx)
-			return err
-		}
-	}
-	tok.Close(ctx)
-	log.Info("tokenized", "train_rows", len(trainEx), "validation_rows", len(valEx), "seconds", time.Since(t0).Seconds())
 	evaluate, closeEval, err := newEvaluate(ctx, spec.EvaluateModule, log)
 	if err != nil {
 		return &codedError{protocol.CodeModuleInvalid, err}
@@ -152,27 +106,7 @@ func runTrain(args []string) (err error) {
 	case "json":
 		cfg.Progress = jsonProgress()
 	case "bar":
-		cfg.Progress = func(e protocol.Event) {
-			switch e.Type {
-			case protocol.EventStep:
-				if bar == nil {
-					bar = progressbar.NewOptions(e.TotalSteps, progressbar.OptionSetWriter(os.Stderr),
-						progressbar.OptionSetDescription("train"), progressbar.OptionShowCount(),
-						progressbar.OptionSetPredictTime(true), progressbar.OptionThrottle(100*time.Millisecond),
-						progressbar.OptionClearOnFinish())
-					_ = bar.Set(e.Step - 1)
-				}
-				bar.Describe(fmt.Sprintf("epoch %.2f loss %.4f lr %.2e %.0f samples/s", e.Epoch, e.Loss, e.LearningRate, e.SamplesPerSecond))
-				_ = bar.Set(e.Step)
-			case protocol.EventEval:
-				if bar != nil {
-					_ = bar.Clear()
-				}
-				var m map[string]any
-				_ = json.Unmarshal(e.Metrics, &m)
-				fmt.Fprintf(os.Stderr, "\neval step %d epoch %.2f: accuracy %.4v macro_f1 %.4v loss %.4v\n", e.Step, e.Epoch, m["accuracy"], m["macro_f1"], m["loss"])
-			}
-		}
+		cfg.Progress = barProgress(&bar)
 	}
 	res, err := train.Run(ctx, cfg)
 	if bar != nil {
@@ -186,19 +120,116 @@ func runTrain(args []string) (err error) {
 		}
 		return err
 	}
+	return writeJSONLine(os.Stdout, trainSummary(res, spec.OutputDir, len(trainEx)))
+}
+
+// resolveTrainSpec is the run spec of whet train: spec (the flags) over the --spec file when there is one, checked
+// for the required fields, and the LoRA options it asks for.
+func resolveTrainSpec(fs *flag.FlagSet, spec runspec.Spec, specFile, resume string) (runspec.Spec, *train.LoRAOptions, error) {
+	if specFile != "" {
+		fromFile, err := runspec.Read(specFile)
+		if err != nil {
+			return spec, nil, &codedError{protocol.CodeInvalidHyperparameters, err}
+		}
+		fromFile.Override(fs, &spec)
+		spec = fromFile
+	}
+	loraOpts, err := loraOptions(spec.Hyperparameters, fs)
+	if err != nil {
+		return spec, nil, &codedError{protocol.CodeInvalidHyperparameters, err}
+	}
+	for _, req := range []struct{ flag, value string }{{"model", spec.Model + resume}, {"train", spec.TrainFile}, {"out", spec.OutputDir}} {
+		if req.value == "" {
+			return spec, nil, &codedError{protocol.CodeInvalidHyperparameters, fmt.Errorf("--%s is required", req.flag)}
+		}
+	}
+	return spec, loraOpts, nil
+}
+
+// trainExamples reads the training and validation rows of spec (holding out spec.ValidationSplit of the training
+// rows, seeded and stratified, when there is no validation file) and tokenizes them as rt says.
+func trainExamples(ctx context.Context, spec runspec.Spec, rt *modeldir.Runtime, log *slog.Logger) (trainEx, valEx []train.Example, err error) {
+	maxLen := spec.MaxSeqLength
+	opts := dataset.Options{TextColumn: spec.TextColumn, TextPairColumn: spec.TextPairColumn, LabelColumn: spec.LabelColumn, RequireLabel: true}
+	trainDS, err := dataset.ReadFile(spec.TrainFile, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	var valDS *dataset.Dataset
+	switch v := spec.ValidationSplit; {
+	case spec.ValidationFile != "":
+		if valDS, err = dataset.ReadFile(spec.ValidationFile, opts); err != nil {
+			return nil, nil, err
+		}
+	case math.IsNaN(v) || v < 0 || v >= 1:
+		return nil, nil, &codedError{protocol.CodeInvalidHyperparameters, fmt.Errorf("--validation-split: must be >= 0 and < 1, got %g", v)}
+	case v > 0:
+		n := len(trainDS.Rows)
+		if trainDS, valDS = trainDS.Split(v, spec.Seed); valDS != nil {
+			log.Info(fmt.Sprintf("no validation file: held out %d of %d rows (%g%% per label, seed %d)", len(valDS.Rows), n, v*100, spec.Seed))
+		}
+	}
+	tok, err := newTokenizer(ctx, rt, spec.PreprocessModule, maxLen)
+	if err != nil {
+		return nil, nil, err
+	}
+	t0 := time.Now()
+	trainEx, err = examples(ctx, tok, trainDS, maxLen)
+	if err != nil {
+		tok.Close(ctx)
+		return nil, nil, err
+	}
+	if valDS != nil {
+		if valEx, err = examples(ctx, tok, valDS, maxLen); err != nil {
+			tok.Close(ctx)
+			return nil, nil, err
+		}
+	}
+	tok.Close(ctx)
+	log.Info("tokenized", "train_rows", len(trainEx), "validation_rows", len(valEx), "seconds", time.Since(t0).Seconds())
+	return trainEx, valEx, nil
+}
+
+// barProgress draws training progress on a terminal's progress bar, made at the first step into *bar.
+func barProgress(bar **progressbar.ProgressBar) func(protocol.Event) {
+	return func(e protocol.Event) {
+		switch e.Type {
+		case protocol.EventStep:
+			if *bar == nil {
+				*bar = progressbar.NewOptions(e.TotalSteps, progressbar.OptionSetWriter(os.Stderr),
+					progressbar.OptionSetDescription("train"), progressbar.OptionShowCount(),
+					progressbar.OptionSetPredictTime(true), progressbar.OptionThrottle(100*time.Millisecond),
+					progressbar.OptionClearOnFinish())
+				_ = (*bar).Set(e.Step - 1)
+			}
+			(*bar).Describe(fmt.Sprintf("epoch %.2f loss %.4f lr %.2e %.0f samples/s", e.Epoch, e.Loss, e.LearningRate, e.SamplesPerSecond))
+			_ = (*bar).Set(e.Step)
+		case protocol.EventEval:
+			if *bar != nil {
+				_ = (*bar).Clear()
+			}
+			var m map[string]any
+			_ = json.Unmarshal(e.Metrics, &m)
+			fmt.Fprintf(os.Stderr, "\neval step %d epoch %.2f: accuracy %.4v macro_f1 %.4v loss %.4v\n", e.Step, e.Epoch, m["accuracy"], m["macro_f1"], m["loss"])
+		}
+	}
+}
+
+// trainSummary is whet train's last stdout line.
+func trainSummary(res *train.Result, out string, nTrain int) protocol.TrainSummary {
 	sum := protocol.TrainSummary{Metrics: res.Metrics, TrainSamplesPerSecond: round1(res.TrainSamplesPerSecond), GlobalStep: res.GlobalStep,
-		Epoch: res.Epoch, Labels: res.Labels, OutputDir: spec.OutputDir, BestCheckpoint: res.BestCheckpoint, StoppedEarly: res.StoppedEarly,
+		Epoch: res.Epoch, Labels: res.Labels, OutputDir: out, BestCheckpoint: res.BestCheckpoint, StoppedEarly: res.StoppedEarly,
 		Method: "full", TrainableParams: res.TrainableParams, TotalParams: res.TotalParams}
 	if res.TrainableParams < res.TotalParams {
 		sum.Method = "lora"
 	}
 	if res.TrainSamplesPerSecond > 0 {
-		sum.TrainRuntimeSeconds = round1(float64(len(trainEx)) * res.Epoch / res.TrainSamplesPerSecond)
+		sum.TrainRuntimeSeconds = round1(float64(nTrain) * res.Epoch / res.TrainSamplesPerSecond)
 	}
 	if sum.Metrics == nil {
 		sum.Metrics = json.RawMessage("{}")
 	}
-	return writeJSONLine(os.Stdout, sum)
+	return sum
 }
 
 func round1(v float64) float64 { return float64(int64(v*10+0.5)) / 10 }
