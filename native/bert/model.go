@@ -153,7 +153,10 @@ func tensorFromValues(vals []float32, shape []int64, dev gotch.Device) (*ts.Tens
 	if err != nil {
 		return nil, err
 	}
-	t.MustRequiresGrad_(true)
+	if err := t.RequiresGrad_(true); err != nil {
+		t.MustDrop()
+		return nil, err
+	}
 	return t, nil
 }
 

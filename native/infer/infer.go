@@ -100,7 +100,7 @@ func (p *Predictor) Logits(ctx context.Context, ids, typeIDs [][]int32) ([][]flo
 		ts.NoGrad(func() {
 			var logits *ts.Tensor
 			if logits, err = p.m.ClassifyWith(b, p.opts.Adapter, false); err == nil {
-				logits.MustCopyData(vals, uint(len(vals)))
+				err = logits.CopyData(vals, uint(len(vals)))
 				logits.MustDrop()
 			}
 		})
