@@ -27,6 +27,10 @@
 // skipped), and a finish is recorded once. Object Store transfers and acks are tried again for a few seconds,
 // the time JetStream takes to elect new leaders.
 //
+// With EmbeddedConfig.TLS (`whet serve --nats-tls cert,key,ca`) clients connect over TLS only; new worker
+// credentials carry the CA, which RunWorker trusts. WorkerConfig.Devices (`whet worker --gpus 0,1`) gives a worker one
+// slot per GPU, each trainer run with --device cuda:N.
+//
 // Object Store bucket "whet": models/<id>.tar, jobs/<id>/input.tar, jobs/<id>/resume.tar,
 // jobs/<id>/<token>/checkpoint-<step>.tar, jobs/<id>/<token>/out.tar.
 package cluster

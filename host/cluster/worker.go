@@ -347,6 +347,9 @@ func (w *worker) request(ctx context.Context, subj string, req, resp any, total 
 			return fmt.Errorf("no answer from the server on %s within %s: %w", subj, total, err)
 		}
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
+			if w.log != nil {
+				w.log.Info("no answer from the server: sending the request again", "subject", subj, "waited", try)
+			}
 			try = min(2*try, 8*tryTimeout) // a handler slower than try (a large checkpoint): wait longer
 			continue
 		}
