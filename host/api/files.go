@@ -47,20 +47,21 @@ func (s *Server) UploadFileHandler(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	path, err := staged.Commit(s.st, "files", "."+ds.Format)
-	if err != nil {
-		return err
-	}
-	keep = true
 	rec := &store.File{File: sdk.File{ID: store.NewID("file-"), Object: sdk.ObjectFile, Bytes: staged.Size,
 		CreatedAt: time.Now().Unix(), Filename: name, Purpose: sdk.PurposeFineTune, Format: ds.Format,
 		SHA256: staged.SHA256, Rows: len(ds.Rows), Labels: ds.Labels, LabelCounts: ds.Counts,
-		TextColumn: textCol, LabelColumn: labelCol, Warnings: s.labelWarnings(ds), Status: "processed"}, Path: path}
-	// Parsed once: jobs train on these rows (their errors name this file and its lines).
+		TextColumn: textCol, LabelColumn: labelCol, Warnings: s.labelWarnings(ds), Status: "processed"}}
+	// Parsed once: jobs train on these rows (their errors name this file and its lines). Written while the upload
+	// is still staged, so that both count against --max-storage and a refusal leaves neither.
 	rows, err := jobs.StoreRows(s.st, rec, ds)
 	if err != nil {
 		return err
 	}
+	if rec.Path, err = staged.Commit(s.st, "files", "."+ds.Format); err != nil {
+		_ = os.Remove(rows)
+		return err
+	}
+	keep = true
 	if err := s.st.InsertFile(c.UserContext(), rec); err != nil {
 		_ = os.Remove(rows)
 		return err

@@ -184,3 +184,40 @@ func TestJobsShareUploadedRows(t *testing.T) {
 	}
 	run()
 }
+
+// The rows an upload stores with it count against --max-storage: an upload that fits but whose rows would take the
+// folder past the limit is refused with 507 naming the limit, and leaves neither its content nor its rows behind.
+func TestStorageLimitCountsUploadRows(t *testing.T) {
+	content := whettest.SST2(600)
+	// Measure the upload and its rows on a server without a limit.
+	probe := t.TempDir()
+	ts := start(t, opts{data: probe})
+	f := ts.upload("sst2.jsonl", content)
+	info, err := os.Stat(filepath.Join(probe, "files", f.ID+".rows.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.stop()
+	size, rows := int64(len(content)), info.Size()
+
+	data := t.TempDir()
+	ts = start(t, opts{data: data})
+	ts.stop()
+	st, err := store.Open(context.Background(), data, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := st.Usage()
+	st.Close(context.Background())
+	// Room for the upload and half its rows.
+	ts = start(t, opts{data: data, srv: func(c *server.Config) { c.MaxStorage = used + size + rows/2 }})
+	_, err = ts.c.UploadFile(context.Background(), sdk.UploadFileRequest{Filename: "sst2.jsonl",
+		Content: strings.NewReader(content), Purpose: sdk.PurposeFineTune})
+	apiErr(t, err, 507, "file[sst2.jsonl] refused: the data folder holds")
+	for _, sub := range []string{"files", "tmp"} {
+		left, _ := os.ReadDir(filepath.Join(data, sub))
+		if len(left) > 0 {
+			t.Errorf("the refused upload left %s/%s", sub, left[0].Name())
+		}
+	}
+}

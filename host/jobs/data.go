@@ -10,7 +10,6 @@ import (
 
 	"github.com/whetml/whet/dataset"
 	"github.com/whetml/whet/host/store"
-	"github.com/whetml/whet/internal/atomicfile"
 )
 
 // RowsName is what errors about the rows of file f call them: its id and the name it was uploaded under, as in
@@ -19,10 +18,12 @@ func RowsName(f *store.File) string { return fmt.Sprintf("file[%s] %s", f.ID, f.
 
 // StoreRows writes ds, the checked content of file f, as the rows its jobs' trainers read (dataset.FormatRows at
 // store.RowsPath(f.ID), named RowsName(f)), and returns that path. Uploads call it once; every job on the file
-// shares the result.
+// shares the result. The rows count against the store's Options.MaxBytes: content past it is refused with a
+// *store.QuotaError naming the file, and nothing is left behind.
 func StoreRows(st *store.Store, f *store.File, ds *dataset.Dataset) (string, error) {
 	path := st.RowsPath(f.ID)
-	if err := atomicfile.WriteFrom(path, 0o644, func(w io.Writer) error { return dataset.WriteRows(w, ds, RowsName(f)) }); err != nil {
+	what := fmt.Sprintf("file[%s]", f.Filename)
+	if err := st.WriteFile(path, what, 0o644, func(w io.Writer) error { return dataset.WriteRows(w, ds, RowsName(f)) }); err != nil {
 		return "", fmt.Errorf("file[%s]: store rows: %w", f.ID, err)
 	}
 	return path, nil

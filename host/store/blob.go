@@ -50,12 +50,9 @@ type Staged struct {
 // Stage copies r into tmp/ (synced to disk), refusing more than limit bytes with a *TooLargeError naming what, and
 // content that would take the data folder past Options.MaxBytes with a *QuotaError (it stops copying there).
 func (s *Store) Stage(r io.Reader, what string, limit int64) (*Staged, error) {
-	room := int64(-1)
-	if s.maxBytes > 0 {
-		used := s.Usage()
-		if room = s.maxBytes - used; room <= 0 {
-			return nil, &QuotaError{Used: used, Limit: s.maxBytes, What: what}
-		}
+	room, err := s.room(what)
+	if err != nil {
+		return nil, err
 	}
 	f, err := os.CreateTemp(s.Path("tmp"), "stage-*")
 	if err != nil {
@@ -89,6 +86,51 @@ func (s *Store) Stage(r io.Reader, what string, limit int64) (*Staged, error) {
 		return nil, fmt.Errorf("store: stage %s: %w", what, err)
 	}
 	return &Staged{Path: f.Name(), SHA256: hex.EncodeToString(h.Sum(nil)), Size: n}, nil
+}
+
+// room returns the bytes the data folder may still take under Options.MaxBytes (-1: no limit), or a *QuotaError
+// naming what when it has none left. It walks the folder.
+func (s *Store) room(what string) (int64, error) {
+	if s.maxBytes <= 0 {
+		return -1, nil
+	}
+	used := s.Usage()
+	if used >= s.maxBytes {
+		return 0, &QuotaError{Used: used, Limit: s.maxBytes, What: what}
+	}
+	return s.maxBytes - used, nil
+}
+
+// WriteFile writes path atomically (atomicfile.WriteFrom) with what write produces, refusing content that would
+// take the data folder past Options.MaxBytes with a *QuotaError naming what (it stops writing there). A refused or
+// failed write leaves path as it was and no temp file.
+func (s *Store) WriteFile(path, what string, perm os.FileMode, write func(io.Writer) error) error {
+	room, err := s.room(what)
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFrom(path, perm, func(w io.Writer) error {
+		if room >= 0 {
+			w = &quotaWriter{w: w, room: room, err: &QuotaError{Used: s.maxBytes - room, Limit: s.maxBytes, What: what}}
+		}
+		return write(w)
+	})
+}
+
+// quotaWriter passes at most room bytes to w and fails with err past them.
+type quotaWriter struct {
+	w    io.Writer
+	room int64
+	err  error
+}
+
+func (q *quotaWriter) Write(p []byte) (int, error) {
+	if int64(len(p)) > q.room {
+		return 0, q.err
+	}
+	n, err := q.w.Write(p)
+	q.room -= int64(n)
+	return n, err
 }
 
 // Commit renames the staged content to <data>/<kind>/<sha256><ext> and returns that path. Identical content
