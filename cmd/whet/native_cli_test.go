@@ -148,8 +148,8 @@ func TestCLIPredictMatchesPyTorch(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, e := range errs {
-		if e != "" {
-			t.Fatalf("row %d: %s", i, e)
+		if e.Msg != "" {
+			t.Fatalf("row %d: %s", i, e.Msg)
 		}
 	}
 	pids, ptypes, mask := reftest.Pad(ids, types, 0)

@@ -148,8 +148,9 @@ func (h *eventLogHandler) WithGroup(string) slog.Handler { return h }
 // host/sandbox (default: the built-in bert-wordpiece with the model folder's vocab.txt and do_lower_case), the same
 // path the server uses.
 type tokenizer interface {
-	// Encode returns one row of ids and type ids per text; errs[i] is non-empty for a row the module rejected.
-	Encode(ctx context.Context, texts, pairs []string, maxLen int) (ids, types [][]int32, errs []string, err error)
+	// Encode returns one row of ids and type ids per text; errs[i].Msg is non-empty for a row the module rejected,
+	// or failed on alone (Code protocol.CodeModuleFailed).
+	Encode(ctx context.Context, texts, pairs []string, maxLen int) (ids, types [][]int32, errs []protocol.RowError, err error)
 	// Close releases the module instances.
 	Close(ctx context.Context)
 }
@@ -188,12 +189,19 @@ func newModuleTokenizer(ctx context.Context, module string, opts sandbox.Preproc
 	return &sandboxTokenizer{rt: rt, pre: pre}, nil
 }
 
-func (t *sandboxTokenizer) Encode(ctx context.Context, texts, pairs []string, maxLen int) ([][]int32, [][]int32, []string, error) {
+func (t *sandboxTokenizer) Encode(ctx context.Context, texts, pairs []string, maxLen int) ([][]int32, [][]int32, []protocol.RowError, error) {
 	out, err := t.pre.Preprocess(ctx, sandbox.PreprocessRequest{Texts: texts, TextPairs: pairs, MaxLength: maxLen})
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	return out.InputIDs, out.TypeIDs, out.Errors, nil
+	errs := make([]protocol.RowError, len(out.Errors))
+	for i, msg := range out.Errors {
+		errs[i].Msg = msg
+		if out.Faulted[i] {
+			errs[i].Code = protocol.CodeModuleFailed
+		}
+	}
+	return out.InputIDs, out.TypeIDs, errs, nil
 }
 
 func (t *sandboxTokenizer) Close(ctx context.Context) {
@@ -215,9 +223,9 @@ func tokenizeRows(ctx context.Context, tok tokenizer, ds *dataset.Dataset, maxLe
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: tokenize: %w", ds.File, err)
 		}
-		for j, msg := range errs {
-			if msg != "" {
-				return nil, nil, fmt.Errorf("%s:%d: tokenize: %s", ds.File, ds.Rows[s+j].Line, msg)
+		for j, e := range errs {
+			if e.Msg != "" {
+				return nil, nil, fmt.Errorf("%s:%d: tokenize: %s", ds.File, ds.Rows[s+j].Line, e.Msg)
 			}
 		}
 		ids = append(ids, i...)

@@ -173,14 +173,14 @@ func (c *classifier) Close(ctx context.Context) {
 }
 
 // logits tokenizes and classifies texts (pairs may be nil).
-func (c *classifier) logits(ctx context.Context, texts, pairs []string) ([][]float32, []string, error) {
+func (c *classifier) logits(ctx context.Context, texts, pairs []string) ([][]float32, []protocol.RowError, error) {
 	ids, types, errs, err := c.tok.Encode(ctx, texts, pairs, c.maxLen)
 	if err != nil {
 		return nil, nil, err
 	}
 	ok := make([]int, 0, len(ids))
 	for i := range ids {
-		if errs[i] == "" {
+		if errs[i].Msg == "" {
 			ok = append(ok, i)
 		}
 	}
@@ -262,8 +262,8 @@ func runPredict(args []string) error {
 		return err
 	}
 	for i, e := range errs {
-		if e != "" {
-			return fmt.Errorf("%s:%d: tokenize: %s", ds.File, ds.Rows[i].Line, e)
+		if e.Msg != "" {
+			return fmt.Errorf("%s:%d: tokenize: %s", ds.File, ds.Rows[i].Line, e.Msg)
 		}
 	}
 	var buf strings.Builder
@@ -350,8 +350,8 @@ func runEval(args []string) error {
 	in := train.EvalInput{Labels: ys, Predictions: make([]int, len(ys)), Probabilities: make([][]float32, len(ys)), LabelNames: c.labels}
 	loss := 0.0
 	for i, l := range logits {
-		if errs[i] != "" {
-			return fmt.Errorf("%s:%d: tokenize: %s", ds.File, ds.Rows[i].Line, errs[i])
+		if errs[i].Msg != "" {
+			return fmt.Errorf("%s:%d: tokenize: %s", ds.File, ds.Rows[i].Line, errs[i].Msg)
 		}
 		p := protocol.Softmax(l)
 		in.Predictions[i], in.Probabilities[i] = protocol.Argmax(l), p

@@ -86,7 +86,7 @@ func (m workerModel) Unload(ctx context.Context, adapter string) bool {
 	return m.set.unload(ctx, adapter)
 }
 
-func (m workerModel) Logits(ctx context.Context, adapter string, texts []string) ([]string, [][]float32, []string, error) {
+func (m workerModel) Logits(ctx context.Context, adapter string, texts []string) ([]string, [][]float32, []protocol.RowError, error) {
 	c := m.c
 	if adapter != "" {
 		ac, err := m.set.get(ctx, adapter)

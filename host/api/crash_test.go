@@ -62,3 +62,21 @@ func TestPredictModuleFailureIsServerSide(t *testing.T) {
 		t.Errorf("param %q type %q: want no param and server_error", param(se), se.Err.Type)
 	}
 }
+
+// In a batch of inputs, one the model's preprocess module fails on (it hangs past its row time limit) is the
+// server's side too: a 5xx naming the model and the module, while an input the module rejects stays the caller's
+// 400.
+func TestPredictModuleRowFailureIsServerSide(t *testing.T) {
+	ts := start(t, opts{})
+	m := ts.model("tiny", "neg", "pos")
+	ctx := context.Background()
+	_, err := ts.c.Predict(ctx, m.ID, sdk.PredictRequest{Inputs: []string{"fine", "a FAULT for the module", "also fine"}})
+	se := apiErr(t, err, 500, "predict: model[tiny]: input 1: module[hash-pre] function[whet_preprocess]: time limit exceeded")
+	if param(se) != "" || se.Err.Type != "server_error" {
+		t.Errorf("param %q type %q: want no param and server_error", param(se), se.Err.Type)
+	}
+	_, err = ts.c.Predict(ctx, m.ID, sdk.PredictRequest{Inputs: []string{"fine", "a FAIL of the input"}})
+	if se := apiErr(t, err, 400, "input 1: input contains FAIL"); param(se) != "inputs" {
+		t.Errorf("rejected input: param %q, want inputs", param(se))
+	}
+}

@@ -48,18 +48,19 @@ func (p *pipeProcess) Wait() error           { return <-p.done }
 func (p *pipeProcess) Kill() error           { p.close(); return nil }
 func (p *pipeProcess) Diagnostics() string   { return "in-process worker" }
 
-// TestPoolWithRealWorkerLoop: a batch holding a rejected row answers every other caller from the same single
-// worker request (no re-run per caller), and the bad caller's error names its input.
+// TestPoolWithRealWorkerLoop: a batch holding a rejected row and a row the module failed on answers every other
+// caller from the same single worker request (no re-run per caller); the bad caller's error names its input and is
+// a request error, the error of the caller whose input the module failed on is the model's (not a request error).
 func TestPoolWithRealWorkerLoop(t *testing.T) {
 	m := &protocoltest.HashModel{Names: []string{"neg", "pos"}, MaxLen: 16, Delay: time.Millisecond}
-	// The batch closes when it holds all 5 inputs; the long wait only guards against a slow scheduler.
-	p, err := predict.New(predict.Config{Start: startInProcess(m), BatchWait: 10 * time.Second, MaxBatch: 5})
+	// The batch closes when it holds all 7 inputs; the long wait only guards against a slow scheduler.
+	p, err := predict.New(predict.Config{Start: startInProcess(m), BatchWait: 10 * time.Second, MaxBatch: 7})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close(context.Background())
 	ctx := context.Background()
-	inputs := [][]string{{"good one", "good two"}, {"fine", "a FAIL row"}, {"also fine"}}
+	inputs := [][]string{{"good one", "good two"}, {"fine", "a FAIL row"}, {"also fine"}, {"ok", "a FAULT row"}}
 	want := map[string]protocol.Result{}
 	for _, in := range inputs {
 		_, logits, _, _ := m.Logits(ctx, "", in)
@@ -88,6 +89,9 @@ func TestPoolWithRealWorkerLoop(t *testing.T) {
 	var we *predict.WorkerError
 	if !errors.As(errs[1], &we) || !we.Request || !strings.Contains(we.Msg, "input 1: input contains FAIL") {
 		t.Fatalf("bad caller: err = %v", errs[1])
+	}
+	if !errors.As(errs[3], &we) || we.Request || we.Model != "m" || !strings.Contains(we.Msg, "input 1: module[hash-pre] function[whet_preprocess]: ") {
+		t.Fatalf("caller whose input the module failed on: err = %v, want the model's error naming the module", errs[3])
 	}
 	if errs[0] != nil || errs[2] != nil {
 		t.Fatalf("good callers: %v, %v", errs[0], errs[2])

@@ -430,7 +430,9 @@ func (w *worker) serveGroup(c *conn, live []*pending) error {
 	}
 }
 
-// deliver hands each caller its slice of rows: predictions, or a request error naming its first rejected input.
+// deliver hands each caller its slice of rows: predictions, or an error naming its first input without an answer:
+// a request error for an input the module rejected, a model error (not WorkerError.Request) for one the module
+// failed on (protocol.CodeModuleFailed).
 func deliver(live []*pending, rows []protocol.Result) {
 	off := 0
 	for _, r := range live {
@@ -440,7 +442,7 @@ func deliver(live []*pending, rows []protocol.Result) {
 		var err error
 		for i, row := range mine {
 			if row.Error != "" {
-				err = &WorkerError{Model: r.model, Msg: fmt.Sprintf("input %d: %s", i, row.Error), Request: true}
+				err = &WorkerError{Model: r.model, Msg: fmt.Sprintf("input %d: %s", i, row.Error), Request: row.Code != protocol.CodeModuleFailed}
 				break
 			}
 			preds[i] = sdk.Prediction{Label: row.Label, Score: row.Score, Scores: row.Scores}

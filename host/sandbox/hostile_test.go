@@ -95,6 +95,9 @@ func TestNoAmbientAuthority(t *testing.T) {
 	if want := "env=0 args=0 file=true dir=true"; out.Errors[0] != want {
 		t.Fatalf("guest sees %q, want %q", out.Errors[0], want)
 	}
+	if out.Faulted[0] {
+		t.Error("a row the module rejected is marked as the module's fault")
+	}
 }
 
 // TestTrustedTimeout: a trusted module cannot be interrupted, but the caller still gets ErrTimeout at the deadline
@@ -294,6 +297,9 @@ func TestHungRowFailsAlone(t *testing.T) {
 		}
 		if !strings.HasPrefix(out.Errors[1], "module[hostile] function[whet_preprocess]: ") || out.Errors[0] != "" || out.Errors[2] != "" {
 			t.Errorf("%s: row errors %q", bad, out.Errors)
+		}
+		if want := []bool{false, true, false}; !reflect.DeepEqual(out.Faulted, want) {
+			t.Errorf("%s: faulted rows %v, want %v (the module's fault, not the input's)", bad, out.Faulted, want)
 		}
 		if want := [][]int32{{'o', 'k'}, nil, {'f', 'i', 'n', 'e'}}; !reflect.DeepEqual(out.InputIDs, want) {
 			t.Errorf("%s: ids %v, want %v", bad, out.InputIDs, want)

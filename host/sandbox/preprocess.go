@@ -41,6 +41,10 @@ type PreprocessResult struct {
 	Tokens [][]string
 	// Errors holds each row's error; "" means the row is fine.
 	Errors []string
+	// Faulted[i] reports that Errors[i] is the module failing on that row run alone (it hung past
+	// Config.RowTimeout, trapped, panicked, ran out of memory or returned a bad result): the module's fault, where
+	// a row the module rejected (its own row error) is the input's.
+	Faulted []bool
 }
 
 // Preprocessor runs a preprocess module configured with PreprocessOptions on a pool of instances. It is safe for
@@ -104,6 +108,7 @@ func (p *Preprocessor) Preprocess(ctx context.Context, req PreprocessRequest) (P
 		TypeIDs:       make([][]int32, n),
 		AttentionMask: make([][]int32, n),
 		Errors:        make([]string, n),
+		Faulted:       make([]bool, n),
 	}
 	if req.WithTokens {
 		res.Tokens = make([][]string, n)
@@ -154,7 +159,7 @@ func (p *Preprocessor) Preprocess(ctx context.Context, req PreprocessRequest) (P
 		if err == nil || ch.hi-ch.lo == 1 || !faulted(ctx, err) {
 			return err
 		}
-		return p.isolate(ctx, ch, call, res.Errors, err)
+		return p.isolate(ctx, ch, call, &res, err)
 	}
 	if len(chunks) == 1 {
 		if err := run(ctx, chunks[0]); err != nil {
@@ -220,10 +225,10 @@ func faulted(ctx context.Context, err error) bool {
 }
 
 // isolate re-runs the rows of ch, whose call faulted with first, one at a time on fresh instances: a row that
-// faults alone gets its error in rowErrs and the others their results, so one hostile input (one that hangs the
-// module) fails alone. When more than maxIsolatedRows rows, or all of them, fault alone, the module fails on its
-// own and first is returned.
-func (p *Preprocessor) isolate(ctx context.Context, ch chunk, call func(context.Context, chunk) error, rowErrs []string, first error) error {
+// faults alone gets its error in res.Errors (and res.Faulted) and the others their results, so one hostile input
+// (one that hangs the module) fails alone. When more than maxIsolatedRows rows, or all of them, fault alone, the
+// module fails on its own and first is returned.
+func (p *Preprocessor) isolate(ctx context.Context, ch chunk, call func(context.Context, chunk) error, res *PreprocessResult, first error) error {
 	var failed []int
 	for i := ch.lo; i < ch.hi; i++ {
 		err := call(ctx, chunk{i, i + 1})
@@ -236,7 +241,7 @@ func (p *Preprocessor) isolate(ctx context.Context, ch chunk, call func(context.
 		if failed = append(failed, i); len(failed) > maxIsolatedRows || len(failed) == ch.hi-ch.lo {
 			return first
 		}
-		rowErrs[i] = err.Error()
+		res.Errors[i], res.Faulted[i] = err.Error(), true
 	}
 	p.rt.cfg.Logger.Warn("module faulted on single rows; the other rows of the call were answered",
 		"module", p.name, "rows", failed, "err", first)

@@ -72,7 +72,7 @@ func TestEventJSON(t *testing.T) {
 func TestServe(t *testing.T) {
 	m := &protocoltest.HashModel{Names: []string{"neg", "pos"}, MaxLen: 32}
 	in := strings.Join([]string{
-		`{"id":1,"inputs":["a","b FAIL","c"]}`,
+		`{"id":1,"inputs":["a","b FAIL","c","d FAULT"]}`,
 		`{"id":"x","inputs":[]}`,
 		`not json`,
 		``,
@@ -98,9 +98,13 @@ func TestServe(t *testing.T) {
 	}
 	_, logits, _, _ := m.Logits(context.Background(), "", []string{"a"})
 	want := protocol.Classify(m.Names, logits[0], false)
-	if string(r[0].ID) != "1" || len(r[0].Results) != 3 || !reflect.DeepEqual(r[0].Results[0], want) ||
+	if string(r[0].ID) != "1" || len(r[0].Results) != 4 || !reflect.DeepEqual(r[0].Results[0], want) ||
 		r[0].Results[1].Error != "input contains FAIL" || r[0].Results[1].Label != "" || r[0].Results[2].Error != "" {
 		t.Errorf("response 1 = %s", lines[1])
+	}
+	// Whose a row error is travels as its code: none for a rejected input, CodeModuleFailed for a module failure.
+	if r[0].Results[1].Code != "" || r[0].Results[3].Code != protocol.CodeModuleFailed || r[0].Results[3].Error == "" {
+		t.Errorf("row error codes: %s", lines[1])
 	}
 	if r[0].Results[0].Logits != nil || strings.Contains(lines[1], "logits") {
 		t.Errorf("logits sent unasked: %s", lines[1])

@@ -43,8 +43,8 @@ type Response struct {
 	Error    string `json:"error,omitempty"`
 }
 
-// Result is one input's answer in HF's text-classification shape, or Error for an input the preprocess module
-// rejected (then the other fields are empty).
+// Result is one input's answer in HF's text-classification shape, or Error (and Code) for an input that has no
+// answer (then the other fields are empty).
 type Result struct {
 	Label string `json:"label,omitempty"`
 	// Score is the probability of Label (rounded to 6 digits).
@@ -54,6 +54,19 @@ type Result struct {
 	// Logits are the raw logits, only when the request asked for them.
 	Logits []float64 `json:"logits,omitempty"`
 	Error  string    `json:"error,omitempty"`
+	// Code says whose Error it is: "" for an input the preprocess module rejected (the caller's), CodeModuleFailed
+	// for one the module failed on (the model's).
+	Code string `json:"code,omitempty"`
+}
+
+// CodeModuleFailed is Result.Code (and RowError.Code) for an input the model's preprocess module failed on when run
+// alone (it hung past its row time limit, trapped or ran out of memory): the model's fault, not the caller's.
+const CodeModuleFailed = "module_failed"
+
+// RowError is why one input has no logits: Msg, and Code as Result.Code. The zero value means none.
+type RowError struct {
+	Msg  string
+	Code string
 }
 
 // Model is what a worker serves: a loaded classifier with its tokenizer, and the LoRA adapters of it.
@@ -63,9 +76,9 @@ type Model interface {
 	// MaxSeqLength returns the tokens per row the model tokenizes to.
 	MaxSeqLength() int
 	// Logits classifies texts with the model, or with the LoRA adapter folder adapter when not "": one row of
-	// logits per text in the order of the returned labels, except where rowErrs[i] is not "" (the text was rejected
-	// by the preprocess module; its logits are nil). err fails every row.
-	Logits(ctx context.Context, adapter string, texts []string) (labels []string, logits [][]float32, rowErrs []string, err error)
+	// logits per text in the order of the returned labels, except where rowErrs[i].Msg is not "" (the preprocess
+	// module rejected the text, or failed on it: RowError.Code; its logits are nil). err fails every row.
+	Logits(ctx context.Context, adapter string, texts []string) (labels []string, logits [][]float32, rowErrs []RowError, err error)
 	// Unload unloads the adapter folder and reports whether it was loaded.
 	Unload(ctx context.Context, adapter string) bool
 }
@@ -136,8 +149,8 @@ func answer(ctx context.Context, m Model, req Request) Response {
 	res := make([]Result, len(logits))
 	for i, l := range logits {
 		switch {
-		case rowErrs[i] != "":
-			res[i] = Result{Error: rowErrs[i]}
+		case rowErrs[i].Msg != "":
+			res[i] = Result{Error: rowErrs[i].Msg, Code: rowErrs[i].Code}
 		case len(l) != len(labels):
 			res[i] = Result{Error: fmt.Sprintf("model returned %d logits for %d labels", len(l), len(labels))}
 		default:

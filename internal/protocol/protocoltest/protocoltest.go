@@ -11,10 +11,13 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/whetml/whet/internal/protocol"
 )
 
 // HashModel gives each label a logit from a hash of the label and the text, so answers are deterministic. A text
 // containing "FAIL" is rejected as a row error ("input contains FAIL"), as a preprocess module rejects a row; one
+// containing "FAULT" gets a row error with protocol.CodeModuleFailed, as an input the module hangs on alone; one
 // containing "TRAP" fails the whole request, as a failing module does; one containing "HANG" blocks until ctx ends,
 // as a worker hung in native code.
 type HashModel struct {
@@ -61,7 +64,7 @@ func (m *HashModel) Unload(_ context.Context, adapter string) bool {
 }
 
 // Logits implements protocol.Model.
-func (m *HashModel) Logits(ctx context.Context, adapter string, texts []string) ([]string, [][]float32, []string, error) {
+func (m *HashModel) Logits(ctx context.Context, adapter string, texts []string) ([]string, [][]float32, []protocol.RowError, error) {
 	if adapter != "" && !m.Adapters {
 		return nil, nil, nil, fmt.Errorf("adapter[%s]: not found", adapter)
 	}
@@ -84,7 +87,7 @@ func (m *HashModel) Logits(ctx context.Context, adapter string, texts []string) 
 		}
 	}
 	logits := make([][]float32, len(texts))
-	errs := make([]string, len(texts))
+	errs := make([]protocol.RowError, len(texts))
 	for i, text := range texts {
 		if strings.Contains(text, "HANG") {
 			<-ctx.Done()
@@ -94,7 +97,12 @@ func (m *HashModel) Logits(ctx context.Context, adapter string, texts []string) 
 			return nil, nil, nil, fmt.Errorf("module[hash-pre] function[whet_preprocess]: wasm trap: unreachable")
 		}
 		if strings.Contains(text, "FAIL") {
-			errs[i] = "input contains FAIL"
+			errs[i] = protocol.RowError{Msg: "input contains FAIL"}
+			continue
+		}
+		if strings.Contains(text, "FAULT") {
+			errs[i] = protocol.RowError{Code: protocol.CodeModuleFailed, Msg: "module[hash-pre] function[whet_preprocess]: " +
+				"time limit exceeded: stopped after the 2s limit (Config.RowTimeout: 2s per row)"}
 			continue
 		}
 		logits[i] = make([]float32, len(m.Names))
