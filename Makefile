@@ -77,11 +77,13 @@ build: deps wasm $(ORT_WEB)
 
 # layer: whet's C++ layer as a shared library (build/layer/libwhet_torch.so, against LIBTORCH or the torch python3
 # imports, else the system's) and a whet binary that loads it at run time (build/layer/whet; it finds the library
-# next to itself or on LD_LIBRARY_PATH). Carry the binary to a machine with its own libtorch and build the library
-# there with scripts/build-layer.sh: scripts/gpu-check.sh does exactly that.
+# next to itself or on LD_LIBRARY_PATH), with native/torch's tests built the same way (build/layer/torch.test: the
+# CUDA paths' tests). Carry them to a machine with its own libtorch and build the library there with
+# scripts/build-layer.sh: scripts/gpu-check.sh does exactly that.
 layer:
 	scripts/build-layer.sh build/layer/libwhet_torch.so
 	CGO_LDFLAGS='-L$(ROOT)/build/layer -Wl,-rpath,$$ORIGIN' $(GO) build -tags whet_layer -o build/layer/whet ./cmd/whet
+	CGO_LDFLAGS='-L$(ROOT)/build/layer -Wl,-rpath,$$ORIGIN' $(GO) test -c -tags whet_layer -o build/layer/torch.test ./native/torch
 
 vet: build
 	$(GO) vet ./...

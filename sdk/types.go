@@ -355,6 +355,9 @@ type Hyperparameters struct {
 	// LoraModulesToSave are comma-separated modules trained in full: classifier (always) and pooler. Default:
 	// "classifier".
 	LoraModulesToSave string `json:"lora_modules_to_save,omitempty"`
+	// Precision is the forward pass's arithmetic: "auto" (bf16 on a GPU, fp32 on the CPU), "fp32", "bf16", or
+	// "fp16" (GPU only, with dynamic loss scaling). Weights and the fine-tuned model stay float32. Default: "auto".
+	Precision string `json:"precision,omitempty"`
 }
 
 // CreateJobRequest is the body of POST /v1/fine_tuning/jobs.

@@ -347,6 +347,12 @@ func TestCLIBadInput(t *testing.T) {
 			[]string{"notext.jsonl:2", `field "text": missing text`}},
 		{"missing model folder", []string{"eval", "--model", filepath.Join(dir, "nope"), "--input", good}, []string{"nope", "no such file"}},
 		{"missing flag", []string{"train", "--model", model}, []string{"--train is required"}},
+		{"fp16 on the CPU", []string{"train", "--model", model, "--train", good, "--out", filepath.Join(dir, "o4"), "--device", "cpu", "--precision", "fp16", "--progress", "json"},
+			[]string{`"code":"invalid_hyperparameters"`, "precision", "float16 autocast needs a CUDA device; use bf16 or fp32 on the CPU"}},
+		{"fp16 predict on the CPU", []string{"predict", "--model", model, "--input", good, "--output", pred, "--precision", "fp16"},
+			[]string{"--precision", "float16 autocast needs a CUDA device"}},
+		{"unknown precision", []string{"train", "--model", model, "--train", good, "--out", filepath.Join(dir, "o5"), "--precision", "int8"},
+			[]string{"--precision: must be one of auto, fp32, bf16, fp16"}},
 		{"model init bad heads", []string{"model", "init", "--vocab", cliVocab(t, dir), "--labels", "a,b", "--hidden", "30", "--heads", "4", "--out", filepath.Join(dir, "x")},
 			[]string{"hidden_size", "not a multiple of num_attention_heads"}},
 	}

@@ -64,6 +64,11 @@ func deviceFlag(fs *flag.FlagSet) *string {
 	return fs.String("device", "auto", "auto, cpu, cuda or cuda:N (auto: WHET_DEVICE when set, else the first GPU when libtorch has CUDA and one is visible, else the CPU)")
 }
 
+// inferPrecisionFlag registers --precision for predict and eval (training's is a run spec hyperparameter).
+func inferPrecisionFlag(fs *flag.FlagSet) *string {
+	return fs.String("precision", "fp32", "forward-pass arithmetic: fp32 (the reference logits), bf16 (autocast, on a GPU or the CPU), fp16 (GPU only) or auto (bf16 on a GPU that has it, fp16 on older GPUs, fp32 on the CPU)")
+}
+
 // setThreads applies --threads to libtorch.
 func setThreads(n int) {
 	if n <= 0 {

@@ -37,6 +37,8 @@ type classifier struct {
 	labels  []string
 	maxLen  int
 	batch   int
+	// prec is the forward pass's arithmetic (--precision; "" is fp32).
+	prec torch.Precision
 }
 
 // loadClassifier reads a model folder (which must have a classifier with labels), or a LoRA adapter folder and its
@@ -197,7 +199,7 @@ func (c *classifier) logits(ctx context.Context, texts, pairs []string) ([][]flo
 	}
 	out := make([][]float32, len(ids))
 	if len(ok) > 0 {
-		l, err := infer.New(c.model, infer.Options{BatchSize: c.batch, Adapter: c.adapter}).Logits(ctx, okIDs, okTypes)
+		l, err := infer.New(c.model, infer.Options{BatchSize: c.batch, Adapter: c.adapter, Precision: c.prec}).Logits(ctx, okIDs, okTypes)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -239,6 +241,7 @@ func runPredict(args []string) error {
 	textCol := fs.String("text-column", "", "text column (default: found by name)")
 	pairCol := fs.String("text-pair-column", "", "second text column")
 	fs.String("server", "", "predict through a whet server at this URL instead of locally")
+	precision := inferPrecisionFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -257,6 +260,9 @@ func runPredict(args []string) error {
 		return err
 	}
 	defer c.Close(ctx)
+	if c.prec, err = torch.PrecisionFor(*precision, c.model.Device()); err != nil {
+		return fmt.Errorf("--precision: %w", err)
+	}
 	logits, errs, err := c.logits(ctx, ds.Texts(), ds.TextPairs())
 	if err != nil {
 		return err
@@ -302,6 +308,7 @@ func runEval(args []string) error {
 	textCol := fs.String("text-column", "", "text column (default: found by name)")
 	pairCol := fs.String("text-pair-column", "", "second text column")
 	labelCol := fs.String("label-column", "", "label column (default: found by name)")
+	precision := inferPrecisionFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -337,6 +344,9 @@ func runEval(args []string) error {
 		return err
 	}
 	defer c.Close(ctx)
+	if c.prec, err = torch.PrecisionFor(*precision, c.model.Device()); err != nil {
+		return fmt.Errorf("--precision: %w", err)
+	}
 	log := newLogger(false)
 	evaluate, closeEval, err := newEvaluate(ctx, *evalModule, log)
 	if err != nil {

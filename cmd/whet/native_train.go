@@ -38,7 +38,6 @@ func runTrain(args []string) (err error) {
 	progress := fs.String("progress", "", "bar, json (NDJSON events on stderr) or none (default: bar on a terminal, else none)")
 	resume := fs.String("resume", "", "checkpoint folder to continue from")
 	device := deviceFlag(fs)
-	precision := fs.String("precision", "auto", "forward-pass arithmetic: auto (bf16 on a GPU, fp32 on the CPU), fp32, bf16, or fp16 (GPU, with loss scaling); weights and checkpoints stay fp32")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -92,7 +91,7 @@ func runTrain(args []string) (err error) {
 	cfg := train.Config{
 		ModelDir: spec.Model, OutDir: spec.OutputDir, Train: trainEx, Validation: valEx, Hyperparameters: spec.Hyperparameters,
 		Threads: *threads, Resume: *resume,
-		Device: *device, Precision: *precision, Evaluate: evaluate, Logger: log, LoRA: loraOpts,
+		Device: *device, Evaluate: evaluate, Logger: log, LoRA: loraOpts,
 	}
 	if cfg.Files, cfg.TokenizerConfig, err = trainedWith(moduleUsed(spec.PreprocessModule, rt), maxLen); err != nil {
 		return err
@@ -328,9 +327,12 @@ func errorCode(err error) string {
 	var de *dataset.Error
 	var se *checkpoint.ShapeError
 	var me *sandbox.CallError
+	var fe *runspec.FieldError
 	switch {
 	case errors.As(err, &ce):
 		return ce.code
+	case errors.As(err, &fe): // a hyperparameter this trainer cannot run (fp16 without a GPU)
+		return protocol.CodeInvalidHyperparameters
 	case errors.As(err, &de): // dataset.Errors unwraps to its first *Error
 		return protocol.CodeInvalidFile
 	case errors.As(err, &se), errors.Is(err, bert.ErrNoLabels):

@@ -15,10 +15,10 @@ import (
 )
 
 // TestAPIAndCLITrainAlike: a fine-tune with default hyperparameters through the HTTP API and through `whet train`,
-// given the same training and validation files and seed (0: a real seed on both routes), writes byte-identical
-// weights and the same training_args.json hyperparameters. Without a validation file, the API's job (which trains
-// on the upload's stored rows) and `whet train --validation-split 0.1` hold out the same rows: identical weights
-// again. Needs WHET_BIN (see TestEndToEnd).
+// given the same training and validation files, seed (0: a real seed on both routes) and precision (bf16: CPU
+// autocast), writes byte-identical weights and the same training_args.json hyperparameters. Without a validation
+// file, the API's job (which trains on the upload's stored rows) and `whet train --validation-split 0.1` hold out
+// the same rows: identical weights again. Needs WHET_BIN (see TestEndToEnd).
 func TestAPIAndCLITrainAlike(t *testing.T) {
 	bin := whetBin(t)
 	tmp := t.TempDir()
@@ -55,7 +55,7 @@ func TestAPIAndCLITrainAlike(t *testing.T) {
 	// weights; it returns both output folders.
 	train := func(req sdk.CreateJobRequest, cliName string, cliArgs ...string) (apiOut, cliOut string) {
 		t.Helper()
-		req.Model, req.TrainingFile, req.Hyperparameters = model.ID, ids[0], sdk.Hyperparameters{Seed: &seed}
+		req.Model, req.TrainingFile, req.Hyperparameters = model.ID, ids[0], sdk.Hyperparameters{Seed: &seed, Precision: "bf16"}
 		job, err := c.CreateJob(ctx, req)
 		if err != nil {
 			t.Fatal(err)
@@ -67,7 +67,7 @@ func TestAPIAndCLITrainAlike(t *testing.T) {
 			t.Fatalf("job = %+v, %v", job, err)
 		}
 		apiOut, cliOut = filepath.Join(tmp, "data", "jobs", job.ID, "out"), filepath.Join(tmp, cliName)
-		args := append([]string{"train", "--model", base, "--train", trainPath, "--out", cliOut, "--seed", "0", "--threads", "2",
+		args := append([]string{"train", "--model", base, "--train", trainPath, "--out", cliOut, "--seed", "0", "--precision", "bf16", "--threads", "2",
 			"--progress", "none"}, cliArgs...)
 		if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
 			t.Fatalf("whet train: %v\n%s", err, out)
@@ -83,7 +83,11 @@ func TestAPIAndCLITrainAlike(t *testing.T) {
 	apiSpec, err1 := runspec.Read(filepath.Join(apiOut, runspec.FileName))
 	cliSpec, err2 := runspec.Read(filepath.Join(cliOut, runspec.FileName))
 	if err1 != nil || err2 != nil || apiSpec.Hyperparameters != cliSpec.Hyperparameters || cliSpec.Seed != 0 ||
-		cliSpec.Hyperparameters != func() runspec.Hyperparameters { h := runspec.Default(); h.Seed, h.MaxSeqLength = 0, 64; return h }() {
+		cliSpec.Hyperparameters != func() runspec.Hyperparameters {
+			h := runspec.Default()
+			h.Seed, h.MaxSeqLength, h.Precision = 0, 64, "bf16"
+			return h
+		}() {
 		t.Fatalf("training_args.json: API %+v (%v), CLI %+v (%v)", apiSpec.Hyperparameters, err1, cliSpec.Hyperparameters, err2)
 	}
 	train(sdk.CreateJobRequest{}, "cli-split", "--validation-split", "0.1")

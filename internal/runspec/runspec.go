@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/whetml/whet/sdk"
@@ -67,6 +68,10 @@ type Hyperparameters struct {
 	// LoraModulesToSave are the comma-separated modules trained in full and saved with the adapter: classifier
 	// (always) and pooler.
 	LoraModulesToSave string `json:"lora_modules_to_save"`
+	// Precision is the forward pass's arithmetic: "auto" (bf16 on a GPU, fp32 on the CPU), "fp32", "bf16"
+	// (autocast, on a GPU or the CPU) or "fp16" (autocast with dynamic loss scaling, GPU only: the trainer refuses it
+	// on the CPU). Weights, optimizer state and checkpoints stay float32 in every mode.
+	Precision string `json:"precision"`
 }
 
 // Spec is one fine-tuning run: what to train on and how. The paths are the trainer's (local files).
@@ -112,6 +117,7 @@ func Default() Hyperparameters {
 		LoraAlpha:          8,
 		LoraTargetModules:  "query,value",
 		LoraModulesToSave:  "classifier",
+		Precision:          "auto",
 	}
 }
 
@@ -241,6 +247,14 @@ func params() []param {
 			}},
 		{"lora_modules_to_save", "lora-modules-to-save", "modules trained in full and saved with the adapter: classifier (always) and pooler",
 			func(s *Spec) any { return &s.LoraModulesToSave }, func(s *Spec) string { return "" }},
+		{"precision", "precision", "forward-pass arithmetic: auto (bf16 on a GPU, fp32 on the CPU), fp32, bf16, or fp16 (GPU only, with loss scaling); weights and checkpoints stay fp32",
+			func(s *Spec) any { return &s.Precision },
+			func(s *Spec) string {
+				if !slices.Contains(Precisions(), s.Precision) {
+					return fmt.Sprintf("must be one of %s, got %q", strings.Join(Precisions(), ", "), s.Precision)
+				}
+				return ""
+			}},
 		{"model", "model", "base model folder (HF layout)", func(s *Spec) any { return &s.Model }, nil},
 		{"train_file", "train", "training data: JSONL, CSV or TSV with a header", func(s *Spec) any { return &s.TrainFile }, nil},
 		{"validation_file", "validation", "validation data, evaluated after each epoch", func(s *Spec) any { return &s.ValidationFile }, nil},
@@ -399,6 +413,9 @@ func FlagError(err error) error {
 	}
 	return err
 }
+
+// Precisions returns the values Hyperparameters.Precision takes.
+func Precisions() []string { return []string{"auto", "fp32", "bf16", "fp16"} }
 
 func intIn(v, lo, hi int) string {
 	if v < lo || v > hi {

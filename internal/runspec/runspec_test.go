@@ -36,6 +36,7 @@ func TestNamesMatchTheAPI(t *testing.T) {
 	}
 	h := runspec.Default()
 	h.MaxSeqLength, h.Seed, h.WarmupRatio, h.MaxSteps, h.EvalEvery, h.EarlyStoppingPatience = 64, 0, 0.2, 7, 5, 2
+	h.Precision = "bf16"
 	back, err := runspec.FromAPI(h.API())
 	if err != nil || back != h {
 		t.Fatalf("FromAPI(API(h)) = %+v, %v; want %+v", back, err, h)
@@ -58,6 +59,8 @@ func TestDefaultsAndChecks(t *testing.T) {
 		{func(h *runspec.Hyperparameters) { h.MaxGradNorm = -1 }, "max_grad_norm"},
 		{func(h *runspec.Hyperparameters) { h.ClassWeights = "" }, "class_weights"},
 		{func(h *runspec.Hyperparameters) { h.MetricForBestModel = "F1!" }, "metric_for_best_model"},
+		{func(h *runspec.Hyperparameters) { h.Precision = "fp8" }, "precision"},
+		{func(h *runspec.Hyperparameters) { h.Precision = "" }, "precision"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

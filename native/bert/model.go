@@ -374,20 +374,14 @@ func Float32Tensor(vals []float32, shape []int64, dev gotch.Device) (*ts.Tensor,
 	return hostTensor(vals, shape, gotch.Float, dev)
 }
 
-// hostTensor copies vals (whose Go type matches kind) into a new tensor on the CPU and moves it to dev.
+// hostTensor copies vals (whose Go type matches kind) into a new tensor on dev (on a GPU through pinned memory,
+// without waiting for the transfer: torch.HostTensor).
 func hostTensor[T float32 | int64](vals []T, shape []int64, kind gotch.DType, dev gotch.Device) (*ts.Tensor, error) {
 	var b []byte
 	if len(vals) > 0 {
 		b = unsafe.Slice((*byte)(unsafe.Pointer(&vals[0])), int(unsafe.Sizeof(vals[0]))*len(vals))
 	}
-	t, err := ts.OfDataSize(b, shape, kind)
-	if err != nil {
-		return nil, err
-	}
-	if dev.IsCuda() {
-		return t.To(dev, true)
-	}
-	return t, nil
+	return torch.HostTensor(b, shape, kind, dev)
 }
 
 // dropout applies dropout with probability p when training; it consumes x.

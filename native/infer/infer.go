@@ -8,10 +8,12 @@ import (
 	"runtime"
 	"sort"
 
+	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/whetml/whet/native/bert"
 	"github.com/whetml/whet/native/checkpoint"
+	"github.com/whetml/whet/native/torch"
 )
 
 // DefaultBatchSize is Options.BatchSize's default.
@@ -24,6 +26,10 @@ type Options struct {
 	// Adapter, when set, is a LoRA adapter of the model applied to every row (its classifier gives the logits); the
 	// Predictor does not own it. Default: nil (the model alone).
 	Adapter *bert.Adapter
+	// Precision is the forward pass's arithmetic: torch.FP32 or "" (the logits the parity tests check), or
+	// torch.BF16/torch.FP16 under autocast (faster on a GPU, logits within ~1e-2; fp16 on a GPU only: resolve it
+	// with torch.PrecisionFor). Default: "" (fp32).
+	Precision torch.Precision
 }
 
 // Predictor runs a classifier model; it does not own the model.
@@ -97,13 +103,7 @@ func (p *Predictor) Logits(ctx context.Context, ids, typeIDs [][]int32) ([][]flo
 			return nil, fmt.Errorf("infer: %w", err)
 		}
 		vals := make([]float32, len(idx)*L)
-		ts.NoGrad(func() {
-			var logits *ts.Tensor
-			if logits, err = p.m.ClassifyWith(b, p.opts.Adapter, false); err == nil {
-				err = logits.CopyData(vals, uint(len(vals)))
-				logits.MustDrop()
-			}
-		})
+		ts.NoGrad(func() { err = p.classify(b, vals) })
 		b.Close()
 		if err != nil {
 			return nil, fmt.Errorf("infer: %w", err)
@@ -113,6 +113,32 @@ func (p *Predictor) Logits(ctx context.Context, ids, typeIDs [][]int32) ([][]flo
 		}
 	}
 	return out, nil
+}
+
+// classify runs one batch in the Predictor's precision and copies its float32 logits into vals.
+func (p *Predictor) classify(b *bert.Batch, vals []float32) error {
+	lowp := p.opts.Precision != "" && p.opts.Precision != torch.FP32
+	if lowp {
+		if err := torch.Autocast(p.m.Device(), p.opts.Precision); err != nil {
+			return err
+		}
+	}
+	logits, err := p.m.ClassifyWith(b, p.opts.Adapter, false)
+	if lowp {
+		if err == nil {
+			logits = logits.MustTotype(gotch.Float, true)
+		}
+		if offErr := torch.AutocastOff(p.m.Device()); err == nil && offErr != nil {
+			logits.MustDrop()
+			return offErr
+		}
+	}
+	if err != nil {
+		return err
+	}
+	err = logits.CopyData(vals, uint(len(vals)))
+	logits.MustDrop()
+	return err
 }
 
 // LoadAdapter reads the LoRA adapter folder dir (written by whet or by peft) and builds it for m, which must be the

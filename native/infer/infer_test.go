@@ -64,3 +64,41 @@ func TestLogitsOrderAndPadding(t *testing.T) {
 		t.Errorf("cancelled ctx: err = %v", err)
 	}
 }
+
+// TestLogitsBF16: inference under bfloat16 autocast (Options.Precision, on the CPU here: libtorch 1.13 and 2.x have
+// it) gives float32 logits that differ from fp32's (autocast acted) by no more than bf16 rounding explains, and the
+// model is back to fp32 afterwards (autocast turned off).
+func TestLogitsBF16(t *testing.T) {
+	torch.SetThreads(1)
+	cfg := bert.DefaultConfig()
+	cfg.VocabSize, cfg.HiddenSize, cfg.NumHiddenLayers, cfg.NumAttentionHeads, cfg.IntermediateSize = 30, 32, 2, 2, 64
+	cfg.MaxPositionEmbeddings = 16
+	m, err := bert.New(cfg, bert.Options{Heads: bert.HeadClassifier, NumLabels: 3, Device: gotch.CPU, Seed: 4}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	rows := [][]int32{{2, 5, 3}, {2, 9, 8, 7, 6, 3}, {2, 11, 12, 13, 14, 3}}
+	logits := func(p torch.Precision) [][]float32 {
+		l, err := infer.New(m, infer.Options{Precision: p}).Logits(context.Background(), rows, nil)
+		if err != nil {
+			t.Fatalf("precision %q: %v", p, err)
+		}
+		return l
+	}
+	fp32, bf16, again := logits(torch.FP32), logits(torch.BF16), logits("")
+	diff, changed := 0.0, false
+	for i := range fp32 {
+		for j := range fp32[i] {
+			d := math.Abs(float64(fp32[i][j] - bf16[i][j]))
+			diff, changed = max(diff, d), changed || d > 0
+			if again[i][j] != fp32[i][j] {
+				t.Fatalf("fp32 after a bf16 run: row %d logit %d %g, was %g", i, j, again[i][j], fp32[i][j])
+			}
+		}
+	}
+	t.Logf("max |bf16 - fp32| = %.2e", diff)
+	if !changed || diff > 0.05 {
+		t.Fatalf("max |bf16 - fp32| = %g: want > 0 (autocast acted) and <= 0.05 (bf16 rounding)", diff)
+	}
+}

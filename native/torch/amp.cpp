@@ -3,6 +3,8 @@
 // Mixed precision: libtorch's autocast, switched per thread (whet runs a model on one locked OS thread).
 #include <ATen/autocast_mode.h>
 
+#include <dlfcn.h>
+
 #include <exception>
 #include <string>
 
@@ -15,6 +17,18 @@ thread_local std::string amp_error;
 extern "C" {
 
 const char *whet_amp_last_error(void) { return amp_error.c_str(); }
+
+int whet_cuda_bf16(int device) {
+  // The CUDA runtime libtorch_cuda loaded (a CPU libtorch has none: then this is never asked). Looked up at run time
+  // so the layer builds and links the same against CPU and CUDA libtorch. 75: cudaDevAttrComputeCapabilityMajor.
+  using get_attribute = int (*)(int *value, int attr, int device);
+  auto get = reinterpret_cast<get_attribute>(dlsym(RTLD_DEFAULT, "cudaDeviceGetAttribute"));
+  int major = 0;
+  if (get == nullptr || get(&major, 75, device) != 0) {
+    return 1; // cannot tell: bf16 runs everywhere CUDA 11+ does, emulated before Ampere
+  }
+  return major >= 8;
+}
 
 int whet_autocast(int cuda, int dtype) {
   try {

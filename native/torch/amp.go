@@ -31,6 +31,12 @@ func Autocast(dev gotch.Device, p Precision) error {
 	return nil
 }
 
+// PrecisionFor resolves a --precision value for dev (ResolvePrecision, asking a GPU whether it has bf16).
+func PrecisionFor(s string, dev gotch.Device) (Precision, error) {
+	cuda := dev.IsCuda()
+	return ResolvePrecision(s, cuda, cuda && C.whet_cuda_bf16(C.int(dev.Value)) != 0)
+}
+
 // AutocastOff turns autocast off on dev's device type for the calling thread and drops its cache of cast weights.
 func AutocastOff(dev gotch.Device) error { return Autocast(dev, FP32) }
 

@@ -8,6 +8,8 @@ extern "C" {
 // Returns 0, or -1 with whet_amp_last_error set.
 int whet_autocast(int cuda, int dtype);
 const char *whet_amp_last_error(void);
+// whet_cuda_bf16 reports whether CUDA device has native bfloat16 (compute capability >= 8.0); 1 when it cannot tell.
+int whet_cuda_bf16(int device);
 #ifdef __cplusplus
 }
 #endif

@@ -20,6 +20,10 @@
 
 #include <ATen/autocast_mode.h>
 
+// at::_fused_adamw_ (AdamW over a list of tensors in one kernel): CUDA from 2.0, the CPU from 2.4; 1.13 has neither.
+#define WHET_FUSED_ADAMW_CUDA WHET_TORCH_AT_LEAST(2, 0)
+#define WHET_FUSED_ADAMW_CPU WHET_TORCH_AT_LEAST(2, 4)
+
 namespace whet_compat {
 
 // set_autocast turns autocast on or off for one device type on the calling thread, with the given lower precision.

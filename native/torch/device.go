@@ -49,13 +49,17 @@ const (
 	FP16 Precision = "fp16"
 )
 
-// ResolvePrecision checks a --precision value for a device: "auto" or "" is bf16 on CUDA and fp32 on the CPU; fp16
-// on the CPU is refused.
-func ResolvePrecision(s string, cuda bool) (Precision, error) {
+// ResolvePrecision checks a --precision value for a device: "auto" or "" is bf16 on a GPU that has it (cudaBF16:
+// compute capability 8.0 and later), fp16 on an older GPU and fp32 on the CPU; fp16 on the CPU is refused.
+// PrecisionFor asks the device.
+func ResolvePrecision(s string, cuda, cudaBF16 bool) (Precision, error) {
 	switch p := Precision(strings.ToLower(strings.TrimSpace(s))); p {
 	case "", "auto":
-		if cuda {
+		switch {
+		case cuda && cudaBF16:
 			return BF16, nil
+		case cuda:
+			return FP16, nil
 		}
 		return FP32, nil
 	case FP32, BF16:

@@ -1,10 +1,11 @@
-// Package torch is whet's narrow boundary to libtorch: thread count, seeding, device choice, the compat header
-// that lets gotch v0.7.0 build on Debian's libtorch 1.13.1, and glibc malloc settings applied at load time
-// (malloc.c: one arena and raised mmap/trim thresholds, so a training step's buffers are not faulted back in every
-// step; WHET_MALLOC_DEFAULTS=1 turns them off), and fused CPU kernels for the memory-bound parts of a training step
-// (fused.cpp): AdamW with clipping in one pass per parameter, and dropout with a counter-based mask instead of
-// libtorch's serial Bernoulli draws.
-//
+// Package torch is whet's narrow boundary to libtorch: thread count, seeding, device and precision choice, the
+// compat header (compat.h) that lets the C++ layer build on libtorch 1.13 and 2.x, and glibc malloc settings applied
+// at load time (malloc.c: one arena and raised mmap/trim thresholds, so a training step's buffers are not faulted
+// back in every step; WHET_MALLOC_DEFAULTS=1 turns them off), fused CPU kernels for the memory-bound parts of a
+// training step (fused.cpp): AdamW with clipping in one pass per parameter, and dropout with a counter-based mask
+// instead of libtorch's serial Bernoulli draws; and their GPU paths: AdamW with clipping and loss scaling on the
+// device through libtorch's _fused_adamw_, libtorch's CUDA dropout, autocast (amp.cpp) and batches copied through
+// pinned memory (copy.cpp).//
 // It is the only whet package with its own cgo. Everything else under native/ talks to libtorch through gotch's
 // Go API and this package; nothing outside native/ and cmd/whet imports either.
 //

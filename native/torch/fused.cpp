@@ -4,13 +4,16 @@
 // AdamW with gradient clipping (torch.optim.AdamW takes ~7 passes per parameter plus 2 for clipping and 1 for
 // zero_grad) and dropout (bernoulli_ draws one double per element from a serial generator, then div_ and mul).
 // Each kernel here is one parallel pass. Tensors that are not contiguous float32 CPU tensors take the plain ATen
-// path with the same arithmetic, so CUDA keeps working.
+// path with the same arithmetic. Parameters on a GPU take whet_adamw_step_device: libtorch's _fused_adamw_ where
+// it exists (2.x), clipping and loss scaling on the device, no read back to the host except to skip a float16 step.
+// Dropout on a GPU is libtorch's (its CUDA dropout is one fused kernel).
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
 
+#include <algorithm>
 #include <cmath>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -238,6 +241,11 @@ struct Dropout : public torch::autograd::Function<Dropout> {
   }
 };
 
+// has_fused_adamw reports whether this libtorch has _fused_adamw_ for tensors on device (compat.h).
+bool has_fused_adamw(const at::Device &device) {
+  return (device.is_cuda() && WHET_FUSED_ADAMW_CUDA) || (device.is_cpu() && WHET_FUSED_ADAMW_CPU);
+}
+
 uint64_t next_seed() {
   auto gen = at::detail::getDefaultCPUGenerator();
   std::lock_guard<std::mutex> lock(gen.mutex());
@@ -263,6 +271,7 @@ int whet_grad_sum_squares(void **params, int n, double *out) {
     std::vector<at::Tensor> grads(n);
     std::vector<int64_t> sizes(n, 0);
     double slow = 0;
+    at::Tensor slow_sum;
     for (int i = 0; i < n; i++) {
       const at::Tensor &g = T(params[i]).grad();
       if (!g.defined()) {
@@ -272,8 +281,13 @@ int whet_grad_sum_squares(void **params, int n, double *out) {
         grads[i] = g;
         sizes[i] = g.numel();
       } else {
-        slow += g.detach().to(at::kDouble).pow(2).sum().item<double>();
+        // Summed where the gradient lives and read back once below (one device sync, not one per tensor).
+        at::Tensor s = g.detach().to(at::kDouble).pow(2).sum();
+        slow_sum = slow_sum.defined() ? slow_sum + s.to(slow_sum.device()) : s;
       }
+    }
+    if (slow_sum.defined()) {
+      slow = slow_sum.item<double>();
     }
     std::vector<Chunk> cs = chunks(sizes);
     std::vector<double> partial(cs.size(), 0.0);
@@ -342,6 +356,92 @@ int whet_adamw_step(void **params, void **m, void **v, const double *weight_deca
                      T(m[i]).data_ptr<float>() + o, T(v[i]).data_ptr<float>() + o, cs[c].end - o, sc[i]);
       }
     });
+  });
+}
+
+int whet_adamw_step_device(void **params, void **m, void **v, const double *weight_decay, int n, int64_t step,
+                           double lr, double beta1, double beta2, double eps, double max_norm, double loss_scale,
+                           int skip_nonfinite, int *skipped) {
+  return guard([&] {
+    at::NoGradGuard no_grad;
+    *skipped = 0;
+    std::vector<int> live; // the parameters with a gradient
+    std::vector<at::Tensor> grads;
+    for (int i = 0; i < n; i++) {
+      if (T(params[i]).grad().defined()) {
+        live.push_back(i);
+        grads.push_back(T(params[i]).grad());
+      }
+    }
+    if (live.empty()) {
+      return;
+    }
+    // The global norm of the unscaled gradients, on the device: a norm per gradient, then the norm of those.
+    std::vector<at::Tensor> norms = at::_foreach_norm(grads, 2);
+    for (at::Tensor &x : norms) {
+      x = x.to(at::kFloat);
+    }
+    const at::Tensor norm = at::linalg_vector_norm(at::stack(norms), 2) / loss_scale;
+    // What the gradients are multiplied by: the clipping coefficient (as the CPU path: only above max_norm) over
+    // the loss scale. _fused_adamw_ divides by its grad_scale, so it gets the inverse.
+    at::Tensor coef = at::ones_like(norm);
+    if (max_norm > 0) {
+      coef = at::where(norm > max_norm, (norm + 1e-6).reciprocal() * max_norm, coef);
+    }
+    coef = coef / loss_scale;
+    c10::optional<at::Tensor> found_inf;
+    if (skip_nonfinite) {
+      found_inf = at::logical_not(at::isfinite(norm)).to(at::kFloat);
+    }
+    // The parameters in groups of one weight decay and dtype, as torch.optim groups them for the fused kernel.
+    std::vector<std::pair<std::pair<double, int>, std::vector<int>>> groups;
+    for (int i : live) {
+      const auto key = std::make_pair(weight_decay[i], (int)T(params[i]).scalar_type());
+      auto it = std::find_if(groups.begin(), groups.end(), [&](const auto &g) { return g.first == key; });
+      if (it == groups.end()) {
+        groups.push_back({key, {}});
+        it = groups.end() - 1;
+      }
+      it->second.push_back(i);
+    }
+    const bool fused = has_fused_adamw(T(params[live[0]]).device());
+    if (!fused && skip_nonfinite && found_inf->item<float>() != 0) {
+      *skipped = 1; // op by op cannot skip on the device: one read back, as GradScaler.step makes
+      return;
+    }
+    const double bc1 = 1.0 - std::pow(beta1, (double)step);
+    const double bc2 = 1.0 - std::pow(beta2, (double)step);
+    for (const auto &[key, idx] : groups) {
+      const double wd = key.first;
+      std::vector<at::Tensor> ps, gs, ms, vs;
+      for (int i : idx) {
+        ps.push_back(T(params[i]));
+        gs.push_back(T(params[i]).grad());
+        ms.push_back(T(m[i]));
+        vs.push_back(T(v[i]));
+      }
+      if (fused) {
+#if WHET_FUSED_ADAMW_CUDA
+        // One kernel over the group; it reads the step from a device tensor and skips everything when found_inf.
+        const at::Tensor steps = at::full({}, (double)step, ps[0].options().dtype(at::kFloat));
+        at::_fused_adamw_(ps, gs, ms, vs, {}, std::vector<at::Tensor>(ps.size(), steps), lr, beta1, beta2, wd, eps,
+                          false, false, coef.reciprocal(), found_inf);
+#endif
+        continue;
+      }
+      // torch.optim.AdamW's single-tensor arithmetic, op by op, with the coefficient kept on the device.
+      for (size_t k = 0; k < ps.size(); k++) {
+        at::Tensor gi = gs[k] * coef.to(gs[k].scalar_type());
+        ps[k].mul_(1.0 - lr * wd);
+        ms[k].mul_(beta1).add_(gi, 1.0 - beta1);
+        vs[k].mul_(beta2).addcmul_(gi, gi, 1.0 - beta2);
+        at::Tensor denom = (vs[k].sqrt() / std::sqrt(bc2)).add_(eps);
+        ps[k].addcdiv_(ms[k], denom, -lr / bc1);
+      }
+    }
+    if (fused && skip_nonfinite) {
+      *skipped = found_inf->item<float>() != 0; // the one read back of a float16 step, as GradScaler.step
+    }
   });
 }
 

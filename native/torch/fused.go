@@ -18,7 +18,9 @@ import (
 
 // AdamW is AdamW with decoupled weight decay (torch.optim.AdamW's arithmetic, as in the transformers tutorials)
 // and global-norm gradient clipping, run as one fused pass over each float32 CPU parameter instead of libtorch's
-// ~10 tensor ops per parameter. Parameters on other devices or of other types take libtorch's ops, same arithmetic.
+// ~10 tensor ops per parameter; other CPU parameters take libtorch's ops, same arithmetic. Parameters on a GPU take
+// the device path: clipping and loss scaling computed on the device and libtorch's _fused_adamw_ (2.x; op by op on
+// 1.13), so a step reads nothing back to the host (except whether a float16 step overflowed).
 //
 // It owns its moment tensors (Moments) and C arrays of tensor handles; Close frees them. It does not own the
 // parameters, which must outlive it.
@@ -29,6 +31,8 @@ type AdamW struct {
 	cp, cm, cv unsafe.Pointer
 	wd         *C.double
 	step       int64
+	// device: updates take the device path (parameters off the CPU; tests set it to run that path on the CPU).
+	device bool
 	// Beta1, Beta2 and Eps are AdamW's constants: 0.9, 0.999 and 1e-8 from NewAdamW.
 	Beta1, Beta2, Eps float64
 }
@@ -41,6 +45,9 @@ func NewAdamW(params []*ts.Tensor, weightDecay []float64) (*AdamW, error) {
 	}
 	n := len(params)
 	o := &AdamW{params: params, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}
+	if n > 0 {
+		o.device = params[0].MustDevice() != gotch.CPU
+	}
 	ptrs := C.size_t(max(n, 1)) * C.size_t(unsafe.Sizeof(uintptr(0)))
 	o.cp, o.cm, o.cv = C.malloc(ptrs), C.malloc(ptrs), C.malloc(ptrs)
 	o.wd = (*C.double)(C.malloc(C.size_t(max(n, 1)) * C.size_t(unsafe.Sizeof(C.double(0)))))
@@ -62,34 +69,46 @@ func NewAdamW(params []*ts.Tensor, weightDecay []float64) (*AdamW, error) {
 	return o, nil
 }
 
-// Step clips the gradients to a global L2 norm of maxNorm (when maxNorm > 0, as clip_grad_norm_), applies one
-// AdamW update at learning rate lr to every parameter that has a gradient, and returns the norm before clipping.
-// It leaves the gradients in place; ZeroGrad drops them.
-func (o *AdamW) Step(lr, maxNorm float64) (float64, error) {
-	norm, _, err := o.update(lr, maxNorm, 1, false)
-	return norm, err
+// Step clips the gradients to a global L2 norm of maxNorm (when maxNorm > 0, as clip_grad_norm_) and applies one
+// AdamW update at learning rate lr to every parameter that has a gradient. It leaves the gradients in place;
+// ZeroGrad drops them. GradNorm gives the norm (reading it back costs a device sync on a GPU).
+func (o *AdamW) Step(lr, maxNorm float64) error {
+	_, err := o.update(lr, maxNorm, 1, false)
+	return err
 }
 
 // StepScaled is Step for the gradients of a loss multiplied by lossScale (float16 dynamic loss scaling, as
-// torch.amp.GradScaler): it divides them by lossScale within the same fused pass, and when they hold an inf or a NaN
-// (the scale was too high) it changes nothing and returns skipped. The norm returned is the unscaled one.
-func (o *AdamW) StepScaled(lr, maxNorm, lossScale float64) (norm float64, skipped bool, err error) {
+// torch.amp.GradScaler): it divides them by lossScale within the same update, and when they hold an inf or a NaN
+// (the scale was too high) it changes nothing and returns skipped.
+func (o *AdamW) StepScaled(lr, maxNorm, lossScale float64) (skipped bool, err error) {
 	return o.update(lr, maxNorm, lossScale, true)
 }
 
-func (o *AdamW) update(lr, maxNorm, lossScale float64, skipNonFinite bool) (float64, bool, error) {
+func (o *AdamW) update(lr, maxNorm, lossScale float64, skipNonFinite bool) (bool, error) {
 	if o.cp == nil {
-		return 0, false, errors.New("torch: adamw: step after Close")
+		return false, errors.New("torch: adamw: step after Close")
+	}
+	if o.device {
+		var skipped C.int
+		if C.whet_adamw_step_device(o.cpp(), o.cmp(), o.cvp(), o.wd, C.int(len(o.params)), C.int64_t(o.step+1),
+			C.double(lr), C.double(o.Beta1), C.double(o.Beta2), C.double(o.Eps), C.double(maxNorm), C.double(lossScale),
+			C.int(boolInt(skipNonFinite)), &skipped) != 0 {
+			return false, lastError("adamw step")
+		}
+		if skipped == 0 {
+			o.step++
+		}
+		return skipped != 0, nil
 	}
 	norm, err := gradNorm(o.cpp(), len(o.params))
 	if err != nil {
-		return 0, false, err
+		return false, err
 	}
 	if lossScale != 1 {
 		norm /= lossScale
 	}
 	if skipNonFinite && (math.IsNaN(norm) || math.IsInf(norm, 0)) {
-		return norm, true, nil
+		return true, nil
 	}
 	scale := 1.0
 	if maxNorm > 0 && norm > maxNorm {
@@ -101,9 +120,9 @@ func (o *AdamW) update(lr, maxNorm, lossScale float64, skipNonFinite bool) (floa
 	o.step++
 	if C.whet_adamw_step(o.cpp(), o.cmp(), o.cvp(), o.wd, C.int(len(o.params)), C.int64_t(o.step), C.double(lr),
 		C.double(o.Beta1), C.double(o.Beta2), C.double(o.Eps), C.double(scale)) != 0 {
-		return norm, false, lastError("adamw step")
+		return false, lastError("adamw step")
 	}
-	return norm, false, nil
+	return false, nil
 }
 
 // ZeroGrad drops the parameters' gradients (PyTorch's zero_grad(set_to_none=True)): the next backward pass then

@@ -12,6 +12,11 @@ int whet_grad_sum_squares(void **params, int n, double *out);
 int whet_adamw_init(void **params, int n, void **m, void **v);
 int whet_adamw_step(void **params, void **m, void **v, const double *weight_decay, int n, int64_t step, double lr,
                     double beta1, double beta2, double eps, double grad_scale);
+// AdamW with clipping at max_norm (0: off) of gradients scaled by loss_scale, all on the parameters' device; with
+// skip_nonfinite an inf/NaN gradient skips the update and sets *skipped. For parameters off the CPU (CUDA).
+int whet_adamw_step_device(void **params, void **m, void **v, const double *weight_decay, int n, int64_t step,
+                           double lr, double beta1, double beta2, double eps, double max_norm, double loss_scale,
+                           int skip_nonfinite, int *skipped);
 int whet_grad_reset(void **params, int n);
 int whet_dropout(void *x, double p, void **out);
 #ifdef __cplusplus

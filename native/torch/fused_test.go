@@ -5,6 +5,7 @@ package torch
 import (
 	"math"
 	"math/rand"
+	"slices"
 	"testing"
 
 	"github.com/sugarme/gotch"
@@ -42,9 +43,19 @@ func randVals(rng *rand.Rand, n int, scale float64) []float64 {
 }
 
 // TestAdamWMatchesTorchArithmetic steps the fused optimizer and checks every parameter against torch.optim.AdamW's
-// update written out in float64: decoupled decay, bias-corrected moments, clipping by the global norm. The float64
-// parameter takes libtorch's op-by-op path, the float32 ones the fused kernel; sizes straddle the kernel's chunks.
+// update written out in float64: decoupled decay, bias-corrected moments, clipping by the global norm. On the CPU
+// path the float64 parameter takes libtorch's op-by-op path, the float32 ones the fused kernel; sizes straddle the
+// kernel's chunks. The device path (what parameters on a GPU take: clipping on the device, _fused_adamw_ on
+// libtorch 2.4+, op by op before) is run here on the CPU.
 func TestAdamWMatchesTorchArithmetic(t *testing.T) {
+	for _, devicePath := range []bool{false, true} {
+		t.Run(map[bool]string{false: "cpu", true: "device"}[devicePath], func(t *testing.T) {
+			testAdamWArithmetic(t, devicePath)
+		})
+	}
+}
+
+func testAdamWArithmetic(t *testing.T, devicePath bool) {
 	rng := rand.New(rand.NewSource(3))
 	sizes := []int{1, 7, 65536, 65536*2 + 13}
 	kinds := []gotch.DType{gotch.Float, gotch.Float, gotch.Float, gotch.Float, gotch.Double}
@@ -63,6 +74,7 @@ func TestAdamWMatchesTorchArithmetic(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer o.Close()
+	o.device = devicePath
 	m := make([][]float64, len(sizes))
 	v := make([][]float64, len(sizes))
 	for i, n := range sizes {
@@ -81,8 +93,11 @@ func TestAdamWMatchesTorchArithmetic(t *testing.T) {
 				ss += g * g
 			}
 		}
-		norm, err := o.Step(lr, maxNorm)
+		norm, err := GradNorm(params)
 		if err != nil {
+			t.Fatal(err)
+		}
+		if err := o.Step(lr, maxNorm); err != nil {
 			t.Fatal(err)
 		}
 		want := math.Sqrt(ss)
@@ -120,6 +135,70 @@ func TestAdamWMatchesTorchArithmetic(t *testing.T) {
 	}
 }
 
+// TestAdamWStepScaled: with float16 loss scaling, StepScaled on gradients multiplied by the scale updates as Step on
+// the plain gradients (clipping included), and an inf gradient skips the update, on both paths.
+func TestAdamWStepScaled(t *testing.T) {
+	const lossScale = 1024.0
+	for _, devicePath := range []bool{false, true} {
+		t.Run(map[bool]string{false: "cpu", true: "device"}[devicePath], func(t *testing.T) {
+			rng := rand.New(rand.NewSource(5))
+			vals, grad := randVals(rng, 300, 1), randVals(rng, 300, 0.5)
+			scaled := make([]float64, len(grad))
+			for i, g := range grad {
+				scaled[i] = g * lossScale
+			}
+			var results [2][]float64
+			for k, scale := range []float64{1, lossScale} {
+				l := newLeaf(t, vals, gotch.Float)
+				defer l.t.MustDrop()
+				o, err := NewAdamW([]*ts.Tensor{l.t}, []float64{0.01})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer o.Close()
+				o.device = devicePath
+				for step := 0; step < 2; step++ {
+					if scale == 1 {
+						l.setGrad(grad)
+						err = o.Step(1e-2, 1)
+					} else {
+						l.setGrad(scaled)
+						var skipped bool
+						if skipped, err = o.StepScaled(1e-2, 1, scale); skipped {
+							t.Fatalf("step %d skipped with finite gradients", step)
+						}
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := o.ZeroGrad(); err != nil {
+						t.Fatal(err)
+					}
+				}
+				results[k] = l.t.MustDetach(false).MustTotype(gotch.Double, true).Float64Values(true)
+				if k == 1 {
+					inf := append([]float64(nil), scaled...)
+					inf[7] = math.Inf(1)
+					l.setGrad(inf)
+					skipped, err := o.StepScaled(1e-2, 1, scale)
+					if err != nil || !skipped {
+						t.Fatalf("inf gradient: skipped %v, err %v; want skipped", skipped, err)
+					}
+					after := l.t.MustDetach(false).MustTotype(gotch.Double, true).Float64Values(true)
+					if o.Steps() != 2 || !slices.Equal(after, results[1]) {
+						t.Fatalf("a skipped step changed the parameters or the step count (%d)", o.Steps())
+					}
+				}
+			}
+			for i := range results[0] {
+				if d := math.Abs(results[0][i] - results[1][i]); d > 1e-6*(1+math.Abs(results[0][i])) {
+					t.Fatalf("element %d: %v scaled, %v unscaled", i, results[1][i], results[0][i])
+				}
+			}
+		})
+	}
+}
+
 // TestAdamWPathsAgree: the AVX2, SSE and scalar AdamW code give the same bits (same operations in the same order,
 // no FMA), so a run does not depend on the CPU it lands on. Paths the CPU lacks are skipped.
 func TestAdamWPathsAgree(t *testing.T) {
@@ -137,7 +216,7 @@ func TestAdamWPathsAgree(t *testing.T) {
 		}
 		for step := 0; step < 3; step++ {
 			l.setGrad(grad)
-			if _, err := o.Step(1e-2, 0.5); err != nil {
+			if err := o.Step(1e-2, 0.5); err != nil {
 				t.Fatal(err)
 			}
 			if err := o.ZeroGrad(); err != nil {
@@ -302,7 +381,7 @@ func BenchmarkAdamW(b *testing.B) {
 	defer o.Close()
 	b.ResetTimer()
 	for range b.N {
-		if _, err := o.Step(1e-3, 1); err != nil {
+		if err := o.Step(1e-3, 1); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -77,10 +77,6 @@ type Config struct {
 	// checkpoint trains LoRA with the checkpoint's settings whether or not this is set. Default: nil (full
 	// fine-tuning).
 	LoRA *LoRAOptions
-	// Precision is the forward pass's arithmetic: "auto" or "" (bf16 on CUDA, fp32 on the CPU), "fp32", "bf16"
-	// (autocast, CUDA or CPU) or "fp16" (autocast with dynamic loss scaling, CUDA only); weights, optimizer state
-	// and checkpoints stay float32 (torch.ResolvePrecision). Default: "".
-	Precision string
 	// Evaluate computes the metrics document; nil uses wasm/metrics directly. Default: nil.
 	Evaluate EvaluateFunc
 	// Progress receives step, eval, checkpoint and done events, on the training goroutine. Default: nil.
@@ -129,9 +125,6 @@ func (c Config) validate() error {
 	}
 	if err := torch.CheckDeviceName(c.Device); err != nil {
 		return fmt.Errorf("train: config field[Device]: %w", err)
-	}
-	if _, err := torch.ResolvePrecision(c.Precision, true); err != nil {
-		return fmt.Errorf("train: config field[Precision]: %w", err)
 	}
 	if err := c.Hyperparameters.Validate(); err != nil {
 		return fmt.Errorf("train: config hyperparameter %w", err)

@@ -63,7 +63,7 @@ func newOptim(ps []bert.NamedParam, weightDecay, maxNorm float64) (*optim, error
 // step clips, updates the parameters at learning rate lr and drops the gradients.
 func (o *optim) step(lr float64) error {
 	if o.lossScale > 0 {
-		_, skipped, err := o.adamw.StepScaled(lr, o.maxNorm, o.lossScale)
+		skipped, err := o.adamw.StepScaled(lr, o.maxNorm, o.lossScale)
 		if err != nil {
 			return fmt.Errorf("train: optimizer step: %w", err)
 		}
@@ -73,7 +73,7 @@ func (o *optim) step(lr float64) error {
 		} else if o.goodSteps == lossScaleGrowth {
 			o.lossScale, o.goodSteps = o.lossScale*2, 0
 		}
-	} else if _, err := o.adamw.Step(lr, o.maxNorm); err != nil {
+	} else if err := o.adamw.Step(lr, o.maxNorm); err != nil {
 		return fmt.Errorf("train: optimizer step: %w", err)
 	}
 	if err := o.adamw.ZeroGrad(); err != nil {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/whetml/whet/dataset"
 	"github.com/whetml/whet/internal/protocol"
+	"github.com/whetml/whet/internal/runspec"
 	"github.com/whetml/whet/native/bert"
 	"github.com/whetml/whet/native/checkpoint"
 	"github.com/whetml/whet/native/infer"
@@ -141,8 +142,9 @@ func (r *run) setup() error {
 		return err
 	}
 	r.dev = dev
-	if r.prec, err = torch.ResolvePrecision(cfg.Precision, dev.IsCuda()); err != nil {
-		return fmt.Errorf("train: config field[Precision]: %w", err)
+	if r.prec, err = torch.PrecisionFor(cfg.Precision, dev); err != nil {
+		// The request's fault (fp16 where there is no GPU), reported as the hyperparameter it is.
+		return fmt.Errorf("train: config hyperparameter %w", &runspec.FieldError{Name: "precision", Flag: "precision", Msg: err.Error()})
 	}
 	baseDir := cfg.ModelDir
 	startStep := 0
@@ -357,14 +359,9 @@ func (r *run) loop(ctx context.Context) error {
 				return r.cancel(err)
 			}
 			start := time.Now()
-			lossSum, n := 0.0, 0
-			for _, batch := range group {
-				l, err := r.forwardBackward(batch, accum)
-				if err != nil {
-					return err
-				}
-				lossSum += l
-				n += len(batch)
+			loss, n, err := r.accumulate(group, accum)
+			if err != nil {
+				return err
 			}
 			lr := r.sched.lr(r.step)
 			if err := r.opt.step(lr); err != nil {
@@ -374,7 +371,6 @@ func (r *run) loop(ctx context.Context) error {
 			r.samples += n
 			r.trainTime += time.Since(start)
 			r.epoch = float64(epoch) + float64(first+len(group))/float64(len(batches))
-			loss := lossSum / float64(len(group))
 			r.res.Losses = append(r.res.Losses, loss)
 			if math.IsNaN(loss) || math.IsInf(loss, 0) {
 				return fmt.Errorf("train: step %d: loss is %g (lower --learning-rate?)", r.step, loss)
@@ -401,8 +397,36 @@ func (r *run) loop(ctx context.Context) error {
 	return nil
 }
 
-// forwardBackward runs one batch in training mode and accumulates its gradients; it returns the batch loss.
-func (r *run) forwardBackward(batch []int, accum *ts.Scalar) (float64, error) {
+// accumulate runs forwardBackward on each batch of one optimizer step and returns their mean loss and row count.
+// The losses are summed on the device and read back once: the step's one host sync (on a GPU), for the number the
+// step event prints.
+func (r *run) accumulate(group [][]int, accum *ts.Scalar) (float64, int, error) {
+	var sum *ts.Tensor
+	defer func() {
+		if sum != nil {
+			sum.MustDrop()
+		}
+	}()
+	n := 0
+	for _, batch := range group {
+		l, err := r.forwardBackward(batch, accum)
+		if err != nil {
+			return 0, 0, err
+		}
+		n += len(batch)
+		if sum == nil {
+			sum = l
+			continue
+		}
+		sum = sum.MustAdd(l, true)
+		l.MustDrop()
+	}
+	return sum.MustFloat64Value([]int64{}) / float64(len(group)), n, nil
+}
+
+// forwardBackward runs one batch in training mode and accumulates its gradients; it returns the batch loss, a
+// detached scalar tensor on the model's device.
+func (r *run) forwardBackward(batch []int, accum *ts.Scalar) (*ts.Tensor, error) {
 	ids := make([][]int32, len(batch))
 	types := make([][]int32, len(batch))
 	ys := make([]int64, len(batch))
@@ -424,24 +448,24 @@ func (r *run) forwardBackward(batch []int, accum *ts.Scalar) (float64, error) {
 	}
 	b, err := r.model.NewBatch(ids, types)
 	if err != nil {
-		return 0, fmt.Errorf("train: %w", err)
+		return nil, fmt.Errorf("train: %w", err)
 	}
 	defer b.Close()
 	target, err := bert.Int64Tensor(ys, []int64{int64(len(ys))}, r.dev)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer target.MustDrop()
 	logits, err := r.classify(b)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	weight := ts.None
 	if r.weightT != nil {
 		weight = r.weightT
 	}
 	loss := logits.MustCrossEntropyLoss(target, weight, ts.ReductionMean, -100, 0, true)
-	v := loss.MustFloat64Value([]int64{})
+	v := loss.MustDetach(false).MustTotype(gotch.Double, true) // summed in float64, as the losses were on the host
 	if accum != nil {
 		loss = loss.MustDivScalar(accum, true)
 	}
@@ -452,7 +476,8 @@ func (r *run) forwardBackward(batch []int, accum *ts.Scalar) (float64, error) {
 	}
 	if err := loss.Backward(); err != nil {
 		loss.MustDrop()
-		return 0, fmt.Errorf("train: backward: %w", err)
+		v.MustDrop()
+		return nil, fmt.Errorf("train: backward: %w", err)
 	}
 	loss.MustDrop()
 	return v, nil
@@ -500,7 +525,7 @@ func (r *run) evaluate(ctx context.Context) (json.RawMessage, error) {
 			}
 		}
 	}
-	logits, err := infer.New(r.model, infer.Options{BatchSize: r.cfg.EvalBatchSize, Adapter: r.adapter}).Logits(ctx, ids, types)
+	logits, err := infer.New(r.model, infer.Options{BatchSize: r.cfg.EvalBatchSize, Adapter: r.adapter, Precision: r.prec}).Logits(ctx, ids, types)
 	if err != nil {
 		return nil, fmt.Errorf("train: evaluate: %w", err)
 	}

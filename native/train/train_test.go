@@ -305,8 +305,8 @@ func TestTrainBadConfig(t *testing.T) {
 		{"bad id", train.Config{ModelDir: base, OutDir: t.TempDir(), Train: bad, Hyperparameters: runspec.Default()}, "training row synthetic:3: position 1: token id 999 outside the vocabulary (size 40)"},
 		{"missing model", train.Config{ModelDir: filepath.Join(t.TempDir(), "nope"), OutDir: "x", Train: synthetic(2, 1), Hyperparameters: runspec.Default()}, "no such file"},
 		{"bad metric", train.Config{ModelDir: base, OutDir: t.TempDir(), Train: synthetic(8, 1), Validation: synthetic(4, 2), Hyperparameters: hp(func(h *runspec.Hyperparameters) { h.Epochs = 1; h.MetricForBestModel = "auc" })}, "metric[auc]: not a number"},
-		{"bad precision", train.Config{ModelDir: base, OutDir: "x", Train: synthetic(2, 1), Hyperparameters: runspec.Default(), Precision: "fp8"}, "config field[Precision]: precision \"fp8\": want auto, fp32, bf16 or fp16"},
-		{"fp16 on the CPU", train.Config{ModelDir: base, OutDir: t.TempDir(), Train: synthetic(2, 1), Hyperparameters: runspec.Default(), Device: "cpu", Precision: "fp16"}, "float16 autocast needs a CUDA device; use bf16 or fp32 on the CPU"},
+		{"bad precision", train.Config{ModelDir: base, OutDir: "x", Train: synthetic(2, 1), Hyperparameters: hp(func(h *runspec.Hyperparameters) { h.Precision = "fp8" })}, `config hyperparameter precision: must be one of auto, fp32, bf16, fp16, got "fp8"`},
+		{"fp16 on the CPU", train.Config{ModelDir: base, OutDir: t.TempDir(), Train: synthetic(2, 1), Hyperparameters: hp(func(h *runspec.Hyperparameters) { h.Precision = "fp16" }), Device: "cpu"}, "config hyperparameter precision: precision \"fp16\": float16 autocast needs a CUDA device; use bf16 or fp32 on the CPU"},
 		{"bad device", train.Config{ModelDir: base, OutDir: "x", Train: synthetic(2, 1), Hyperparameters: runspec.Default(), Device: "gpu"}, "config field[Device]: device \"gpu\": want auto, cpu, cuda or cuda:N"},
 	}
 	for _, tt := range tests {
@@ -328,8 +328,10 @@ func TestTrainBF16OnCPU(t *testing.T) {
 	run := func(precision string) (*train.Result, string) {
 		out := filepath.Join(t.TempDir(), "out")
 		res, err := train.Run(context.Background(), train.Config{
-			ModelDir: base, OutDir: out, Train: synthetic(160, 1), Device: "cpu", Precision: precision,
-			Hyperparameters: hp(func(h *runspec.Hyperparameters) { h.Epochs = 1; h.BatchSize = 16; h.LearningRate = 2e-3; h.Seed = 3 }),
+			ModelDir: base, OutDir: out, Train: synthetic(160, 1), Device: "cpu",
+			Hyperparameters: hp(func(h *runspec.Hyperparameters) {
+				h.Epochs, h.BatchSize, h.LearningRate, h.Seed, h.Precision = 1, 16, 2e-3, 3, precision
+			}),
 		})
 		if err != nil {
 			t.Fatalf("precision %s: %v", precision, err)

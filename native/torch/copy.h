@@ -1,0 +1,16 @@
+#ifndef WHET_COPY_H
+#define WHET_COPY_H
+#include <stdint.h>
+#ifdef __cplusplus
+extern "C" {
+#endif
+// whet_to_device copies nbytes at data into a new tensor (shape, ndim, at::ScalarType dtype) on CUDA device
+// device_index, through pinned host memory and a non-blocking copy; *out gets the tensor. Returns 0, or -1 with
+// whet_copy_last_error set.
+int whet_to_device(const void *data, int64_t nbytes, const int64_t *shape, int ndim, int dtype, int device_index,
+                   void **out);
+const char *whet_copy_last_error(void);
+#ifdef __cplusplus
+}
+#endif
+#endif
