@@ -43,8 +43,8 @@ unshare --mount --propagation private bash -euo pipefail -c '
     LAYER="$7.so" bash -euo pipefail -c "
       cd /work/whet
       python3 -c \"import torch; print(\\\"ci-trixie: python3-torch\\\", torch.__version__)\"
-      # -o build/.deps: the root holds what the native build needs; the host's packages (Chromium, Node) stay the
-      # host's, and make would otherwise install them here whenever the Makefile is newer than the host's build.
+      # -o build/.deps: the root holds what the native build needs; Chromium and Node stay on the host, and make
+      # would otherwise install them here whenever the Makefile is newer than the build/.deps of the host build.
       make -o build/.deps build
       eval \"\$(make -s env)\"
       echo \"ci-trixie: make env: \$CGO_CXXFLAGS\"
