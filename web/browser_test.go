@@ -31,15 +31,7 @@ const testAPIKey = "web-test-key"
 // API's, a job started from the upload page that succeeds with a loss curve drawn, a job cancelled from its page,
 // error and API-key messages. Screenshots go to $WHET_SCREENSHOTS or build/web-screenshots.
 func TestBrowser(t *testing.T) {
-	root := repoRoot(t)
-	bin := os.Getenv("WHET_BIN")
-	switch {
-	case bin == "":
-		t.Skip("WHET_BIN is not set: the browser test needs a built whet binary (make test sets it)")
-	case !fileExists(bin):
-		t.Skipf("WHET_BIN=%s does not exist", bin)
-	}
-	skipWithoutBrowser(t, root)
+	root, bin := browserSetup(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
 	tmp := t.TempDir()
@@ -145,6 +137,22 @@ func TestBrowserMock(t *testing.T) {
 }
 
 // skipWithoutBrowser skips unless chromium, node and playwright-core are installed.
+// browserSetup returns the repository root and $WHET_BIN for a test that drives a real server in the browser,
+// skipping the test (saying why) when the binary or the browser is missing.
+func browserSetup(t *testing.T) (root, bin string) {
+	t.Helper()
+	root = repoRoot(t)
+	bin = os.Getenv("WHET_BIN")
+	switch {
+	case bin == "":
+		t.Skip("WHET_BIN is not set: the browser test needs a built whet binary (make test sets it)")
+	case !fileExists(bin):
+		t.Skipf("WHET_BIN=%s does not exist", bin)
+	}
+	skipWithoutBrowser(t, root)
+	return root, bin
+}
+
 func skipWithoutBrowser(t *testing.T, root string) {
 	t.Helper()
 	if !fileExists(chromiumPath) {

@@ -19,15 +19,7 @@ import (
 // is stopped and the page labels English and Chinese sentences by itself, each label equal to the server's and shown
 // as "in this browser". The page must make no request to another host.
 func TestBrowserOffline(t *testing.T) {
-	root := repoRoot(t)
-	bin := os.Getenv("WHET_BIN")
-	switch {
-	case bin == "":
-		t.Skip("WHET_BIN is not set: the browser test needs a built whet binary (make test sets it)")
-	case !fileExists(bin):
-		t.Skipf("WHET_BIN=%s does not exist", bin)
-	}
-	skipWithoutBrowser(t, root)
+	root, bin := browserSetup(t)
 	if !HasORT() {
 		t.Skip("this build does not bundle onnxruntime-web (web/ortweb is empty): run `make build`")
 	}
