@@ -227,64 +227,12 @@ type JobChange struct {
 // AND status=?. It returns the updated job; a *NotFoundError for an unknown id; a *ConflictError when the job is
 // no longer in from (someone else moved it first).
 func (s *Store) Transition(ctx context.Context, id, from, to string, ch JobChange) (*Job, error) {
-	sets := []string{"status=?"}
-	args := []any{to}
-	if ch.Started {
-		sets = append(sets, "started_at=?", "attempts=attempts+1", "heartbeat_at=?")
-		args = append(args, now(), now())
-	}
-	if ch.Finished {
-		sets = append(sets, "finished_at=?")
-		args = append(args, now())
-	}
-	if ch.Error != nil {
-		sets = append(sets, "error=?")
-		args = append(args, mustJSON(ch.Error))
-	}
-	if ch.Metrics != nil {
-		sets = append(sets, "metrics=?")
-		args = append(args, string(ch.Metrics))
-	}
-	if ch.FineTunedModel != nil {
-		sets = append(sets, "fine_tuned_model=?")
-		args = append(args, *ch.FineTunedModel)
-	}
-	if ch.ResumeFrom != nil {
-		sets = append(sets, "resume_from=?")
-		args = append(args, *ch.ResumeFrom)
-	}
-	if ch.TrainPath != nil {
-		sets = append(sets, "train_path=?")
-		args = append(args, *ch.TrainPath)
-	}
-	if ch.ValidationPath != nil {
-		sets = append(sets, "validation_path=?")
-		args = append(args, *ch.ValidationPath)
-	}
-	if ch.ClearCancel {
-		sets = append(sets, "cancel_requested=0")
-	}
-	if ch.Worker != nil {
-		sets = append(sets, "worker=?")
-		args = append(args, *ch.Worker)
-	}
-	if ch.AttemptToken != nil {
-		sets = append(sets, "attempt_token=?")
-		args = append(args, *ch.AttemptToken)
-	}
-	where := "id=? AND status=?"
-	args = append(args, id, from)
-	if ch.IfAttemptToken != nil {
-		where += " AND attempt_token=?"
-		args = append(args, *ch.IfAttemptToken)
-	}
-	if ch.IfHeartbeatBefore > 0 {
-		where += " AND COALESCE(heartbeat_at, 0) < ?"
-		args = append(args, ch.IfHeartbeatBefore)
-	}
+	sets, args := ch.sets(to)
+	where, wargs := ch.where(id, from)
+	args = append(args, wargs...)
 	var out *Job
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE jobs SET `+strings.Join(sets, ", ")+` WHERE `+where, args...)
+		res, err := tx.ExecContext(ctx, `UPDATE jobs SET `+sets+` WHERE `+where, args...)
 		if err != nil {
 			return err
 		}
@@ -293,20 +241,7 @@ func (s *Store) Transition(ctx context.Context, id, from, to string, ch JobChang
 			return err
 		}
 		if n == 0 {
-			var cur, token string
-			if err := tx.QueryRowContext(ctx, `SELECT status, attempt_token FROM jobs WHERE id=?`, id).Scan(&cur, &token); err != nil {
-				if errors.Is(err, sql.ErrNoRows) {
-					return &NotFoundError{Kind: "job", ID: id}
-				}
-				return err
-			}
-			if cur == from && ch.IfAttemptToken != nil && token != *ch.IfAttemptToken {
-				return &ConflictError{Kind: "job", ID: id, Msg: "another attempt holds the job now"}
-			}
-			if cur == from {
-				return &ConflictError{Kind: "job", ID: id, Msg: "its runner is still alive (recent heartbeat)"}
-			}
-			return &ConflictError{Kind: "job", ID: id, Msg: fmt.Sprintf("status is %s, not %s", cur, from)}
+			return whyUnchanged(ctx, tx, id, from, ch)
 		}
 		if ch.RegisterModel != nil {
 			if err := insertModel(ctx, tx, ch.RegisterModel); err != nil {
@@ -330,6 +265,80 @@ func (s *Store) Transition(ctx context.Context, id, from, to string, ch JobChang
 		return nil, fmt.Errorf("store: job[%s] %s -> %s: %w", id, from, to, err)
 	}
 	return out, nil
+}
+
+// sets returns the SET clause of a Transition to status to, and its arguments.
+func (ch JobChange) sets(to string) (string, []any) {
+	t := now()
+	sets := []string{"status=?"}
+	args := []any{to}
+	set := func(col string, val any) {
+		sets, args = append(sets, col+"=?"), append(args, val)
+	}
+	if ch.Started {
+		sets = append(sets, "attempts=attempts+1")
+		set("started_at", t)
+		set("heartbeat_at", t)
+	}
+	if ch.Finished {
+		set("finished_at", t)
+	}
+	if ch.Error != nil {
+		set("error", mustJSON(ch.Error))
+	}
+	if ch.Metrics != nil {
+		set("metrics", string(ch.Metrics))
+	}
+	if ch.ClearCancel {
+		sets = append(sets, "cancel_requested=0")
+	}
+	for _, c := range []struct {
+		col string
+		val *string // nil: left as it is
+	}{
+		{"fine_tuned_model", ch.FineTunedModel}, {"resume_from", ch.ResumeFrom}, {"train_path", ch.TrainPath},
+		{"validation_path", ch.ValidationPath}, {"worker", ch.Worker}, {"attempt_token", ch.AttemptToken},
+	} {
+		if c.val != nil {
+			set(c.col, *c.val)
+		}
+	}
+	return strings.Join(sets, ", "), args
+}
+
+// where returns the WHERE clause of a Transition of job id from status from, and its arguments.
+func (ch JobChange) where(id, from string) (string, []any) {
+	where := "id=? AND status=?"
+	args := []any{id, from}
+	if ch.IfAttemptToken != nil {
+		where += " AND attempt_token=?"
+		args = append(args, *ch.IfAttemptToken)
+	}
+	if ch.IfHeartbeatBefore > 0 {
+		where += " AND COALESCE(heartbeat_at, 0) < ?"
+		args = append(args, ch.IfHeartbeatBefore)
+	}
+	return where, args
+}
+
+// whyUnchanged says why a Transition of job id from status from updated no row: a *NotFoundError or a
+// *ConflictError naming the condition that failed.
+func whyUnchanged(ctx context.Context, tx *sql.Tx, id, from string, ch JobChange) error {
+	var cur, token string
+	if err := tx.QueryRowContext(ctx, `SELECT status, attempt_token FROM jobs WHERE id=?`, id).Scan(&cur, &token); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return &NotFoundError{Kind: "job", ID: id}
+		}
+		return err
+	}
+	switch {
+	case cur != from:
+		return &ConflictError{Kind: "job", ID: id, Msg: fmt.Sprintf("status is %s, not %s", cur, from)}
+	case ch.IfAttemptToken != nil && token != *ch.IfAttemptToken:
+		return &ConflictError{Kind: "job", ID: id, Msg: "another attempt holds the job now"}
+	default:
+		return &ConflictError{Kind: "job", ID: id, Msg: "its runner is still alive (recent heartbeat)"}
+	}
 }
 
 // RequestCancel marks the job id as to be cancelled if it is in status; it reports whether it was.
