@@ -164,67 +164,8 @@ func New(cfg Config) (*Server, error) {
 	case cfg.Sandbox == nil:
 		return nil, errors.New("api: config Sandbox is required")
 	}
-	if cfg.Metrics == nil {
-		cfg.Metrics = NewMetrics(nil)
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	def := func(v *int64, d int64) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	def(&cfg.MaxFileBytes, DefaultMaxFileBytes)
-	def(&cfg.MaxModuleBytes, DefaultMaxModuleBytes)
-	def(&cfg.MaxModelBytes, DefaultMaxModelBytes)
-	if cfg.MaxJSONBytes == 0 {
-		cfg.MaxJSONBytes = DefaultMaxJSONBytes
-	}
-	if cfg.MaxPredictInputs == 0 {
-		cfg.MaxPredictInputs = DefaultMaxPredictInputs
-	}
-	if cfg.RequestTimeout == 0 {
-		cfg.RequestTimeout = DefaultRequestTimeout
-	}
-	if cfg.ReadTimeout == 0 {
-		cfg.ReadTimeout = DefaultReadTimeout
-	}
-	if cfg.UploadTimeout == 0 {
-		cfg.UploadTimeout = DefaultUploadTimeout
-	}
-	if cfg.MaxConns == 0 {
-		cfg.MaxConns = DefaultMaxConns
-	}
-	if cfg.ModuleRuns == 0 {
-		cfg.ModuleRuns = max(1, runtime.GOMAXPROCS(0)/2)
-	}
-	if cfg.ModuleRunsPerKey == 0 {
-		cfg.ModuleRunsPerKey = max(1, cfg.ModuleRuns/2)
-	}
-	if cfg.ModuleRunQueue == 0 {
-		cfg.ModuleRunQueue = DefaultModuleRunQueue
-	}
-	if cfg.ModuleRunMemory == 0 {
-		cfg.ModuleRunMemory = DefaultModuleRunMemory
-	}
-	if cfg.IdleTimeout == 0 {
-		cfg.IdleTimeout = DefaultIdleTimeout
-	}
-	if cfg.ImbalanceRatio == 0 {
-		cfg.ImbalanceRatio = DefaultImbalanceRatio
-	}
-	if cfg.MinRowsPerLabel == 0 {
-		cfg.MinRowsPerLabel = DefaultMinRowsPerLabel
-	}
-	if cfg.KeepAlive == 0 {
-		cfg.KeepAlive = DefaultKeepAlive
-	}
-	if cfg.EvalTimeout == 0 {
-		cfg.EvalTimeout = DefaultEvalTimeout
-	}
-	if cfg.MaxFileBytes < 0 || cfg.MaxModuleBytes < 0 || cfg.MaxModelBytes < 0 || cfg.MaxJSONBytes < 0 {
-		return nil, errors.New("api: config size limits must be positive")
+	if err := cfg.fill(); err != nil {
+		return nil, err
 	}
 	s := &Server{cfg: cfg, st: cfg.Store, q: cfg.Queue, pool: cfg.Predictor, rt: cfg.Sandbox, m: cfg.Metrics,
 		log: cfg.Logger, stopping: make(chan struct{}), exportSem: make(chan struct{}, 1)}
@@ -237,6 +178,46 @@ func New(cfg Config) (*Server, error) {
 	s.baseCtx, s.cancel = context.WithCancel(context.Background())
 	s.m.registerJobs(cfg.Store)
 	return s, nil
+}
+
+// fill gives cfg's zero fields their defaults and checks its limits.
+func (cfg *Config) fill() error {
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	orDefault(&cfg.MaxFileBytes, DefaultMaxFileBytes)
+	orDefault(&cfg.MaxModuleBytes, DefaultMaxModuleBytes)
+	orDefault(&cfg.MaxModelBytes, DefaultMaxModelBytes)
+	orDefault(&cfg.MaxJSONBytes, DefaultMaxJSONBytes)
+	orDefault(&cfg.MaxPredictInputs, DefaultMaxPredictInputs)
+	orDefault(&cfg.RequestTimeout, DefaultRequestTimeout)
+	orDefault(&cfg.ReadTimeout, DefaultReadTimeout)
+	orDefault(&cfg.UploadTimeout, DefaultUploadTimeout)
+	orDefault(&cfg.MaxConns, DefaultMaxConns)
+	orDefault(&cfg.ModuleRuns, max(1, runtime.GOMAXPROCS(0)/2))
+	orDefault(&cfg.ModuleRunsPerKey, max(1, cfg.ModuleRuns/2))
+	orDefault(&cfg.ModuleRunQueue, DefaultModuleRunQueue)
+	orDefault(&cfg.ModuleRunMemory, DefaultModuleRunMemory)
+	orDefault(&cfg.IdleTimeout, DefaultIdleTimeout)
+	orDefault(&cfg.ImbalanceRatio, DefaultImbalanceRatio)
+	orDefault(&cfg.MinRowsPerLabel, DefaultMinRowsPerLabel)
+	orDefault(&cfg.KeepAlive, DefaultKeepAlive)
+	orDefault(&cfg.EvalTimeout, DefaultEvalTimeout)
+	if cfg.MaxFileBytes < 0 || cfg.MaxModuleBytes < 0 || cfg.MaxModelBytes < 0 || cfg.MaxJSONBytes < 0 {
+		return errors.New("api: config size limits must be positive")
+	}
+	return nil
+}
+
+// orDefault sets *v to d when it is zero.
+func orDefault[T comparable](v *T, d T) {
+	var zero T
+	if *v == zero {
+		*v = d
+	}
 }
 
 func (s *Server) bodyLimit() int {

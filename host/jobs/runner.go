@@ -245,23 +245,7 @@ func (q *Queue) execute(ctx context.Context, j *store.Job, r *run, args []string
 func (q *Queue) handleLine(ctx context.Context, j *store.Job, p *progress, raw []byte) {
 	l, ok := protocol.ParseEvent(raw)
 	if !ok {
-		text := strings.TrimSpace(string(raw))
-		if text == "" {
-			return
-		}
-		p.tail = append(p.tail, text)
-		if len(p.tail) > 10 {
-			p.tail = p.tail[1:]
-		}
-		if !p.crash.plainLine(text) {
-			return // the rest of a crash dump: kept for TrainerLogFile, not one event per line
-		}
-		level := "info"
-		if p.failure == nil && (strings.HasPrefix(text, "panic:") || strings.HasPrefix(text, "fatal error:")) {
-			// A Go crash: the reason to report.
-			level, p.failure = "error", &sdk.JobError{Code: protocol.CodeTrainingFailed, Message: text}
-		}
-		q.event(ctx, j.ID, sdk.JobEvent{Level: level, Message: text})
+		q.plainLine(ctx, j, p, raw)
 		return
 	}
 	switch l.Type {
@@ -282,39 +266,12 @@ func (q *Queue) handleLine(ctx context.Context, j *store.Job, p *progress, raw [
 		p.failure = &sdk.JobError{Code: code, Message: l.Message}
 		q.event(ctx, j.ID, sdk.JobEvent{Level: "error", Message: l.Message})
 	case protocol.EventStep:
-		p.step = l.Step
-		if l.SamplesPerSecond > 0 && q.cfg.OnStep != nil {
-			q.cfg.OnStep(j.ID, l.SamplesPerSecond)
-		}
-		if time.Since(p.lastStored) < q.cfg.StepEventInterval {
-			return
-		}
-		p.lastStored = time.Now()
-		msg := fmt.Sprintf("step %d/%d", l.Step, l.TotalSteps)
-		data := &sdk.EventData{Step: l.Step, TotalSteps: l.TotalSteps, Epoch: l.Epoch, SamplesPerSecond: &l.SamplesPerSecond}
-		if !math.IsNaN(l.Loss) {
-			data.Loss = &l.Loss
-			msg += fmt.Sprintf(": training loss=%.4f", l.Loss)
-		}
-		if !math.IsNaN(l.LearningRate) {
-			data.LearningRate = &l.LearningRate
-		}
-		q.event(ctx, j.ID, sdk.JobEvent{Type: sdk.EventMetrics, Message: msg, Data: data})
+		q.step(ctx, j, p, l)
 	case protocol.EventEval:
 		q.event(ctx, j.ID, sdk.JobEvent{Type: sdk.EventEval, Message: fmt.Sprintf("eval at step %d: %s", l.Step, summarize(l.Metrics)),
 			Data: &sdk.EventData{Step: l.Step, Epoch: l.Epoch, Metrics: l.Metrics}})
 	case protocol.EventCheckpoint:
-		c := &store.Checkpoint{Checkpoint: sdk.Checkpoint{ID: store.NewID("ftckpt-"), FineTuningJobID: j.ID,
-			StepNumber: l.Step, Epoch: l.Epoch, Metrics: l.Metrics, Best: l.Best}, Path: l.Path}
-		if err := q.st.AddCheckpoint(ctx, c); err != nil {
-			q.log.Error("store checkpoint", "job_id", j.ID, "err", err)
-		}
-		// The trainer removes the checkpoints that are neither the best nor the last before it reports a new one.
-		if _, err := q.st.ForgetMissingCheckpoints(ctx, j.ID); err != nil {
-			q.log.Error("forget removed checkpoints", "job_id", j.ID, "err", err)
-		}
-		q.event(ctx, j.ID, sdk.JobEvent{Type: sdk.EventCheckpoint, Message: fmt.Sprintf("checkpoint saved at step %d", l.Step),
-			Data: &sdk.EventData{Step: l.Step, Epoch: l.Epoch, Metrics: l.Metrics, Checkpoint: c.ID}})
+		q.checkpoint(ctx, j, l)
 	case protocol.EventDone:
 		p.doneMetrics = l.Metrics
 		msg := "training done: " + summarize(l.Metrics)
@@ -325,6 +282,64 @@ func (q *Queue) handleLine(ctx context.Context, j *store.Job, p *progress, raw [
 	default:
 		q.event(ctx, j.ID, sdk.JobEvent{Message: string(raw)})
 	}
+}
+
+// plainLine turns a stderr line that is not an event into a log event; a Go crash's first line becomes the failure.
+func (q *Queue) plainLine(ctx context.Context, j *store.Job, p *progress, raw []byte) {
+	text := strings.TrimSpace(string(raw))
+	if text == "" {
+		return
+	}
+	p.tail = append(p.tail, text)
+	if len(p.tail) > 10 {
+		p.tail = p.tail[1:]
+	}
+	if !p.crash.plainLine(text) {
+		return // the rest of a crash dump: kept for TrainerLogFile, not one event per line
+	}
+	level := "info"
+	if p.failure == nil && (strings.HasPrefix(text, "panic:") || strings.HasPrefix(text, "fatal error:")) {
+		// A Go crash: the reason to report.
+		level, p.failure = "error", &sdk.JobError{Code: protocol.CodeTrainingFailed, Message: text}
+	}
+	q.event(ctx, j.ID, sdk.JobEvent{Level: level, Message: text})
+}
+
+// step records a step event's progress; it stores a metrics event at most every Config.StepEventInterval.
+func (q *Queue) step(ctx context.Context, j *store.Job, p *progress, l protocol.Event) {
+	p.step = l.Step
+	if l.SamplesPerSecond > 0 && q.cfg.OnStep != nil {
+		q.cfg.OnStep(j.ID, l.SamplesPerSecond)
+	}
+	if time.Since(p.lastStored) < q.cfg.StepEventInterval {
+		return
+	}
+	p.lastStored = time.Now()
+	msg := fmt.Sprintf("step %d/%d", l.Step, l.TotalSteps)
+	data := &sdk.EventData{Step: l.Step, TotalSteps: l.TotalSteps, Epoch: l.Epoch, SamplesPerSecond: &l.SamplesPerSecond}
+	if !math.IsNaN(l.Loss) {
+		data.Loss = &l.Loss
+		msg += fmt.Sprintf(": training loss=%.4f", l.Loss)
+	}
+	if !math.IsNaN(l.LearningRate) {
+		data.LearningRate = &l.LearningRate
+	}
+	q.event(ctx, j.ID, sdk.JobEvent{Type: sdk.EventMetrics, Message: msg, Data: data})
+}
+
+// checkpoint stores a checkpoint event's checkpoint and forgets those the trainer removed.
+func (q *Queue) checkpoint(ctx context.Context, j *store.Job, l protocol.Event) {
+	c := &store.Checkpoint{Checkpoint: sdk.Checkpoint{ID: store.NewID("ftckpt-"), FineTuningJobID: j.ID,
+		StepNumber: l.Step, Epoch: l.Epoch, Metrics: l.Metrics, Best: l.Best}, Path: l.Path}
+	if err := q.st.AddCheckpoint(ctx, c); err != nil {
+		q.log.Error("store checkpoint", "job_id", j.ID, "err", err)
+	}
+	// The trainer removes the checkpoints that are neither the best nor the last before it reports a new one.
+	if _, err := q.st.ForgetMissingCheckpoints(ctx, j.ID); err != nil {
+		q.log.Error("forget removed checkpoints", "job_id", j.ID, "err", err)
+	}
+	q.event(ctx, j.ID, sdk.JobEvent{Type: sdk.EventCheckpoint, Message: fmt.Sprintf("checkpoint saved at step %d", l.Step),
+		Data: &sdk.EventData{Step: l.Step, Epoch: l.Epoch, Metrics: l.Metrics, Checkpoint: c.ID}})
 }
 
 // summarize renders the headline numbers of a metrics document.

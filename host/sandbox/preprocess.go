@@ -116,44 +116,7 @@ func (p *Preprocessor) Preprocess(ctx context.Context, req PreprocessRequest) (P
 	if n == 0 {
 		return res, nil
 	}
-	chunks := p.split(req)
-	call := func(ctx context.Context, ch chunk) error {
-		sub := PreprocessRequest{Texts: req.Texts[ch.lo:ch.hi], MaxLength: req.MaxLength, WithTokens: req.WithTokens}
-		if req.TextPairs != nil {
-			sub.TextPairs = req.TextPairs[ch.lo:ch.hi]
-		}
-		return p.pool.do(ctx, func(in *instance) error {
-			in.limit, in.limitName = p.budget(ch.hi - ch.lo)
-			defer func() { in.limit = 0 }()
-			body, err := in.call(ctx, abi.ExportPreprocess, sub.Append(make([]byte, 0, sub.Size())))
-			if err != nil {
-				return err
-			}
-			out, err := abi.DecodePreprocessResponse(body)
-			if err == nil && len(out.Rows) != len(sub.Texts) {
-				err = fmt.Errorf("%d rows for %d texts", len(out.Rows), len(sub.Texts))
-			}
-			if err == nil && req.WithTokens && !out.HasTokens {
-				err = fmt.Errorf("tokens were requested but not returned")
-			}
-			if err != nil {
-				in.dead = true
-				return in.fail(abi.ExportPreprocess, fmt.Errorf("%w: %v", ErrBadResult, err))
-			}
-			for i, row := range out.Rows {
-				j := ch.lo + i
-				if row.Err != "" {
-					res.Errors[j] = row.Err
-					continue
-				}
-				res.InputIDs[j], res.TypeIDs[j], res.AttentionMask[j] = row.IDs, row.TypeIDs, row.AttentionMask
-				if req.WithTokens {
-					res.Tokens[j] = row.Tokens
-				}
-			}
-			return nil
-		})
-	}
+	call := func(ctx context.Context, ch chunk) error { return p.callChunk(ctx, req, ch, &res) }
 	run := func(ctx context.Context, ch chunk) error {
 		err := call(ctx, ch)
 		if err == nil || ch.hi-ch.lo == 1 || !faulted(ctx, err) {
@@ -161,11 +124,57 @@ func (p *Preprocessor) Preprocess(ctx context.Context, req PreprocessRequest) (P
 		}
 		return p.isolate(ctx, ch, call, &res, err)
 	}
-	if len(chunks) == 1 {
-		if err := run(ctx, chunks[0]); err != nil {
-			return PreprocessResult{}, err
+	if err := p.runChunks(ctx, p.split(req), run); err != nil {
+		return PreprocessResult{}, err
+	}
+	return res, nil
+}
+
+// callChunk preprocesses the rows ch of req in one call of an instance, writing them into res. A bad result
+// marks the instance dead.
+func (p *Preprocessor) callChunk(ctx context.Context, req PreprocessRequest, ch chunk, res *PreprocessResult) error {
+	sub := PreprocessRequest{Texts: req.Texts[ch.lo:ch.hi], MaxLength: req.MaxLength, WithTokens: req.WithTokens}
+	if req.TextPairs != nil {
+		sub.TextPairs = req.TextPairs[ch.lo:ch.hi]
+	}
+	return p.pool.do(ctx, func(in *instance) error {
+		in.limit, in.limitName = p.budget(ch.hi - ch.lo)
+		defer func() { in.limit = 0 }()
+		body, err := in.call(ctx, abi.ExportPreprocess, sub.Append(make([]byte, 0, sub.Size())))
+		if err != nil {
+			return err
 		}
-		return res, nil
+		out, err := abi.DecodePreprocessResponse(body)
+		if err == nil && len(out.Rows) != len(sub.Texts) {
+			err = fmt.Errorf("%d rows for %d texts", len(out.Rows), len(sub.Texts))
+		}
+		if err == nil && req.WithTokens && !out.HasTokens {
+			err = fmt.Errorf("tokens were requested but not returned")
+		}
+		if err != nil {
+			in.dead = true
+			return in.fail(abi.ExportPreprocess, fmt.Errorf("%w: %v", ErrBadResult, err))
+		}
+		for i, row := range out.Rows {
+			j := ch.lo + i
+			if row.Err != "" {
+				res.Errors[j] = row.Err
+				continue
+			}
+			res.InputIDs[j], res.TypeIDs[j], res.AttentionMask[j] = row.IDs, row.TypeIDs, row.AttentionMask
+			if req.WithTokens {
+				res.Tokens[j] = row.Tokens
+			}
+		}
+		return nil
+	})
+}
+
+// runChunks runs run on each chunk, on up to Config.PoolSize goroutines; the first error cancels the rest and is
+// returned.
+func (p *Preprocessor) runChunks(ctx context.Context, chunks []chunk, run func(context.Context, chunk) error) error {
+	if len(chunks) == 1 {
+		return run(ctx, chunks[0])
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -195,10 +204,7 @@ func (p *Preprocessor) Preprocess(ctx context.Context, req PreprocessRequest) (P
 		}()
 	}
 	wg.Wait()
-	if firstErr != nil {
-		return PreprocessResult{}, firstErr
-	}
-	return res, nil
+	return firstErr
 }
 
 type chunk struct{ lo, hi int }

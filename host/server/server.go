@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/gofiber/fiber/v2"
 	"github.com/nats-io/nats.go"
 
 	"github.com/whetml/whet/host/api"
@@ -99,6 +100,98 @@ type ClusterConfig struct {
 // A missing DataDir, a data folder held by another server, a busy address, or a failure of the graceful
 // shutdown (state is still saved: the database is closed last).
 func Run(ctx context.Context, cfg Config) (err error) {
+	if err := cfg.fill(); err != nil {
+		return err
+	}
+	log := cfg.Logger
+	st, err := store.Open(ctx, cfg.DataDir, store.Options{Exclusive: true, MaxBytes: cfg.MaxStorage})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := st.Close(context.Background()); err == nil {
+			err = cerr
+		}
+	}()
+	sweep(ctx, st, log)
+	rt, err := newSandbox(ctx, st, log)
+	if err != nil {
+		return err
+	}
+	defer rt.Close(context.Background())
+	metrics := api.NewMetrics(nil)
+	var coord *cluster.Coordinator
+	if cfg.Cluster != nil {
+		var stop func()
+		coord, stop, err = startCluster(ctx, st, *cfg.Cluster, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	q, err := newQueue(cfg, st, metrics, coord)
+	if err != nil {
+		return err
+	}
+	pool, err := predict.New(predict.Config{Bin: cfg.Bin, Env: cfg.Env, MaxLoaded: cfg.MaxLoaded, Threads: cfg.Threads, Logger: log})
+	if err != nil {
+		return err
+	}
+	srv, err := api.New(cfg.apiConfig(st, q, pool, rt, metrics, coord))
+	if err != nil {
+		return err
+	}
+	ln, stored, err := listen(ctx, cfg, st)
+	if err != nil {
+		return err
+	}
+	if err := q.Start(ctx); err != nil {
+		ln.Close()
+		return err
+	}
+	app := srv.App()
+	served := make(chan error, 1)
+	go func() { served <- app.Listener(retryListener{Listener: ln, log: log}) }()
+	logListening(cfg, ln.Addr(), st.Dir(), stored)
+	if cfg.Ready != nil {
+		cfg.Ready(ln.Addr())
+	}
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case serveErr = <-served:
+		log.Error("listener failed", "err", serveErr)
+	}
+	errs := shutdown(cfg.ShutdownTimeout, srv, app, q, pool)
+	if serveErr != nil {
+		errs = append(errs, serveErr)
+	}
+	log.Info("stopped")
+	return errors.Join(errs...)
+}
+
+// shutdown stops, within timeout, the API's background work, the HTTP server, the jobs (cancelling those
+// running) and the predict workers, in that order; it returns what failed.
+func shutdown(timeout time.Duration, srv *api.Server, app *fiber.App, q *jobs.Queue, pool *predict.Pool) []error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	errs := []error{srv.Close(ctx)}
+	if err := app.ShutdownWithContext(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("server: http shutdown: %w", err))
+	}
+	if err := q.StopAndCancel(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("server: stop jobs: %w", err))
+	}
+	if err := pool.Close(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("server: stop predict workers: %w", err))
+	}
+	return errs
+}
+
+// fill checks cfg and fills in its defaults.
+func (cfg *Config) fill() (err error) {
 	if cfg.DataDir == "" {
 		return errors.New("server: config DataDir is required")
 	}
@@ -116,16 +209,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			return fmt.Errorf("server: config Bin: %w", err)
 		}
 	}
-	log := cfg.Logger
-	st, err := store.Open(ctx, cfg.DataDir, store.Options{Exclusive: true, MaxBytes: cfg.MaxStorage})
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if cerr := st.Close(context.Background()); err == nil {
-			err = cerr
-		}
-	}()
+	return nil
+}
+
+// sweep removes the leftovers in the data folder that no record refers to, logging what it did.
+func sweep(ctx context.Context, st *store.Store, log *slog.Logger) {
 	swept, err := st.Sweep(ctx)
 	if len(swept.Removed) > 0 {
 		log.Info("removed leftovers no record refers to", "paths", swept.Removed, "bytes", swept.Bytes)
@@ -133,13 +221,16 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err != nil {
 		log.Warn("sweep of the data folder incomplete", "err", err)
 	}
-	// This runtime runs uploaded modules inside the server process (checks at upload, dry runs, server-side
-	// tokenization): one instance per run, so api.Config.ModuleRuns bounds the cores they take.
+}
+
+// newSandbox starts the runtime that runs uploaded modules inside the server process (checks at upload, dry
+// runs, server-side tokenization): one instance per run, so api.Config.ModuleRuns bounds the cores they take.
+// It forgets the compiled code of modules no longer stored.
+func newSandbox(ctx context.Context, st *store.Store, log *slog.Logger) (*sandbox.Runtime, error) {
 	rt, err := sandbox.New(ctx, sandbox.Config{CacheDir: filepath.Join(st.Dir(), "cache", "wasm"), Logger: log, PoolSize: 1})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer rt.Close(context.Background())
 	if mods, err := st.ListModules(ctx); err == nil {
 		stored := map[string]bool{}
 		for _, m := range mods {
@@ -149,36 +240,32 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			log.Warn("compile cache of deleted modules not all removed", "err", err)
 		}
 	}
-	metrics := api.NewMetrics(nil)
-	var coord *cluster.Coordinator
-	if cfg.Cluster != nil {
-		var stop func()
-		coord, stop, err = startCluster(ctx, st, *cfg.Cluster, log)
-		if err != nil {
-			return err
-		}
-		defer stop()
-	}
+	return rt, nil
+}
+
+// newQueue makes the job queue, dispatching to coord's remote workers when coord is not nil (and starting coord).
+func newQueue(cfg Config, st *store.Store, metrics *api.Metrics, coord *cluster.Coordinator) (*jobs.Queue, error) {
 	jcfg := jobs.Config{Store: st, Bin: cfg.Bin, Env: cfg.Env, Concurrency: cfg.Concurrency,
-		Threads: cfg.Threads, Logger: log, OnStep: metrics.TrainingStep, OnFinish: metrics.JobFinished}
+		Threads: cfg.Threads, Logger: cfg.Logger, OnStep: metrics.TrainingStep, OnFinish: metrics.JobFinished}
 	if coord != nil {
 		jcfg.Dispatcher = coord
 	}
 	q, err := jobs.New(jcfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if coord != nil {
 		if err := coord.Start(q); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	pool, err := predict.New(predict.Config{Bin: cfg.Bin, Env: cfg.Env, MaxLoaded: cfg.MaxLoaded, Threads: cfg.Threads, Logger: log})
-	if err != nil {
-		return err
-	}
+	return q, nil
+}
+
+// apiConfig returns the HTTP API's configuration over the server's components, adjusted by cfg.API.
+func (cfg Config) apiConfig(st *store.Store, q *jobs.Queue, pool *predict.Pool, rt *sandbox.Runtime, metrics *api.Metrics, coord *cluster.Coordinator) api.Config {
 	acfg := api.Config{Store: st, Queue: q, Predictor: pool, Sandbox: rt, Metrics: metrics, APIKeys: cfg.APIKeys,
-		Static: cfg.Static, Logger: log, AllowOrigins: cfg.AllowOrigins, AllowHosts: cfg.AllowHosts,
+		Static: cfg.Static, Logger: cfg.Logger, AllowOrigins: cfg.AllowOrigins, AllowHosts: cfg.AllowHosts,
 		InsecureNoAuth: cfg.InsecureNoAuth, MaxFileBytes: cfg.MaxFileBytes, Export: api.RunExport(cfg.Bin, cfg.Env)}
 	if n := fdLimit(); n > 0 && n/2 < api.DefaultMaxConns {
 		acfg.MaxConns = int(max(n/2, 16)) // keep descriptors for the database, uploads, trainers and workers
@@ -189,66 +276,37 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if cfg.API != nil {
 		cfg.API(&acfg)
 	}
-	srv, err := api.New(acfg)
-	if err != nil {
-		return err
-	}
+	return acfg
+}
+
+// listen opens cfg.Addr, refusing an address reachable beyond this machine when no API key is given or stored
+// (unless cfg.InsecureNoAuth). It reports whether keys are stored.
+func listen(ctx context.Context, cfg Config, st *store.Store) (net.Listener, bool, error) {
 	stored, err := st.HasKeys(ctx)
 	if err != nil {
-		return err
+		return nil, false, err
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
-		return fmt.Errorf("server: listen on %s: %w", cfg.Addr, err)
+		return nil, false, fmt.Errorf("server: listen on %s: %w", cfg.Addr, err)
 	}
 	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() && len(cfg.APIKeys) == 0 && !stored && !cfg.InsecureNoAuth {
 		ln.Close()
-		return fmt.Errorf("server: refusing to serve without an API key on %s, which is reachable beyond this machine: "+
+		return nil, false, fmt.Errorf("server: refusing to serve without an API key on %s, which is reachable beyond this machine: "+
 			"give --api-key (or create one with `whet keys create`), listen on 127.0.0.1, or pass --insecure-no-auth", cfg.Addr)
 	}
-	if err := q.Start(ctx); err != nil {
-		ln.Close()
-		return err
-	}
-	app := srv.App()
-	served := make(chan error, 1)
-	go func() { served <- app.Listener(retryListener{Listener: ln, log: log}) }()
+	return ln, stored, nil
+}
+
+// logListening logs the address and settings the server serves with.
+func logListening(cfg Config, addr net.Addr, dir string, stored bool) {
 	auth := "open (no API keys: anyone who can reach the address can use the API)"
 	if len(cfg.APIKeys) > 0 || stored {
 		auth = "api keys required"
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "data", st.Dir(), "bin", cfg.Bin, "auth", auth,
+	cfg.Logger.Info("listening", "addr", addr.String(), "data", dir, "bin", cfg.Bin, "auth", auth,
 		"api_keys_flag", len(cfg.APIKeys), "stored_keys", stored, "concurrency", max(cfg.Concurrency, 1),
 		"max_loaded", cfg.MaxLoaded, "threads", cfg.Threads)
-	if cfg.Ready != nil {
-		cfg.Ready(ln.Addr())
-	}
-
-	var serveErr error
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down")
-	case serveErr = <-served:
-		log.Error("listener failed", "err", serveErr)
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	defer cancel()
-	var errs []error
-	errs = append(errs, srv.Close(sctx))
-	if err := app.ShutdownWithContext(sctx); err != nil {
-		errs = append(errs, fmt.Errorf("server: http shutdown: %w", err))
-	}
-	if err := q.StopAndCancel(sctx); err != nil {
-		errs = append(errs, fmt.Errorf("server: stop jobs: %w", err))
-	}
-	if err := pool.Close(sctx); err != nil {
-		errs = append(errs, fmt.Errorf("server: stop predict workers: %w", err))
-	}
-	if serveErr != nil {
-		errs = append(errs, serveErr)
-	}
-	log.Info("stopped")
-	return errors.Join(errs...)
 }
 
 // startCluster connects the server to its NATS server (embedded unless cc.URL is set) and returns the

@@ -76,50 +76,11 @@ func envInt(name string, def int) int {
 }
 
 func train(args []string) error {
-	fs := flag.NewFlagSet("train", flag.ContinueOnError)
-	specFile := fs.String("spec", "", "")
-	progress := fs.String("progress", "bar", "")
-	resume := fs.String("resume", "", "")
-	fs.Int("threads", 0, "")
-	device := fs.String("device", "", "")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *progress != "json" {
-		return fmt.Errorf("--progress json expected, got %q", *progress)
-	}
-	if *device != "" { // what a GPU worker asked for (whet worker --gpus)
-		emit(protocol.Event{Type: protocol.EventLog, Level: "info", Message: fmt.Sprintf("device %s (WHET_DEVICE=%s)", *device, os.Getenv("WHET_DEVICE"))})
-	}
-	spec, err := runspec.Read(*specFile)
+	spec, resume, err := trainSpec(args)
 	if err != nil {
 		return err
 	}
-	if err := spec.Validate(); err != nil {
-		emit(protocol.Event{Type: protocol.EventError, Code: protocol.CodeInvalidHyperparameters, Message: err.Error()})
-		os.Exit(1)
-	}
-	model, trainFile, validation, out := &spec.Model, &spec.TrainFile, &spec.ValidationFile, &spec.OutputDir
-	if msg := os.Getenv("FAKEWHET_FAIL"); msg != "" {
-		code := os.Getenv("FAKEWHET_FAIL_CODE")
-		if code == "" {
-			code = protocol.CodeTrainingFailed
-		}
-		emit(protocol.Event{Type: protocol.EventError, Code: code, Message: msg})
-		os.Exit(1)
-	}
-	for _, f := range []string{*trainFile, *validation} {
-		if f == "" {
-			continue
-		}
-		if _, err := os.Stat(f); err != nil {
-			return fmt.Errorf("data file: %w", err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(*out, runspec.FileName), spec.JSON(), 0o644); err != nil {
-		return err
-	}
-	cfgRaw, err := os.ReadFile(filepath.Join(*model, "config.json"))
+	cfgRaw, err := os.ReadFile(filepath.Join(spec.Model, "config.json"))
 	if err != nil {
 		return fmt.Errorf("model: %w", err)
 	}
@@ -129,53 +90,131 @@ func train(args []string) error {
 	} else {
 		signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	}
-	start := 0
-	if *resume != "" {
-		raw, err := os.ReadFile(filepath.Join(*resume, "trainer_state.json"))
-		if err != nil {
-			return fmt.Errorf("resume: %w", err)
-		}
-		var st struct {
-			GlobalStep int `json:"global_step"`
-		}
-		if err := json.Unmarshal(raw, &st); err != nil {
-			return fmt.Errorf("resume: %w", err)
-		}
-		start = st.GlobalStep
-		emit(protocol.Event{Type: protocol.EventLog, Level: "info", Message: fmt.Sprintf("resumed from step %d", start)})
+	start, err := resumeStep(resume)
+	if err != nil {
+		return err
 	}
-	total := envInt("FAKEWHET_STEPS", 4)
+	r := run{out: spec.OutputDir, cfgRaw: cfgRaw, total: envInt("FAKEWHET_STEPS", 4)}
+	r.steps(start, sigs)
+	metrics := json.RawMessage(`{"accuracy":0.75,"macro_f1":0.7}`)
+	emit(protocol.Event{Type: protocol.EventEval, Step: r.total, Epoch: 1, Metrics: metrics})
+	r.checkpoint(r.total)
+	writeModel(spec, cfgRaw)
+	emit(protocol.Event{Type: protocol.EventDone, Metrics: metrics, TrainSamplesPerSecond: 100})
+	b, _ := json.Marshal(protocol.TrainSummary{Metrics: metrics, TrainSamplesPerSecond: 100, GlobalStep: r.total, Epoch: 1, OutputDir: r.out})
+	fmt.Println(string(b))
+	return nil
+}
+
+// trainSpec parses train's flags and reads the run spec, exiting like whet train on an invalid spec or
+// FAKEWHET_FAIL; it writes the spec into the output folder and returns it with --resume.
+func trainSpec(args []string) (runspec.Spec, string, error) {
+	fs := flag.NewFlagSet("train", flag.ContinueOnError)
+	specFile := fs.String("spec", "", "")
+	progress := fs.String("progress", "bar", "")
+	resume := fs.String("resume", "", "")
+	fs.Int("threads", 0, "")
+	device := fs.String("device", "", "")
+	if err := fs.Parse(args); err != nil {
+		return runspec.Spec{}, "", err
+	}
+	if *progress != "json" {
+		return runspec.Spec{}, "", fmt.Errorf("--progress json expected, got %q", *progress)
+	}
+	if *device != "" { // what a GPU worker asked for (whet worker --gpus)
+		emit(protocol.Event{Type: protocol.EventLog, Level: "info", Message: fmt.Sprintf("device %s (WHET_DEVICE=%s)", *device, os.Getenv("WHET_DEVICE"))})
+	}
+	spec, err := runspec.Read(*specFile)
+	if err != nil {
+		return runspec.Spec{}, "", err
+	}
+	if err := spec.Validate(); err != nil {
+		emit(protocol.Event{Type: protocol.EventError, Code: protocol.CodeInvalidHyperparameters, Message: err.Error()})
+		os.Exit(1)
+	}
+	if msg := os.Getenv("FAKEWHET_FAIL"); msg != "" {
+		code := os.Getenv("FAKEWHET_FAIL_CODE")
+		if code == "" {
+			code = protocol.CodeTrainingFailed
+		}
+		emit(protocol.Event{Type: protocol.EventError, Code: code, Message: msg})
+		os.Exit(1)
+	}
+	for _, f := range []string{spec.TrainFile, spec.ValidationFile} {
+		if f == "" {
+			continue
+		}
+		if _, err := os.Stat(f); err != nil {
+			return runspec.Spec{}, "", fmt.Errorf("data file: %w", err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(spec.OutputDir, runspec.FileName), spec.JSON(), 0o644); err != nil {
+		return runspec.Spec{}, "", err
+	}
+	return spec, *resume, nil
+}
+
+// resumeStep returns the global step of the checkpoint folder dir ("": 0).
+func resumeStep(dir string) (int, error) {
+	if dir == "" {
+		return 0, nil
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "trainer_state.json"))
+	if err != nil {
+		return 0, fmt.Errorf("resume: %w", err)
+	}
+	var st struct {
+		GlobalStep int `json:"global_step"`
+	}
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return 0, fmt.Errorf("resume: %w", err)
+	}
+	emit(protocol.Event{Type: protocol.EventLog, Level: "info", Message: fmt.Sprintf("resumed from step %d", st.GlobalStep)})
+	return st.GlobalStep, nil
+}
+
+// run is a fake training run writing into out.
+type run struct {
+	out    string
+	cfgRaw []byte // the model's config.json
+	total  int    // steps
+}
+
+// checkpoint writes the checkpoint of step and reports it.
+func (r run) checkpoint(step int) string {
+	dir := filepath.Join(r.out, "checkpoints", fmt.Sprintf("checkpoint-%d", step))
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "config.json"), r.cfgRaw, 0o644)
+	os.WriteFile(filepath.Join(dir, "model.safetensors"), []byte("weights"), 0o644)
+	state, _ := json.Marshal(map[string]any{"global_step": step, "epoch": float64(step) / float64(r.total)})
+	os.WriteFile(filepath.Join(dir, "trainer_state.json"), state, 0o644)
+	emit(protocol.Event{Type: protocol.EventCheckpoint, Step: step, Epoch: float64(step) / float64(r.total),
+		Path: dir, Metrics: json.RawMessage(`{"accuracy":0.5}`), Best: true})
+	return dir
+}
+
+// steps reports the steps after start, exiting 130 on a signal (FAKEWHET_BLOCK_AT: after blocking for one).
+func (r run) steps(start int, sigs <-chan os.Signal) {
 	blockAt := envInt("FAKEWHET_BLOCK_AT", -1)
 	if cond := os.Getenv("FAKEWHET_BLOCK_IF"); cond != "" {
 		if _, err := os.Stat(cond); err != nil {
 			blockAt = -1
 		}
 	}
-	checkpoint := func(step int) string {
-		dir := filepath.Join(*out, "checkpoints", fmt.Sprintf("checkpoint-%d", step))
-		os.MkdirAll(dir, 0o755)
-		os.WriteFile(filepath.Join(dir, "config.json"), cfgRaw, 0o644)
-		os.WriteFile(filepath.Join(dir, "model.safetensors"), []byte("weights"), 0o644)
-		state, _ := json.Marshal(map[string]any{"global_step": step, "epoch": float64(step) / float64(total)})
-		os.WriteFile(filepath.Join(dir, "trainer_state.json"), state, 0o644)
-		emit(protocol.Event{Type: protocol.EventCheckpoint, Step: step, Epoch: float64(step) / float64(total),
-			Path: dir, Metrics: json.RawMessage(`{"accuracy":0.5}`), Best: true})
-		return dir
-	}
-	for step := start + 1; step <= total; step++ {
+	for step := start + 1; step <= r.total; step++ {
 		select {
 		case <-sigs:
-			checkpoint(step - 1)
+			r.checkpoint(step - 1)
 			emit(protocol.Event{Type: protocol.EventLog, Level: "warn", Message: "interrupted"})
 			os.Exit(130)
 		default:
 		}
 		time.Sleep(time.Duration(envInt("FAKEWHET_STEP_DELAY_MS", 0)) * time.Millisecond)
-		emit(protocol.Event{Type: protocol.EventStep, Step: step, TotalSteps: total, Epoch: float64(step) / float64(total),
+		emit(protocol.Event{Type: protocol.EventStep, Step: step, TotalSteps: r.total, Epoch: float64(step) / float64(r.total),
 			Loss: 0.7 / float64(step), LearningRate: 3e-5, SamplesPerSecond: 100})
 		fmt.Fprintln(os.Stderr, "plain log line at step", step)
 		if step == blockAt {
-			checkpoint(step)
+			r.checkpoint(step)
 			if mark := os.Getenv("FAKEWHET_MARK"); mark != "" { // after the checkpoint event: killed at the mark, it was reported
 				os.WriteFile(mark, []byte(strconv.Itoa(os.Getpid())), 0o644)
 			}
@@ -187,31 +226,29 @@ func train(args []string) error {
 			os.Exit(130)
 		}
 	}
-	metrics := json.RawMessage(`{"accuracy":0.75,"macro_f1":0.7}`)
-	emit(protocol.Event{Type: protocol.EventEval, Step: total, Epoch: 1, Metrics: metrics})
-	checkpoint(total)
-	os.WriteFile(filepath.Join(*out, "config.json"), cfgRaw, 0o644)
-	os.WriteFile(filepath.Join(*out, "model.safetensors"), []byte("weights"), 0o644)
-	// A model folder carries its tokenizer, the length and the preprocess module it was trained with.
-	if b, err := os.ReadFile(filepath.Join(*model, modeldir.VocabFile)); err == nil {
-		os.WriteFile(filepath.Join(*out, modeldir.VocabFile), b, 0o644)
+}
+
+// writeModel writes the output model folder: weights, config and what a model folder carries besides (its
+// tokenizer, the length and the preprocess module it was trained with).
+func writeModel(spec runspec.Spec, cfgRaw []byte) {
+	out := spec.OutputDir
+	os.WriteFile(filepath.Join(out, "config.json"), cfgRaw, 0o644)
+	os.WriteFile(filepath.Join(out, "model.safetensors"), []byte("weights"), 0o644)
+	if b, err := os.ReadFile(filepath.Join(spec.Model, modeldir.VocabFile)); err == nil {
+		os.WriteFile(filepath.Join(out, modeldir.VocabFile), b, 0o644)
 	}
 	tc := map[string]any{}
-	if b, err := os.ReadFile(filepath.Join(*model, modeldir.TokenizerConfigFile)); err == nil {
+	if b, err := os.ReadFile(filepath.Join(spec.Model, modeldir.TokenizerConfigFile)); err == nil {
 		json.Unmarshal(b, &tc)
 	}
 	tc[modeldir.ModelMaxLengthKey] = spec.MaxSeqLength
 	b, _ := json.Marshal(tc)
-	os.WriteFile(filepath.Join(*out, modeldir.TokenizerConfigFile), b, 0o644)
+	os.WriteFile(filepath.Join(out, modeldir.TokenizerConfigFile), b, 0o644)
 	if spec.PreprocessModule != "" {
 		if b, err := os.ReadFile(spec.PreprocessModule); err == nil {
-			os.WriteFile(filepath.Join(*out, modeldir.PreprocessModuleFile), b, 0o644)
+			os.WriteFile(filepath.Join(out, modeldir.PreprocessModuleFile), b, 0o644)
 		}
 	}
-	emit(protocol.Event{Type: protocol.EventDone, Metrics: metrics, TrainSamplesPerSecond: 100})
-	b, _ = json.Marshal(protocol.TrainSummary{Metrics: metrics, TrainSamplesPerSecond: 100, GlobalStep: total, Epoch: 1, OutputDir: *out})
-	fmt.Println(string(b))
-	return nil
 }
 
 // eval prints {"accuracy","support"}: support = the input's lines, accuracy fixed; a row whose label is
