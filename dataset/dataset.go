@@ -498,43 +498,12 @@ func (rd *reader) readJSONL(br *bufio.Reader, ds *Dataset) error {
 
 // jsonRow parses one JSONL line; it reports whether the row had a text pair key.
 func (rd *reader) jsonRow(ds *Dataset, line int, s string) bool {
-	dec := json.NewDecoder(strings.NewReader(s))
-	dec.UseNumber()
-	var obj map[string]any
-	if err := dec.Decode(&obj); err != nil {
-		rd.fail(line, "", fmt.Sprintf("invalid JSON: %v", err))
+	obj, msg := jsonObject(s)
+	if msg != "" {
+		rd.fail(line, "", msg)
 		return false
 	}
-	if dec.More() {
-		rd.fail(line, "", "invalid JSON: more than one value on the line")
-		return false
-	}
-	if obj == nil {
-		rd.fail(line, "", "not a JSON object")
-		return false
-	}
-	keys := make([]string, 0, len(obj))
-	for k := range obj {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	c := columns{ti: -1, pi: -1, li: -1}
-	find := func(want string, candidates []string) (string, int) {
-		if want != "" {
-			candidates = []string{want}
-		}
-		for _, cand := range candidates {
-			for _, k := range keys {
-				if strings.EqualFold(k, cand) {
-					return k, 0
-				}
-			}
-		}
-		return "", -1
-	}
-	c.text, c.ti = find(rd.opts.TextColumn, TextColumns())
-	c.pair, c.pi = find(rd.opts.TextPairColumn, TextPairColumns())
-	c.label, c.li = find(rd.opts.LabelColumn, LabelColumns())
+	c := rd.jsonColumns(obj)
 	if c.ti < 0 {
 		name := rd.opts.TextColumn
 		if name == "" {
@@ -572,28 +541,81 @@ func (rd *reader) jsonRow(ds *Dataset, line int, s string) bool {
 	}
 	label, hasLabel := "", false
 	if c.li >= 0 {
-		switch v := obj[c.label].(type) {
-		case string:
-			label, hasLabel = v, true
-		case json.Number:
-			n, err := strconv.ParseInt(v.String(), 10, 64)
-			if err != nil {
-				f, ferr := v.Float64()
-				if ferr != nil || f != float64(int64(f)) {
-					rd.fail(line, c.label, fmt.Sprintf("must be a string or an integer, got %s", v.String()))
-					return c.pi >= 0
-				}
-				n = int64(f)
-			}
-			label, hasLabel = strconv.FormatInt(n, 10), true
-		case nil:
-		default:
-			rd.fail(line, c.label, fmt.Sprintf("must be a string or an integer, got %s", jsonKind(v)))
+		if label, hasLabel, msg = jsonLabel(obj[c.label]); msg != "" {
+			rd.fail(line, c.label, msg)
 			return c.pi >= 0
 		}
 	}
 	rd.addRow(ds, line, c, text, pair, label, hasLabel)
 	return c.pi >= 0
+}
+
+// jsonObject decodes a line holding one JSON object (numbers kept as json.Number), or says why it does not.
+func jsonObject(s string) (map[string]any, string) {
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	var obj map[string]any
+	if err := dec.Decode(&obj); err != nil {
+		return nil, fmt.Sprintf("invalid JSON: %v", err)
+	}
+	if dec.More() {
+		return nil, "invalid JSON: more than one value on the line"
+	}
+	if obj == nil {
+		return nil, "not a JSON object"
+	}
+	return obj, ""
+}
+
+// jsonColumns finds the text, pair and label keys of obj (the options' names, else the usual ones, matched
+// without case; in sorted key order); an index is -1 where there is none.
+func (rd *reader) jsonColumns(obj map[string]any) columns {
+	keys := make([]string, 0, len(obj))
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	c := columns{ti: -1, pi: -1, li: -1}
+	find := func(want string, candidates []string) (string, int) {
+		if want != "" {
+			candidates = []string{want}
+		}
+		for _, cand := range candidates {
+			for _, k := range keys {
+				if strings.EqualFold(k, cand) {
+					return k, 0
+				}
+			}
+		}
+		return "", -1
+	}
+	c.text, c.ti = find(rd.opts.TextColumn, TextColumns())
+	c.pair, c.pi = find(rd.opts.TextPairColumn, TextPairColumns())
+	c.label, c.li = find(rd.opts.LabelColumn, LabelColumns())
+	return c
+}
+
+// jsonLabel reads a label value: a string, or an integer (also written as a float with no fraction); null is no
+// label. A bad value returns why.
+func jsonLabel(v any) (label string, ok bool, msg string) {
+	switch v := v.(type) {
+	case string:
+		return v, true, ""
+	case json.Number:
+		n, err := strconv.ParseInt(v.String(), 10, 64)
+		if err != nil {
+			f, ferr := v.Float64()
+			if ferr != nil || f != float64(int64(f)) {
+				return "", false, fmt.Sprintf("must be a string or an integer, got %s", v.String())
+			}
+			n = int64(f)
+		}
+		return strconv.FormatInt(n, 10), true, ""
+	case nil:
+		return "", false, ""
+	default:
+		return "", false, fmt.Sprintf("must be a string or an integer, got %s", jsonKind(v))
+	}
 }
 
 func jsonKind(v any) string {

@@ -41,87 +41,122 @@ func main() {
 	}
 }
 
-func run() error {
-	server := flag.String("server", "", "whet server URL on loopback (default: start one with --bin)")
-	apiKey := flag.String("api-key", "", "API key for --server")
-	model := flag.String("model", "", "model id on --server")
-	bin := flag.String("bin", "bin/whet", "whet binary to start when --server is not given")
-	modelDir := flag.String("model-dir", "", "model folder to register when starting a server")
-	clients := flag.Int("c", 8, "concurrent clients (1-256)")
-	duration := flag.Duration("d", 10*time.Second, "how long to send requests (at most 10m)")
-	inputs := flag.Int("inputs", 1, "texts per request")
-	warmup := flag.Int("warmup", 5, "requests sent before measuring (loads the model)")
+// options are the command line's.
+type options struct {
+	server, apiKey, model, bin, modelDir string
+	clients, inputs, warmup              int
+	duration                             time.Duration
+}
+
+func parseFlags() (options, error) {
+	var o options
+	flag.StringVar(&o.server, "server", "", "whet server URL on loopback (default: start one with --bin)")
+	flag.StringVar(&o.apiKey, "api-key", "", "API key for --server")
+	flag.StringVar(&o.model, "model", "", "model id on --server")
+	flag.StringVar(&o.bin, "bin", "bin/whet", "whet binary to start when --server is not given")
+	flag.StringVar(&o.modelDir, "model-dir", "", "model folder to register when starting a server")
+	flag.IntVar(&o.clients, "c", 8, "concurrent clients (1-256)")
+	flag.DurationVar(&o.duration, "d", 10*time.Second, "how long to send requests (at most 10m)")
+	flag.IntVar(&o.inputs, "inputs", 1, "texts per request")
+	flag.IntVar(&o.warmup, "warmup", 5, "requests sent before measuring (loads the model)")
 	flag.Parse()
-	if *clients < 1 || *clients > 256 {
-		return fmt.Errorf("-c must be between 1 and 256, got %d", *clients)
+	if o.clients < 1 || o.clients > 256 {
+		return o, fmt.Errorf("-c must be between 1 and 256, got %d", o.clients)
 	}
-	if *duration <= 0 || *duration > 10*time.Minute {
-		return fmt.Errorf("-d must be between 0 and 10m, got %v", *duration)
+	if o.duration <= 0 || o.duration > 10*time.Minute {
+		return o, fmt.Errorf("-d must be between 0 and 10m, got %v", o.duration)
 	}
-	if *inputs < 1 || *inputs > 1024 {
-		return fmt.Errorf("-inputs must be between 1 and 1024, got %d", *inputs)
+	if o.inputs < 1 || o.inputs > 1024 {
+		return o, fmt.Errorf("-inputs must be between 1 and 1024, got %d", o.inputs)
+	}
+	return o, nil
+}
+
+func run() error {
+	o, err := parseFlags()
+	if err != nil {
+		return err
 	}
 	ctx := context.Background()
-	if *server == "" {
-		if *modelDir == "" {
-			return errors.New("give --server URL --model ID, or --bin WHET --model-dir DIR")
-		}
-		url, stop, err := startServer(*bin)
+	if o.server == "" {
+		stop, err := selfServe(ctx, &o)
 		if err != nil {
 			return err
 		}
 		defer stop()
-		*server = url
-		abs, err := filepath.Abs(*modelDir)
-		if err != nil {
-			return err
-		}
-		m, err := sdk.NewClient(url).CreateModel(ctx, sdk.CreateModelRequest{FromPath: abs})
-		if err != nil {
-			return err
-		}
-		*model = m.ID
 	}
-	if err := checkLoopback(*server); err != nil {
+	if err := checkLoopback(o.server); err != nil {
 		return err
 	}
-	if *model == "" {
+	if o.model == "" {
 		return errors.New("--model is required with --server")
 	}
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *clients, MaxConnsPerHost: *clients}}
-	c := sdk.NewClient(*server, sdk.WithAPIKey(*apiKey), sdk.WithHTTPClient(hc))
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.clients, MaxConnsPerHost: o.clients}}
+	c := sdk.NewClient(o.server, sdk.WithAPIKey(o.apiKey), sdk.WithHTTPClient(hc))
 	texts := corpus()
 	batch := func(i int) []string {
-		out := make([]string, *inputs)
+		out := make([]string, o.inputs)
 		for j := range out {
 			out[j] = texts[(i+j)%len(texts)]
 		}
 		return out
 	}
-	for i := range *warmup {
-		if _, err := c.Predict(ctx, *model, sdk.PredictRequest{Inputs: batch(i)}); err != nil {
+	for i := range o.warmup {
+		if _, err := c.Predict(ctx, o.model, sdk.PredictRequest{Inputs: batch(i)}); err != nil {
 			return fmt.Errorf("warm-up: %w", err)
 		}
 	}
+	start := time.Now()
+	latencies, err := load(ctx, c, o, batch)
+	if err != nil {
+		return err
+	}
+	report(o, latencies, time.Since(start))
+	return nil
+}
 
-	deadline := time.Now().Add(*duration)
+// selfServe starts `whet serve` (o.bin) and registers o.modelDir on it, setting o.server and o.model; the
+// function returned stops the server.
+func selfServe(ctx context.Context, o *options) (func(), error) {
+	if o.modelDir == "" {
+		return nil, errors.New("give --server URL --model ID, or --bin WHET --model-dir DIR")
+	}
+	url, stop, err := startServer(o.bin)
+	if err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(o.modelDir)
+	if err == nil {
+		var m *sdk.Model
+		if m, err = sdk.NewClient(url).CreateModel(ctx, sdk.CreateModelRequest{FromPath: abs}); err == nil {
+			o.server, o.model = url, m.ID
+			return stop, nil
+		}
+	}
+	stop()
+	return nil, err
+}
+
+// load runs o.clients clients sending batch(i) until o.duration passed; it returns every request's latency, or the
+// first failure with their count.
+func load(ctx context.Context, c *sdk.Client, o options, batch func(int) []string) ([]time.Duration, error) {
+	deadline := time.Now().Add(o.duration)
 	var (
 		mu        sync.Mutex
 		latencies []time.Duration
 		errs      []error
 		wg        sync.WaitGroup
 	)
-	start := time.Now()
-	for w := range *clients {
+	for w := range o.clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			var local []time.Duration
-			for i := w; time.Now().Before(deadline); i += *clients {
+			for i := w; time.Now().Before(deadline); i += o.clients {
 				t0 := time.Now()
-				preds, err := c.Predict(ctx, *model, sdk.PredictRequest{Inputs: batch(i)})
-				if err == nil && len(preds) != *inputs {
-					err = fmt.Errorf("%d predictions for %d inputs", len(preds), *inputs)
+				preds, err := c.Predict(ctx, o.model, sdk.PredictRequest{Inputs: batch(i)})
+				if err == nil && len(preds) != o.inputs {
+					err = fmt.Errorf("%d predictions for %d inputs", len(preds), o.inputs)
 				}
 				if err != nil {
 					mu.Lock()
@@ -137,21 +172,24 @@ func run() error {
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
 	if len(errs) > 0 {
-		return fmt.Errorf("%d requests failed; first: %w", len(errs), errs[0])
+		return nil, fmt.Errorf("%d requests failed; first: %w", len(errs), errs[0])
 	}
 	if len(latencies) == 0 {
-		return errors.New("no request completed")
+		return nil, errors.New("no request completed")
 	}
+	return latencies, nil
+}
+
+// report prints the throughput and latency percentiles of a run.
+func report(o options, latencies []time.Duration, elapsed time.Duration) {
 	slices.Sort(latencies)
 	pct := func(p float64) time.Duration { return latencies[min(len(latencies)-1, int(p*float64(len(latencies))))] }
-	fmt.Printf("model %s, %d clients, %d inputs/request, %v\n", *model, *clients, *inputs, elapsed.Round(time.Millisecond))
+	fmt.Printf("model %s, %d clients, %d inputs/request, %v\n", o.model, o.clients, o.inputs, elapsed.Round(time.Millisecond))
 	fmt.Printf("requests %d, errors 0, throughput %.1f req/s (%.1f inputs/s)\n", len(latencies),
-		float64(len(latencies))/elapsed.Seconds(), float64(len(latencies)**inputs)/elapsed.Seconds())
+		float64(len(latencies))/elapsed.Seconds(), float64(len(latencies)*o.inputs)/elapsed.Seconds())
 	fmt.Printf("latency p50 %v  p90 %v  p99 %v  max %v\n", pct(0.50).Round(10*time.Microsecond),
 		pct(0.90).Round(10*time.Microsecond), pct(0.99).Round(10*time.Microsecond), latencies[len(latencies)-1].Round(10*time.Microsecond))
-	return nil
 }
 
 // checkLoopback refuses servers off this machine: the benchmark only loads loopback addresses.

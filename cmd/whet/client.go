@@ -390,114 +390,126 @@ func runModels(args []string) error {
 	const usage = "whet models import (--path DIR | --archive FILE.tar.gz) [--id ID] [--base-model ID] | whet models list | " +
 		"whet models evaluate ID --file FILE_ID | whet models merge ADAPTER_ID [--id ID] [--server URL] [--api-key KEY]"
 	return cliSub("models", args, usage, map[string]func([]string) error{
-		"import": func(args []string) error {
-			fs := flag.NewFlagSet("models import", flag.ContinueOnError)
-			cf := newClientFlags(fs)
-			path := fs.String("path", "", "model folder on the server's disk, copied into its data folder (admin key)")
-			archive := fs.String("archive", "", "local .tar or .tar.gz of a model folder, uploaded")
-			id := fs.String("id", "", "model id (default: the folder or archive name)")
-			base := fs.String("base-model", "", "for a LoRA adapter folder: the registered model it is served on (default: its base_model_name_or_path)")
-			if _, err := cliParse(fs, args); err != nil {
-				return err
-			}
-			if (*path == "") == (*archive == "") {
-				return errors.New("give exactly one of --path DIR or --archive FILE")
-			}
-			ctx, stop := cliContext()
-			defer stop()
-			var m *sdk.Model
-			var err error
-			if *path != "" {
-				abs, aerr := filepath.Abs(*path)
-				if aerr != nil {
-					return aerr
-				}
-				m, err = cf.client().CreateModel(ctx, sdk.CreateModelRequest{FromPath: abs, ID: *id, BaseModel: *base})
-			} else {
-				f, ferr := os.Open(*archive)
-				if ferr != nil {
-					return ferr
-				}
-				defer f.Close()
-				m, err = cf.client().UploadModel(ctx, sdk.UploadModelRequest{Filename: filepath.Base(*archive), Content: f, ID: *id, BaseModel: *base})
-			}
-			if err != nil {
-				return err
-			}
-			return cliJSON(m)
-		},
-		"evaluate": func(args []string) error {
-			fs := flag.NewFlagSet("models evaluate", flag.ContinueOnError)
-			cf := newClientFlags(fs)
-			file := fs.String("file", "", "id of an uploaded, labeled file (required)")
-			pos, err := cliParse(fs, args)
-			if err != nil {
-				return err
-			}
-			id, err := cliOnePositional(pos, "model id")
-			if err != nil {
-				return err
-			}
-			if *file == "" {
-				return errors.New("--file is required")
-			}
-			ctx, stop := cliContext()
-			defer stop()
-			out, err := cf.client().Evaluate(ctx, id, sdk.EvaluateRequest{File: *file})
-			if err != nil {
-				return err
-			}
-			if !*cf.asJSON {
-				return writeReport(os.Stdout, out)
-			}
-			var doc any
-			if err := json.Unmarshal(out, &doc); err != nil {
-				return err
-			}
-			return cliJSON(doc)
-		},
-		"merge": func(args []string) error {
-			fs := flag.NewFlagSet("models merge", flag.ContinueOnError)
-			cf := newClientFlags(fs)
-			newID := fs.String("id", "", "id of the merged model (default: ADAPTER_ID-merged)")
-			pos, err := cliParse(fs, args)
-			if err != nil {
-				return err
-			}
-			id, err := cliOnePositional(pos, "adapter model id")
-			if err != nil {
-				return err
-			}
-			ctx, stop := cliContext()
-			defer stop()
-			m, err := cf.client().MergeModel(ctx, id, sdk.MergeModelRequest{ID: *newID})
-			if err != nil {
-				return err
-			}
-			return cliJSON(m)
-		},
-		"list": func(args []string) error {
-			fs := flag.NewFlagSet("models list", flag.ContinueOnError)
-			cf := newClientFlags(fs)
-			if _, err := cliParse(fs, args); err != nil {
-				return err
-			}
-			ctx, stop := cliContext()
-			defer stop()
-			list, err := cf.client().ListModels(ctx)
-			if err != nil {
-				return err
-			}
-			if *cf.asJSON {
-				return cliJSON(list)
-			}
-			var rows [][]string
-			for _, m := range list.Data {
-				rows = append(rows, []string{m.ID, m.Source, strings.Join(m.Labels, ","), m.BaseModel, cliTime(m.CreatedAt)})
-			}
-			return cliTable("ID\tSOURCE\tLABELS\tBASE\tCREATED", rows)
-		},
+		"import":   modelsImport,
+		"evaluate": modelsEvaluate,
+		"merge":    modelsMerge,
+		"list":     modelsList,
 	})
+}
+
+// modelsImport implements `whet models import`: registers a model folder on the server's disk or uploads an archive.
+func modelsImport(args []string) error {
+	fs := flag.NewFlagSet("models import", flag.ContinueOnError)
+	cf := newClientFlags(fs)
+	path := fs.String("path", "", "model folder on the server's disk, copied into its data folder (admin key)")
+	archive := fs.String("archive", "", "local .tar or .tar.gz of a model folder, uploaded")
+	id := fs.String("id", "", "model id (default: the folder or archive name)")
+	base := fs.String("base-model", "", "for a LoRA adapter folder: the registered model it is served on (default: its base_model_name_or_path)")
+	if _, err := cliParse(fs, args); err != nil {
+		return err
+	}
+	if (*path == "") == (*archive == "") {
+		return errors.New("give exactly one of --path DIR or --archive FILE")
+	}
+	ctx, stop := cliContext()
+	defer stop()
+	var m *sdk.Model
+	var err error
+	if *path != "" {
+		abs, aerr := filepath.Abs(*path)
+		if aerr != nil {
+			return aerr
+		}
+		m, err = cf.client().CreateModel(ctx, sdk.CreateModelRequest{FromPath: abs, ID: *id, BaseModel: *base})
+	} else {
+		f, ferr := os.Open(*archive)
+		if ferr != nil {
+			return ferr
+		}
+		defer f.Close()
+		m, err = cf.client().UploadModel(ctx, sdk.UploadModelRequest{Filename: filepath.Base(*archive), Content: f, ID: *id, BaseModel: *base})
+	}
+	if err != nil {
+		return err
+	}
+	return cliJSON(m)
+}
+
+// modelsEvaluate implements `whet models evaluate ID --file FILE_ID`: prints the model's evaluation report.
+func modelsEvaluate(args []string) error {
+	fs := flag.NewFlagSet("models evaluate", flag.ContinueOnError)
+	cf := newClientFlags(fs)
+	file := fs.String("file", "", "id of an uploaded, labeled file (required)")
+	pos, err := cliParse(fs, args)
+	if err != nil {
+		return err
+	}
+	id, err := cliOnePositional(pos, "model id")
+	if err != nil {
+		return err
+	}
+	if *file == "" {
+		return errors.New("--file is required")
+	}
+	ctx, stop := cliContext()
+	defer stop()
+	out, err := cf.client().Evaluate(ctx, id, sdk.EvaluateRequest{File: *file})
+	if err != nil {
+		return err
+	}
+	if !*cf.asJSON {
+		return writeReport(os.Stdout, out)
+	}
+	var doc any
+	if err := json.Unmarshal(out, &doc); err != nil {
+		return err
+	}
+	return cliJSON(doc)
+}
+
+// modelsMerge implements `whet models merge ADAPTER_ID`: registers the adapter merged into its base.
+func modelsMerge(args []string) error {
+	fs := flag.NewFlagSet("models merge", flag.ContinueOnError)
+	cf := newClientFlags(fs)
+	newID := fs.String("id", "", "id of the merged model (default: ADAPTER_ID-merged)")
+	pos, err := cliParse(fs, args)
+	if err != nil {
+		return err
+	}
+	id, err := cliOnePositional(pos, "adapter model id")
+	if err != nil {
+		return err
+	}
+	ctx, stop := cliContext()
+	defer stop()
+	m, err := cf.client().MergeModel(ctx, id, sdk.MergeModelRequest{ID: *newID})
+	if err != nil {
+		return err
+	}
+	return cliJSON(m)
+}
+
+// modelsList implements `whet models list`.
+func modelsList(args []string) error {
+	fs := flag.NewFlagSet("models list", flag.ContinueOnError)
+	cf := newClientFlags(fs)
+	if _, err := cliParse(fs, args); err != nil {
+		return err
+	}
+	ctx, stop := cliContext()
+	defer stop()
+	list, err := cf.client().ListModels(ctx)
+	if err != nil {
+		return err
+	}
+	if *cf.asJSON {
+		return cliJSON(list)
+	}
+	var rows [][]string
+	for _, m := range list.Data {
+		rows = append(rows, []string{m.ID, m.Source, strings.Join(m.Labels, ","), m.BaseModel, cliTime(m.CreatedAt)})
+	}
+	return cliTable("ID\tSOURCE\tLABELS\tBASE\tCREATED", rows)
 }
 
 // predictViaServer implements `whet predict --server URL --model ID --input FILE --output FILE.jsonl`: the same

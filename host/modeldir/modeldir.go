@@ -150,45 +150,61 @@ func Extract(r io.Reader, dst string, limit int64) (string, error) {
 		if name == "" {
 			continue
 		}
-		target := filepath.Join(dst, filepath.FromSlash(name))
-		switch h.Typeflag {
-		case tar.TypeDir:
-			if err := os.MkdirAll(target, 0o755); err != nil {
-				return "", fmt.Errorf("extract entry[%s]: %w", h.Name, err)
-			}
-		case tar.TypeReg, tar.TypeRegA:
-			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-				return "", fmt.Errorf("extract entry[%s]: %w", h.Name, err)
-			}
-			f, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o644)
-			if err != nil {
-				return "", &Error{Path: h.Name, Msg: "cannot create (duplicate entry?): " + err.Error()}
-			}
-			n, err := io.Copy(f, io.LimitReader(tr, limit-written+1))
-			written += n
-			if err == nil {
-				err = f.Sync()
-			}
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return "", &Error{Path: h.Name, Msg: "cannot extract: " + err.Error()}
-			}
-			if written > limit {
-				return "", &Error{Path: h.Name, Msg: fmt.Sprintf("archive content is larger than the limit of %d bytes", limit)}
-			}
-		case tar.TypeSymlink, tar.TypeLink:
-			return "", &Error{Path: h.Name, Msg: fmt.Sprintf("links are not allowed in model archives (link to %q)", h.Linkname)}
-		case tar.TypeXGlobalHeader, tar.TypeXHeader:
-			continue
-		default:
-			return "", &Error{Path: h.Name, Msg: fmt.Sprintf("entry type %q is not allowed: only folders and regular files", string(h.Typeflag))}
+		n, err := extractEntry(tr, h, filepath.Join(dst, filepath.FromSlash(name)), limit-written)
+		written += n
+		if err != nil {
+			return "", err
+		}
+		if written > limit {
+			return "", &Error{Path: h.Name, Msg: fmt.Sprintf("archive content is larger than the limit of %d bytes", limit)}
 		}
 	}
 	if entries == 0 {
 		return "", &Error{Path: "archive", Msg: "empty archive"}
 	}
+	return extractedRoot(dst)
+}
+
+// extractEntry writes the entry h of tr at target, reading at most limit+1 bytes of content; it returns the bytes
+// written.
+// Folders and regular files are allowed, extended headers skipped, anything else refused.
+func extractEntry(tr *tar.Reader, h *tar.Header, target string, limit int64) (int64, error) {
+	switch h.Typeflag {
+	case tar.TypeDir:
+		if err := os.MkdirAll(target, 0o755); err != nil {
+			return 0, fmt.Errorf("extract entry[%s]: %w", h.Name, err)
+		}
+		return 0, nil
+	case tar.TypeReg, tar.TypeRegA:
+	case tar.TypeSymlink, tar.TypeLink:
+		return 0, &Error{Path: h.Name, Msg: fmt.Sprintf("links are not allowed in model archives (link to %q)", h.Linkname)}
+	case tar.TypeXGlobalHeader, tar.TypeXHeader:
+		return 0, nil
+	default:
+		return 0, &Error{Path: h.Name, Msg: fmt.Sprintf("entry type %q is not allowed: only folders and regular files", string(h.Typeflag))}
+	}
+	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		return 0, fmt.Errorf("extract entry[%s]: %w", h.Name, err)
+	}
+	f, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o644)
+	if err != nil {
+		return 0, &Error{Path: h.Name, Msg: "cannot create (duplicate entry?): " + err.Error()}
+	}
+	n, err := io.Copy(f, io.LimitReader(tr, limit+1))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return n, &Error{Path: h.Name, Msg: "cannot extract: " + err.Error()}
+	}
+	return n, nil
+}
+
+// extractedRoot returns the model or adapter folder of an extracted archive: dst, or its single top-level folder.
+func extractedRoot(dst string) (string, error) {
 	if isFolder(dst) {
 		return dst, nil
 	}
