@@ -88,7 +88,36 @@ func cliSub(name string, args []string, usage string, subs map[string]func([]str
 	return run(args[1:])
 }
 
-func cliOnePositional(pos []string, what string) (string, error) {
+// cliList runs a `whet ... list` command: it parses args (the client's flags and fs's others), fetches the list and
+// prints it, whole as JSON with --json, else as a table of header and one row per item.
+func cliList[L, T any](fs *flag.FlagSet, cf clientFlags, args []string, fetch func(*sdk.Client, context.Context) (*L, error),
+	items func(*L) []T, header string, row func(T) []string) error {
+	if _, err := cliParse(fs, args); err != nil {
+		return err
+	}
+	ctx, stop := cliContext()
+	defer stop()
+	list, err := fetch(cf.client(), ctx)
+	if err != nil {
+		return err
+	}
+	if *cf.asJSON {
+		return cliJSON(list)
+	}
+	var rows [][]string
+	for _, it := range items(list) {
+		rows = append(rows, row(it))
+	}
+	return cliTable(header, rows)
+}
+
+// cliParseOne parses args (flags and positional arguments in any order) and returns the one positional argument,
+// what it names.
+func cliParseOne(fs *flag.FlagSet, args []string, what string) (string, error) {
+	pos, err := cliParse(fs, args)
+	if err != nil {
+		return "", err
+	}
 	if len(pos) != 1 {
 		return "", fmt.Errorf("expected one %s, got %d arguments", what, len(pos))
 	}
@@ -144,27 +173,18 @@ func jobsList(args []string) error {
 	fs := flag.NewFlagSet("jobs list", flag.ContinueOnError)
 	cf := newClientFlags(fs)
 	limit := fs.Int("limit", 20, "jobs to list, newest first")
-	if _, err := cliParse(fs, args); err != nil {
-		return err
+	list := func(c *sdk.Client, ctx context.Context) (*sdk.JobList, error) {
+		return c.ListJobs(ctx, sdk.ListJobsRequest{Limit: *limit})
 	}
-	ctx, stop := cliContext()
-	defer stop()
-	list, err := cf.client().ListJobs(ctx, sdk.ListJobsRequest{Limit: *limit})
-	if err != nil || *cf.asJSON {
-		if err != nil {
-			return err
-		}
-		return cliJSON(list)
-	}
-	var rows [][]string
-	for _, j := range list.Data {
-		ft := ""
-		if j.FineTunedModel != nil {
-			ft = *j.FineTunedModel
-		}
-		rows = append(rows, []string{j.ID, j.Status, j.Model, j.TrainingFile, ft, cliTime(j.CreatedAt)})
-	}
-	return cliTable("ID\tSTATUS\tMODEL\tTRAINING FILE\tFINE-TUNED MODEL\tCREATED", rows)
+	return cliList(fs, cf, args, list, func(l *sdk.JobList) []sdk.Job { return l.Data },
+		"ID\tSTATUS\tMODEL\tTRAINING FILE\tFINE-TUNED MODEL\tCREATED",
+		func(j sdk.Job) []string {
+			ft := ""
+			if j.FineTunedModel != nil {
+				ft = *j.FineTunedModel
+			}
+			return []string{j.ID, j.Status, j.Model, j.TrainingFile, ft, cliTime(j.CreatedAt)}
+		})
 }
 
 // jobsOne implements `whet jobs get|cancel|delete ID` (delete also takes --delete-model).
@@ -175,11 +195,7 @@ func jobsOne(verb string, args []string) error {
 	if verb == "delete" {
 		deleteModel = fs.Bool("delete-model", false, "also delete the job's fine-tuned model (default: keep it)")
 	}
-	pos, err := cliParse(fs, args)
-	if err != nil {
-		return err
-	}
-	id, err := cliOnePositional(pos, "job id")
+	id, err := cliParseOne(fs, args, "job id")
 	if err != nil {
 		return err
 	}
@@ -205,11 +221,7 @@ func jobsEvents(args []string) error {
 	cf := newClientFlags(fs)
 	follow := fs.Bool("follow", false, "keep streaming until the job finishes")
 	after := fs.Int64("after", 0, "only events after this event id")
-	pos, err := cliParse(fs, args)
-	if err != nil {
-		return err
-	}
-	id, err := cliOnePositional(pos, "job id")
+	id, err := cliParseOne(fs, args, "job id")
 	if err != nil {
 		return err
 	}
@@ -281,11 +293,7 @@ func runFiles(args []string) error {
 			cf := newClientFlags(fs)
 			textCol := fs.String("text-column", "", "text column (default: found by name)")
 			labelCol := fs.String("label-column", "", "label column (default: found by name)")
-			pos, err := cliParse(fs, args)
-			if err != nil {
-				return err
-			}
-			path, err := cliOnePositional(pos, "file")
+			path, err := cliParseOne(fs, args, "file")
 			if err != nil {
 				return err
 			}
@@ -309,23 +317,11 @@ func runFiles(args []string) error {
 		"list": func(args []string) error {
 			fs := flag.NewFlagSet("files list", flag.ContinueOnError)
 			cf := newClientFlags(fs)
-			if _, err := cliParse(fs, args); err != nil {
-				return err
-			}
-			ctx, stop := cliContext()
-			defer stop()
-			list, err := cf.client().ListFiles(ctx)
-			if err != nil {
-				return err
-			}
-			if *cf.asJSON {
-				return cliJSON(list)
-			}
-			var rows [][]string
-			for _, f := range list.Data {
-				rows = append(rows, []string{f.ID, f.Filename, fmt.Sprint(f.Rows), strings.Join(f.Labels, ","), fmt.Sprint(f.Bytes), cliTime(f.CreatedAt)})
-			}
-			return cliTable("ID\tFILENAME\tROWS\tLABELS\tBYTES\tCREATED", rows)
+			return cliList(fs, cf, args, (*sdk.Client).ListFiles, func(l *sdk.FileList) []sdk.File { return l.Data },
+				"ID\tFILENAME\tROWS\tLABELS\tBYTES\tCREATED",
+				func(f sdk.File) []string {
+					return []string{f.ID, f.Filename, fmt.Sprint(f.Rows), strings.Join(f.Labels, ","), fmt.Sprint(f.Bytes), cliTime(f.CreatedAt)}
+				})
 		},
 	})
 }
@@ -339,11 +335,7 @@ func runModules(args []string) error {
 			cf := newClientFlags(fs)
 			kind := fs.String("kind", "", "preprocess or evaluate (required)")
 			name := fs.String("name", "", "module name (default: the one it declares)")
-			pos, err := cliParse(fs, args)
-			if err != nil {
-				return err
-			}
-			path, err := cliOnePositional(pos, ".wasm file")
+			path, err := cliParseOne(fs, args, ".wasm file")
 			if err != nil {
 				return err
 			}
@@ -364,23 +356,11 @@ func runModules(args []string) error {
 		"list": func(args []string) error {
 			fs := flag.NewFlagSet("modules list", flag.ContinueOnError)
 			cf := newClientFlags(fs)
-			if _, err := cliParse(fs, args); err != nil {
-				return err
-			}
-			ctx, stop := cliContext()
-			defer stop()
-			list, err := cf.client().ListModules(ctx)
-			if err != nil {
-				return err
-			}
-			if *cf.asJSON {
-				return cliJSON(list)
-			}
-			var rows [][]string
-			for _, m := range list.Data {
-				rows = append(rows, []string{m.ID, m.Name, m.Kind, m.SHA256[:12], fmt.Sprint(m.ABIVersion), cliTime(m.CreatedAt)})
-			}
-			return cliTable("ID\tNAME\tKIND\tSHA256\tABI\tCREATED", rows)
+			return cliList(fs, cf, args, (*sdk.Client).ListModules, func(l *sdk.ModuleList) []sdk.Module { return l.Data },
+				"ID\tNAME\tKIND\tSHA256\tABI\tCREATED",
+				func(m sdk.Module) []string {
+					return []string{m.ID, m.Name, m.Kind, m.SHA256[:12], fmt.Sprint(m.ABIVersion), cliTime(m.CreatedAt)}
+				})
 		},
 	})
 }
@@ -440,11 +420,7 @@ func modelsEvaluate(args []string) error {
 	fs := flag.NewFlagSet("models evaluate", flag.ContinueOnError)
 	cf := newClientFlags(fs)
 	file := fs.String("file", "", "id of an uploaded, labeled file (required)")
-	pos, err := cliParse(fs, args)
-	if err != nil {
-		return err
-	}
-	id, err := cliOnePositional(pos, "model id")
+	id, err := cliParseOne(fs, args, "model id")
 	if err != nil {
 		return err
 	}
@@ -472,11 +448,7 @@ func modelsMerge(args []string) error {
 	fs := flag.NewFlagSet("models merge", flag.ContinueOnError)
 	cf := newClientFlags(fs)
 	newID := fs.String("id", "", "id of the merged model (default: ADAPTER_ID-merged)")
-	pos, err := cliParse(fs, args)
-	if err != nil {
-		return err
-	}
-	id, err := cliOnePositional(pos, "adapter model id")
+	id, err := cliParseOne(fs, args, "adapter model id")
 	if err != nil {
 		return err
 	}
@@ -493,23 +465,11 @@ func modelsMerge(args []string) error {
 func modelsList(args []string) error {
 	fs := flag.NewFlagSet("models list", flag.ContinueOnError)
 	cf := newClientFlags(fs)
-	if _, err := cliParse(fs, args); err != nil {
-		return err
-	}
-	ctx, stop := cliContext()
-	defer stop()
-	list, err := cf.client().ListModels(ctx)
-	if err != nil {
-		return err
-	}
-	if *cf.asJSON {
-		return cliJSON(list)
-	}
-	var rows [][]string
-	for _, m := range list.Data {
-		rows = append(rows, []string{m.ID, m.Source, strings.Join(m.Labels, ","), m.BaseModel, cliTime(m.CreatedAt)})
-	}
-	return cliTable("ID\tSOURCE\tLABELS\tBASE\tCREATED", rows)
+	return cliList(fs, cf, args, (*sdk.Client).ListModels, func(l *sdk.ModelList) []sdk.Model { return l.Data },
+		"ID\tSOURCE\tLABELS\tBASE\tCREATED",
+		func(m sdk.Model) []string {
+			return []string{m.ID, m.Source, strings.Join(m.Labels, ","), m.BaseModel, cliTime(m.CreatedAt)}
+		})
 }
 
 // predictViaServer implements `whet predict --server URL --model ID --input FILE --output FILE.jsonl`: the same

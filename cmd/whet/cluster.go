@@ -123,33 +123,17 @@ func runWorkers(args []string) error {
 func workersList(args []string) error {
 	fs := flag.NewFlagSet("workers list", flag.ContinueOnError)
 	cf := newClientFlags(fs)
-	if _, err := cliParse(fs, args); err != nil {
-		return err
-	}
-	ctx, stop := cliContext()
-	defer stop()
-	list, err := cf.client().ListWorkers(ctx)
-	if err != nil || *cf.asJSON {
-		if err != nil {
-			return err
-		}
-		return cliJSON(list)
-	}
-	var rows [][]string
-	for _, w := range list.Data {
-		rows = append(rows, []string{w.ID, w.Host, w.Status, strings.Join(w.Jobs, ","), cliTime(w.LastSeen)})
-	}
-	return cliTable("ID\tHOST\tSTATUS\tJOBS\tLAST SEEN", rows)
+	return cliList(fs, cf, args, (*sdk.Client).ListWorkers, func(l *sdk.WorkerList) []sdk.Worker { return l.Data },
+		"ID\tHOST\tSTATUS\tJOBS\tLAST SEEN",
+		func(w sdk.Worker) []string {
+			return []string{w.ID, w.Host, w.Status, strings.Join(w.Jobs, ","), cliTime(w.LastSeen)}
+		})
 }
 
 func workersDrain(args []string) error {
 	fs := flag.NewFlagSet("workers drain", flag.ContinueOnError)
 	cf := newClientFlags(fs)
-	pos, err := cliParse(fs, args)
-	if err != nil {
-		return err
-	}
-	id, err := cliOnePositional(pos, "worker id")
+	id, err := cliParseOne(fs, args, "worker id")
 	if err != nil {
 		return err
 	}
