@@ -1,14 +1,15 @@
 package modeldir
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/whetml/whet/internal/safetensors"
 )
 
 // maxHeaderBytes bounds the safetensors header CheckAdapterFits reads (the JSON before the tensor data).
@@ -42,12 +43,7 @@ func CheckAdapterFits(dir, base string) error {
 	if err != nil {
 		baseShapes = nil // pytorch_model.bin or sharded: LoRA targets are checked when the worker loads them
 	}
-	names := make([]string, 0, len(adapter))
-	for name := range adapter {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(adapter)) {
 		shape := adapter[name]
 		module := strings.TrimPrefix(name, "base_model.model.")
 		fail := func(msg string, args ...any) error {
@@ -103,30 +99,13 @@ func tensorShapes(path string) (map[string][]int64, error) {
 		return nil, &Error{Path: path, Msg: "not readable"}
 	}
 	defer f.Close()
-	var n uint64
-	if err := binary.Read(f, binary.LittleEndian, &n); err != nil || n == 0 || n > maxHeaderBytes {
-		return nil, &Error{Path: path, Msg: "not a safetensors file (no header length, or a header over 64 MiB)"}
+	h, err := safetensors.ReadHeader(f, maxHeaderBytes)
+	if err != nil {
+		return nil, &Error{Path: path, Msg: "not a safetensors file: " + err.Error()}
 	}
-	raw := make([]byte, n)
-	if _, err := io.ReadFull(f, raw); err != nil {
-		return nil, &Error{Path: path, Msg: "not a safetensors file: header cut short"}
-	}
-	var header map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &header); err != nil {
-		return nil, &Error{Path: path, Msg: "not a safetensors file: header is not a JSON object: " + err.Error()}
-	}
-	out := make(map[string][]int64, len(header))
-	for name, v := range header {
-		if name == "__metadata__" {
-			continue
-		}
-		var t struct {
-			Shape []int64 `json:"shape"`
-		}
-		if err := json.Unmarshal(v, &t); err != nil {
-			return nil, &Error{Path: path, Msg: fmt.Sprintf("tensor %s: bad header entry: %v", name, err)}
-		}
-		out[name] = t.Shape
+	out := make(map[string][]int64, len(h.Tensors))
+	for name, e := range h.Tensors {
+		out[name] = e.Shape
 	}
 	return out, nil
 }

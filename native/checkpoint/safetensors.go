@@ -10,6 +10,8 @@ import (
 	"os"
 	"sort"
 	"unsafe"
+
+	"github.com/whetml/whet/internal/safetensors"
 )
 
 // Safetensors dtypes whet reads. Floating types convert to float32 on load.
@@ -119,13 +121,6 @@ func dtypeSize(dt string) (int64, bool) {
 	return 0, false
 }
 
-// headerEntry is one tensor's header record.
-type headerEntry struct {
-	DType       string  `json:"dtype"`
-	Shape       []int64 `json:"shape"`
-	DataOffsets []int64 `json:"data_offsets"`
-}
-
 // ReadSafetensors reads a whole safetensors file. Tensors come back sorted by name; the metadata map is the
 // optional "__metadata__" entry. Errors name the file and, where it applies, the tensor.
 func ReadSafetensors(path string) ([]RawTensor, map[string]string, error) {
@@ -150,24 +145,13 @@ func ParseSafetensors(b []byte) ([]RawTensor, map[string]string, error) {
 	if n > maxHeaderBytes || n > uint64(len(b)-8) {
 		return nil, nil, fmt.Errorf("corrupt safetensors: header length %d does not fit the %d-byte file", n, len(b))
 	}
-	var header map[string]json.RawMessage
-	if err := json.Unmarshal(b[8:8+n], &header); err != nil {
-		return nil, nil, fmt.Errorf("corrupt safetensors: header is not JSON: %w", err)
+	header, err := safetensors.ParseHeader(b[8 : 8+n])
+	if err != nil {
+		return nil, nil, fmt.Errorf("corrupt safetensors: %w", err)
 	}
 	data := b[8+n:]
-	var meta map[string]string
 	var out []RawTensor
-	for name, raw := range header {
-		if name == "__metadata__" {
-			if err := json.Unmarshal(raw, &meta); err != nil {
-				return nil, nil, fmt.Errorf("corrupt safetensors: __metadata__: %w", err)
-			}
-			continue
-		}
-		var e headerEntry
-		if err := json.Unmarshal(raw, &e); err != nil {
-			return nil, nil, fmt.Errorf("corrupt safetensors: tensor[%s]: %w", name, err)
-		}
+	for name, e := range header.Tensors {
 		size, ok := dtypeSize(e.DType)
 		if !ok {
 			return nil, nil, fmt.Errorf("corrupt safetensors: tensor[%s]: unknown dtype %q", name, e.DType)
@@ -192,7 +176,7 @@ func ParseSafetensors(b []byte) ([]RawTensor, map[string]string, error) {
 		out = append(out, RawTensor{Name: name, DType: e.DType, Shape: e.Shape, Data: data[begin:end:end]})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, meta, nil
+	return out, header.Metadata, nil
 }
 
 // WriteSafetensors writes tensors (in the given order) with optional metadata to w. The header is padded with
@@ -239,7 +223,7 @@ func StreamSafetensors(w io.Writer, tensors []TensorSource, meta map[string]stri
 			n *= d
 		}
 		sizes[i] = n * size
-		header[t.Name] = headerEntry{DType: t.DType, Shape: shape, DataOffsets: []int64{off, off + sizes[i]}}
+		header[t.Name] = safetensors.Entry{DType: t.DType, Shape: shape, DataOffsets: []int64{off, off + sizes[i]}}
 		off += sizes[i]
 	}
 	hb, err := json.Marshal(header)
