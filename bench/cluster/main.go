@@ -1,9 +1,14 @@
 // Command cluster measures whet's scale-out on this machine with real processes: fine-tuning throughput of a
 // `whet serve --cluster` with 1 and with 2 `whet worker --threads 1`, the time from a worker's SIGKILL to its
 // job resuming on the other worker, and predict latency through the local pool vs a remote `--serve-models`
-// worker. It prints a markdown table.
+// worker. It prints markdown tables.
 //
-//	go run ./bench/cluster [-bin bin/whet] [-jobs 4] [-epochs 3] [-worker-timeout 5s] [-requests 200]
+//	go run ./bench/cluster [-bin bin/whet] [-jobs 4] [-epochs 3] [-worker-timeout 5s] [-requests 200] [-parts throughput,resume,latency]
+//
+// -epochs takes a list (1,3,10): the throughput runs repeat for each job length, showing where two workers reach
+// 1.8x one. Each throughput run also reports where a job's wall time went on the workers (their "job finished"
+// log lines: claim, fetch, trainer start to its first step, training, upload, finish, ack) and the CPU seconds per
+// job of the server, the worker processes and their trainers (from /proc).
 package main
 
 import (
@@ -14,8 +19,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -25,9 +33,10 @@ import (
 var (
 	bin      = flag.String("bin", "bin/whet", "whet binary built with native support")
 	nJobs    = flag.Int("jobs", 4, "jobs per throughput run")
-	epochs   = flag.Int("epochs", 3, "epochs per job")
+	epochs   = flag.String("epochs", "3", "epochs per job; a comma-separated list runs the throughput part once per value")
 	timeout  = flag.Duration("worker-timeout", 5*time.Second, "the server's --worker-timeout (AckWait)")
 	requests = flag.Int("requests", 200, "sequential predict requests per latency run")
+	parts    = flag.String("parts", "throughput,resume,latency", "which measurements to run")
 )
 
 func main() {
@@ -38,9 +47,29 @@ func main() {
 	}
 }
 
-type proc struct{ cmd *exec.Cmd }
+type proc struct {
+	cmd *exec.Cmd
+
+	mu       sync.Mutex
+	finished []string // the worker's "job finished" log lines
+}
 
 func (p *proc) stop() { p.cmd.Process.Signal(syscall.SIGTERM); p.cmd.Wait() }
+
+// cpu returns the CPU time the process used so far and that of its children it has reaped (a worker's trainers).
+func (p *proc) cpu() (own, children time.Duration) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, 0
+	}
+	_, after, _ := strings.Cut(string(b), ") ") // the command name may hold spaces
+	f := strings.Fields(after)                  // f[0] is field 3 (state)
+	tick := func(i int) time.Duration {
+		n, _ := strconv.ParseInt(f[i-3], 10, 64)
+		return time.Duration(n) * time.Second / 100 // USER_HZ
+	}
+	return tick(14) + tick(15), tick(16) + tick(17)
+}
 
 // start runs whet with args and returns once stderr shows a line starting with want (and that line's rest).
 func start(want string, args ...string) (*proc, string, error) {
@@ -57,11 +86,17 @@ func start(want string, args ...string) (*proc, string, error) {
 	for sc.Scan() {
 		log = append(log, sc.Text())
 		if rest, ok := strings.CutPrefix(sc.Text(), want); ok {
+			p := &proc{cmd: cmd}
 			go func() {
 				for sc.Scan() {
+					if strings.Contains(sc.Text(), `msg="job finished"`) {
+						p.mu.Lock()
+						p.finished = append(p.finished, sc.Text())
+						p.mu.Unlock()
+					}
 				}
 			}()
-			return &proc{cmd}, rest, nil
+			return p, rest, nil
 		}
 	}
 	cmd.Wait()
@@ -165,28 +200,70 @@ func (cl *cluster) await(ctx context.Context, id string) error {
 	return nil
 }
 
-// throughput runs nJobs jobs at once on a cluster of n workers and returns jobs per hour.
-func throughput(ctx context.Context, tmp, model, data string, n int) (float64, error) {
+// runStats is one throughput run: jobs per hour, CPU per job and the workers' mean phase durations.
+type runStats struct {
+	perHour                   float64
+	server, workers, trainers time.Duration // CPU per job
+	phases                    map[string]time.Duration
+	phaseOrder                []string
+}
+
+var phaseRE = regexp.MustCompile(`(claim|fetch|start|train|upload|finish|ack)=(\S+)`)
+
+// throughput runs nJobs jobs of epochs epochs at once on a cluster of n workers.
+func throughput(ctx context.Context, tmp, model, data string, n, epochs int) (runStats, error) {
 	cl, err := newCluster(ctx, tmp, model, data, n)
 	if err != nil {
-		return 0, err
+		return runStats{}, err
 	}
 	defer cl.close()
+	cpu := func() (srv, wrk, tr time.Duration) {
+		srv, _ = cl.srv.cpu()
+		for _, w := range cl.workers {
+			own, ch := w.cpu()
+			wrk, tr = wrk+own, tr+ch
+		}
+		return
+	}
+	srv0, wrk0, tr0 := cpu()
 	start := time.Now()
 	var ids []string
 	for range *nJobs {
-		id, err := cl.job(ctx, *epochs)
+		id, err := cl.job(ctx, epochs)
 		if err != nil {
-			return 0, err
+			return runStats{}, err
 		}
 		ids = append(ids, id)
 	}
 	for _, id := range ids {
 		if err := cl.await(ctx, id); err != nil {
-			return 0, err
+			return runStats{}, err
 		}
 	}
-	return float64(*nJobs) / time.Since(start).Hours(), nil
+	rs := runStats{perHour: float64(*nJobs) / time.Since(start).Hours(), phases: map[string]time.Duration{}}
+	time.Sleep(200 * time.Millisecond) // the last "job finished" lines (logged after the ack)
+	srv1, wrk1, tr1 := cpu()
+	per := time.Duration(*nJobs)
+	rs.server, rs.workers, rs.trainers = (srv1-srv0)/per, (wrk1-wrk0)/per, (tr1-tr0)/per
+	count := 0
+	for _, w := range cl.workers {
+		w.mu.Lock()
+		for _, l := range w.finished {
+			count++
+			for _, m := range phaseRE.FindAllStringSubmatch(l, -1) {
+				d, _ := time.ParseDuration(m[2])
+				if _, ok := rs.phases[m[1]]; !ok {
+					rs.phaseOrder = append(rs.phaseOrder, m[1])
+				}
+				rs.phases[m[1]] += d
+			}
+		}
+		w.mu.Unlock()
+	}
+	for k := range rs.phases {
+		rs.phases[k] /= time.Duration(max(count, 1))
+	}
+	return rs, nil
 }
 
 // deathToResume kills the worker of a long job at its first checkpoint and returns the time until the job moved
@@ -286,32 +363,69 @@ func run() error {
 		fmt.Fprintf(&b, "{\"text\":\"%s number %d\",\"label\":\"%s\"}\n", t, i, l)
 	}
 	data := b.String()
-	one, err := throughput(ctx, tmp, model, data, 1)
-	if err != nil {
-		return err
+	want := map[string]bool{}
+	for _, p := range strings.Split(*parts, ",") {
+		want[strings.TrimSpace(p)] = true
 	}
-	two, err := throughput(ctx, tmp, model, data, 2)
-	if err != nil {
-		return err
+	if want["throughput"] {
+		if err := throughputTable(ctx, tmp, model, data); err != nil {
+			return err
+		}
 	}
-	moved, resumed, err := deathToResume(ctx, tmp, model, data)
-	if err != nil {
-		return err
+	if want["resume"] {
+		moved, resumed, err := deathToResume(ctx, tmp, model, data)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("\n| measure | value |\n|---|---|\n")
+		fmt.Printf("| worker SIGKILL -> job moved (--worker-timeout %v) | %v |\n", *timeout, moved.Round(time.Millisecond))
+		fmt.Printf("| worker SIGKILL -> first step after resume | %v |\n", resumed.Round(time.Millisecond))
 	}
-	l50, l99, err := latency(ctx, tmp, model, data, false)
-	if err != nil {
-		return err
+	if want["latency"] {
+		l50, l99, err := latency(ctx, tmp, model, data, false)
+		if err != nil {
+			return err
+		}
+		r50, r99, err := latency(ctx, tmp, model, data, true)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("\n| measure | value |\n|---|---|\n")
+		fmt.Printf("| predict p50 / p99, local pool, 1 text, %d requests | %v / %v |\n", *requests, l50.Round(time.Microsecond), l99.Round(time.Microsecond))
+		fmt.Printf("| predict p50 / p99, remote --serve-models worker | %v / %v |\n", r50.Round(time.Microsecond), r99.Round(time.Microsecond))
 	}
-	r50, r99, err := latency(ctx, tmp, model, data, true)
-	if err != nil {
-		return err
+	return nil
+}
+
+// throughputTable runs 1 and 2 workers for each job length in -epochs and prints jobs/hour, the ratio, CPU per
+// job and the workers' phases.
+func throughputTable(ctx context.Context, tmp, model, data string) error {
+	fmt.Printf("%d jobs per run, 400 rows, batch 8 (50 steps per epoch); CPU s per job: server / worker processes / trainers; phases: mean per job on the workers\n\n", *nJobs)
+	fmt.Printf("| epochs | workers | jobs/hour | ratio | CPU s/job srv / wrk / trainers | phases |\n|---|---|---|---|---|---|\n")
+	for _, e := range strings.Split(*epochs, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(e))
+		if err != nil || n < 1 {
+			return fmt.Errorf("-epochs %q: want positive whole numbers separated by commas", *epochs)
+		}
+		var one float64
+		for _, workers := range []int{1, 2} {
+			rs, err := throughput(ctx, tmp, model, data, workers, n)
+			if err != nil {
+				return err
+			}
+			ratio := "1"
+			if workers == 1 {
+				one = rs.perHour
+			} else {
+				ratio = fmt.Sprintf("%.2fx", rs.perHour/one)
+			}
+			var ph []string
+			for _, k := range rs.phaseOrder {
+				ph = append(ph, fmt.Sprintf("%s %v", k, rs.phases[k].Round(time.Millisecond)))
+			}
+			fmt.Printf("| %d | %d | %.0f | %s | %.2f / %.2f / %.2f | %s |\n", n, workers, rs.perHour, ratio,
+				rs.server.Seconds(), rs.workers.Seconds(), rs.trainers.Seconds(), strings.Join(ph, ", "))
+		}
 	}
-	fmt.Printf("| measure | value |\n|---|---|\n")
-	fmt.Printf("| jobs/hour, 1 worker (--threads 1), %d jobs of %d epochs | %.0f |\n", *nJobs, *epochs, one)
-	fmt.Printf("| jobs/hour, 2 workers (--threads 1 each) | %.0f (%.2fx) |\n", two, two/one)
-	fmt.Printf("| worker SIGKILL -> job moved (--worker-timeout %v) | %v |\n", *timeout, moved.Round(time.Millisecond))
-	fmt.Printf("| worker SIGKILL -> first step after resume | %v |\n", resumed.Round(time.Millisecond))
-	fmt.Printf("| predict p50 / p99, local pool, 1 text, %d requests | %v / %v |\n", *requests, l50.Round(time.Microsecond), l99.Round(time.Microsecond))
-	fmt.Printf("| predict p50 / p99, remote --serve-models worker | %v / %v |\n", r50.Round(time.Microsecond), r99.Round(time.Microsecond))
 	return nil
 }
