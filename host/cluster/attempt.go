@@ -293,67 +293,97 @@ func (w *worker) forward(ctx context.Context, a *attempt, stderr io.Reader, log 
 	<-sent
 }
 
-// send forwards the trainer's lines to the server in order, in batches of what accumulated while the previous
-// batch was in flight. A checkpoint is uploaded before the line that announces it.
+// lineLinger is how long the worker waits for more step lines before it sends a batch: a trainer reports every
+// optimizer step (hundreds a second on small models), and one request per line cost the server and the worker more
+// CPU than the lines are worth. Any other line (log, eval, checkpoint, done, error) is sent at once.
+const lineLinger = 250 * time.Millisecond
+
+// send forwards the trainer's lines to the server in order, in batches (see nextBatch). A checkpoint is uploaded
+// before the line that announces it.
 func (w *worker) send(ctx context.Context, a *attempt, lines <-chan string, log *slog.Logger) {
 	seq := 0 // lines sent so far
-	for l := range lines {
-		batch := []string{l}
-	more:
-		for len(batch) < 1000 {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					break more
-				}
-				batch = append(batch, l)
-			default:
-				break more
-			}
+	for {
+		batch := nextBatch(lines)
+		if len(batch) == 0 {
+			return
 		}
-		for _, l := range batch {
-			var ck struct {
-				Type, Path string
-			}
-			if json.Unmarshal([]byte(l), &ck) != nil || ck.Type != "checkpoint" || ck.Path == "" {
-				continue
-			}
-			files, err := dirFiles(ck.Path)
-			if err == nil {
-				err = putFiles(ctx, w.obs, objCheckpoint(a.job, a.token, filepath.Base(ck.Path)), files)
-			}
-			if err != nil {
-				log.Error("upload checkpoint", "path", ck.Path, "err", err)
-			}
-		}
-		var rep reply
-		var err error
-		req := linesReq{jobRef: jobRef{Job: a.job, Token: a.token}, Seq: seq, Lines: batch}
+		w.uploadCheckpoints(ctx, a, batch, log)
+		w.report(ctx, a, linesReq{jobRef: jobRef{Job: a.job, Token: a.token}, Seq: seq, Lines: batch}, log)
 		seq += len(batch)
-		for try := 0; try < 5; try++ { // the server failed to record them (its store): the lines are kept, in order
-			rep = reply{}
-			if err = w.request(ctx, subjLines, req, &rep, 10*time.Minute); err != nil || rep.Error == "" || rep.Drop {
-				break
+	}
+}
+
+// nextBatch waits for a line, then collects the step lines that follow within lineLinger, up to the first other
+// line or 1000 lines. It returns nothing once lines is closed and drained.
+func nextBatch(lines <-chan string) []string {
+	l, ok := <-lines
+	if !ok {
+		return nil
+	}
+	batch := []string{l}
+	linger := time.NewTimer(lineLinger)
+	defer linger.Stop()
+	for len(batch) < 1000 && strings.Contains(l, `"type":"step"`) {
+		select {
+		case l, ok = <-lines:
+			if !ok {
+				return batch
 			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Duration(try+1) * 200 * time.Millisecond):
+			batch = append(batch, l)
+		case <-linger.C:
+			return batch
+		}
+	}
+	return batch
+}
+
+// uploadCheckpoints puts the folders of the checkpoint lines in batch into the Object Store.
+func (w *worker) uploadCheckpoints(ctx context.Context, a *attempt, batch []string, log *slog.Logger) {
+	for _, l := range batch {
+		var ck struct {
+			Type, Path string
+		}
+		if json.Unmarshal([]byte(l), &ck) != nil || ck.Type != "checkpoint" || ck.Path == "" {
+			continue
+		}
+		files, err := dirFiles(ck.Path)
+		if err == nil {
+			err = putFiles(ctx, w.obs, objCheckpoint(a.job, a.token, filepath.Base(ck.Path)), files)
+		}
+		if err != nil {
+			log.Error("upload checkpoint", "path", ck.Path, "err", err)
+		}
+	}
+}
+
+// report sends one batch of lines to the server, trying again while the server fails to record them; when the
+// server gave the job to another attempt, it kills the trainer.
+func (w *worker) report(ctx context.Context, a *attempt, req linesReq, log *slog.Logger) {
+	var rep reply
+	var err error
+	for try := 0; try < 5; try++ { // the server failed to record them (its store): the lines are kept, in order
+		rep = reply{}
+		if err = w.request(ctx, subjLines, req, &rep, 10*time.Minute); err != nil || rep.Error == "" || rep.Drop {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Duration(try+1) * 200 * time.Millisecond):
+		}
+	}
+	switch {
+	case err != nil || rep.Error != "" && !rep.Drop:
+		log.Warn("send progress to the server: lines lost", "lines", len(req.Lines), "err", err, "reply", rep.Error)
+	case rep.Drop:
+		a.mu.Lock()
+		if !a.superseded {
+			log.Warn("the server gave this job to another attempt: stopping the trainer", "reason", rep.Error)
+			a.superseded, a.stopped = true, true
+			if a.proc != nil {
+				_ = a.proc.Kill()
 			}
 		}
-		switch {
-		case err != nil || rep.Error != "" && !rep.Drop:
-			log.Warn("send progress to the server: lines lost", "lines", len(batch), "err", err, "reply", rep.Error)
-		case rep.Drop:
-			a.mu.Lock()
-			if !a.superseded {
-				log.Warn("the server gave this job to another attempt: stopping the trainer", "reason", rep.Error)
-				a.superseded, a.stopped = true, true
-				if a.proc != nil {
-					_ = a.proc.Kill()
-				}
-			}
-			a.mu.Unlock()
-		}
+		a.mu.Unlock()
 	}
 }
 

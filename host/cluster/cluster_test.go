@@ -475,78 +475,170 @@ func TestWrongCredentialsRefused(t *testing.T) {
 	}
 }
 
+// rawWorker plays a worker's side of the protocol by hand, with the worker credentials of an env.
+type rawWorker struct {
+	t  *testing.T
+	nc *nats.Conn
+}
+
+func (e *env) rawWorker() *rawWorker {
+	e.t.Helper()
+	nc, err := nats.Connect(strings.Join(e.urls, ","), nats.UserInfo(e.creds.User, e.creds.Password))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(nc.Close)
+	return &rawWorker{t: e.t, nc: nc}
+}
+
+// send sends req on subj and returns the server's JSON reply.
+func (w *rawWorker) send(subj string, req any) map[string]any {
+	w.t.Helper()
+	b, _ := json.Marshal(req)
+	m, err := w.nc.Request(subj, b, 10*time.Second)
+	if err != nil {
+		w.t.Fatalf("%s: %v", subj, err)
+	}
+	var out map[string]any
+	if err := json.Unmarshal(m.Data, &out); err != nil {
+		w.t.Fatal(err)
+	}
+	return out
+}
+
+// twice sends req twice, as a worker whose first reply was lost.
+func (w *rawWorker) twice(subj string, req any) [2]map[string]any {
+	w.t.Helper()
+	return [2]map[string]any{w.send(subj, req), w.send(subj, req)}
+}
+
+// ok fails the test unless reply r reports success.
+func (w *rawWorker) ok(what string, r map[string]any) {
+	w.t.Helper()
+	if r["error"] != nil || r["drop"] != nil {
+		w.t.Fatalf("%s: %v", what, r)
+	}
+}
+
+// claim starts an attempt of job id as worker wrk-x and returns its token.
+func (w *rawWorker) claim(id, claim string) string {
+	w.t.Helper()
+	r := w.send("whet.srv.claim", map[string]string{"worker": "wrk-x", "job": id, "claim": claim})
+	tok, _ := r["token"].(string)
+	if tok == "" {
+		w.t.Fatalf("claim: %v", r)
+	}
+	return tok
+}
+
+// linesReq is a batch of progress lines of attempt tok of job id, the first being the attempt's line seq.
+func linesReq(id, tok string, seq int, lines []string) map[string]any {
+	return map[string]any{"job": id, "token": tok, "seq": seq, "lines": lines}
+}
+
+// stepLines returns a trainer's step lines 1..n.
+func stepLines(n int) []string {
+	var lines []string
+	for step := 1; step <= n; step++ {
+		b, _ := json.Marshal(protocol.Event{Type: protocol.EventStep, Step: step, TotalSteps: n, Loss: 0.5, LearningRate: 1e-5})
+		lines = append(lines, string(b))
+	}
+	return lines
+}
+
+// steps returns the steps of job id's metrics events, in order.
+func (e *env) steps(id string) []int {
+	var steps []int
+	for _, ev := range e.events(id) {
+		if ev.Type == sdk.EventMetrics {
+			steps = append(steps, ev.Data.Step)
+		}
+	}
+	return steps
+}
+
 // TestRequestsSentAgainAreIdempotent plays a worker whose replies were lost (a NATS node failing over drops
 // messages in flight): it sends its claim, a batch of progress lines and its finish twice each. The server starts
 // one attempt, records each line once and finishes the job once.
 func TestRequestsSentAgainAreIdempotent(t *testing.T) {
 	e := newEnv(t)
-	nc, err := nats.Connect(e.e.URL(), nats.UserInfo(e.creds.User, e.creds.Password))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	twice := func(subj string, req any) [2]map[string]any {
-		b, _ := json.Marshal(req)
-		var out [2]map[string]any
-		for i := range out {
-			m, err := nc.Request(subj, b, 10*time.Second)
-			if err != nil {
-				t.Fatalf("%s: %v", subj, err)
-			}
-			if err := json.Unmarshal(m.Data, &out[i]); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return out
-	}
+	w := e.rawWorker()
 	j := e.create(sdk.Hyperparameters{})
 	e.wait(j.ID, func(j *store.Job) bool { return j.Status == sdk.JobQueued })
-	claims := twice("whet.srv.claim", map[string]string{"worker": "wrk-x", "job": j.ID, "claim": "c1"})
+	claims := w.twice("whet.srv.claim", map[string]string{"worker": "wrk-x", "job": j.ID, "claim": "c1"})
 	tok, _ := claims[0]["token"].(string)
 	if tok == "" || claims[1]["token"] != tok {
 		t.Fatalf("claims sent twice: %v; want the same attempt twice", claims)
 	}
-	var lines []string
-	for step := 1; step <= 3; step++ {
-		b, _ := json.Marshal(protocol.Event{Type: protocol.EventStep, Step: step, TotalSteps: 3, Loss: 0.5, LearningRate: 1e-5})
-		lines = append(lines, string(b))
+	lines := stepLines(3)
+	for _, r := range w.twice("whet.srv.lines", linesReq(j.ID, tok, 0, lines[:2])) {
+		w.ok("lines", r)
 	}
-	ref := map[string]any{"job": j.ID, "token": tok}
-	with := func(kv ...any) map[string]any {
-		m := map[string]any{}
-		for k, v := range ref {
-			m[k] = v
-		}
-		for i := 0; i < len(kv); i += 2 {
-			m[kv[i].(string)] = kv[i+1]
-		}
-		return m
+	w.twice("whet.srv.lines", linesReq(j.ID, tok, 1, lines[1:])) // overlaps the first batch by one line
+	finish := map[string]any{"job": j.ID, "token": tok, "worker": "wrk-x", "exit_error": "trainer crashed"}
+	for _, r := range w.twice("whet.srv.finish", finish) {
+		w.ok("finish sent again (want it answered as done)", r)
 	}
-	for _, r := range twice("whet.srv.lines", with("seq", 0, "lines", lines[:2])) {
-		if r["error"] != nil || r["drop"] != nil {
-			t.Fatalf("lines: %v", r)
-		}
-	}
-	twice("whet.srv.lines", with("seq", 1, "lines", lines[1:])) // overlaps the first batch by one line
-	for _, r := range twice("whet.srv.finish", with("worker", "wrk-x", "exit_error", "trainer crashed")) {
-		if r["error"] != nil || r["drop"] != nil {
-			t.Fatalf("finish sent again: %v; want it answered as done", r)
-		}
-	}
-	var steps []int
-	var failed int
-	for _, ev := range e.events(j.ID) {
-		if ev.Type == sdk.EventMetrics {
-			steps = append(steps, ev.Data.Step)
-		}
-		if strings.Contains(ev.Message, "trainer crashed") {
-			failed++
-		}
-	}
-	if fmt.Sprint(steps) != "[1 2 3]" || failed != 1 {
-		t.Errorf("step events %v, %d failure events; want [1 2 3] and 1\n%s", steps, failed, e.eventText(j.ID))
+	if steps := e.steps(j.ID); fmt.Sprint(steps) != "[1 2 3]" || strings.Count(e.eventText(j.ID), "trainer crashed") != 1 {
+		t.Errorf("step events %v; want [1 2 3] and one failure event\n%s", steps, e.eventText(j.ID))
 	}
 	if got := mustJob(t, e, j.ID); got.Attempts != 1 {
 		t.Errorf("attempts %d, want 1", got.Attempts)
+	}
+	if n := cluster.Attempts(e.c); n != 0 {
+		t.Errorf("the coordinator keeps %d attempts after the job finished, want 0", n)
+	}
+}
+
+// TestLinesSentAgainAfterRestart: a batch of progress lines reached the server, whose reply was lost as the server
+// restarted; the worker sends the batch again to the new server, which records its lines once.
+func TestLinesSentAgainAfterRestart(t *testing.T) {
+	e := newEnv(t)
+	w := e.rawWorker()
+	j := e.create(sdk.Hyperparameters{})
+	e.wait(j.ID, func(j *store.Job) bool { return j.Status == sdk.JobQueued })
+	tok := w.claim(j.ID, "c1")
+	lines := stepLines(3)
+	w.ok("lines", w.send("whet.srv.lines", linesReq(j.ID, tok, 0, lines[:2])))
+	e.restart()
+	w = e.rawWorker()
+	w.ok("lines sent again", w.send("whet.srv.lines", linesReq(j.ID, tok, 0, lines[:2])))
+	w.ok("lines", w.send("whet.srv.lines", linesReq(j.ID, tok, 2, lines[2:])))
+	if steps := e.steps(j.ID); fmt.Sprint(steps) != "[1 2 3]" {
+		t.Errorf("step events %v; want [1 2 3], each once\n%s", steps, e.eventText(j.ID))
+	}
+}
+
+// TestCancelledWhileWorkerDead: a job cancelled while its worker is dead is cancelled when its message, delivered
+// again after AckWait, is claimed; the coordinator forgets the dead worker's attempt.
+func TestCancelledWhileWorkerDead(t *testing.T) {
+	e := newEnv(t)
+	w := e.rawWorker()
+	j := e.create(sdk.Hyperparameters{})
+	e.wait(j.ID, func(j *store.Job) bool { return j.Status == sdk.JobQueued })
+	w.claim(j.ID, "c1")
+	if n := cluster.Attempts(e.c); n != 1 {
+		t.Fatalf("the coordinator keeps %d attempts, want 1", n)
+	}
+	if _, err := e.q.Cancel(context.Background(), j.ID); err != nil {
+		t.Fatal(err)
+	}
+	// The worker is dead: no heartbeat, no finish. Another worker claims the message JetStream delivers again.
+	deadline := time.Now().Add(10 * ackWait)
+	for i := 0; ; i++ {
+		r := w.send("whet.srv.claim", map[string]string{"worker": "wrk-y", "job": j.ID, "claim": fmt.Sprint("c2-", i)})
+		if r["drop"] == true {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("claim of the cancelled job: %v; want it dropped within %v", r, 10*ackWait)
+		}
+		time.Sleep(200 * time.Millisecond) // until the dead attempt's heartbeat is older than AckWait
+	}
+	if got := mustJob(t, e, j.ID); got.Status != sdk.JobCancelled {
+		t.Fatalf("job is %s, want cancelled", got.Status)
+	}
+	if n := cluster.Attempts(e.c); n != 0 {
+		t.Errorf("the coordinator keeps %d attempts of the cancelled job, want 0", n)
 	}
 }

@@ -77,7 +77,7 @@ type remoteAttempt struct {
 	claim string // the worker's claim id (claimReq.Claim)
 
 	mu       sync.Mutex
-	lines    int    // lines recorded (linesReq.Seq); -1: unknown (the attempt was looked up after a restart)
+	lines    int    // lines recorded (linesReq.Seq), also in the store: a batch sent again is not recorded twice
 	finished bool   // finish recorded: a finish sent again is answered with done
 	best     string // server-side folder of the best checkpoint so far
 	last     string // and of the latest
@@ -296,7 +296,8 @@ func (c *Coordinator) startAttempt(ctx context.Context, r claimReq) claimResp {
 	run, err := c.q.ClaimRemote(ctx, r.Job, r.Worker, c.cfg.AckWait)
 	var ce *jobs.ClaimError
 	if errors.As(err, &ce) {
-		if ce.Drop {
+		if ce.Drop { // e.g. cancelled while its worker was dead: that attempt will never finish
+			c.forgetJob(r.Job)
 			c.cleanup(ctx, r.Job)
 		}
 		return claimResp{Drop: ce.Drop, Retry: !ce.Drop, Error: ce.Error()}
@@ -327,12 +328,8 @@ func (c *Coordinator) startAttempt(ctx context.Context, r claimReq) claimResp {
 	if err := os.MkdirAll(filepath.Join(j.OutDir, "checkpoints"), 0o755); err != nil {
 		return claimResp{Retry: true, Error: err.Error()}
 	}
+	c.forgetJob(j.ID) // attempts of this job that lost it
 	c.mu.Lock()
-	for tok, a := range c.runs { // attempts of this job that lost it
-		if a.run.Job().ID == j.ID {
-			c.forgetLocked(tok)
-		}
-	}
 	c.runs[run.Token()] = &remoteAttempt{run: run, claim: r.Claim, last: run.Resume()}
 	c.mu.Unlock()
 	return resp
@@ -355,7 +352,11 @@ func (c *Coordinator) attempt(ctx context.Context, ref jobRef) (*remoteAttempt, 
 	if err != nil {
 		return nil, &reply{Error: err.Error()}
 	}
-	a = &remoteAttempt{run: run, lines: -1}
+	n, err := c.st.AttemptLines(ctx, ref.Job, ref.Token)
+	if err != nil {
+		return nil, &reply{Error: err.Error()}
+	}
+	a = &remoteAttempt{run: run, lines: n}
 	c.mu.Lock()
 	c.runs[ref.Token] = a
 	c.mu.Unlock()
@@ -366,6 +367,17 @@ func (c *Coordinator) forget(token string) {
 	c.mu.Lock()
 	c.forgetLocked(token)
 	c.mu.Unlock()
+}
+
+// forgetJob forgets every attempt of job id.
+func (c *Coordinator) forgetJob(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for tok, a := range c.runs {
+		if a.run.Job().ID == id {
+			c.forgetLocked(tok)
+		}
+	}
 }
 
 func (c *Coordinator) forgetLocked(token string) {
@@ -409,18 +421,19 @@ func (c *Coordinator) heartbeat(ctx context.Context, data []byte) any {
 func (c *Coordinator) lines(ctx context.Context, data []byte) any {
 	var r linesReq
 	return c.withAttempt(ctx, data, &r, func(a *remoteAttempt) any {
-		skip := 0
-		if a.lines >= 0 {
-			skip = a.lines - r.Seq
-		}
+		skip := a.lines - r.Seq
 		if skip < 0 {
 			c.log.Warn("cluster: progress lines lost between worker and server", "job_id", r.Job, "lines", -skip)
 			skip = 0
 		}
-		if skip < len(r.Lines) {
-			c.recordLines(ctx, a, r.Token, r.Lines[skip:])
+		if skip >= len(r.Lines) {
+			return reply{}
 		}
-		a.lines = max(a.lines, r.Seq+len(r.Lines))
+		c.recordLines(ctx, a, r.Token, r.Lines[skip:])
+		a.lines = r.Seq + len(r.Lines)
+		if err := c.st.SetAttemptLines(ctx, r.Job, r.Token, a.lines); err != nil {
+			c.log.Error("cluster: record the line count", "job_id", r.Job, "err", err)
+		}
 		return reply{}
 	})
 }

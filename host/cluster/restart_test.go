@@ -19,6 +19,19 @@ func TestServerRestartKeepsRemoteJob(t *testing.T) {
 	j := e.create(sdk.Hyperparameters{})
 	e.wait(j.ID, func(j *store.Job) bool { return j.TrainedSteps >= 3 })
 
+	e.restart()
+	at := mustJob(t, e, j.ID).TrainedSteps
+	t.Logf("server restarted with the job at step %d", at)
+	done := succeeded(t, e, j.ID)
+	if done.Worker == nil || *done.Worker != "wrk-a" || done.Attempts != 1 || done.TrainedSteps != 20 {
+		t.Fatalf("job: worker %v attempts %d steps %d; want wrk-a, 1 attempt, 20 steps", done.Worker, done.Attempts, done.TrainedSteps)
+	}
+}
+
+// restart stops the server (queue, coordinator, embedded NATS) and starts a new one on the same data and address.
+func (e *env) restart() {
+	t := e.t
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := e.q.StopAndCancel(ctx); err != nil {
@@ -27,17 +40,11 @@ func TestServerRestartKeepsRemoteJob(t *testing.T) {
 	e.c.Close()
 	e.nc.Close()
 	e.e.Shutdown()
-	at := mustJob(t, e, j.ID).TrainedSteps
 	u, err := url.Parse(e.e.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
 	ec := e.ec
-	ec.Addr = u.Host // where the worker reconnects
+	ec.Addr = u.Host // where the workers reconnect
 	e.startServer(ec)
-	t.Logf("server restarted with the job at step %d", at)
-	done := succeeded(t, e, j.ID)
-	if done.Worker == nil || *done.Worker != "wrk-a" || done.Attempts != 1 || done.TrainedSteps != 20 {
-		t.Fatalf("job: worker %v attempts %d steps %d; want wrk-a, 1 attempt, 20 steps", done.Worker, done.Attempts, done.TrainedSteps)
-	}
 }

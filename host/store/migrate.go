@@ -124,6 +124,13 @@ var migrations = []string{
 	);`,
 	// 4: a job's own attempt limit (0: the server's, for jobs made before)
 	`ALTER TABLE jobs ADD COLUMN max_attempts INTEGER NOT NULL DEFAULT 0;`,
+	// 5: how many progress lines of a remote attempt the server recorded (host/cluster), kept over a restart so
+	// that a batch a worker sends again is not recorded twice
+	`CREATE TABLE attempt_lines (
+		job_id TEXT PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
+		token TEXT NOT NULL,
+		lines INTEGER NOT NULL
+	);`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {

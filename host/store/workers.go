@@ -102,3 +102,27 @@ func (s *Store) CheckWorkerCredential(ctx context.Context, id, secret string) (b
 	sum := sha256.Sum256([]byte(secret))
 	return subtle.ConstantTimeCompare([]byte(hex.EncodeToString(sum[:])), []byte(hash)) == 1, nil
 }
+
+// AttemptLines returns how many progress lines of attempt token of job jobID were recorded (SetAttemptLines);
+// 0 when none were, or when they were of another attempt.
+func (s *Store) AttemptLines(ctx context.Context, jobID, token string) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT lines FROM attempt_lines WHERE job_id=? AND token=?`, jobID, token).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: attempt lines of job[%s]: %w", jobID, err)
+	}
+	return n, nil
+}
+
+// SetAttemptLines records that n progress lines of attempt token of job jobID were recorded, replacing the count
+// of the job's previous attempt. One row per job, deleted with it.
+func (s *Store) SetAttemptLines(ctx context.Context, jobID, token string, n int) error {
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO attempt_lines(job_id, token, lines) VALUES(?,?,?)
+		ON CONFLICT(job_id) DO UPDATE SET token=excluded.token, lines=excluded.lines`, jobID, token, n); err != nil {
+		return fmt.Errorf("store: attempt lines of job[%s]: %w", jobID, err)
+	}
+	return nil
+}
