@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+
+	"github.com/whetml/whet/sdk"
 )
 
 // Event types: the "type" field of `whet train --progress json` stderr lines.
@@ -64,22 +66,17 @@ type Event struct {
 	TrainSamplesPerSecond float64
 }
 
-// wireEvent is the union of all event fields as they appear on the wire.
+// wireEvent is the union of all event fields as they appear on the wire. The progress fields are named as in the
+// API's job events (sdk.EventData, one definition for both; a trainer never sends its Status or Checkpoint).
 type wireEvent struct {
-	Type                  string          `json:"type"`
-	Level                 string          `json:"level,omitempty"`
-	Message               string          `json:"message,omitempty"`
-	Code                  string          `json:"code,omitempty"`
-	Step                  int             `json:"step,omitempty"`
-	TotalSteps            int             `json:"total_steps,omitempty"`
-	Epoch                 float64         `json:"epoch,omitempty"`
-	Loss                  *float64        `json:"loss,omitempty"`
-	LearningRate          *float64        `json:"learning_rate,omitempty"`
-	SamplesPerSecond      float64         `json:"samples_per_second,omitempty"`
-	Metrics               json.RawMessage `json:"metrics,omitempty"`
-	Path                  string          `json:"path,omitempty"`
-	Best                  bool            `json:"best,omitempty"`
-	TrainSamplesPerSecond float64         `json:"train_samples_per_second,omitempty"`
+	Type    string `json:"type"`
+	Level   string `json:"level,omitempty"`
+	Message string `json:"message,omitempty"`
+	Code    string `json:"code,omitempty"`
+	sdk.EventData
+	Path                  string  `json:"path,omitempty"`
+	Best                  bool    `json:"best,omitempty"`
+	TrainSamplesPerSecond float64 `json:"train_samples_per_second,omitempty"`
 }
 
 // MarshalJSON writes the fields of e.Type.
@@ -121,7 +118,7 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 		return fmt.Errorf("protocol: event without a type")
 	}
 	*e = Event{Type: w.Type, Level: w.Level, Message: w.Message, Code: w.Code, Step: w.Step, TotalSteps: w.TotalSteps,
-		Epoch: w.Epoch, Loss: orNaN(w.Loss), LearningRate: orNaN(w.LearningRate), SamplesPerSecond: w.SamplesPerSecond,
+		Epoch: w.Epoch, Loss: orNaN(w.Loss), LearningRate: orNaN(w.LearningRate), SamplesPerSecond: orZero(w.SamplesPerSecond),
 		Metrics: w.Metrics, Path: w.Path, Best: w.Best, TrainSamplesPerSecond: w.TrainSamplesPerSecond}
 	if string(e.Metrics) == "null" {
 		e.Metrics = nil
@@ -178,6 +175,13 @@ func finite(v float64) any {
 func orNaN(p *float64) float64 {
 	if p == nil {
 		return math.NaN()
+	}
+	return *p
+}
+
+func orZero(p *float64) float64 {
+	if p == nil {
+		return 0
 	}
 	return *p
 }
