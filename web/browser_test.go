@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand"
 	"net"
 	"net/http"
@@ -37,21 +38,12 @@ func TestBrowser(t *testing.T) {
 	tmp := t.TempDir()
 
 	// A tiny model on a small vocab, registered and fine-tuned through the API.
-	vocab := filepath.Join(tmp, "vocab.txt")
-	writeFile(t, vocab, strings.Join(testVocab(), "\n")+"\n")
-	baseDir := filepath.Join(tmp, "base")
-	run(t, ctx, bin, "model", "init", "--vocab", vocab, "--labels", "neg,pos", "--layers", "2", "--hidden", "32",
-		"--heads", "2", "--intermediate", "64", "--max-position", "64", "--seed", "7", "--out", baseDir)
+	baseDir := tinyModel(t, ctx, bin, tmp, "base", "neg,pos", "--seed", "7")
 	train := filepath.Join(tmp, "train.jsonl")
 	writeFile(t, train, sentences(160, 1))
 	small := filepath.Join(tmp, "upload.jsonl")
 	writeFile(t, small, sentences(96, 2))
-
-	base, _ := startServer(t, ctx, bin, filepath.Join(tmp, "data"))
-	c := sdk.NewClient(base, sdk.WithAPIKey(testAPIKey))
-	if _, err := c.CreateModel(ctx, sdk.CreateModelRequest{FromPath: baseDir, ID: "tiny-base"}); err != nil {
-		t.Fatalf("register the base model: %v", err)
-	}
+	base, c, _ := serveModel(t, ctx, bin, tmp, baseDir, "tiny-base")
 	f, err := os.Open(train)
 	if err != nil {
 		t.Fatal(err)
@@ -169,9 +161,28 @@ func skipWithoutBrowser(t *testing.T, root string) {
 // runBrowserScript runs test/browser.mjs with env, logging its lines; a non-zero exit fails the test.
 func runBrowserScript(t *testing.T, ctx context.Context, root string, env ...string) {
 	t.Helper()
-	cmd := exec.CommandContext(ctx, "node", filepath.Join(root, "web/test/browser.mjs"))
+	var fails []string
+	err := runScript(t, ctx, root, "browser.mjs", env, func(line string, _ io.Writer) {
+		if strings.HasPrefix(line, "FAIL") {
+			fails = append(fails, line)
+		}
+	})
+	if err != nil {
+		t.Fatalf("browser.mjs: %v\n%s", err, strings.Join(fails, "\n"))
+	}
+}
+
+// runScript runs web/test/script in node with env and CHROMIUM, logging each line it prints and handing it to
+// onLine with the script's stdin; it returns how the script exited.
+func runScript(t *testing.T, ctx context.Context, root, script string, env []string, onLine func(line string, stdin io.Writer)) error {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, "node", filepath.Join(root, "web/test", script))
 	cmd.Dir = root
 	cmd.Env = append(append(os.Environ(), "CHROMIUM="+chromiumPath), env...)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -181,17 +192,11 @@ func runBrowserScript(t *testing.T, ctx context.Context, root string, env ...str
 		t.Fatal(err)
 	}
 	sc := bufio.NewScanner(out)
-	var fails []string
 	for sc.Scan() {
-		line := sc.Text()
-		t.Log(line)
-		if strings.HasPrefix(line, "FAIL") {
-			fails = append(fails, line)
-		}
+		t.Log(sc.Text())
+		onLine(sc.Text(), stdin)
 	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("browser.mjs: %v\n%s", err, strings.Join(fails, "\n"))
-	}
+	return cmd.Wait()
 }
 
 // testVocab is a small WordPiece vocab covering the generated sentences, some word pieces and a few Chinese
@@ -228,8 +233,32 @@ func sentences(n int, seed int64) string {
 	return b.String()
 }
 
-// startServer runs `whet serve` on a free port and waits for /healthz; the server is stopped when the test ends.
-// startServer runs `whet serve` until the test ends or stop is called, and returns its base URL.
+// tinyModel writes testVocab into tmp and makes the model folder tmp/name with `whet model init`: a BERT classifier
+// with 2 layers, hidden size 32, 2 heads, 64 positions and labels; flags are init's further flags.
+func tinyModel(t *testing.T, ctx context.Context, bin, tmp, name, labels string, flags ...string) string {
+	t.Helper()
+	vocab := filepath.Join(tmp, "vocab.txt")
+	writeFile(t, vocab, strings.Join(testVocab(), "\n")+"\n")
+	dir := filepath.Join(tmp, name)
+	run(t, ctx, bin, append([]string{"model", "init", "--vocab", vocab, "--labels", labels, "--layers", "2", "--hidden", "32",
+		"--heads", "2", "--intermediate", "64", "--max-position", "64", "--out", dir}, flags...)...)
+	return dir
+}
+
+// serveModel starts a server on tmp/data (startServer) and registers the model folder dir on it as id; it returns
+// the server's URL, a client with the test key and the function that stops the server.
+func serveModel(t *testing.T, ctx context.Context, bin, tmp, dir, id string) (string, *sdk.Client, func()) {
+	t.Helper()
+	base, stop := startServer(t, ctx, bin, filepath.Join(tmp, "data"))
+	c := sdk.NewClient(base, sdk.WithAPIKey(testAPIKey))
+	if _, err := c.CreateModel(ctx, sdk.CreateModelRequest{FromPath: dir, ID: id}); err != nil {
+		t.Fatalf("register the model %s: %v", id, err)
+	}
+	return base, c, stop
+}
+
+// startServer runs `whet serve` on a free port until the test ends or stop is called, waits for /healthz and returns
+// its base URL.
 func startServer(t *testing.T, ctx context.Context, bin, data string) (base string, stop func()) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -1,12 +1,9 @@
 package web
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -26,18 +23,10 @@ func TestBrowserOffline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	tmp := t.TempDir()
-	vocab := filepath.Join(tmp, "vocab.txt")
-	writeFile(t, vocab, strings.Join(testVocab(), "\n")+"\n")
-	model := filepath.Join(tmp, "model")
 	// A random classifier with large weights: its labels vary from sentence to sentence and sit far from the decision
 	// boundary, so int8 and fp32 must agree with the server exactly.
-	run(t, ctx, bin, "model", "init", "--vocab", vocab, "--labels", "neg,pos,mixed", "--layers", "2", "--hidden", "32",
-		"--heads", "2", "--intermediate", "64", "--max-position", "64", "--initializer-range", "1.0", "--seed", "11", "--out", model)
-	base, stop := startServer(t, ctx, bin, filepath.Join(tmp, "data"))
-	c := sdk.NewClient(base, sdk.WithAPIKey(testAPIKey))
-	if _, err := c.CreateModel(ctx, sdk.CreateModelRequest{FromPath: model, ID: "offline"}); err != nil {
-		t.Fatal(err)
-	}
+	model := tinyModel(t, ctx, bin, tmp, "model", "neg,pos,mixed", "--initializer-range", "1.0", "--seed", "11")
+	base, c, stop := serveModel(t, ctx, bin, tmp, model, "offline")
 	texts := []string{"The movie was great fun, I loved it!", "a boring and awful waste of time", "this film is not good",
 		"我很喜欢这部电影", "这部电影很无聊", "我讨厌这部电影!"}
 	preds, err := c.Predict(ctx, "offline", sdk.PredictRequest{Inputs: texts})
@@ -54,27 +43,9 @@ func TestBrowserOffline(t *testing.T) {
 		t.Fatalf("the server gives every sentence the label %v: the comparison would not catch a wrong label", preds)
 	}
 	textsJSON, _ := json.Marshal(texts)
-	cmd := exec.CommandContext(ctx, "node", filepath.Join(root, "web/test/offline.mjs"))
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CHROMIUM="+chromiumPath, "WHET_URL="+base, "WHET_API_KEY="+testAPIKey,
-		"WHET_MODEL=offline", "WHET_TEXTS="+string(textsJSON))
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(out)
+	env := []string{"WHET_URL=" + base, "WHET_API_KEY=" + testAPIKey, "WHET_MODEL=offline", "WHET_TEXTS=" + string(textsJSON)}
 	seen := 0
-	for sc.Scan() {
-		line := sc.Text()
-		t.Log(line)
+	err = runScript(t, ctx, root, "offline.mjs", env, func(line string, stdin io.Writer) {
 		switch {
 		case line == "READY":
 			stop()
@@ -98,8 +69,8 @@ func TestBrowserOffline(t *testing.T) {
 				t.Errorf("%s %q: browser label %q, server %q", r.Variant, r.Text, r.Label, want[r.Text])
 			}
 		}
-	}
-	if err := cmd.Wait(); err != nil {
+	})
+	if err != nil {
 		t.Fatalf("offline.mjs: %v", err)
 	}
 	if seen != 2*len(texts) {
