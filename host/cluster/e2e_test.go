@@ -97,11 +97,52 @@ type e2eJob struct {
 	id string
 }
 
+// e2e is the state of TestClusterEndToEnd: the binary, a tiny model, the training data, the cluster (server,
+// its client and URLs, worker credentials, workers by id) and the plain server it is compared with.
+type e2e struct {
+	t       *testing.T
+	ctx     context.Context
+	bin     string
+	tmp     string
+	model   string
+	data    string
+	srv     *proc
+	c       *sdk.Client
+	url     string
+	natsURL string
+	creds   string
+	workers map[string]*proc
+	mid     string // the cluster's model and training file ids
+	fid     string
+	local   *proc
+	lc      *sdk.Client
+}
+
 // TestClusterEndToEnd runs real binaries on CPU: `whet serve --cluster` with two `whet worker --threads 1`
 // processes trains four jobs two at a time, byte-identical to the same jobs run by a plain `whet serve`; a worker
 // SIGKILLed mid-job loses it to the other worker after AckWait, which resumes from the last checkpoint; wrong
-// credentials are refused. It needs WHET_BIN (a whet built with native support; `make test` sets it).
+// credentials are refused; predictions through remote workers equal the local pool's. It needs WHET_BIN (a whet
+// built with native support; `make test` sets it).
 func TestClusterEndToEnd(t *testing.T) {
+	e := newE2E(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	e.ctx = ctx
+	e.startCluster()
+	seed := func(s int64) *int64 { return &s }
+	jobs := []*e2eJob{
+		{hp: sdk.Hyperparameters{NEpochs: 2, BatchSize: 8, LearningRate: 5e-3, MaxSeqLength: 16, Seed: seed(1)}},
+		{hp: sdk.Hyperparameters{NEpochs: 2, BatchSize: 16, LearningRate: 1e-3, MaxSeqLength: 16, Seed: seed(2)}},
+		{hp: sdk.Hyperparameters{NEpochs: 3, BatchSize: 8, LearningRate: 2e-3, MaxSeqLength: 16, Seed: seed(3)}},
+		{hp: sdk.Hyperparameters{NEpochs: 2, BatchSize: 4, LearningRate: 5e-3, MaxSeqLength: 16, Seed: seed(4)}},
+	}
+	remote, localJobs := e.sameAsPlainServer(jobs)
+	e.killWorkerMidJob(&e2eJob{hp: sdk.Hyperparameters{NEpochs: 8, BatchSize: 8, LearningRate: 1e-3, MaxSeqLength: 32, Seed: seed(5)}})
+	e.predictThroughWorkers(*remote[0].FineTunedModel, localJobs[0].id)
+}
+
+// newE2E makes a tiny model with `whet model init`, or skips without a native WHET_BIN.
+func newE2E(t *testing.T) *e2e {
 	bin := os.Getenv("WHET_BIN")
 	if bin == "" {
 		t.Skip("WHET_BIN is not set: the end-to-end test needs a whet binary built with native support (make build)")
@@ -120,73 +161,81 @@ func TestClusterEndToEnd(t *testing.T) {
 		}
 		t.Fatalf("whet model init: %v\n%s", err, out)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	data := whettest.SST2(160)
-	setup := func(c *sdk.Client) (string, string) {
-		m, err := c.CreateModel(ctx, sdk.CreateModelRequest{FromPath: model, ID: "tiny"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		f, err := c.UploadFile(ctx, sdk.UploadFileRequest{Filename: "sst2.jsonl", Content: strings.NewReader(data)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m.ID, f.ID
-	}
-	seed := func(s int64) *int64 { return &s }
-	jobs := []*e2eJob{
-		{hp: sdk.Hyperparameters{NEpochs: 2, BatchSize: 8, LearningRate: 5e-3, MaxSeqLength: 16, Seed: seed(1)}},
-		{hp: sdk.Hyperparameters{NEpochs: 2, BatchSize: 16, LearningRate: 1e-3, MaxSeqLength: 16, Seed: seed(2)}},
-		{hp: sdk.Hyperparameters{NEpochs: 3, BatchSize: 8, LearningRate: 2e-3, MaxSeqLength: 16, Seed: seed(3)}},
-		{hp: sdk.Hyperparameters{NEpochs: 2, BatchSize: 4, LearningRate: 5e-3, MaxSeqLength: 16, Seed: seed(4)}},
-	}
-	run := func(c *sdk.Client, mid, fid string, js []*e2eJob) []*sdk.Job {
-		for _, j := range js {
-			job, err := c.CreateJob(ctx, sdk.CreateJobRequest{Model: mid, TrainingFile: fid, Hyperparameters: j.hp})
-			if err != nil {
-				t.Fatal(err)
-			}
-			j.id = job.ID
-		}
-		var out []*sdk.Job
-		for _, j := range js {
-			if err := c.StreamJobEvents(ctx, j.id, 0, func(sdk.JobEvent) error { return nil }); err != nil {
-				t.Fatal(err)
-			}
-			job, err := c.GetJob(ctx, j.id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if job.Status != sdk.JobSucceeded {
-				t.Fatalf("job[%s] %s: %+v", j.id, job.Status, job.Error)
-			}
-			out = append(out, job)
-		}
-		return out
-	}
+	return &e2e{t: t, bin: bin, tmp: tmp, model: model, data: whettest.SST2(160), workers: map[string]*proc{}}
+}
 
-	// The cluster: an embedded NATS, two workers.
-	srv, c, url, natsURL := startServer(t, bin, "--cluster", "--cluster-addr", "127.0.0.1:0", "--worker-timeout", "3s")
-	srvData := argAfter(srv.cmd.Args, "--data")
-	creds := filepath.Join(tmp, "worker.json")
-	if out, err := exec.Command(bin, "workers", "token", "--server", url, "--out", creds).CombinedOutput(); err != nil {
+// startCluster starts `whet serve --cluster`, issues worker credentials, checks that wrong ones are refused and
+// starts the workers wrk-a and wrk-b.
+func (e *e2e) startCluster() {
+	t := e.t
+	e.srv, e.c, e.url, e.natsURL = startServer(t, e.bin, "--cluster", "--cluster-addr", "127.0.0.1:0", "--worker-timeout", "3s")
+	e.creds = filepath.Join(e.tmp, "worker.json")
+	if out, err := exec.Command(e.bin, "workers", "token", "--server", e.url, "--out", e.creds).CombinedOutput(); err != nil {
 		t.Fatalf("whet workers token: %v\n%s", err, out)
 	}
-	bad := filepath.Join(tmp, "bad.json")
+	bad := filepath.Join(e.tmp, "bad.json")
 	os.WriteFile(bad, []byte(`{"user":"wcred-0000","password":"guess"}`), 0o600)
-	out, err := exec.Command(bin, "worker", "--nats", natsURL, "--credentials", bad, "--data", t.TempDir()).CombinedOutput()
+	out, err := exec.Command(e.bin, "worker", "--nats", e.natsURL, "--credentials", bad, "--data", t.TempDir()).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "refused the credentials "+bad) {
 		t.Fatalf("a worker with wrong credentials: %v\n%s\nwant a refusal naming the file", err, out)
 	}
-	workers := map[string]*proc{}
 	for _, id := range []string{"wrk-a", "wrk-b"} {
-		workers[id], _ = start(t, bin, "whet: worker ", "worker", "--nats", natsURL, "--credentials", creds,
-			"--threads", "1", "--data", t.TempDir(), "--id", id)
+		e.startWorker(id)
 	}
-	mid, fid := setup(c)
+}
+
+func (e *e2e) startWorker(id string, extra ...string) {
+	e.workers[id], _ = start(e.t, e.bin, "whet: worker ", append([]string{"worker", "--nats", e.natsURL, "--credentials", e.creds,
+		"--threads", "1", "--data", e.t.TempDir(), "--id", id}, extra...)...)
+}
+
+// setup registers the model and uploads the training data on the server of c.
+func (e *e2e) setup(c *sdk.Client) (model, file string) {
+	m, err := c.CreateModel(e.ctx, sdk.CreateModelRequest{FromPath: e.model, ID: "tiny"})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	f, err := c.UploadFile(e.ctx, sdk.UploadFileRequest{Filename: "sst2.jsonl", Content: strings.NewReader(e.data)})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return m.ID, f.ID
+}
+
+// run creates js on the server of c, waits for them and returns them, all succeeded.
+func (e *e2e) run(c *sdk.Client, model, file string, js []*e2eJob) []*sdk.Job {
+	t := e.t
+	for _, j := range js {
+		job, err := c.CreateJob(e.ctx, sdk.CreateJobRequest{Model: model, TrainingFile: file, Hyperparameters: j.hp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		j.id = job.ID
+	}
+	var out []*sdk.Job
+	for _, j := range js {
+		if err := c.StreamJobEvents(e.ctx, j.id, 0, func(sdk.JobEvent) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		job, err := c.GetJob(e.ctx, j.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if job.Status != sdk.JobSucceeded {
+			t.Fatalf("job[%s] %s: %+v", j.id, job.Status, job.Error)
+		}
+		out = append(out, job)
+	}
+	return out
+}
+
+// sameAsPlainServer runs jobs on the cluster (both workers used), then on a plain server, and compares their
+// outputs byte for byte. It returns the cluster's jobs and the plain server's.
+func (e *e2e) sameAsPlainServer(jobs []*e2eJob) ([]*sdk.Job, []*e2eJob) {
+	t := e.t
+	e.mid, e.fid = e.setup(e.c)
 	phase := time.Now()
-	remote := run(c, mid, fid, jobs)
+	remote := e.run(e.c, e.mid, e.fid, jobs)
 	ran := map[string]int{}
 	for _, j := range remote {
 		if j.Worker == nil {
@@ -197,28 +246,27 @@ func TestClusterEndToEnd(t *testing.T) {
 	if len(ran) != 2 {
 		t.Errorf("jobs per worker %v: want both workers used", ran)
 	}
-
-	// The same jobs on a plain server.
 	t.Logf("cluster: 4 jobs on 2 workers in %v", time.Since(phase).Round(time.Millisecond))
+
 	phase = time.Now()
-	local, lc, _, _ := startServer(t, bin, "--concurrency", "2")
-	lmid, lfid := setup(lc)
+	e.local, e.lc, _, _ = startServer(t, e.bin, "--concurrency", "2")
+	lmid, lfid := e.setup(e.lc)
 	localJobs := make([]*e2eJob, len(jobs))
 	for i, j := range jobs {
 		localJobs[i] = &e2eJob{hp: j.hp}
 	}
-	for _, j := range run(lc, lmid, lfid, localJobs) {
+	for _, j := range e.run(e.lc, lmid, lfid, localJobs) {
 		if j.Worker != nil {
 			t.Errorf("a plain server's job has worker %q, want null", *j.Worker)
 		}
 	}
 	for i := range jobs {
 		for _, name := range []string{"model.safetensors", "config.json"} {
-			a, err := os.ReadFile(filepath.Join(srvData, "jobs", jobs[i].id, "out", name))
+			a, err := os.ReadFile(filepath.Join(argAfter(e.srv.cmd.Args, "--data"), "jobs", jobs[i].id, "out", name))
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, err := os.ReadFile(filepath.Join(argAfter(local.cmd.Args, "--data"), "jobs", localJobs[i].id, "out", name))
+			b, err := os.ReadFile(filepath.Join(argAfter(e.local.cmd.Args, "--data"), "jobs", localJobs[i].id, "out", name))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -227,12 +275,15 @@ func TestClusterEndToEnd(t *testing.T) {
 			}
 		}
 	}
-
 	t.Logf("plain server: the same 4 jobs in %v", time.Since(phase).Round(time.Millisecond))
+	return remote, localJobs
+}
 
-	// SIGKILL the worker running a longer job at its first checkpoint.
-	long := &e2eJob{hp: sdk.Hyperparameters{NEpochs: 8, BatchSize: 8, LearningRate: 1e-3, MaxSeqLength: 32, Seed: seed(5)}}
-	job, err := c.CreateJob(ctx, sdk.CreateJobRequest{Model: mid, TrainingFile: fid, Hyperparameters: long.hp})
+// killWorkerMidJob SIGKILLs the worker running job long at its first checkpoint: the job moves to the other
+// worker, resumes right after that checkpoint and succeeds; the killed worker shows as gone.
+func (e *e2e) killWorkerMidJob(long *e2eJob) {
+	t, c, ctx := e.t, e.c, e.ctx
+	job, err := c.CreateJob(ctx, sdk.CreateJobRequest{Model: e.mid, TrainingFile: e.fid, Hyperparameters: long.hp})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +299,7 @@ func TestClusterEndToEnd(t *testing.T) {
 				return fmt.Errorf("job at a checkpoint has no worker: %v", err)
 			}
 			killed, ckStep, killedAt = *j.Worker, ev.Data.Step, time.Now()
-			if err := workers[killed].cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			if err := e.workers[killed].cmd.Process.Signal(syscall.SIGKILL); err != nil {
 				return err
 			}
 		case strings.Contains(ev.Message, "stopped reporting: training moved to worker"):
@@ -289,23 +340,26 @@ func TestClusterEndToEnd(t *testing.T) {
 	if strings.Join(states, " ") != map[string]string{"wrk-a": "wrk-a=gone wrk-b=active", "wrk-b": "wrk-a=active wrk-b=gone"}[killed] {
 		t.Errorf("workers %v after killing %s", states, killed)
 	}
+}
 
-	// Predictions through two workers serving models equal the plain server's local pool, and 32 concurrent
-	// clients see no error while one of the two is SIGKILLed halfway.
+// predictThroughWorkers starts two workers serving models: predictions of the cluster's model equal the plain
+// server's local pool for the same job, and 32 concurrent clients see no error while one of the two workers is
+// SIGKILLed halfway.
+func (e *e2e) predictThroughWorkers(model, localJob string) {
+	t, ctx := e.t, e.ctx
 	for _, id := range []string{"wrk-p1", "wrk-p2"} {
-		workers[id], _ = start(t, bin, "whet: worker ", "worker", "--nats", natsURL, "--credentials", creds,
-			"--threads", "1", "--data", t.TempDir(), "--id", id, "--serve-models", "--slots", "0")
+		e.startWorker(id, "--serve-models", "--slots", "0")
 	}
 	texts := []string{"a great movie number 3", "dull and lifeless number 8", "i loved every minute", "a waste of time"}
-	remotePreds, err := c.Predict(ctx, *remote[0].FineTunedModel, sdk.PredictRequest{Inputs: texts})
+	remotePreds, err := e.c.Predict(ctx, model, sdk.PredictRequest{Inputs: texts})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ljob, err := lc.GetJob(ctx, localJobs[0].id)
+	ljob, err := e.lc.GetJob(ctx, localJob)
 	if err != nil {
 		t.Fatal(err)
 	}
-	localPreds, err := lc.Predict(ctx, *ljob.FineTunedModel, sdk.PredictRequest{Inputs: texts})
+	localPreds, err := e.lc.Predict(ctx, *ljob.FineTunedModel, sdk.PredictRequest{Inputs: texts})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +368,7 @@ func TestClusterEndToEnd(t *testing.T) {
 			t.Errorf("%q: remote %s %v, local %s %v", texts[i], remotePreds[i].Label, remotePreds[i].Score, localPreds[i].Label, localPreds[i].Score)
 		}
 	}
-	phase = time.Now()
+	phase := time.Now()
 	const clients, perClient = 32, 4
 	var (
 		mu       sync.Mutex
@@ -329,7 +383,7 @@ func TestClusterEndToEnd(t *testing.T) {
 			defer wg.Done()
 			for k := range perClient {
 				in := []string{texts[(i+k)%len(texts)], fmt.Sprintf("a joy to watch number %d", i*perClient+k)}
-				preds, err := c.Predict(ctx, *remote[0].FineTunedModel, sdk.PredictRequest{Inputs: in})
+				preds, err := e.c.Predict(ctx, model, sdk.PredictRequest{Inputs: in})
 				mu.Lock()
 				finished++
 				if err == nil && len(preds) != len(in) {
@@ -341,7 +395,7 @@ func TestClusterEndToEnd(t *testing.T) {
 				half := finished == clients*perClient/2
 				mu.Unlock()
 				if half {
-					killOnce.Do(func() { workers["wrk-p1"].cmd.Process.Signal(syscall.SIGKILL) })
+					killOnce.Do(func() { e.workers["wrk-p1"].cmd.Process.Signal(syscall.SIGKILL) })
 				}
 			}
 		}()
@@ -351,8 +405,8 @@ func TestClusterEndToEnd(t *testing.T) {
 	if len(errs) > 0 {
 		t.Fatalf("%d of %d predict requests failed with a predict worker killed halfway; first: %v", len(errs), clients*perClient, errs[0])
 	}
-	if !strings.Contains(workers["wrk-p2"].logText(), "serving predictions") {
-		t.Errorf("wrk-p2 served no predictions:\n%s", workers["wrk-p2"].logText())
+	if !strings.Contains(e.workers["wrk-p2"].logText(), "serving predictions") {
+		t.Errorf("wrk-p2 served no predictions:\n%s", e.workers["wrk-p2"].logText())
 	}
 }
 
