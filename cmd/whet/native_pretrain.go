@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -65,13 +66,7 @@ func runPretrain(args []string) error {
 	if err := required(fs, "corpus", "out"); err != nil {
 		return err
 	}
-	sources := 0
-	for _, s := range []string{*model, *configFrom, *vocabPath} {
-		if s != "" {
-			sources++
-		}
-	}
-	if sources != 1 {
+	if given := slices.DeleteFunc([]string{*model, *configFrom, *vocabPath}, func(s string) bool { return s == "" }); len(given) != 1 {
 		return errors.New("give exactly one of --model DIR, --config-from DIR or --vocab FILE")
 	}
 	log := newLogger(*progress == "json")
@@ -90,20 +85,9 @@ func runPretrain(args []string) error {
 	if err := setMaskIDs(&cfg); err != nil {
 		return err
 	}
-	ds, err := readTextLines(*corpus)
-	if err != nil {
+	if cfg.Texts, err = tokenizeCorpus(ctx, *corpus, *preModule, popts); err != nil {
 		return err
 	}
-	tok, err := newModuleTokenizer(ctx, *preModule, popts)
-	if err != nil {
-		return err
-	}
-	ids, _, err := tokenizeRows(ctx, tok, ds, *maxLen)
-	tok.Close(ctx)
-	if err != nil {
-		return err
-	}
-	cfg.Texts = ids
 	if *progress == "json" {
 		cfg.Progress = jsonProgress()
 	}
@@ -118,6 +102,22 @@ func runPretrain(args []string) error {
 	sum := newPretrainSummary(res, *out)
 	log.Info("pretraining done", "steps", res.GlobalStep, "seconds", time.Since(t0).Seconds(), "out", *out)
 	return writeJSONLine(os.Stdout, sum)
+}
+
+// tokenizeCorpus reads the text lines of corpus and tokenizes them with the preprocess module (a .wasm file,
+// builtin:NAME or "" for the built-in) configured by opts, up to opts.MaxLength tokens each.
+func tokenizeCorpus(ctx context.Context, corpus, module string, opts sandbox.PreprocessOptions) ([][]int32, error) {
+	ds, err := readTextLines(corpus)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := newModuleTokenizer(ctx, module, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer tok.Close(ctx)
+	ids, _, err := tokenizeRows(ctx, tok, ds, opts.MaxLength)
+	return ids, err
 }
 
 // pretrainSource sets cfg's model, vocabulary and casing from cfg.ModelDir (--model: its weights), configFrom (its

@@ -41,14 +41,8 @@ func runTrain(args []string) (err error) {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *progress == "" {
-		*progress = "none"
-		if term.IsTerminal(int(os.Stderr.Fd())) {
-			*progress = "bar"
-		}
-	}
-	if *progress != "bar" && *progress != "json" && *progress != "none" {
-		return fmt.Errorf("--progress: %q (want bar, json or none)", *progress)
+	if *progress, err = progressMode(*progress); err != nil {
+		return err
 	}
 	if *progress == "json" {
 		defer func() {
@@ -100,8 +94,32 @@ func runTrain(args []string) (err error) {
 		cfg.Files = map[string][]byte{}
 	}
 	cfg.Files[runspec.FileName] = spec.JSON()
+	res, err := runWithProgress(ctx, cfg, *progress)
+	if err != nil {
+		return err
+	}
+	return writeJSONLine(os.Stdout, trainSummary(res, spec.OutputDir, len(trainEx)))
+}
+
+// progressMode checks --progress of whet train; "" is bar on a terminal, else none.
+func progressMode(p string) (string, error) {
+	switch p {
+	case "":
+		if term.IsTerminal(int(os.Stderr.Fd())) {
+			return "bar", nil
+		}
+		return "none", nil
+	case "bar", "json", "none":
+		return p, nil
+	}
+	return "", fmt.Errorf("--progress: %q (want bar, json or none)", p)
+}
+
+// runWithProgress runs train.Run reporting progress as mode says (bar, json or none). Interrupted, it says where
+// the checkpoint to resume from is and returns an exit status of 130.
+func runWithProgress(ctx context.Context, cfg train.Config, mode string) (*train.Result, error) {
 	var bar *progressbar.ProgressBar
-	switch *progress {
+	switch mode {
 	case "json":
 		cfg.Progress = jsonProgress()
 	case "bar":
@@ -115,11 +133,11 @@ func runTrain(args []string) (err error) {
 	if err != nil {
 		if errors.Is(err, context.Canceled) && res != nil {
 			fmt.Fprintf(os.Stderr, "whet train: interrupted at step %d; checkpoint %s (continue with --resume)\n", res.GlobalStep, res.LastCheckpoint)
-			return &exitError{err: fmt.Errorf("interrupted: checkpoint written to %s", res.LastCheckpoint), code: 130}
+			return nil, &exitError{err: fmt.Errorf("interrupted: checkpoint written to %s", res.LastCheckpoint), code: 130}
 		}
-		return err
+		return nil, err
 	}
-	return writeJSONLine(os.Stdout, trainSummary(res, spec.OutputDir, len(trainEx)))
+	return res, nil
 }
 
 // resolveTrainSpec is the run spec of whet train: spec (the flags) over the --spec file when there is one, checked

@@ -140,7 +140,8 @@ type param struct {
 
 var metricRE = regexp.MustCompile(`^[a-z_0-9]{1,64}$`)
 
-// params lists every Spec field. Hyperparameters come first, in API order.
+// params lists every Spec field. Hyperparameters come first, in API order. A table, one row a field: its length is
+// the number of fields.
 func params() []param {
 	return []param{
 		{"n_epochs", "epochs", "passes over the training data", func(s *Spec) any { return &s.Epochs },
