@@ -6,7 +6,8 @@
 // JetStream Object Store and publishes the job on a work-queue stream. A Worker (`whet worker`) pulls one job per
 // free slot, claims it from the server (an attempt token recorded in SQLite), runs the real `whet train`
 // subprocess, heartbeats (JetStream InProgress plus a request to the server), streams the trainer's progress
-// lines back in order, uploads each checkpoint and the final folder, and acks the job only once the server has
+// lines back in order (step lines gathered for up to 250 ms per request, other lines at once), uploads each
+// checkpoint and the final folder, and acks the job only once the server has
 // stored the output. A worker that stops heartbeating loses its job after AckWait: JetStream redelivers it to
 // another worker, which resumes from the last checkpoint; the dead attempt's token is refused from then on.
 //
@@ -24,7 +25,8 @@
 // failover in a NATS cluster) is lost with its reply. A worker sends a request again when no answer came within
 // two seconds (tryTimeout, doubling for slow handlers), and every handler is idempotent: a claim carries a
 // claim id (sent again, it gets the same attempt), progress lines a sequence number (lines the server has are
-// skipped), and a finish is recorded once. Object Store transfers and acks are tried again for a few seconds,
+// skipped; the count is kept in the store, so a batch sent again after a server restart is skipped too), and a
+// finish is recorded once. Object Store transfers and acks are tried again for a few seconds,
 // the time JetStream takes to elect new leaders.
 //
 // With EmbeddedConfig.TLS (`whet serve --nats-tls cert,key,ca`) clients connect over TLS only; new worker
