@@ -111,6 +111,27 @@ func cliList[L, T any](fs *flag.FlagSet, cf clientFlags, args []string, fetch fu
 	return cliTable(header, rows)
 }
 
+// cliUpload runs a `whet ... upload FILE` command: it parses args for the one path (what names it), hands the file
+// with its base name to upload and prints what upload returns as JSON.
+func cliUpload(fs *flag.FlagSet, args []string, what string, upload func(ctx context.Context, name string, content io.Reader) (any, error)) error {
+	path, err := cliParseOne(fs, args, what)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	ctx, stop := cliContext()
+	defer stop()
+	out, err := upload(ctx, filepath.Base(path), f)
+	if err != nil {
+		return err
+	}
+	return cliJSON(out)
+}
+
 // cliParseOne parses args (flags and positional arguments in any order) and returns the one positional argument,
 // what it names.
 func cliParseOne(fs *flag.FlagSet, args []string, what string) (string, error) {
@@ -293,26 +314,17 @@ func runFiles(args []string) error {
 			cf := newClientFlags(fs)
 			textCol := fs.String("text-column", "", "text column (default: found by name)")
 			labelCol := fs.String("label-column", "", "label column (default: found by name)")
-			path, err := cliParseOne(fs, args, "file")
-			if err != nil {
-				return err
-			}
-			f, err := os.Open(path)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			ctx, stop := cliContext()
-			defer stop()
-			out, err := cf.client().UploadFile(ctx, sdk.UploadFileRequest{Filename: filepath.Base(path), Content: f,
-				TextColumn: *textCol, LabelColumn: *labelCol})
-			if err != nil {
-				return err
-			}
-			for _, w := range out.Warnings {
-				fmt.Fprintln(os.Stderr, "warning:", w)
-			}
-			return cliJSON(out)
+			return cliUpload(fs, args, "file", func(ctx context.Context, name string, content io.Reader) (any, error) {
+				out, err := cf.client().UploadFile(ctx, sdk.UploadFileRequest{Filename: name, Content: content,
+					TextColumn: *textCol, LabelColumn: *labelCol})
+				if err != nil {
+					return nil, err
+				}
+				for _, w := range out.Warnings {
+					fmt.Fprintln(os.Stderr, "warning:", w)
+				}
+				return out, nil
+			})
 		},
 		"list": func(args []string) error {
 			fs := flag.NewFlagSet("files list", flag.ContinueOnError)
@@ -335,23 +347,9 @@ func runModules(args []string) error {
 			cf := newClientFlags(fs)
 			kind := fs.String("kind", "", "preprocess or evaluate (required)")
 			name := fs.String("name", "", "module name (default: the one it declares)")
-			path, err := cliParseOne(fs, args, ".wasm file")
-			if err != nil {
-				return err
-			}
-			f, err := os.Open(path)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			ctx, stop := cliContext()
-			defer stop()
-			out, err := cf.client().UploadModule(ctx, sdk.UploadModuleRequest{Filename: filepath.Base(path), Content: f,
-				Kind: *kind, Name: *name})
-			if err != nil {
-				return err
-			}
-			return cliJSON(out)
+			return cliUpload(fs, args, ".wasm file", func(ctx context.Context, filename string, content io.Reader) (any, error) {
+				return cf.client().UploadModule(ctx, sdk.UploadModuleRequest{Filename: filename, Content: content, Kind: *kind, Name: *name})
+			})
 		},
 		"list": func(args []string) error {
 			fs := flag.NewFlagSet("modules list", flag.ContinueOnError)

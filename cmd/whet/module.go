@@ -117,6 +117,21 @@ func loadModule(ctx context.Context, rt *sandbox.Runtime, name string) (*sandbox
 	return rt.Compile(ctx, wasm)
 }
 
+// openModule starts a module runtime and loads the module FILE or builtin:NAME into it; the caller closes the
+// runtime.
+func openModule(ctx context.Context, name string) (*sandbox.Runtime, *sandbox.Compiled, error) {
+	rt, err := newModuleRuntime(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	mod, err := loadModule(ctx, rt, name)
+	if err != nil {
+		rt.Close(ctx)
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return rt, mod, nil
+}
+
 func newModuleRuntime(ctx context.Context) (*sandbox.Runtime, error) {
 	cfg := sandbox.Config{}
 	if dir, err := os.UserCacheDir(); err == nil {
@@ -140,15 +155,11 @@ func moduleValidate(args []string) error {
 		return errors.New("usage: whet module validate FILE.wasm")
 	}
 	ctx := context.Background()
-	rt, err := newModuleRuntime(ctx)
+	rt, mod, err := openModule(ctx, pos[0])
 	if err != nil {
 		return err
 	}
 	defer rt.Close(ctx)
-	mod, err := loadModule(ctx, rt, pos[0])
-	if err != nil {
-		return fmt.Errorf("%s: %w", pos[0], err)
-	}
 	return printJSON(os.Stdout, mod.Info())
 }
 
@@ -179,15 +190,11 @@ func moduleRun(args []string) error {
 		return errors.New("usage: whet module run FILE.wasm [flags] TEXT...")
 	}
 	ctx := context.Background()
-	rt, err := newModuleRuntime(ctx)
+	rt, mod, err := openModule(ctx, pos[0])
 	if err != nil {
 		return err
 	}
 	defer rt.Close(ctx)
-	mod, err := loadModule(ctx, rt, pos[0])
-	if err != nil {
-		return fmt.Errorf("%s: %w", pos[0], err)
-	}
 	if mod.Info().Kind == "evaluate" {
 		return runEvaluate(ctx, rt, mod, *input, pos[1:])
 	}
