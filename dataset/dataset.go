@@ -355,55 +355,26 @@ func (rd *reader) addRow(ds *Dataset, line int, c columns, text, pair, label str
 
 func (rd *reader) readTSV(br *bufio.Reader, ds *Dataset) error {
 	var c columns
-	line := 0
 	headerDone := false
-	for {
-		s, err := br.ReadString('\n')
-		if err != nil && !errors.Is(err, io.EOF) {
-			return rd.readErr(line+1, err)
-		}
-		if s == "" && errors.Is(err, io.EOF) {
-			break
-		}
-		line++
+	err := rd.eachLine(br, func(line int, s string) error {
 		s = strings.TrimSuffix(strings.TrimSuffix(s, "\n"), "\r")
 		if !headerDone {
-			header := strings.Split(s, "\t")
-			var rerr error
-			if c, rerr = rd.resolve(header); rerr != nil {
-				return rerr
+			var err error
+			if c, err = rd.resolve(strings.Split(s, "\t")); err != nil {
+				return err
 			}
 			ds.HasPair = c.pi >= 0
 			headerDone = true
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			continue
+			return nil
 		}
 		if strings.TrimSpace(s) == "" {
-			// A blank line (often the last) is not a row.
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			continue
+			return nil // a blank line (often the last) is not a row
 		}
-		fields := strings.Split(s, "\t")
-		need := max(c.ti, c.pi, c.li) + 1
-		if len(fields) < need {
-			rd.fail(line, "", fmt.Sprintf("has %d tab-separated fields, the header needs at least %d", len(fields), need))
-		} else {
-			var pair, label string
-			if c.pi >= 0 {
-				pair = fields[c.pi]
-			}
-			if c.li >= 0 {
-				label = fields[c.li]
-			}
-			rd.addRow(ds, line, c, fields[c.ti], pair, label, c.li >= 0)
-		}
-		if errors.Is(err, io.EOF) {
-			break
-		}
+		rd.recordRow(ds, line, c, strings.Split(s, "\t"), "tab")
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if !headerDone {
 		return &Error{File: rd.name, Msg: "empty dataset: no header"}
@@ -428,7 +399,6 @@ func (rd *reader) readCSV(br *bufio.Reader, ds *Dataset) error {
 		return err
 	}
 	ds.HasPair = c.pi >= 0
-	need := max(c.ti, c.pi, c.li) + 1
 	for {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
@@ -442,20 +412,25 @@ func (rd *reader) readCSV(br *bufio.Reader, ds *Dataset) error {
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
 			continue
 		}
-		if len(rec) < need {
-			rd.fail(line, "", fmt.Sprintf("has %d comma-separated fields, the header needs at least %d", len(rec), need))
-			continue
-		}
-		var pair, label string
-		if c.pi >= 0 {
-			pair = rec[c.pi]
-		}
-		if c.li >= 0 {
-			label = rec[c.li]
-		}
-		rd.addRow(ds, line, c, rec[c.ti], pair, label, c.li >= 0)
+		rd.recordRow(ds, line, c, rec, "comma")
 	}
 	return nil
+}
+
+// recordRow adds the row in the fields of a CSV or TSV record at line (sep names the separator: comma or tab).
+func (rd *reader) recordRow(ds *Dataset, line int, c columns, fields []string, sep string) {
+	if need := max(c.ti, c.pi, c.li) + 1; len(fields) < need {
+		rd.fail(line, "", fmt.Sprintf("has %d %s-separated fields, the header needs at least %d", len(fields), sep, need))
+		return
+	}
+	var pair, label string
+	if c.pi >= 0 {
+		pair = fields[c.pi]
+	}
+	if c.li >= 0 {
+		label = fields[c.li]
+	}
+	rd.addRow(ds, line, c, fields[c.ti], pair, label, c.li >= 0)
 }
 
 func (rd *reader) csvErr(err error) error {
@@ -472,28 +447,38 @@ func (rd *reader) csvErr(err error) error {
 func (rd *reader) readJSONL(br *bufio.Reader, ds *Dataset) error {
 	// For JSONL the "header" is the set of keys; resolution happens per row because rows may differ. Explicit
 	// names are used as given; otherwise the candidates are tried on each object.
-	line := 0
 	sawPair := false
-	for {
-		s, err := br.ReadString('\n')
-		if err != nil && !errors.Is(err, io.EOF) {
-			return rd.readErr(line+1, err)
+	err := rd.eachLine(br, func(line int, s string) error {
+		if strings.TrimSpace(s) != "" && rd.jsonRow(ds, line, s) {
+			sawPair = true
 		}
-		if s == "" && errors.Is(err, io.EOF) {
-			break
-		}
-		line++
-		if strings.TrimSpace(s) != "" {
-			if rd.jsonRow(ds, line, s) {
-				sawPair = true
-			}
-		}
-		if errors.Is(err, io.EOF) {
-			break
-		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	ds.HasPair = sawPair || rd.opts.TextPairColumn != ""
 	return nil
+}
+
+// eachLine calls fn with each line of br (1-based number, text with its line ending) until the end or fn's first
+// error; a read error is reported at the line it stopped.
+func (rd *reader) eachLine(br *bufio.Reader, fn func(line int, s string) error) error {
+	for line := 1; ; line++ {
+		s, err := br.ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return rd.readErr(line, err)
+		}
+		if s == "" && errors.Is(err, io.EOF) {
+			return nil
+		}
+		if ferr := fn(line, s); ferr != nil {
+			return ferr
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+	}
 }
 
 // jsonRow parses one JSONL line; it reports whether the row had a text pair key.
