@@ -326,6 +326,22 @@ func TestWorkersRunJobs(t *testing.T) {
 			t.Errorf("worker %+v: want active and idle", w)
 		}
 	}
+	// The finished jobs' objects (inputs, checkpoints, outputs) leave the bucket; the base model stays for others.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		names, err := cluster.Objects(context.Background(), e.c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		left := strings.Join(names, " ")
+		if !strings.Contains(left, "jobs/") && strings.Contains(left, "models/tiny.tar") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bucket holds %q 10 s after the jobs finished; want only models/tiny.tar", left)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // TestWorkerDevices: a worker with two devices (whet worker --gpus 0,1) trains two jobs at once, one per device,

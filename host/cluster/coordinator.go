@@ -505,6 +505,7 @@ func (c *Coordinator) finish(ctx context.Context, data []byte) any {
 			return reply{}
 		}
 		j := a.run.Job()
+		start := time.Now()
 		var exitErr error
 		if r.ExitError != "" {
 			exitErr = fmt.Errorf("%s (on worker %s)", r.ExitError, r.Worker)
@@ -512,6 +513,7 @@ func (c *Coordinator) finish(ctx context.Context, data []byte) any {
 			c.log.Error("cluster: fetch output", "job_id", j.ID, "err", err)
 			return reply{Error: "the server could not store the output: " + err.Error()}
 		}
+		stored := time.Now()
 		st, err := a.run.Finish(ctx, exitErr, r.Summary)
 		a.finished = true
 		c.forget(r.Token)
@@ -522,8 +524,9 @@ func (c *Coordinator) finish(ctx context.Context, data []byte) any {
 		if err != nil {
 			return reply{Error: err.Error()}
 		}
-		c.log.Info("remote attempt finished", "job_id", j.ID, "worker", r.Worker, "status", st)
-		c.cleanup(ctx, j.ID)
+		c.log.Info("remote attempt finished", "job_id", j.ID, "worker", r.Worker, "status", st,
+			"output", stored.Sub(start).Round(time.Millisecond), "record", time.Since(stored).Round(time.Millisecond))
+		c.cleanupLater(j.ID)
 		return reply{}
 	})
 	if rp, ok := rep.(*reply); ok && rp.Drop { // sent again after the attempt was forgotten: did it finish the job?
@@ -563,6 +566,17 @@ func (c *Coordinator) storeOutput(ctx context.Context, j *store.Job, token strin
 		}
 	}
 	return nil
+}
+
+// cleanupLater runs cleanup after the reply: the worker need not wait for it to take its next job.
+func (c *Coordinator) cleanupLater(jobID string) {
+	c.wg.Add(1) // within a request's goroutine, itself counted: Close waits for this too
+	go func() {
+		defer c.wg.Done()
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), 10*time.Second)
+		defer cancel()
+		c.cleanup(ctx, jobID)
+	}()
 }
 
 // cleanup deletes a finished job's objects (inputs, leftovers of dead attempts).
