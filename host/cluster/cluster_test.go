@@ -625,6 +625,27 @@ func TestLinesSentAgainAfterRestart(t *testing.T) {
 	}
 }
 
+// TestClaimSentAgainAfterRestart: a claim whose reply was lost as the server restarted, sent again to the new
+// server, gets the attempt it started; the job finishes in that one attempt.
+func TestClaimSentAgainAfterRestart(t *testing.T) {
+	e := newEnv(t)
+	w := e.rawWorker()
+	j := e.create(sdk.Hyperparameters{})
+	e.wait(j.ID, func(j *store.Job) bool { return j.Status == sdk.JobQueued })
+	tok := w.claim(j.ID, "c1")
+	e.restart()
+	w = e.rawWorker()
+	r := w.send("whet.srv.claim", map[string]string{"worker": "wrk-x", "job": j.ID, "claim": "c1"})
+	if r["token"] != tok {
+		t.Fatalf("claim sent again after a restart: %v; want the attempt %s it started", r, tok)
+	}
+	w.ok("lines", w.send("whet.srv.lines", linesReq(j.ID, tok, 0, stepLines(2))))
+	w.ok("finish", w.send("whet.srv.finish", map[string]any{"job": j.ID, "token": tok, "worker": "wrk-x", "exit_error": "trainer crashed"}))
+	if got := mustJob(t, e, j.ID); got.Attempts != 1 || got.Status != sdk.JobFailed {
+		t.Errorf("job %s after %d attempts; want failed (the trainer crashed) in 1", got.Status, got.Attempts)
+	}
+}
+
 // TestCancelledWhileWorkerDead: a job cancelled while its worker is dead is cancelled when its message, delivered
 // again after AckWait, is claimed; the coordinator forgets the dead worker's attempt.
 func TestCancelledWhileWorkerDead(t *testing.T) {

@@ -291,9 +291,13 @@ type pendingClaim struct {
 	resp claimResp
 }
 
-// startAttempt starts the attempt claim r asks for.
+// startAttempt starts the attempt claim r asks for (or takes up the one it started before a server restart).
 func (c *Coordinator) startAttempt(ctx context.Context, r claimReq) claimResp {
-	run, err := c.q.ClaimRemote(ctx, r.Job, r.Worker, c.cfg.AckWait)
+	run, err := c.claimedBefore(ctx, r)
+	again := run != nil
+	if run == nil && err == nil {
+		run, err = c.q.ClaimRemote(ctx, r.Job, r.Worker, c.cfg.AckWait)
+	}
 	var ce *jobs.ClaimError
 	if errors.As(err, &ce) {
 		if ce.Drop { // e.g. cancelled while its worker was dead: that attempt will never finish
@@ -306,10 +310,44 @@ func (c *Coordinator) startAttempt(ctx context.Context, r claimReq) claimResp {
 		c.log.Error("cluster: claim", "job_id", r.Job, "worker", r.Worker, "err", err)
 		return claimResp{Retry: true, Error: err.Error()}
 	}
+	resp, err := c.attemptResp(ctx, run)
+	if err != nil {
+		return claimResp{Retry: true, Error: err.Error()}
+	}
+	j := run.Job()
+	if !again {
+		if err := c.st.SetAttemptClaim(ctx, j.ID, run.Token(), r.Claim); err != nil {
+			c.log.Error("cluster: record the claim", "job_id", j.ID, "err", err)
+		}
+	}
+	c.forgetJob(j.ID) // attempts of this job that lost it
+	c.mu.Lock()
+	c.runs[run.Token()] = &remoteAttempt{run: run, claim: r.Claim, last: run.Resume()}
+	c.mu.Unlock()
+	return resp
+}
+
+// claimedBefore returns the attempt that claim r started before this server started (its reply was lost in the
+// restart) when that attempt still holds the job, else nil.
+func (c *Coordinator) claimedBefore(ctx context.Context, r claimReq) (*jobs.RemoteRun, error) {
+	tok, err := c.st.AttemptByClaim(ctx, r.Job, r.Claim)
+	if err != nil || tok == "" {
+		return nil, err
+	}
+	run, err := c.q.RemoteRun(ctx, r.Job, tok)
+	var ce *jobs.ClaimError
+	if errors.As(err, &ce) {
+		return nil, nil // finished, cancelled or moved: claim afresh
+	}
+	return run, err
+}
+
+// attemptResp is the claim's answer for attempt run: what to train, and the checkpoint to resume from uploaded.
+func (c *Coordinator) attemptResp(ctx context.Context, run *jobs.RemoteRun) (claimResp, error) {
 	j := run.Job()
 	hp, err := run.Hyperparameters()
 	if err != nil { // validated at creation: only a corrupt row gets here
-		return claimResp{Retry: true, Error: err.Error()}
+		return claimResp{}, err
 	}
 	resp := claimResp{Token: run.Token(), Model: j.Model, ModelObject: objModel(j.Model), InputObject: objInput(j.ID),
 		Hyperparameters: hp, HasValidation: j.ValidationPath != "", ValidationSplit: run.ValidationSplit(), HasPreprocess: j.PreprocessModule != "",
@@ -325,14 +363,7 @@ func (c *Coordinator) startAttempt(ctx context.Context, r claimReq) claimResp {
 			resp.ResumeObject, resp.ResumeName = objResume(j.ID), filepath.Base(resume)
 		}
 	}
-	if err := os.MkdirAll(filepath.Join(j.OutDir, "checkpoints"), 0o755); err != nil {
-		return claimResp{Retry: true, Error: err.Error()}
-	}
-	c.forgetJob(j.ID) // attempts of this job that lost it
-	c.mu.Lock()
-	c.runs[run.Token()] = &remoteAttempt{run: run, claim: r.Claim, last: run.Resume()}
-	c.mu.Unlock()
-	return resp
+	return resp, os.MkdirAll(filepath.Join(j.OutDir, "checkpoints"), 0o755)
 }
 
 // attempt returns the live attempt holding token, or a reply telling the worker to drop it.

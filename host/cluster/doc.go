@@ -24,7 +24,7 @@
 // Requests over core NATS are delivered at most once: one in flight through a NATS node that goes away (a
 // failover in a NATS cluster) is lost with its reply. A worker sends a request again when no answer came within
 // two seconds (tryTimeout, doubling for slow handlers), and every handler is idempotent: a claim carries a
-// claim id (sent again, it gets the same attempt), progress lines a sequence number (lines the server has are
+// claim id (sent again, after a server restart too, it gets the same attempt), progress lines a sequence number (lines the server has are
 // skipped; the count is kept in the store, so a batch sent again after a server restart is skipped too), and a
 // finish is recorded once. Object Store transfers and acks are tried again for a few seconds,
 // the time JetStream takes to elect new leaders.

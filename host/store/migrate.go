@@ -131,6 +131,9 @@ var migrations = []string{
 		token TEXT NOT NULL,
 		lines INTEGER NOT NULL
 	);`,
+	// 6: the claim id that started a remote attempt: the same claim sent again after a server restart (its reply was
+	// lost) gets the same attempt instead of waiting for it to go stale
+	`ALTER TABLE attempt_lines ADD COLUMN claim TEXT NOT NULL DEFAULT '';`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {

@@ -121,8 +121,33 @@ func (s *Store) AttemptLines(ctx context.Context, jobID, token string) (int, err
 // of the job's previous attempt. One row per job, deleted with it.
 func (s *Store) SetAttemptLines(ctx context.Context, jobID, token string, n int) error {
 	if _, err := s.db.ExecContext(ctx, `INSERT INTO attempt_lines(job_id, token, lines) VALUES(?,?,?)
-		ON CONFLICT(job_id) DO UPDATE SET token=excluded.token, lines=excluded.lines`, jobID, token, n); err != nil {
+		ON CONFLICT(job_id) DO UPDATE SET token=excluded.token, lines=excluded.lines,
+		claim=CASE WHEN attempt_lines.token=excluded.token THEN attempt_lines.claim ELSE '' END`, jobID, token, n); err != nil {
 		return fmt.Errorf("store: attempt lines of job[%s]: %w", jobID, err)
 	}
 	return nil
+}
+
+// SetAttemptClaim records that the worker's claim id claim started attempt token of job jobID (no lines recorded
+// yet), replacing the job's previous attempt.
+func (s *Store) SetAttemptClaim(ctx context.Context, jobID, token, claim string) error {
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO attempt_lines(job_id, token, lines, claim) VALUES(?,?,0,?)
+		ON CONFLICT(job_id) DO UPDATE SET token=excluded.token, lines=0, claim=excluded.claim`, jobID, token, claim); err != nil {
+		return fmt.Errorf("store: attempt claim of job[%s]: %w", jobID, err)
+	}
+	return nil
+}
+
+// AttemptByClaim returns the token of the attempt of job jobID that claim id claim started (SetAttemptClaim) if it
+// is the job's latest attempt, else "".
+func (s *Store) AttemptByClaim(ctx context.Context, jobID, claim string) (string, error) {
+	var token string
+	err := s.db.QueryRowContext(ctx, `SELECT token FROM attempt_lines WHERE job_id=? AND claim=? AND claim<>''`, jobID, claim).Scan(&token)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("store: attempt claim of job[%s]: %w", jobID, err)
+	}
+	return token, nil
 }
