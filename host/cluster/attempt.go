@@ -387,11 +387,12 @@ func (w *worker) report(ctx context.Context, a *attempt, req linesReq, log *slog
 	}
 }
 
-// model returns the local folder of base model id, downloading it once.
+// model returns the local folder of model id's archive object (objModel: named by the folder's content),
+// downloading it once.
 func (w *worker) model(ctx context.Context, id, object string) (string, error) {
 	w.modelMu.Lock()
 	defer w.modelMu.Unlock()
-	sum := sha256.Sum256([]byte(id))
+	sum := sha256.Sum256([]byte(object))
 	dir := filepath.Join(w.cfg.DataDir, "models", hex.EncodeToString(sum[:8]))
 	if _, err := os.Stat(filepath.Join(dir, "config.json")); err == nil {
 		return dir, nil

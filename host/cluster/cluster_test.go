@@ -334,13 +334,48 @@ func TestWorkersRunJobs(t *testing.T) {
 			t.Fatal(err)
 		}
 		left := strings.Join(names, " ")
-		if !strings.Contains(left, "jobs/") && strings.Contains(left, "models/tiny.tar") {
+		if !strings.Contains(left, "jobs/") && strings.HasPrefix(left, "models/tiny/") && !strings.Contains(left, " ") {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("bucket holds %q 10 s after the jobs finished; want only models/tiny.tar", left)
+			t.Fatalf("bucket holds %q 10 s after the jobs finished; want only the base model's archive", left)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestModelRegisteredAgain: a base model deleted and registered again under the same id with another folder is
+// what the next job trains on, not the archive the bucket and the worker's cache hold for the old folder.
+func TestModelRegisteredAgain(t *testing.T) {
+	e := newEnv(t)
+	e.worker("wrk-a", "FAKEWHET_STEPS=2")
+	labels := func(j *store.Job) string {
+		b, err := os.ReadFile(filepath.Join(j.OutDir, "config.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cfg struct {
+			ID2Label map[string]string `json:"id2label"`
+		}
+		json.Unmarshal(b, &cfg)
+		return cfg.ID2Label["0"] + "," + cfg.ID2Label["1"]
+	}
+	if got := labels(succeeded(t, e, e.create(sdk.Hyperparameters{}).ID)); got != "neg,pos" {
+		t.Fatalf("first job's labels %q, want neg,pos", got)
+	}
+	ctx := context.Background()
+	if err := e.st.DeleteModel(ctx, e.model); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "tiny-again")
+	if err := whettest.WriteModel(dir, "bad", "good"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.InsertModel(ctx, &store.Model{Model: sdk.Model{ID: e.model, Source: "path", OwnedBy: "user"}, Path: dir}); err != nil {
+		t.Fatal(err)
+	}
+	if got := labels(succeeded(t, e, e.create(sdk.Hyperparameters{}).ID)); got != "bad,good" {
+		t.Errorf("job after the model was registered again trained on labels %q, want bad,good (the new folder)", got)
 	}
 }
 

@@ -189,12 +189,12 @@ func (c *Coordinator) Dispatch(ctx context.Context, j *store.Job) error {
 	if err != nil {
 		return err
 	}
-	if _, err := c.obs.GetInfo(ctx, objModel(model.ID)); errors.Is(err, jetstream.ErrObjectNotFound) {
-		files, err := dirFiles(model.Path, "checkpoints")
-		if err != nil {
-			return fmt.Errorf("model[%s]: %w", model.ID, err)
-		}
-		if err := putFiles(ctx, c.obs, objModel(model.ID), files); err != nil {
+	obj, err := objModel(model.ID, model.Path)
+	if err != nil {
+		return err
+	}
+	if _, err := c.obs.GetInfo(ctx, obj); errors.Is(err, jetstream.ErrObjectNotFound) {
+		if err := c.uploadModel(ctx, model.ID, model.Path, obj); err != nil {
 			return err
 		}
 	} else if err != nil {
@@ -349,7 +349,15 @@ func (c *Coordinator) attemptResp(ctx context.Context, run *jobs.RemoteRun) (cla
 	if err != nil { // validated at creation: only a corrupt row gets here
 		return claimResp{}, err
 	}
-	resp := claimResp{Token: run.Token(), Model: j.Model, ModelObject: objModel(j.Model), InputObject: objInput(j.ID),
+	m, err := c.st.GetModel(ctx, j.Model)
+	if err != nil {
+		return claimResp{}, err
+	}
+	obj, err := objModel(m.ID, m.Path)
+	if err != nil {
+		return claimResp{}, err
+	}
+	resp := claimResp{Token: run.Token(), Model: j.Model, ModelObject: obj, InputObject: objInput(j.ID),
 		Hyperparameters: hp, HasValidation: j.ValidationPath != "", ValidationSplit: run.ValidationSplit(), HasPreprocess: j.PreprocessModule != "",
 		HasEvaluate: j.EvaluateModule != ""}
 	if resume := run.Resume(); resume != "" {

@@ -33,6 +33,6 @@
 // credentials carry the CA, which RunWorker trusts. WorkerConfig.Devices (`whet worker --gpus 0,1`) gives a worker one
 // slot per GPU, each trainer run with --device cuda:N.
 //
-// Object Store bucket "whet": models/<id>.tar, jobs/<id>/input.tar, jobs/<id>/resume.tar,
+// Object Store bucket "whet": models/<id>/<fingerprint of the folder>.tar, jobs/<id>/input.tar, jobs/<id>/resume.tar,
 // jobs/<id>/<token>/checkpoint-<step>.tar, jobs/<id>/<token>/out.tar.
 package cluster

@@ -3,6 +3,8 @@ package cluster
 import (
 	"archive/tar"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -182,4 +184,24 @@ func replaceDir(ctx context.Context, obs jetstream.ObjectStore, name, dst string
 	}
 	_ = os.RemoveAll(dst)
 	return os.Rename(tmp, dst)
+}
+
+// objModel names the archive of model id's folder dir in the bucket, by the id and a fingerprint of the folder's
+// files (names, sizes, modification times): a model deleted and registered again under the same id gets a new
+// name, so neither the bucket nor a worker's cache (keyed by the name) serves the old folder.
+func objModel(id, dir string) (string, error) {
+	files, err := dirFiles(dir, "checkpoints")
+	if err != nil {
+		return "", fmt.Errorf("model[%s]: %w", id, err)
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00", dir)
+	for _, f := range files {
+		st, err := os.Stat(f.path)
+		if err != nil {
+			return "", fmt.Errorf("model[%s]: %w", id, err)
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00%d\x00", f.name, st.Size(), st.ModTime().UnixNano())
+	}
+	return "models/" + id + "/" + hex.EncodeToString(h.Sum(nil)[:8]) + ".tar", nil
 }

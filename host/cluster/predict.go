@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -46,7 +47,11 @@ type predictResp struct {
 //
 // A *predict.WorkerError from the worker's predict subprocess (Request set when the inputs are at fault).
 func (c *Coordinator) Predict(ctx context.Context, id, dir string, inputs []string) (preds []sdk.Prediction, ok bool, err error) {
-	b, _ := json.Marshal(predictReq{Model: id, Object: objModel(id), Inputs: inputs})
+	obj, err := objModel(id, dir)
+	if err != nil {
+		return nil, false, err
+	}
+	b, _ := json.Marshal(predictReq{Model: id, Object: obj, Inputs: inputs})
 	for attempt := 0; attempt < 3; attempt++ {
 		rctx, cancel := context.WithTimeout(ctx, c.cfg.AckWait)
 		m, err := c.cfg.Conn.RequestWithContext(rctx, predictSubject(id), b)
@@ -67,7 +72,7 @@ func (c *Coordinator) Predict(ctx context.Context, id, dir string, inputs []stri
 		}
 		switch {
 		case r.MissingModel:
-			if err := c.uploadModel(ctx, id, dir); err != nil {
+			if err := c.uploadModel(ctx, id, dir, obj); err != nil {
 				return nil, false, err
 			}
 			continue
@@ -79,12 +84,23 @@ func (c *Coordinator) Predict(ctx context.Context, id, dir string, inputs []stri
 	return nil, false, nil
 }
 
-func (c *Coordinator) uploadModel(ctx context.Context, id, dir string) error {
+// uploadModel puts model id's folder dir into the bucket as object obj (objModel) and deletes the archives of the
+// folders the id named before.
+func (c *Coordinator) uploadModel(ctx context.Context, id, dir, obj string) error {
 	files, err := dirFiles(dir, "checkpoints")
 	if err != nil {
 		return fmt.Errorf("model[%s]: %w", id, err)
 	}
-	return putFiles(ctx, c.obs, objModel(id), files)
+	if err := putFiles(ctx, c.obs, obj, files); err != nil {
+		return err
+	}
+	infos, _ := c.obs.List(ctx)
+	for _, info := range infos {
+		if strings.HasPrefix(info.Name, "models/"+id+"/") && info.Name != obj {
+			_ = c.obs.Delete(ctx, info.Name)
+		}
+	}
+	return nil
 }
 
 // servePredictions answers predict requests for any model with a local prediction pool until ctx ends.

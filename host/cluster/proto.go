@@ -124,7 +124,6 @@ func ReadCredentials(path string) (*sdk.WorkerCredentials, error) {
 	return &c, nil
 }
 
-func objModel(id string) string   { return "models/" + id + ".tar" }
 func objInput(job string) string  { return "jobs/" + job + "/input.tar" }
 func objResume(job string) string { return "jobs/" + job + "/resume.tar" }
 func objCheckpoint(job, token, base string) string {
