@@ -194,8 +194,10 @@ func (w *worker) prepare(ctx context.Context, a *attempt, cr claimResp, dir, out
 		return nil, fmt.Errorf("fetch the base model: %w", err)
 	}
 	input := filepath.Join(dir, "input")
-	if err := getFiles(ctx, w.obs, cr.InputObject, input, w.cfg.MaxArtifactSize); err != nil {
-		return nil, fmt.Errorf("fetch the job's inputs: %w", err)
+	for _, obj := range cr.InputObjects {
+		if err := getFiles(ctx, w.obs, obj, input, w.cfg.MaxArtifactSize); err != nil {
+			return nil, fmt.Errorf("fetch the job's inputs: %w", err)
+		}
 	}
 	spec := runspec.Spec{Model: model, TrainFile: filepath.Join(input, "train.jsonl"), ValidationSplit: cr.ValidationSplit,
 		OutputDir: out, Hyperparameters: cr.Hyperparameters}

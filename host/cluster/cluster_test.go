@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/whetml/whet/dataset"
 	"github.com/whetml/whet/host/cluster"
@@ -376,6 +377,52 @@ func TestModelRegisteredAgain(t *testing.T) {
 	}
 	if got := labels(succeeded(t, e, e.create(sdk.Hyperparameters{}).ID)); got != "bad,good" {
 		t.Errorf("job after the model was registered again trained on labels %q, want bad,good (the new folder)", got)
+	}
+}
+
+// TestSharedInputUploadedOnce: jobs on the same training file share one archive of it in the bucket; it leaves the
+// bucket once no queued or running job uses it (checked in TestWorkersRunJobs).
+func TestSharedInputUploadedOnce(t *testing.T) {
+	e := newEnv(t)
+	for range 3 {
+		e.create(sdk.Hyperparameters{})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	js, err := jetstream.New(e.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for { // no worker yet: the three dispatched jobs wait in the stream
+		cons, err := js.Consumer(ctx, cluster.StreamJobs, cluster.ConsumerWorkers)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := cons.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.NumPending == 3 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%d jobs dispatched, want 3", info.NumPending)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	names, err := cluster.Objects(ctx, e.c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inputs []string
+	for _, n := range names {
+		if !strings.HasPrefix(n, "models/") {
+			inputs = append(inputs, n)
+		}
+	}
+	if len(inputs) != 1 || !strings.HasPrefix(inputs[0], "inputs/") {
+		t.Errorf("input archives of three jobs on one file: %v; want one, shared", inputs)
 	}
 }
 

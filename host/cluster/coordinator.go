@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -65,6 +66,8 @@ type Coordinator struct {
 	ctx  context.Context
 	stop context.CancelFunc
 	wg   sync.WaitGroup
+
+	inputsMu sync.Mutex // held while input archives are uploaded or deleted
 
 	mu         sync.Mutex
 	dispatched map[string]bool           // "job/attempts" already published
@@ -200,21 +203,7 @@ func (c *Coordinator) Dispatch(ctx context.Context, j *store.Job) error {
 	} else if err != nil {
 		return err
 	}
-	files := []tarFile{{"train.jsonl", j.TrainPath}}
-	if j.ValidationPath != "" {
-		files = append(files, tarFile{"validation.jsonl", j.ValidationPath})
-	}
-	for _, m := range []struct{ id, name string }{{j.PreprocessModule, "preprocess.wasm"}, {j.EvaluateModule, "evaluate.wasm"}} {
-		if m.id == "" {
-			continue
-		}
-		mod, err := c.st.GetModule(ctx, m.id)
-		if err != nil {
-			return err
-		}
-		files = append(files, tarFile{m.name, mod.Path})
-	}
-	if err := putFiles(ctx, c.obs, objInput(j.ID), files); err != nil {
+	if err := c.putInputs(ctx, j); err != nil {
 		return err
 	}
 	b, _ := json.Marshal(dispatchMsg{Job: j.ID, Attempt: j.Attempts})
@@ -357,7 +346,11 @@ func (c *Coordinator) attemptResp(ctx context.Context, run *jobs.RemoteRun) (cla
 	if err != nil {
 		return claimResp{}, err
 	}
-	resp := claimResp{Token: run.Token(), Model: j.Model, ModelObject: obj, InputObject: objInput(j.ID),
+	inputs, err := c.inputObjects(ctx, j)
+	if err != nil {
+		return claimResp{}, err
+	}
+	resp := claimResp{Token: run.Token(), Model: j.Model, ModelObject: obj, InputObjects: inputs,
 		Hyperparameters: hp, HasValidation: j.ValidationPath != "", ValidationSplit: run.ValidationSplit(), HasPreprocess: j.PreprocessModule != "",
 		HasEvaluate: j.EvaluateModule != ""}
 	if resume := run.Resume(); resume != "" {
@@ -618,15 +611,17 @@ func (c *Coordinator) cleanupLater(jobID string) {
 	}()
 }
 
-// cleanup deletes a finished job's objects (inputs, leftovers of dead attempts).
+// cleanup deletes a finished job's objects (checkpoint to resume from, leftovers of dead attempts) and the input
+// archives no other job needs.
 func (c *Coordinator) cleanup(ctx context.Context, jobID string) {
+	defer c.dropUnusedInputs(ctx)
 	lister, err := c.obs.List(ctx)
 	if err != nil {
 		return
 	}
 	prefix := "jobs/" + jobID + "/"
 	for _, info := range lister {
-		if len(info.Name) > len(prefix) && info.Name[:len(prefix)] == prefix {
+		if strings.HasPrefix(info.Name, prefix) {
 			_ = c.obs.Delete(ctx, info.Name)
 		}
 	}

@@ -2,13 +2,13 @@
 //
 // The server (`whet serve --cluster` embeds a NATS server with JetStream; `--nats URL` uses an external one) keeps
 // SQLite as the source of truth. Its job queue hands each queued job to a Coordinator (a jobs.Dispatcher), which
-// uploads the job's inputs (training/validation files, modules; the base model folder once per model) to the
-// JetStream Object Store and publishes the job on a work-queue stream. A Worker (`whet worker`) pulls one job per
-// free slot, claims it from the server (an attempt token recorded in SQLite), runs the real `whet train`
-// subprocess, heartbeats (JetStream InProgress plus a request to the server), streams the trainer's progress
-// lines back in order (step lines gathered for up to 250 ms per request, other lines at once), uploads each
-// checkpoint and the final folder, and acks the job only once the server has
-// stored the output. A worker that stops heartbeating loses its job after AckWait: JetStream redelivers it to
+// uploads the job's inputs (training/validation files, modules, each once however many jobs use it; the base model
+// folder once per model) to the JetStream Object Store and publishes the job on a work-queue stream. A Worker
+// (`whet worker`) pulls one job per free slot, claims it from the server (an attempt token recorded in SQLite),
+// runs the real `whet train` subprocess, heartbeats (JetStream InProgress plus a request to the server), streams
+// the trainer's progress lines back in order (step lines gathered for up to 250 ms per request, other lines at
+// once), uploads each checkpoint and the final folder, and acks the job only once the server has stored the
+// output. A worker that stops heartbeating loses its job after AckWait: JetStream redelivers it to
 // another worker, which resumes from the last checkpoint; the dead attempt's token is refused from then on.
 //
 // Subjects (workers may publish only whet.srv.> and the JetStream API calls they need; only the server
@@ -33,6 +33,7 @@
 // credentials carry the CA, which RunWorker trusts. WorkerConfig.Devices (`whet worker --gpus 0,1`) gives a worker one
 // slot per GPU, each trainer run with --device cuda:N.
 //
-// Object Store bucket "whet": models/<id>/<fingerprint of the folder>.tar, jobs/<id>/input.tar, jobs/<id>/resume.tar,
-// jobs/<id>/<token>/checkpoint-<step>.tar, jobs/<id>/<token>/out.tar.
+// Object Store bucket "whet": models/<id>/<fingerprint of the folder>.tar, inputs/<fingerprint of the file>.tar
+// (one per dataset or module, shared by the jobs using it, deleted when no queued or running job does),
+// jobs/<id>/resume.tar, jobs/<id>/<token>/checkpoint-<step>.tar, jobs/<id>/<token>/out.tar.
 package cluster

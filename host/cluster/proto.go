@@ -62,7 +62,7 @@ type claimResp struct {
 	Token           string                  `json:"token,omitempty"`
 	Model           string                  `json:"model,omitempty"`
 	ModelObject     string                  `json:"model_object,omitempty"`
-	InputObject     string                  `json:"input_object,omitempty"`
+	InputObjects    []string                `json:"input_objects,omitempty"` // archives extracted into the input folder
 	ResumeObject    string                  `json:"resume_object,omitempty"`
 	ResumeName      string                  `json:"resume_name,omitempty"`
 	Hyperparameters runspec.Hyperparameters `json:"hyperparameters"`
@@ -124,7 +124,6 @@ func ReadCredentials(path string) (*sdk.WorkerCredentials, error) {
 	return &c, nil
 }
 
-func objInput(job string) string  { return "jobs/" + job + "/input.tar" }
 func objResume(job string) string { return "jobs/" + job + "/resume.tar" }
 func objCheckpoint(job, token, base string) string {
 	return "jobs/" + job + "/" + token + "/" + base + ".tar"
