@@ -573,6 +573,13 @@ func TestWrongCredentialsRefused(t *testing.T) {
 	}
 }
 
+// queuedJob creates a job and waits until it is queued for workers.
+func (e *env) queuedJob() *store.Job {
+	e.t.Helper()
+	j := e.create(sdk.Hyperparameters{})
+	return e.wait(j.ID, func(j *store.Job) bool { return j.Status == sdk.JobQueued })
+}
+
 // rawWorker plays a worker's side of the protocol by hand, with the worker credentials of an env.
 type rawWorker struct {
 	t  *testing.T
@@ -661,8 +668,7 @@ func (e *env) steps(id string) []int {
 func TestRequestsSentAgainAreIdempotent(t *testing.T) {
 	e := newEnv(t)
 	w := e.rawWorker()
-	j := e.create(sdk.Hyperparameters{})
-	e.wait(j.ID, func(j *store.Job) bool { return j.Status == sdk.JobQueued })
+	j := e.queuedJob()
 	claims := w.twice("whet.srv.claim", map[string]string{"worker": "wrk-x", "job": j.ID, "claim": "c1"})
 	tok, _ := claims[0]["token"].(string)
 	if tok == "" || claims[1]["token"] != tok {
@@ -693,8 +699,7 @@ func TestRequestsSentAgainAreIdempotent(t *testing.T) {
 func TestLinesSentAgainAfterRestart(t *testing.T) {
 	e := newEnv(t)
 	w := e.rawWorker()
-	j := e.create(sdk.Hyperparameters{})
-	e.wait(j.ID, func(j *store.Job) bool { return j.Status == sdk.JobQueued })
+	j := e.queuedJob()
 	tok := w.claim(j.ID, "c1")
 	lines := stepLines(3)
 	w.ok("lines", w.send("whet.srv.lines", linesReq(j.ID, tok, 0, lines[:2])))
@@ -712,8 +717,7 @@ func TestLinesSentAgainAfterRestart(t *testing.T) {
 func TestClaimSentAgainAfterRestart(t *testing.T) {
 	e := newEnv(t)
 	w := e.rawWorker()
-	j := e.create(sdk.Hyperparameters{})
-	e.wait(j.ID, func(j *store.Job) bool { return j.Status == sdk.JobQueued })
+	j := e.queuedJob()
 	tok := w.claim(j.ID, "c1")
 	e.restart()
 	w = e.rawWorker()
@@ -733,8 +737,7 @@ func TestClaimSentAgainAfterRestart(t *testing.T) {
 func TestCancelledWhileWorkerDead(t *testing.T) {
 	e := newEnv(t)
 	w := e.rawWorker()
-	j := e.create(sdk.Hyperparameters{})
-	e.wait(j.ID, func(j *store.Job) bool { return j.Status == sdk.JobQueued })
+	j := e.queuedJob()
 	w.claim(j.ID, "c1")
 	if n := cluster.Attempts(e.c); n != 1 {
 		t.Fatalf("the coordinator keeps %d attempts, want 1", n)
