@@ -69,6 +69,11 @@ func inferPrecisionFlag(fs *flag.FlagSet) *string {
 	return fs.String("precision", "fp32", "forward-pass arithmetic: fp32 (the reference logits), bf16 (autocast, on a GPU or the CPU), fp16 (GPU only) or auto (bf16 on a GPU that has it, fp16 on older GPUs, fp32 on the CPU)")
 }
 
+// quantizeFlag registers --quantize for predict, eval and the predict worker.
+func quantizeFlag(fs *flag.FlagSet) *string {
+	return fs.String("quantize", "none", "Linear layers' weights for CPU inference: none (float32) or int8 (dynamic int8: per-channel int8 weights, activations quantized per call; CPU only, logits close to float32's, see bench/README.md for its speed)")
+}
+
 // setThreads applies --threads to libtorch.
 func setThreads(n int) {
 	if n <= 0 {

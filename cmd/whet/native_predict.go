@@ -174,6 +174,21 @@ func (c *classifier) Close(ctx context.Context) {
 	c.model.Close()
 }
 
+// quantize applies --quantize to the loaded model, after c.prec is set: int8 replaces the float32 Linear layers on
+// the CPU, so it refuses a model on a GPU and a --precision other than fp32.
+func (c *classifier) quantize(q torch.Quantize) error {
+	if q != torch.QuantizeInt8 {
+		return nil
+	}
+	if c.prec != "" && c.prec != torch.FP32 {
+		return fmt.Errorf("--quantize int8 does not combine with --precision %s: int8 Linear layers run on the CPU in place of the float32 ones; choose one", c.prec)
+	}
+	if _, err := c.model.QuantizeInt8(); err != nil {
+		return fmt.Errorf("--quantize int8: %w", err)
+	}
+	return nil
+}
+
 // logits tokenizes and classifies texts (pairs may be nil).
 func (c *classifier) logits(ctx context.Context, texts, pairs []string) ([][]float32, []protocol.RowError, error) {
 	ids, types, errs, err := c.tok.Encode(ctx, texts, pairs, c.maxLen)
@@ -242,8 +257,13 @@ func runPredict(args []string) error {
 	pairCol := fs.String("text-pair-column", "", "second text column")
 	fs.String("server", "", "predict through a whet server at this URL instead of locally")
 	precision := inferPrecisionFlag(fs)
+	quantize := quantizeFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	q, err := torch.ParseQuantize(*quantize)
+	if err != nil {
+		return fmt.Errorf("--quantize: %w", err)
 	}
 	if err := required(fs, "model", "input", "output"); err != nil {
 		return err
@@ -262,6 +282,9 @@ func runPredict(args []string) error {
 	defer c.Close(ctx)
 	if c.prec, err = torch.PrecisionFor(*precision, c.model.Device()); err != nil {
 		return fmt.Errorf("--precision: %w", err)
+	}
+	if err := c.quantize(q); err != nil {
+		return err
 	}
 	logits, errs, err := c.logits(ctx, ds.Texts(), ds.TextPairs())
 	if err != nil {
@@ -309,8 +332,13 @@ func runEval(args []string) error {
 	pairCol := fs.String("text-pair-column", "", "second text column")
 	labelCol := fs.String("label-column", "", "label column (default: found by name)")
 	precision := inferPrecisionFlag(fs)
+	quantize := quantizeFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	q, err := torch.ParseQuantize(*quantize)
+	if err != nil {
+		return fmt.Errorf("--quantize: %w", err)
 	}
 	if err := required(fs, "model", "input"); err != nil {
 		return err
@@ -346,6 +374,9 @@ func runEval(args []string) error {
 	defer c.Close(ctx)
 	if c.prec, err = torch.PrecisionFor(*precision, c.model.Device()); err != nil {
 		return fmt.Errorf("--precision: %w", err)
+	}
+	if err := c.quantize(q); err != nil {
+		return err
 	}
 	log := newLogger(false)
 	evaluate, closeEval, err := newEvaluate(ctx, *evalModule, log)

@@ -6,11 +6,13 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 
 	"github.com/whetml/whet/internal/protocol"
 	"github.com/whetml/whet/native/bert"
 	"github.com/whetml/whet/native/infer"
+	"github.com/whetml/whet/native/torch"
 )
 
 // runWorker implements `whet worker predict`: a long-lived process that answers protocol.Requests on stdin with one
@@ -26,8 +28,13 @@ func runWorker(args []string) error {
 	maxLen := fs.Int("max-seq-length", 0, "tokens per row (default: the model's limit, at most 512)")
 	preModule := fs.String("preprocess-module", "", "preprocess .wasm module or builtin:NAME")
 	maxAdapters := fs.Int("max-adapters", DefaultMaxAdapters, "LoRA adapters kept loaded (least recently used unloaded beyond)")
+	quantize := quantizeFlag(fs)
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
+	}
+	q, err := torch.ParseQuantize(*quantize)
+	if err != nil {
+		return fmt.Errorf("--quantize: %w", err)
 	}
 	if err := required(fs, "model"); err != nil {
 		return err
@@ -40,6 +47,9 @@ func runWorker(args []string) error {
 		return err
 	}
 	defer c.Close(context.Background())
+	if err := c.quantize(q); err != nil {
+		return err
+	}
 	baseDir := c.rt.Dir
 	if c.rt.Base != "" {
 		baseDir = c.rt.Base

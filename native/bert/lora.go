@@ -214,9 +214,18 @@ func CountParams(ps []NamedParam) int64 {
 
 // lin is the Linear layer w, bias over x, plus the LoRA update of pair (nil for none):
 // y = x w^T + bias + ((dropout(x) A^T) * scaling) B^T. Scaling the rank-r intermediate instead of the output is the
-// same product (up to float rounding) at r/out of the cost. It consumes x when del is set.
+// same product (up to float rounding) at r/out of the cost. Inference on a quantized model (QuantizeInt8) takes
+// the int8 form of w. It consumes x when del is set.
 func (m *Model) lin(x, w, bias *ts.Tensor, pair *loraPair, ad *Adapter, train, del bool) *ts.Tensor {
-	y := ts.MustLinear(x, w, bias)
+	var y *ts.Tensor
+	if p := m.packedLinear(w, train); p != nil {
+		var err error
+		if y, err = p.Forward(x); err != nil {
+			panic(err) // as gotch's Must* ops: the shapes were checked when the batch was made
+		}
+	} else {
+		y = ts.MustLinear(x, w, bias)
+	}
 	if pair != nil && !train && pair.as != nil {
 		// Inference: (x (s A)^T) B^T added in place, three kernels.
 		h := ts.MustLinear(x, pair.as, ts.None)

@@ -59,6 +59,8 @@ type Model struct {
 	clsW, clsB                    *ts.Tensor
 	mlmW, mlmB, mlmLN, mlmLNb     *ts.Tensor
 	mlmBias                       *ts.Tensor
+	// packed are the int8 forms of Linear layers by weight (QuantizeInt8), used for inference; nil for none.
+	packed map[*ts.Tensor]*torch.PackedLinear
 
 	// Scalars reused by every forward pass (gotch scalars are C memory too).
 	one, maskMin, sqrtD *ts.Scalar
@@ -238,6 +240,7 @@ func (m *Model) Close() {
 		return
 	}
 	m.closed = true
+	m.dropPacked()
 	for _, p := range m.params {
 		p.t.MustDrop()
 	}

@@ -1,0 +1,73 @@
+//go:build cgo
+
+package bert
+
+import (
+	"fmt"
+
+	"github.com/sugarme/gotch/ts"
+
+	"github.com/whetml/whet/native/torch"
+)
+
+// QuantizeInt8 packs every encoder Linear layer (query, key, value, attention output, intermediate, output) and the
+// pooler as dynamic int8 (torch.PackLinear: per-channel int8 weights, activations quantized per call), which
+// inference (train=false) then uses; training still uses the float32 weights, which the model keeps. The
+// embeddings, LayerNorms and classifier stay float32. Packing costs about a quarter of the weights' memory more. It
+// returns the quantized engine's name. Calling it again is a no-op.
+//
+// # Errors
+//
+// A model off the CPU (int8 Linear is a CPU kernel), a libtorch without a quantized x86 engine, or a closed model.
+func (m *Model) QuantizeInt8() (string, error) {
+	if m.closed {
+		return "", ErrClosed
+	}
+	if m.opts.Device.IsCuda() {
+		return "", fmt.Errorf("bert: int8 runs on the CPU only and this model is on cuda:%d: load it on the CPU (--device cpu or WHET_DEVICE=cpu)", m.opts.Device.Value)
+	}
+	engine, err := torch.QuantEngine()
+	if err != nil || m.packed != nil {
+		return engine, err
+	}
+	m.packed = map[*ts.Tensor]*torch.PackedLinear{}
+	pack := func(w, b *ts.Tensor) error {
+		p, err := torch.PackLinear(w, b)
+		if err != nil {
+			return err
+		}
+		m.packed[w] = p
+		return nil
+	}
+	for i, l := range m.layers {
+		for _, wb := range [][2]*ts.Tensor{{l.q, l.qb}, {l.k, l.kb}, {l.v, l.vb}, {l.ao, l.aob}, {l.inter, l.interb}, {l.out, l.outb}} {
+			if err := pack(wb[0], wb[1]); err != nil {
+				m.dropPacked()
+				return "", fmt.Errorf("bert: int8: layer %d: %w", i, err)
+			}
+		}
+	}
+	if err := pack(m.poolW, m.poolB); err != nil {
+		m.dropPacked()
+		return "", fmt.Errorf("bert: int8: pooler: %w", err)
+	}
+	return engine, nil
+}
+
+// Quantized reports whether QuantizeInt8 packed the model.
+func (m *Model) Quantized() bool { return m.packed != nil }
+
+// packedLinear returns the int8 form of the Linear layer with weight w for inference, or nil.
+func (m *Model) packedLinear(w *ts.Tensor, train bool) *torch.PackedLinear {
+	if train || m.packed == nil {
+		return nil
+	}
+	return m.packed[w]
+}
+
+func (m *Model) dropPacked() {
+	for _, p := range m.packed {
+		p.Close()
+	}
+	m.packed = nil
+}
