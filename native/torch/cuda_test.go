@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand"
 	"slices"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -166,4 +167,17 @@ func TestCUDADropout(t *testing.T) {
 
 func unsafeBytes[T float32 | int64](v []T) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), int(unsafe.Sizeof(v[0]))*len(v))
+}
+
+// TestPackLinearRefusesCUDA: int8 Linear layers are a CPU kernel; a GPU weight is refused, naming its device.
+func TestPackLinearRefusesCUDA(t *testing.T) {
+	dev := cudaOrSkip(t)
+	if _, err := QuantEngine(); err != nil {
+		t.Skipf("no int8 engine: %v", err)
+	}
+	w := ts.MustOnes([]int64{4, 4}, gotch.Float, dev)
+	defer w.MustDrop()
+	if _, err := PackLinear(w, nil); err == nil || !strings.Contains(err.Error(), "2-D float32 CPU tensor") || !strings.Contains(err.Error(), "cuda") {
+		t.Fatalf("PackLinear of a cuda:0 weight: %v", err)
+	}
 }
