@@ -38,6 +38,7 @@ func runServe(args []string) error {
 	concurrency := fs.Int("concurrency", 1, "fine-tuning jobs to run at once on this machine's device")
 	threads := fs.Int("threads", 0, "CPU threads per trainer and predict worker (0: their default)")
 	maxLoaded := fs.Int("max-loaded", predict.DefaultMaxLoaded, "models kept loaded for prediction")
+	predictQuantize := fs.String("predict-quantize", "none", "predict workers' Linear layers: none (float32) or int8 (dynamic int8 on the CPU: faster from batches of ~8 texts; see whet predict --quantize)")
 	logJSON := fs.Bool("log-json", false, "log JSON lines instead of text")
 	var maxStorage, maxFile byteSize
 	fs.Var(&maxStorage, "max-storage", "bytes the data folder may hold, e.g. 50GiB: uploads past it and new jobs get 507 (default: no limit)")
@@ -91,7 +92,7 @@ func runServe(args []string) error {
 		keys = []string{*apiKey}
 	}
 	return server.Run(ctx, server.Config{Addr: *addr, DataDir: *data, APIKeys: keys, Concurrency: *concurrency,
-		Threads: *threads, MaxLoaded: *maxLoaded, MaxStorage: int64(maxStorage), MaxFileBytes: int64(maxFile),
+		Threads: *threads, MaxLoaded: *maxLoaded, PredictQuantize: *predictQuantize, MaxStorage: int64(maxStorage), MaxFileBytes: int64(maxFile),
 		Static: web.FS(), Logger: slog.New(h), Cluster: cc,
 		InsecureNoAuth: *insecure, AllowOrigins: origins, AllowHosts: hosts,
 		API:   func(c *api.Config) { c.ImportRoots, c.MetricsToken = roots, *metricsToken },

@@ -53,9 +53,14 @@ type Config struct {
 	Evaluations int
 	// Threads, when > 0, is passed to the worker as --threads. Default: 0.
 	Threads int
+	// Quantize is passed to the worker as --quantize: "int8" runs the models' Linear layers as dynamic int8 on the
+	// CPU (faster from batches of ~8 texts, slower for single texts on small models: bench/README.md measures it).
+	// Default: "" (float32).
+	Quantize string
 	// Env is added to the workers' environment. Default: none.
 	Env []string
-	// Start starts a worker for a model folder. Default: `Bin worker predict --model DIR [--threads Threads]` as a
+	// Start starts a worker for a model folder. Default: `Bin worker predict --model DIR [--threads Threads]
+	// [--quantize Quantize]` as a
 	// child process with Env that dies with the server.
 	Start StartFunc
 	// Logger receives the pool's logs. Default: a logger that discards.
@@ -140,7 +145,7 @@ func New(cfg Config) (*Pool, error) {
 		cfg.Evaluations = DefaultEvaluations
 	}
 	if cfg.Start == nil {
-		cfg.Start = execStart(cfg.Bin, cfg.Threads, cfg.Env)
+		cfg.Start = execStart(cfg.Bin, cfg.Threads, cfg.Quantize, cfg.Env)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -152,6 +157,8 @@ func New(cfg Config) (*Pool, error) {
 		return nil, fmt.Errorf("predict: config MaxBatch must be >= 1, got %d", cfg.MaxBatch)
 	case cfg.BatchWait < 0:
 		return nil, fmt.Errorf("predict: config BatchWait must be >= 0, got %v", cfg.BatchWait)
+	case cfg.Quantize != "" && cfg.Quantize != "none" && cfg.Quantize != "int8": // the worker's --quantize values
+		return nil, fmt.Errorf("predict: config Quantize %q: want none or int8", cfg.Quantize)
 	}
 	return &Pool{cfg: cfg, log: cfg.Logger, byID: map[string]*list.Element{}, lru: list.New(),
 		evalSem: make(chan struct{}, cfg.Evaluations)}, nil

@@ -169,3 +169,19 @@ func TestContextCancel(t *testing.T) {
 		t.Fatalf("err = %v after %v", err, time.Since(start))
 	}
 }
+
+// TestQuantizeReachesWorker: Config.Quantize starts the workers with --quantize (the fake refuses to start when it
+// does not get what FAKEWHET_WANT_QUANTIZE says), and a value the worker does not know is refused by New.
+func TestQuantizeReachesWorker(t *testing.T) {
+	dir := model(t, "neg", "pos")
+	env := []string{"FAKEWHET_WANT_QUANTIZE=int8"}
+	if _, err := pool(t, predict.Config{Quantize: "int8", Env: env}).Predict(context.Background(), "m", dir, []string{"x"}); err != nil {
+		t.Fatalf("Quantize int8: %v", err)
+	}
+	if _, err := pool(t, predict.Config{Env: env}).Predict(context.Background(), "m", dir, []string{"x"}); err == nil || !strings.Contains(err.Error(), "--quantize none, want int8") {
+		t.Fatalf("no Quantize, worker wanting int8: %v", err)
+	}
+	if _, err := predict.New(predict.Config{Bin: fakeBin, Quantize: "int4"}); err == nil || !strings.Contains(err.Error(), `Quantize "int4": want none or int8`) {
+		t.Fatalf("Quantize int4: %v", err)
+	}
+}

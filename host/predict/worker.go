@@ -39,13 +39,16 @@ type Process interface {
 // worker's life (so PR_SET_PDEATHSIG ties a child process to the server).
 type StartFunc func(dir string) (Process, error)
 
-// execStart returns the default StartFunc: `bin worker predict --model DIR [--threads N]` as a child process that
-// dies with the server.
-func execStart(bin string, threads int, env []string) StartFunc {
+// execStart returns the default StartFunc: `bin worker predict --model DIR [--threads N] [--quantize Q]` as a child
+// process that dies with the server.
+func execStart(bin string, threads int, quantize string, env []string) StartFunc {
 	return func(dir string) (Process, error) {
 		args := []string{"worker", "predict", "--model", dir}
 		if threads > 0 {
 			args = append(args, "--threads", strconv.Itoa(threads))
+		}
+		if quantize != "" {
+			args = append(args, "--quantize", quantize)
 		}
 		cmd := exec.Command(bin, args...)
 		cmd.Env = append(os.Environ(), env...)

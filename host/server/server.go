@@ -53,6 +53,8 @@ type Config struct {
 	Threads int
 	// MaxLoaded is how many models stay loaded for prediction. Default: predict.DefaultMaxLoaded.
 	MaxLoaded int
+	// PredictQuantize is the predict workers' weight quantization (predict.Config.Quantize). Default: "" (float32).
+	PredictQuantize string
 	// MaxStorage caps the bytes the data folder holds (store.Options.MaxBytes): uploads past it and jobs created at
 	// it are refused with 507. Default: 0 (no limit).
 	MaxStorage int64
@@ -133,7 +135,8 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err != nil {
 		return err
 	}
-	pool, err := predict.New(predict.Config{Bin: cfg.Bin, Env: cfg.Env, MaxLoaded: cfg.MaxLoaded, Threads: cfg.Threads, Logger: log})
+	pool, err := predict.New(predict.Config{Bin: cfg.Bin, Env: cfg.Env, MaxLoaded: cfg.MaxLoaded, Threads: cfg.Threads,
+		Quantize: cfg.PredictQuantize, Logger: log})
 	if err != nil {
 		return err
 	}

@@ -296,8 +296,12 @@ func predict(args []string) error {
 	fs := flag.NewFlagSet("predict", flag.ContinueOnError)
 	model := fs.String("model", "", "")
 	fs.Int("threads", 0, "")
+	quantize := fs.String("quantize", "none", "")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if want := os.Getenv("FAKEWHET_WANT_QUANTIZE"); want != "" && *quantize != want { // what the pool passed on
+		return fmt.Errorf("worker started with --quantize %s, want %s", *quantize, want)
 	}
 	raw, err := os.ReadFile(filepath.Join(*model, "config.json"))
 	if err != nil {
