@@ -530,9 +530,10 @@ def pct(xs, q):
     return xs[k]
 
 
-def run_whet_predict(model, texts, tag):
-    """`whet worker predict`: sequential NDJSON requests of b texts, the same cycling as ref_predict.py."""
-    cmd = [WHET, "worker", "predict", "--model", model, "--threads", str(THREADS), "--max-seq-length", str(SEQ)]
+def run_whet_predict(model, texts, tag, extra=()):
+    """`whet worker predict` (plus extra flags): sequential NDJSON requests of b texts, the same cycling as
+    ref_predict.py."""
+    cmd = [WHET, "worker", "predict", "--model", model, "--threads", str(THREADS), "--max-seq-length", str(SEQ)] + list(extra)
     p = Proc(cmd, os.path.join(LOGS, tag + ".log"), stdin=True)
     res = {"results": {}}
     try:
