@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,14 +38,10 @@ func run(t *testing.T, name string, args ...string) {
 }
 
 // predictions runs `whet predict` on a JSONL file and returns each row's label and logits.
-func predictions(t *testing.T, bin, model, input string, pairs bool) (labels []string, logits [][]float64) {
+func predictions(t *testing.T, bin, model, input string, extra ...string) (labels []string, logits [][]float64) {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "pred.jsonl")
-	args := []string{"predict", "--model", model, "--input", input, "--output", out, "--threads", "2"}
-	if pairs {
-		args = append(args, "--text-pair-column", "text_pair")
-	}
-	run(t, bin, args...)
+	run(t, bin, append([]string{"predict", "--model", model, "--input", input, "--output", out, "--threads", "2"}, extra...)...)
 	f, err := os.Open(out)
 	if err != nil {
 		t.Fatal(err)
@@ -91,8 +88,8 @@ func TestExportMatchesWhetPredict(t *testing.T) {
 	if err := os.WriteFile(pairIn, append(b, '\n'), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, want := predictions(t, bin, model, input, false)
-	_, wantPair := predictions(t, bin, model, pairIn, true)
+	_, want := predictions(t, bin, model, input)
+	_, wantPair := predictions(t, bin, model, pairIn, "--text-pair-column", "text_pair")
 	got := runORT(t, root, filepath.Join(out, ModelFile), filepath.Join(out, "tokenizer.json"), []batch{
 		{Texts: texts}, // one padded batch
 		{Texts: en[:1], Pairs: en[2:3]},
@@ -144,7 +141,8 @@ func TestInt8SST2(t *testing.T) {
 		texts, gold = append(texts, r.Text), append(gold, r.Label)
 	}
 	devJSONL := writeTexts(t, filepath.Join(tmp, "dev.jsonl"), texts)
-	whetLabels, _ := predictions(t, bin, model, devJSONL, false)
+	whetLabels, whetLogits := predictions(t, bin, model, devJSONL)
+	whetInt8, whetInt8Logits := predictions(t, bin, model, devJSONL, "--quantize", "int8")
 	tok := filepath.Join(out, "tokenizer.json")
 	fp32 := runORT(t, root, filepath.Join(out, ModelFile), tok, []batch{{Texts: texts}})[0]
 	q := runORT(t, root, filepath.Join(out, QuantizedModelFile), tok, []batch{{Texts: texts}})[0]
@@ -155,16 +153,23 @@ func TestInt8SST2(t *testing.T) {
 		}
 		return labels[0]
 	}
-	var same, agree, okFP, okQ int
+	var same, agree, okFP, okQ, agreeW, okW int
+	worst := 0.0
 	for i := range texts {
 		a, b := argmax(fp32[i]), argmax(q[i])
 		same += btoi(a == whetLabels[i])
 		agree += btoi(a == b)
 		okFP += btoi(a == gold[i])
 		okQ += btoi(b == gold[i])
+		agreeW += btoi(whetInt8[i] == whetLabels[i])
+		okW += btoi(whetInt8[i] == gold[i])
+		for j := range whetLogits[i] {
+			worst = max(worst, math.Abs(whetLogits[i][j]-whetInt8Logits[i][j]))
+		}
 	}
 	n := float64(len(texts))
 	t.Logf("SST-2 dev (%d rows): fp32 accuracy %.4f, int8 %.4f, int8/fp32 agreement %.4f", len(texts), float64(okFP)/n, float64(okQ)/n, float64(agree)/n)
+	t.Logf("whet predict --quantize int8: accuracy %.4f, agreement with whet fp32 %.4f, max |logit difference| %.4f", float64(okW)/n, float64(agreeW)/n, worst)
 	if same != len(texts) {
 		t.Errorf("fp32 ONNX labels equal whet's on %d of %d rows", same, len(texts))
 	}
@@ -173,6 +178,13 @@ func TestInt8SST2(t *testing.T) {
 	}
 	if drop := float64(okFP-okQ) / n; drop > 0.005 {
 		t.Errorf("int8 accuracy %.4f is %.2f points below fp32 %.4f, want <= 0.5", float64(okQ)/n, 100*drop, float64(okFP)/n)
+	}
+	// whet's own int8 path (libtorch's dynamic int8 Linear layers) is held to the same bounds.
+	if float64(agreeW)/n < 0.99 {
+		t.Errorf("whet predict --quantize int8 labels agree with fp32 on %.4f of rows, want >= 0.99", float64(agreeW)/n)
+	}
+	if drop := float64(okFP-okW) / n; drop > 0.005 {
+		t.Errorf("whet int8 accuracy %.4f is %.2f points below fp32 %.4f, want <= 0.5", float64(okW)/n, 100*drop, float64(okFP)/n)
 	}
 }
 
