@@ -50,7 +50,7 @@ type batch struct {
 }
 
 // runORT runs each batch through model in onnxruntime-node and returns the logits per batch.
-func runORT(t testing.TB, root, model, tokenizer string, batches []batch) [][][]float32 {
+func runORT(t testing.TB, root, model, tokenizer string, batches []batch, extra ...string) [][][]float32 {
 	t.Helper()
 	var in bytes.Buffer
 	for _, b := range batches {
@@ -61,6 +61,7 @@ func runORT(t testing.TB, root, model, tokenizer string, batches []batch) [][][]
 	if tokenizer != "" {
 		args = append(args, "--tokenizer", tokenizer)
 	}
+	args = append(args, extra...)
 	cmd := exec.Command("node", args...)
 	cmd.Dir = root
 	cmd.Stdin = &in

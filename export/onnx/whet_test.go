@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -105,9 +106,32 @@ func TestExportMatchesWhetPredict(t *testing.T) {
 }
 
 // TestInt8SST2 fine-tunes a tiny model on 8000 SST-2 rows (~1 minute on 2 cores), exports it and checks on SST-2 dev
-// that the fp32 ONNX model gives whet's labels, and the int8 one agrees with fp32 on >= 99% of rows with an accuracy
-// at most 0.5 points lower. Skips without ../shared/data.
+// that the fp32 ONNX model gives whet's labels, and that the int8 ONNX model and `whet predict --quantize int8` agree
+// with fp32 on >= 99% of rows with an accuracy at most 0.5 points lower. Skips without ../shared/data.
 func TestInt8SST2(t *testing.T) {
+	int8Accuracy(t, int8Case{dir: "sst2", vocab: "bert-base-uncased-vocab.txt", trainRows: 8000, maxLen: 64, threads: 2})
+}
+
+// TestInt8ChnSentiCorp is TestInt8SST2 on ChnSentiCorp (Chinese, longer texts: all 9600 training rows at 128 tokens,
+// one thread; ~10 minutes on a busy 2-core machine), run only with WHET_INT8_CHNSENTICORP=1 (bench/onnx-results.md).
+func TestInt8ChnSentiCorp(t *testing.T) {
+	if os.Getenv("WHET_INT8_CHNSENTICORP") == "" {
+		t.Skip("a long measurement: set WHET_INT8_CHNSENTICORP=1 to run it")
+	}
+	int8Accuracy(t, int8Case{dir: "chnsenticorp", vocab: "bert-base-chinese-vocab.txt", trainRows: 9600, maxLen: 128, threads: 1})
+}
+
+// int8Case is a data set of ../shared/data for int8Accuracy.
+type int8Case struct {
+	dir, vocab        string // folder with train.tsv and dev.tsv; vocab file in data/vocab
+	trainRows, maxLen int
+	threads           int
+}
+
+// int8Accuracy fine-tunes a tiny model (2x128) on c's first trainRows rows for one epoch, exports it, and compares on
+// dev: fp32 ONNX labels equal whet's; int8 ONNX and whet --quantize int8 agree with fp32 on >= 99% of rows and lose
+// at most 0.5 points of accuracy.
+func int8Accuracy(t *testing.T, c int8Case) {
 	root := skipWithoutORT(t)
 	bin := whetBin(t)
 	shared, err := hfref.SharedDir(root)
@@ -115,20 +139,21 @@ func TestInt8SST2(t *testing.T) {
 		t.Skip(err)
 	}
 	data := filepath.Join(shared, "data")
-	dev := filepath.Join(data, "sst2", "dev.tsv")
+	dev := filepath.Join(data, c.dir, "dev.tsv")
 	if _, err := os.Stat(dev); err != nil {
-		t.Skipf("SST-2 is not there (%v): the int8 accuracy test needs ../shared/data", err)
+		t.Skipf("%s is not there (%v): the int8 accuracy test needs ../shared/data", c.dir, err)
 	}
 	tmp := t.TempDir()
 	train := filepath.Join(tmp, "train.tsv")
-	if err := headLines(filepath.Join(data, "sst2", "train.tsv"), train, 8001); err != nil {
+	if err := headLines(filepath.Join(data, c.dir, "train.tsv"), train, c.trainRows+1); err != nil {
 		t.Fatal(err)
 	}
+	threads := strconv.Itoa(c.threads)
 	base, model, out := filepath.Join(tmp, "base"), filepath.Join(tmp, "model"), filepath.Join(tmp, "export")
-	run(t, bin, "model", "init", "--vocab", filepath.Join(data, "vocab", "bert-base-uncased-vocab.txt"), "--labels", "0,1",
+	run(t, bin, "model", "init", "--vocab", filepath.Join(data, "vocab", c.vocab), "--labels", "0,1",
 		"--layers", "2", "--hidden", "128", "--heads", "2", "--intermediate", "512", "--seed", "42", "--out", base)
 	run(t, bin, "train", "--model", base, "--train", train, "--out", model, "--epochs", "1", "--batch-size", "32",
-		"--max-seq-length", "64", "--learning-rate", "5e-4", "--threads", "2", "--progress", "none")
+		"--max-seq-length", strconv.Itoa(c.maxLen), "--learning-rate", "5e-4", "--threads", threads, "--progress", "none")
 	if _, err := Export(context.Background(), model, out, Options{Quantize: QuantizeInt8}); err != nil {
 		t.Fatal(err)
 	}
@@ -141,11 +166,12 @@ func TestInt8SST2(t *testing.T) {
 		texts, gold = append(texts, r.Text), append(gold, r.Label)
 	}
 	devJSONL := writeTexts(t, filepath.Join(tmp, "dev.jsonl"), texts)
-	whetLabels, whetLogits := predictions(t, bin, model, devJSONL)
-	whetInt8, whetInt8Logits := predictions(t, bin, model, devJSONL, "--quantize", "int8")
+	whetLabels, whetLogits := predictions(t, bin, model, devJSONL, "--threads", threads)
+	whetInt8, whetInt8Logits := predictions(t, bin, model, devJSONL, "--threads", threads, "--quantize", "int8")
 	tok := filepath.Join(out, "tokenizer.json")
-	fp32 := runORT(t, root, filepath.Join(out, ModelFile), tok, []batch{{Texts: texts}})[0]
-	q := runORT(t, root, filepath.Join(out, QuantizedModelFile), tok, []batch{{Texts: texts}})[0]
+	ortArgs := []string{"--max-length", strconv.Itoa(c.maxLen), "--threads", threads} // whet truncates to the trained length
+	fp32 := runORT(t, root, filepath.Join(out, ModelFile), tok, []batch{{Texts: texts}}, ortArgs...)[0]
+	q := runORT(t, root, filepath.Join(out, QuantizedModelFile), tok, []batch{{Texts: texts}}, ortArgs...)[0]
 	labels := []string{"0", "1"}
 	argmax := func(l []float32) string {
 		if l[1] > l[0] {
@@ -168,7 +194,7 @@ func TestInt8SST2(t *testing.T) {
 		}
 	}
 	n := float64(len(texts))
-	t.Logf("SST-2 dev (%d rows): fp32 accuracy %.4f, int8 %.4f, int8/fp32 agreement %.4f", len(texts), float64(okFP)/n, float64(okQ)/n, float64(agree)/n)
+	t.Logf("%s dev (%d rows): ONNX fp32 accuracy %.4f, int8 %.4f, int8/fp32 agreement %.4f", c.dir, len(texts), float64(okFP)/n, float64(okQ)/n, float64(agree)/n)
 	t.Logf("whet predict --quantize int8: accuracy %.4f, agreement with whet fp32 %.4f, max |logit difference| %.4f", float64(okW)/n, float64(agreeW)/n, worst)
 	if same != len(texts) {
 		t.Errorf("fp32 ONNX labels equal whet's on %d of %d rows", same, len(texts))

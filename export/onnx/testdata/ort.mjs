@@ -8,7 +8,8 @@
 // Each input line is one batch, either token ids {"input_ids": [[..]], "attention_mask": [[..]], "token_type_ids":
 // [[..]]} (rows of equal length) or texts {"texts": [..], "pairs": [..] (optional)} tokenized with --tokenizer
 // (HuggingFace tokenizers reading the exported tokenizer.json) and padded to the longest row. Each output line is
-// {"logits": [[..]]} for that batch, or {"error": "..."}.
+// {"logits": [[..]]} for that batch, or {"error": "..."}. --max-length N truncates tokenized texts to N tokens (as
+// whet truncates to a model's trained length).
 //
 // --bench SECONDS instead reads one {"texts": [...]} line and, for each --batch size (comma-separated), sends
 // sequential requests of B texts cycling through them (tokenization with --tokenizer, truncated to --max-length,
@@ -77,10 +78,11 @@ const rl = createInterface({ input: process.stdin, crlfDelay: Infinity });
 for await (const line of rl) if (line.trim() !== '') lines.push(JSON.parse(line));
 
 const budget = parseFloat(arg('--bench', '0'));
+if (tokenizer && (budget > 0 || arg('--max-length'))) {
+  tokenizer.setTruncation(parseInt(arg('--max-length', '128'), 10));
+}
 if (budget > 0) {
   const texts = lines[0].texts;
-  const maxLength = parseInt(arg('--max-length', '128'), 10);
-  tokenizer.setTruncation(maxLength);
   for (const B of arg('--batch', '1,8,64').split(',').map(Number)) {
     const request = async (k) => {
       const chunk = [];
