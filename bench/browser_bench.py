@@ -78,16 +78,12 @@ def server_rate(port, model, texts):
 
 
 def main():
-    os.makedirs(H.LOGS, exist_ok=True)
-    os.makedirs(H.WORK, exist_ok=True)
     t_begin = time.time()
-    mach = H.machine()
-    data = H.prepare_data()
+    mach, data, models = H.side_bench_setup()
     texts = data["predict"]["texts"][:200]
     texts_file = os.path.join(H.WORK, "browser-texts.json")
     with open(texts_file, "w") as f:
         json.dump(texts, f)
-    models = H.make_models(data, True)
     home = os.path.join(H.WORK, "browser-serve")
     shutil.rmtree(home, ignore_errors=True)
     port = free_port()

@@ -483,6 +483,16 @@ def run_ref_train(model, data, steps, tag, padding):
 # ---------------------------------------------------------------- models
 
 
+def side_bench_setup():
+    """What a side benchmark (onnx_bench.py, int8_whet.py, browser_bench.py) starts with: the output folders, the
+    machine's description, the data and whet's models of SIZES. Returns (mach, data, models)."""
+    os.makedirs(LOGS, exist_ok=True)
+    os.makedirs(WORK, exist_ok=True)
+    mach = machine()
+    data = prepare_data()
+    return mach, data, make_models(data, True)
+
+
 def make_models(data, whet_ok):
     models = {}
     for size in SIZES:

@@ -24,13 +24,9 @@ SIDES = [("fp32", ()), ("int8", ("--quantize", "int8"))]
 
 
 def main():
-    os.makedirs(H.LOGS, exist_ok=True)
-    os.makedirs(H.WORK, exist_ok=True)
     t_begin = time.time()
-    mach = H.machine()
-    data = H.prepare_data()
+    mach, data, models = H.side_bench_setup()
     texts = data["predict"]["texts"]
-    models = H.make_models(data, True)
     runs, load = {}, {}
     for size, model in models.items():
         for rnd in range(H.ROUNDS):

@@ -47,13 +47,9 @@ def run_ort(onnx, tokenizer, texts, tag):
 
 
 def main():
-    os.makedirs(H.LOGS, exist_ok=True)
-    os.makedirs(H.WORK, exist_ok=True)
     t_begin = time.time()
-    mach = H.machine()
-    data = H.prepare_data()
+    mach, data, models = H.side_bench_setup()
     texts = data["predict"]["texts"]
-    models = H.make_models(data, True)
     sizes, runs = {}, {}
     for size, model in models.items():
         out = os.path.join(H.WORK, "onnx-" + size)

@@ -181,19 +181,23 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// cliTrainTSV writes dir/train.tsv: 40 rows of cliSentences labelled pos, neg or neutral.
+func cliTrainTSV(t *testing.T, dir string) string {
+	t.Helper()
+	var rows strings.Builder
+	rows.WriteString("sentence\tlabel\n")
+	for i := range 40 {
+		fmt.Fprintf(&rows, "%s\t%s\n", cliSentences[i%len(cliSentences)], []string{"pos", "neg", "neutral", "pos", "neg"}[i%len(cliSentences)])
+	}
+	return writeFile(t, filepath.Join(dir, "train.tsv"), rows.String())
+}
+
 // TestCLITrainEvalWorker: a small `whet train --progress json` run, then eval, predict and the worker protocol.
 func TestCLITrainEvalWorker(t *testing.T) {
 	needWordPiece(t)
 	dir := t.TempDir()
 	model := initModel(t, dir)
-	var rows strings.Builder
-	rows.WriteString("sentence\tlabel\n")
-	for i := range 40 {
-		s := cliSentences[i%len(cliSentences)]
-		lab := []string{"pos", "neg", "neutral", "pos", "neg"}[i%len(cliSentences)]
-		fmt.Fprintf(&rows, "%s\t%s\n", s, lab)
-	}
-	data := writeFile(t, filepath.Join(dir, "train.tsv"), rows.String())
+	data := cliTrainTSV(t, dir)
 	out := filepath.Join(dir, "out")
 	stdout, stderr, code := runWhet(t, nil, "train", "--model", model, "--train", data, "--validation", data, "--out", out,
 		"--epochs", "10", "--batch-size", "8", "--learning-rate", "3e-3", "--threads", "2", "--progress", "json", "--max-seq-length", "32")

@@ -20,12 +20,7 @@ func TestCLIQuantizeInt8(t *testing.T) {
 	needWordPiece(t)
 	dir := t.TempDir()
 	model := initModel(t, dir)
-	var rows strings.Builder
-	rows.WriteString("sentence\tlabel\n")
-	for i := range 40 {
-		fmt.Fprintf(&rows, "%s\t%s\n", cliSentences[i%len(cliSentences)], []string{"pos", "neg", "neutral", "pos", "neg"}[i%len(cliSentences)])
-	}
-	data := writeFile(t, filepath.Join(dir, "train.tsv"), rows.String())
+	data := cliTrainTSV(t, dir)
 	out := filepath.Join(dir, "out")
 	if _, stderr, code := runWhet(t, nil, "train", "--model", model, "--train", data, "--out", out, "--epochs", "10",
 		"--batch-size", "8", "--learning-rate", "3e-3", "--threads", "1", "--progress", "none", "--max-seq-length", "32"); code != 0 {
