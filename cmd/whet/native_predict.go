@@ -183,7 +183,7 @@ func (c *classifier) quantize(q torch.Quantize) error {
 	if c.prec != "" && c.prec != torch.FP32 {
 		return fmt.Errorf("--quantize int8 does not combine with --precision %s: int8 Linear layers run on the CPU in place of the float32 ones; choose one", c.prec)
 	}
-	if _, err := c.model.QuantizeInt8(); err != nil {
+	if _, err := c.model.QuantizeInt8(bert.Int8MinMACs); err != nil {
 		return fmt.Errorf("--quantize int8: %w", err)
 	}
 	return nil

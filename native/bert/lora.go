@@ -218,7 +218,7 @@ func CountParams(ps []NamedParam) int64 {
 // the int8 form of w. It consumes x when del is set.
 func (m *Model) lin(x, w, bias *ts.Tensor, pair *loraPair, ad *Adapter, train, del bool) *ts.Tensor {
 	var y *ts.Tensor
-	if p := m.packedLinear(w, train); p != nil {
+	if p := m.packedLinear(x, w, train); p != nil {
 		var err error
 		if y, err = p.Forward(x); err != nil {
 			panic(err) // as gotch's Must* ops: the shapes were checked when the batch was made

@@ -61,6 +61,8 @@ type Model struct {
 	mlmBias                       *ts.Tensor
 	// packed are the int8 forms of Linear layers by weight (QuantizeInt8), used for inference; nil for none.
 	packed map[*ts.Tensor]*torch.PackedLinear
+	// int8MinMACs: Linear calls with fewer multiply-adds take float32 even when packed (QuantizeInt8).
+	int8MinMACs int64
 
 	// Scalars reused by every forward pass (gotch scalars are C memory too).
 	one, maskMin, sqrtD *ts.Scalar

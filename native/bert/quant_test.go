@@ -29,14 +29,14 @@ func TestQuantizeInt8(t *testing.T) {
 	defer b.Close()
 	fp32 := must(m.Classify(b, false))
 	defer fp32.MustDrop()
-	engine, err := m.QuantizeInt8()
+	engine, err := m.QuantizeInt8(0)
 	if err != nil {
 		t.Skipf("no int8 engine: %v", err)
 	}
 	if !m.Quantized() || len(m.packed) != 6*cfg.NumHiddenLayers+1 {
 		t.Fatalf("Quantized() = %v with %d packed layers", m.Quantized(), len(m.packed))
 	}
-	if _, err := m.QuantizeInt8(); err != nil || len(m.packed) != 6*cfg.NumHiddenLayers+1 {
+	if _, err := m.QuantizeInt8(0); err != nil || len(m.packed) != 6*cfg.NumHiddenLayers+1 {
 		t.Fatalf("second QuantizeInt8: %v, %d packed layers", err, len(m.packed))
 	}
 	q := must(m.Classify(b, false))
@@ -47,9 +47,16 @@ func TestQuantizeInt8(t *testing.T) {
 		scale = max(scale, abs(v))
 	}
 	t.Logf("%s: max |int8 - fp32| logit %.5f, largest |logit| %.3f", engine, d, scale)
-	// Measured (oneDNN, libtorch 1.13): 0.036 with logits up to 1.6 (2.2%).
+	// Measured (oneDNN, libtorch 1.13): 0.036 with logits up to 1.6 (2.2%), every call in int8 (bound 0).
 	if d == 0 || d > 0.05*scale {
 		t.Errorf("int8 logits differ by %g (largest |logit| %g), want (0, 5%%]", d, scale)
+	}
+	// Calls under the size bound take float32: with a bound above every call, the logits are float32's exactly.
+	m.int8MinMACs = 1 << 62
+	all32 := must(m.Classify(b, false))
+	defer all32.MustDrop()
+	if d := maxDiff(t, all32, fp32); d != 0 {
+		t.Errorf("every call under int8MinMACs: logits differ from float32 by %g, want 0", d)
 	}
 	tr := must(m.Classify(b, true)) // no dropout in this config: equal to float32 inference
 	defer tr.MustDrop()
@@ -69,7 +76,7 @@ func TestQuantizeInt8RefusesGPU(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	if _, err := m.QuantizeInt8(); err == nil || !strings.Contains(err.Error(), "int8 runs on the CPU only") {
+	if _, err := m.QuantizeInt8(0); err == nil || !strings.Contains(err.Error(), "int8 runs on the CPU only") {
 		t.Fatalf("QuantizeInt8 on cuda:0: %v", err)
 	}
 }
