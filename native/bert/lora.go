@@ -48,7 +48,8 @@ type Adapter struct {
 // # Errors
 //
 // A bad LoRA config or target list, or a value slice whose length does not match its parameter's shape.
-func NewAdapter(m *Model, l LoRA, numLabels int, values map[string][]float32, seed uint64) (*Adapter, error) {
+func NewAdapter(m *Model, l LoRA, numLabels int, values map[string][]float32, seed uint64) (_ *Adapter, err error) {
+	defer torch.Recover(&err, "bert: new adapter")
 	if m.closed {
 		return nil, ErrClosed
 	}
@@ -238,7 +239,7 @@ func (m *Model) lin(x, w, bias *ts.Tensor, pair *loraPair, ad *Adapter, train, d
 		if train && ad.cfg.Dropout > 0 {
 			d, err := torch.Dropout(x, ad.cfg.Dropout)
 			if err != nil {
-				panic(err) // only on allocation failure, as gotch's Must* ops
+				panic(ts.Fatal{Err: err}) // as gotch's Must* ops: recovered at the public boundary
 			}
 			in = d
 		}

@@ -82,7 +82,8 @@ var ErrClosed = errors.New("bert: model is closed")
 //
 // An invalid config, a missing NumLabels for a classifier, or a value slice whose length does not match the
 // parameter's shape (naming the tensor).
-func New(cfg Config, opts Options, values map[string][]float32) (*Model, error) {
+func New(cfg Config, opts Options, values map[string][]float32) (_ *Model, err error) {
+	defer torch.Recover(&err, "bert: new model")
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -439,10 +440,11 @@ func (m *Model) act(x *ts.Tensor) *ts.Tensor {
 
 // Encode runs the embeddings and the encoder: the returned [B, T, H] sequence output is the caller's to drop.
 // Dropout is applied only when train is set. Its only error is ErrClosed.
-func (m *Model) Encode(b *Batch, train bool) (*ts.Tensor, error) {
+func (m *Model) Encode(b *Batch, train bool) (_ *ts.Tensor, err error) {
 	if m.closed {
 		return nil, ErrClosed
 	}
+	defer torch.Recover(&err, "bert: encode")
 	return m.encode(b, nil, train, false), nil
 }
 
@@ -562,10 +564,11 @@ func (m *Model) Classify(b *Batch, train bool) (*ts.Tensor, error) {
 // # Errors
 //
 // Neither ad nor the model has a classifier, ad is closed or was built for another shape, or the model is closed.
-func (m *Model) ClassifyWith(b *Batch, ad *Adapter, train bool) (*ts.Tensor, error) {
+func (m *Model) ClassifyWith(b *Batch, ad *Adapter, train bool) (_ *ts.Tensor, err error) {
 	if m.closed {
 		return nil, ErrClosed
 	}
+	defer torch.Recover(&err, "bert: classify")
 	w, bias := m.clsW, m.clsB
 	if ad != nil {
 		if err := ad.check(m); err != nil {
@@ -591,10 +594,11 @@ func (m *Model) ClassifyWith(b *Batch, ad *Adapter, train bool) (*ts.Tensor, err
 // # Errors
 //
 // A model without HeadMLM, or a closed model.
-func (m *Model) MLMLogits(hidden *ts.Tensor) (*ts.Tensor, error) {
+func (m *Model) MLMLogits(hidden *ts.Tensor) (_ *ts.Tensor, err error) {
 	if m.closed {
 		return nil, ErrClosed
 	}
+	defer torch.Recover(&err, "bert: MLM head")
 	if m.mlmW == nil {
 		return nil, errors.New("bert: MLMLogits on a model without an MLM head")
 	}

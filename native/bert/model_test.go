@@ -10,6 +10,8 @@ import (
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
+
+	"github.com/whetml/whet/native/torch"
 )
 
 func maxDiff(t *testing.T, a, b *ts.Tensor) float64 {
@@ -113,5 +115,35 @@ func TestMisuseIsAnError(t *testing.T) {
 	}
 	if _, err := cls.Classify(b, false); !errors.Is(err, ErrClosed) {
 		t.Errorf("Classify on a closed model: err = %v", err)
+	}
+}
+
+// TestLibtorchFailureIsAnError: an op libtorch rejects inside the forward pass returns an error naming the operation
+// (whet's gotch copy panicked with ts.Fatal, recovered at the boundary) instead of ending the process (upstream
+// gotch's log.Fatal).
+func TestLibtorchFailureIsAnError(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.VocabSize, cfg.HiddenSize, cfg.NumHiddenLayers, cfg.NumAttentionHeads, cfg.IntermediateSize = 50, 16, 1, 2, 32
+	cfg.MaxPositionEmbeddings = 16
+	m := must(New(cfg, Options{Heads: HeadMLM | HeadClassifier, NumLabels: 2, Device: gotch.CPU, Seed: 1}, nil))
+	defer m.Close()
+	wide := ts.MustOnes([]int64{1, 3, 17}, gotch.Float, gotch.CPU) // hidden size 17, the model's is 16
+	defer wide.MustDrop()
+	_, err := m.MLMLogits(wide)
+	var te *torch.Error
+	if !errors.As(err, &te) || !strings.HasPrefix(err.Error(), "bert: MLM head: libtorch: ") {
+		t.Errorf("MLMLogits of a [1, 3, 17] tensor: err = %v, want a bert: MLM head: libtorch error", err)
+	}
+	bigCfg := cfg
+	bigCfg.VocabSize = 100
+	big := must(New(bigCfg, Options{Heads: HeadClassifier, NumLabels: 2, Device: gotch.CPU, Seed: 1}, nil))
+	defer big.Close()
+	b := must(big.NewBatch([][]int32{{2, 70, 3}}, nil)) // id 70 is outside m's vocabulary of 50
+	defer b.Close()
+	if _, err := m.Classify(b, false); !errors.As(err, &te) || !strings.HasPrefix(err.Error(), "bert: classify: libtorch: ") {
+		t.Errorf("Classify with an id outside the vocabulary: err = %v", err)
+	}
+	if _, err := m.Encode(b, false); !errors.As(err, &te) || !strings.HasPrefix(err.Error(), "bert: encode: libtorch: ") {
+		t.Errorf("Encode with an id outside the vocabulary: err = %v", err)
 	}
 }

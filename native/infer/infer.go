@@ -52,7 +52,8 @@ func New(m *bert.Model, opts Options) *Predictor {
 // # Errors
 //
 // ctx's error, or a bad row (empty, too long, id outside the vocabulary) naming its index.
-func (p *Predictor) Logits(ctx context.Context, ids, typeIDs [][]int32) ([][]float32, error) {
+func (p *Predictor) Logits(ctx context.Context, ids, typeIDs [][]int32) (_ [][]float32, err error) {
+	defer torch.Recover(&err, "infer")
 	L := p.m.NumLabels()
 	if p.opts.Adapter != nil {
 		L = p.opts.Adapter.NumLabels()

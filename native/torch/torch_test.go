@@ -138,3 +138,30 @@ func TestRNGStateRepeatsDropout(t *testing.T) {
 		t.Errorf("a truncated state: err = %v, want a named error", err)
 	}
 }
+
+// TestRecover: a failed Must* op (whet's gotch panics with ts.Fatal) becomes an *Error naming the operation, with
+// libtorch's backtrace cut; any other panic is re-raised.
+func TestRecover(t *testing.T) {
+	shapes := func() (err error) {
+		defer Recover(&err, "op %d", 3)
+		a := ts.MustOnes([]int64{2, 3}, gotch.Float, gotch.CPU)
+		b := ts.MustOnes([]int64{4, 5}, gotch.Float, gotch.CPU)
+		a.MustAdd(b, true) // [2,3] + [4,5] do not broadcast
+		return nil
+	}
+	err := shapes()
+	if err == nil || !strings.HasPrefix(err.Error(), "op 3: libtorch: ") || strings.Contains(err.Error(), "Exception raised from") {
+		t.Errorf("add of [2,3] and [4,5]: err = %v", err)
+	}
+	other := func() (err error) {
+		defer Recover(&err, "op")
+		panic("a Go bug")
+	}
+	defer func() {
+		if v := recover(); v != "a Go bug" {
+			t.Errorf("a plain panic: recovered %v, want it re-raised", v)
+		}
+	}()
+	_ = other()
+	t.Error("a plain panic was swallowed")
+}

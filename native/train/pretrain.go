@@ -125,7 +125,8 @@ type PretrainResult struct {
 // Pretrain continues (or starts) masked-language-model pretraining on unlabeled text and writes an HF folder with
 // BertForMaskedLM weights (cls.predictions.*; the decoder is tied to the word embeddings) that Run can start from
 // (the classifier head is then created fresh). On cancellation the model so far is written and ctx's error returned.
-func Pretrain(ctx context.Context, cfg PretrainConfig) (*PretrainResult, error) {
+func Pretrain(ctx context.Context, cfg PretrainConfig) (_ *PretrainResult, err error) {
+	defer torch.Recover(&err, "pretrain")
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -77,7 +77,8 @@ type run struct {
 //
 // A bad Config field (named), an unreadable or mismatched model folder (naming the file and tensor), a row the
 // model cannot take (naming its source), ctx's error on cancellation, or an I/O error writing checkpoints.
-func Run(ctx context.Context, cfg Config) (*Result, error) {
+func Run(ctx context.Context, cfg Config) (_ *Result, err error) {
+	defer torch.Recover(&err, "train")
 	cfg = cfg.WithDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -91,7 +92,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := r.setup(); err != nil {
 		return nil, err
 	}
-	err := r.loop(ctx)
+	err = r.loop(ctx)
 	r.res.Labels = r.labels
 	r.res.GlobalStep = r.step
 	r.res.Epoch = r.epoch
@@ -400,7 +401,8 @@ func (r *run) loop(ctx context.Context) error {
 // accumulate runs forwardBackward on each batch of one optimizer step and returns their mean loss and row count.
 // The losses are summed on the device and read back once: the step's one host sync (on a GPU), for the number the
 // step event prints.
-func (r *run) accumulate(group [][]int, accum *ts.Scalar) (float64, int, error) {
+func (r *run) accumulate(group [][]int, accum *ts.Scalar) (_ float64, _ int, err error) {
+	defer torch.Recover(&err, "train: step %d", r.step+1)
 	var sum *ts.Tensor
 	defer func() {
 		if sum != nil {

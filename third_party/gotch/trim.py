@@ -9,7 +9,8 @@ Run from the repository root after adding a gotch call to whet's code that the t
 It starts again from upstream's ts/, libtch/ and pickle/ files that this copy keeps (the edited ones, listed in
 EDITED, are left alone), keeps every top-level Go function or C/C++ function whose name whet's Go code (cmd/,
 native/, host/) or an already-kept function mentions, and drops the rest. Names are matched as words, so it keeps
-a little more than needed, never less. Header declarations follow the kept definitions.
+a little more than needed, never less. Header declarations follow the kept definitions. Upstream's log.Fatal calls
+become fatal/fatalf (ts/fatal.go): a panic whet can recover, not a process exit.
 """
 import os
 import re
@@ -33,6 +34,9 @@ DROP = re.compile(r'#include.*(jit/|stb_image|script\.h|engine\.h)|#define STB_|
 PREPEND = {"libtch/torch_api.cpp": "//go:build !whet_layer\n\n"}
 # Functions dropped although their names are common words elsewhere (they need parts of gotch this copy lacks).
 EXCLUDE = {"pickle/serialization.go": {"Encode"}}
+# Upstream ends the process with log.Fatal where a libtorch call fails (every Must* wrapper); whet's copy panics with
+# ts.Fatal instead (ts/fatal.go) so that native/torch.Recover can turn it into an error at whet's public boundary.
+FATAL = re.compile(r"^([ \t]*|.*\{ )log\.Fatal(f?)\(", re.M)
 WORD = re.compile(r"[A-Za-z_]\w*")
 COMMENT = re.compile(r"//[^\n]*|^\s*/\*.*?\*/", re.S | re.M)
 
@@ -133,9 +137,10 @@ def drop_unused_imports(text):
         if name == "_":
             return True
         return re.search(r"\b%s\." % re.escape(name), code) is not None
-    head, sep, rest = text.partition("\nimport (")
-    if not sep:
+    m = re.search(r"\nimport ?\(", text)  # generated files are not gofmt'ed: "import("
+    if not m:
         return text
+    head, sep, rest = text[:m.start()], m.group(0), text[m.end():]
     block, sep2, tail = rest.partition("\n)")
     block = "\n".join(l for l in block.split("\n") if keep(l))
     return head + sep + block + sep2 + tail
@@ -188,7 +193,7 @@ def main(upstream):
         kept = "".join(l for l in kept.splitlines(keepends=True) if not DROP.search(l))
         kept = re.sub(r"\n{3,}", "\n\n", kept)
         if rel.endswith(".go"):
-            kept = drop_unused_imports(kept)
+            kept = drop_unused_imports(FATAL.sub(r"\1fatal\2(", kept))
         with open(os.path.join(HERE, rel), "w") as f:
             f.write(PREPEND.get(rel, "") + kept)
     print("trimmed %d files" % len(chunked))

@@ -63,7 +63,6 @@ package ts
 
 import (
 	"fmt"
-	"log"
 	"reflect"
 
 	"github.com/sugarme/gotch"
@@ -164,10 +163,10 @@ func (ts *Tensor) Idx(index interface{}) (retVal *Tensor) {
 			idxG := index.([]TensorIndexer)[6]
 			indexes = append(indexes, idxA, idxB, idxC, idxD, idxE, idxF, idxG)
 		default:
-			log.Fatalf("Invalid input 'index' slice length (%v) - max is 7\n", len(index.([]TensorIndexer)))
+			fatalf("Invalid input 'index' slice length (%v) - max is 7\n", len(index.([]TensorIndexer)))
 		}
 	default:
-		log.Fatalf("Invalid 'index' type (%v) - Expected type 'TensorIndexer' or '[]TensorIndexer'\n.", indexVal.Kind().String())
+		fatalf("Invalid 'index' type (%v) - Expected type 'TensorIndexer' or '[]TensorIndexer'\n.", indexVal.Kind().String())
 	}
 
 	return ts.mustIndexer(indexes)

@@ -3,7 +3,6 @@ package ts
 import (
 	"bytes"
 	"fmt"
-	"log"
 	"reflect"
 	"strconv"
 	"unsafe"
@@ -37,11 +36,11 @@ func (ts *Tensor) ValueGo() interface{} {
 		dst = make([]bool, numel)
 	default:
 		err := fmt.Errorf("Unsupported type: `dst` type: %v, tensor DType: %v", dtype, ts.DType())
-		log.Fatal(err)
+		fatal(err)
 	}
 	err := ts.CopyData(dst, ts.Numel())
 	if err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 
 	// convert []int32 -> int
@@ -171,10 +170,10 @@ func (f *fmtState) writeMatrix(data interface{}, shape []int64) {
 	n := shapeToSize(shape)
 	dataLen := reflect.ValueOf(data).Len()
 	if dataLen != n {
-		log.Fatalf("mismatched: slice data has %v elements - shape: %v\n", dataLen, n)
+		fatalf("mismatched: slice data has %v elements - shape: %v\n", dataLen, n)
 	}
 	if len(shape) != 2 {
-		log.Fatal("Shape must have length of 2.\n")
+		fatal("Shape must have length of 2.\n")
 	}
 
 	stride := int(shape[1])

@@ -2,7 +2,6 @@ package ts
 
 import (
 	// "unsafe"
-	"log"
 
 	lib "github.com/sugarme/gotch/libtch"
 )
@@ -29,7 +28,7 @@ func (sc *Scalar) Drop() (err error) {
 func (sc *Scalar) MustDrop() {
 	lib.AtsFree(sc.cscalar)
 	if err := TorchErr(); err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 
 }

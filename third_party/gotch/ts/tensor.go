@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"log"
 	"reflect"
 	"unsafe"
 
@@ -68,7 +67,7 @@ func (ts *Tensor) Size() ([]int64, error) {
 func (ts *Tensor) MustSize() []int64 {
 	shape, err := ts.Size()
 	if err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 
 	return shape
@@ -81,14 +80,14 @@ func decodeSize(ptr unsafe.Pointer, nsize uint64) []int64 {
 	// 2. Element size in bytes
 	eltSizeInBytes, err := gotch.DTypeSize(gotch.Int64)
 	if err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 	nbytes := int(eltSizeInBytes) * int(elementNum)
 	dataSlice := (*[1 << 30]byte)(ptr)[:nbytes:nbytes]
 	r := bytes.NewReader(dataSlice)
 	dataIn := make([]int64, nsize)
 	if err := binary.Read(r, nativeEndian, dataIn); err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 
 	return dataIn
@@ -193,7 +192,7 @@ func OfDataSize(data []byte, shape []int64, dtype gotch.DType) (*Tensor, error) 
 func MustOfSlice(data interface{}) *Tensor {
 	ts, err := OfSlice(data)
 	if err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 
 	return ts
@@ -204,7 +203,7 @@ func (ts *Tensor) DType() gotch.DType {
 
 	dtype, err := gotch.CInt2DType(cint)
 	if err != nil {
-		log.Fatalf("Tensor DType error: %v\n", err)
+		fatalf("Tensor DType error: %v\n", err)
 	}
 
 	return dtype
@@ -229,7 +228,7 @@ func (ts *Tensor) Device() (gotch.Device, error) {
 func (ts *Tensor) MustDevice() gotch.Device {
 	device, err := ts.Device()
 	if err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 
 	return device
@@ -285,7 +284,7 @@ func (ts *Tensor) Float64Value(idx []int64) (float64, error) {
 func (ts *Tensor) MustFloat64Value(idx []int64) float64 {
 	f64Val, err := ts.Float64Value(idx)
 	if err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 	return f64Val
 }
@@ -326,7 +325,7 @@ func (ts *Tensor) RequiresGrad() (bool, error) {
 func (ts *Tensor) MustRequiresGrad() bool {
 	state, err := ts.RequiresGrad()
 	if err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 
 	return state
@@ -358,7 +357,7 @@ func (ts *Tensor) Defined() (bool, error) {
 func (ts *Tensor) MustDefined() bool {
 	state, err := ts.Defined()
 	if err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 
 	return state
@@ -388,7 +387,7 @@ func (ts *Tensor) Backward() error {
 
 func (ts *Tensor) MustBackward() {
 	if err := ts.Backward(); err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 }
 
@@ -463,7 +462,7 @@ func (ts *Tensor) CopyData(dst interface{}, numel uint) error {
 func (ts *Tensor) MustCopyData(dst interface{}, numel uint) {
 	err := ts.CopyData(dst, numel)
 	if err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 }
 
@@ -490,7 +489,7 @@ func (ts *Tensor) ShallowClone() (*Tensor, error) {
 func (ts *Tensor) MustShallowClone() *Tensor {
 	newTs, err := ts.ShallowClone()
 	if err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 
 	return newTs
@@ -512,7 +511,7 @@ func Copy_(self, src *Tensor) {
 
 	lib.AtCopy_(self.ctensor, src.ctensor)
 	if err := TorchErr(); err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 }
 
@@ -521,7 +520,7 @@ func (ts *Tensor) Copy_(src *Tensor) {
 
 	lib.AtCopy_(ts.ctensor, src.ctensor)
 	if err := TorchErr(); err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 }
 
@@ -555,7 +554,7 @@ func (ts *Tensor) Drop() error {
 // MustDrop drops the tensor. It will be panic if error
 func (ts *Tensor) MustDrop() {
 	if err := ts.Drop(); err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 }
 
@@ -603,7 +602,7 @@ func GradSetEnabled(b bool) (bool, error) {
 func MustGradSetEnabled(b bool) bool {
 	state, err := GradSetEnabled(b)
 	if err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 
 	return state
@@ -626,7 +625,7 @@ func NoGrad(fn interface{}) {
 	// Analyze input as function. If not, throw error
 	f, err := NewFunc(fn)
 	if err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 
 	// invokes the function
