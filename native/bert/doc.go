@@ -16,8 +16,8 @@
 //
 // # Threads
 //
-// libtorch's grad mode (ts.NoGrad) is thread-local and goroutines migrate between OS threads: code that switches grad
-// mode must run under runtime.LockOSThread (native/infer and native/train do).
+// libtorch's grad mode (torch.NoGrad) is thread-local and goroutines migrate between OS threads: code that switches
+// grad mode must run under runtime.LockOSThread (native/infer and native/train do).
 //
 //	m, err := bert.New(cfg, bert.Options{Heads: bert.HeadClassifier, NumLabels: 2, Device: gotch.CPU}, weights)
 //	if err != nil {

@@ -147,7 +147,7 @@ func (a *Adapter) Tensors() ([]Tensor, error) {
 // ForInference precomputes scaling * lora_A for every target, so that forward passes without training take one
 // kernel less per target. Call it only on an adapter that is no longer trained (the copies would go stale).
 func (a *Adapter) ForInference() {
-	ts.NoGrad(func() {
+	torch.NoGrad(func() {
 		for _, pair := range a.pairs() {
 			if pair.as == nil {
 				pair.as = pair.a.MustMulScalar(a.scaling, false)

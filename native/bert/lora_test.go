@@ -71,7 +71,7 @@ func TestAdapterFrozenBaseAndInit(t *testing.T) {
 	}
 	defer b.Close()
 	var plain, with []float32
-	ts.NoGrad(func() {
+	torch.NoGrad(func() {
 		l := must(m.Classify(b, false))
 		plain, _ = torch.Float32s(l)
 		l.MustDrop()
@@ -127,7 +127,7 @@ func TestLoRAResolve(t *testing.T) {
 	}
 }
 
-// must returns v; err fails the test (a panic: it is called inside ts.NoGrad closures too).
+// must returns v; err fails the test (a panic: it is called inside torch.NoGrad closures too).
 func must[T any](v T, err error) T {
 	if err != nil {
 		panic(err)

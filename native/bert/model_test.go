@@ -77,7 +77,7 @@ func TestClassifyShortcutsMatchFullEncoder(t *testing.T) {
 	}
 }
 
-// must returns v; err fails the test (a panic: it is called inside ts.NoGrad closures too).
+// must returns v; err fails the test (a panic: it is called inside torch.NoGrad closures too).
 func must[T any](v T, err error) T {
 	if err != nil {
 		panic(err)

@@ -41,7 +41,7 @@ func goForward(t *testing.T, m *bert.Model, ids, types [][]int32) (logits [][]fl
 		t.Fatal(err)
 	}
 	defer b.Close()
-	ts.NoGrad(func() {
+	torch.NoGrad(func() {
 		if m.Heads()&bert.HeadClassifier != 0 {
 			l := must(m.Classify(b, false))
 			logits = rows2(t, l, b.Size, m.NumLabels())

@@ -1,4 +1,4 @@
-// Package infer runs a classifier over many tokenized rows: batched, without autograd (ts.NoGrad), rows sorted by
+// Package infer runs a classifier over many tokenized rows: batched, without autograd (torch.NoGrad), rows sorted by
 // length so each batch is padded only to its own longest row, results returned in input order.
 //
 // It may import native/bert and gotch, nothing above native/.

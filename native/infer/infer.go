@@ -9,7 +9,6 @@ import (
 	"sort"
 
 	"github.com/sugarme/gotch"
-	"github.com/sugarme/gotch/ts"
 
 	"github.com/whetml/whet/native/bert"
 	"github.com/whetml/whet/native/checkpoint"
@@ -104,7 +103,7 @@ func (p *Predictor) Logits(ctx context.Context, ids, typeIDs [][]int32) (_ [][]f
 			return nil, fmt.Errorf("infer: %w", err)
 		}
 		vals := make([]float32, len(idx)*L)
-		ts.NoGrad(func() { err = p.classify(b, vals) })
+		torch.NoGrad(func() { err = p.classify(b, vals) })
 		b.Close()
 		if err != nil {
 			return nil, fmt.Errorf("infer: %w", err)

@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/sugarme/gotch"
-	"github.com/sugarme/gotch/ts"
 
 	"github.com/whetml/whet/internal/protocol"
 	"github.com/whetml/whet/internal/runspec"
@@ -92,7 +91,7 @@ func TestPretrainThenFineTune(t *testing.T) {
 	}
 	defer b.Close()
 	var got []float32
-	ts.NoGrad(func() {
+	torch.NoGrad(func() {
 		seq := must(m.Encode(b, false))
 		l := must(m.MLMLogits(seq))
 		seq.MustDrop()
@@ -171,7 +170,7 @@ func TestPretrainSeedZero(t *testing.T) {
 	}
 }
 
-// must returns v; err fails the test (a panic: it is called inside ts.NoGrad closures too).
+// must returns v; err fails the test (a panic: it is called inside torch.NoGrad closures too).
 func must[T any](v T, err error) T {
 	if err != nil {
 		panic(err)

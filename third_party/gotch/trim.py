@@ -6,11 +6,14 @@ Run from the repository root after adding a gotch call to whet's code that the t
     go mod download -json github.com/sugarme/gotch@v0.7.0   # prints Dir, the upstream copy
     python3 third_party/gotch/trim.py <Dir> && gofmt -w third_party
 
-It starts again from upstream's ts/, libtch/ and pickle/ files that this copy keeps (the edited ones, listed in
-EDITED, are left alone), keeps every top-level Go function or C/C++ function whose name whet's Go code (cmd/,
-native/, host/) or an already-kept function mentions, and drops the rest. Names are matched as words, so it keeps
-a little more than needed, never less. Header declarations follow the kept definitions. Upstream's log.Fatal calls
-become fatal/fatalf (ts/fatal.go): a panic whet can recover, not a process exit.
+It starts again from upstream's ts/, libtch/ and pickle/ files that this copy keeps (TRIMMED; the folder's other
+files are whet's own and left alone), keeps every top-level Go function or C/C++ function whose name whet's cgo
+code (cmd/, native/) or an already-kept function mentions, and drops the rest. Names are matched as words, so it
+keeps a little more than needed, never less. Header declarations follow the kept definitions. Two rewrites of
+upstream's Go text: log.Fatal calls become fatal/fatalf (ts/fatal.go), a panic whet can recover, not a process
+exit; and `*(*int)(unsafe.Pointer(&x))` becomes `int(x)` (upstream reads a 4-byte C int as an 8-byte Go int: the
+top half is whatever lay beside it on the stack, so GradSetEnabled could report grad mode off when it was on and
+ts.NoGrad then left it off).
 """
 import os
 import re
@@ -37,6 +40,8 @@ EXCLUDE = {"pickle/serialization.go": {"Encode"}}
 # Upstream ends the process with log.Fatal where a libtorch call fails (every Must* wrapper); whet's copy panics with
 # ts.Fatal instead (ts/fatal.go) so that native/torch.Recover can turn it into an error at whet's public boundary.
 FATAL = re.compile(r"^([ \t]*|.*\{ )log\.Fatal(f?)\(", re.M)
+# Upstream converts a C int result to a Go int by reading 8 bytes at its address, 4 of them past its end.
+CINT = re.compile(r"\*\(\*int\)\(unsafe\.Pointer\(&(\w+)\)\)")
 WORD = re.compile(r"[A-Za-z_]\w*")
 COMMENT = re.compile(r"//[^\n]*|^\s*/\*.*?\*/", re.S | re.M)
 
@@ -148,7 +153,7 @@ def drop_unused_imports(text):
 
 def whet_words():
     found = set()
-    for top in ("cmd", "native", "host", "internal"):
+    for top in ("cmd", "native"):
         for dirpath, _, files in os.walk(os.path.join(ROOT, top)):
             for f in files:
                 if f.endswith(".go"):
@@ -193,7 +198,7 @@ def main(upstream):
         kept = "".join(l for l in kept.splitlines(keepends=True) if not DROP.search(l))
         kept = re.sub(r"\n{3,}", "\n\n", kept)
         if rel.endswith(".go"):
-            kept = drop_unused_imports(FATAL.sub(r"\1fatal\2(", kept))
+            kept = drop_unused_imports(CINT.sub(r"int(\1)", FATAL.sub(r"\1fatal\2(", kept)))
         with open(os.path.join(HERE, rel), "w") as f:
             f.write(PREPEND.get(rel, "") + kept)
     print("trimmed %d files" % len(chunked))

@@ -83,14 +83,11 @@ func AtgEmbedding(ptr *Ctensor, weight Ctensor, indices Ctensor, paddingIdx int6
 }
 func AtgEqual(self Ctensor, other Ctensor) bool {
 	cResult := C.atg_equal(self, other)
-	cbool := *(*int)(unsafe.Pointer(&cResult))
+	cbool := int(cResult)
 	if cbool == 1 {
 		return true
 	}
 	return false
-}
-func AtgExp(ptr *Ctensor, self Ctensor) {
-	C.atg_exp(ptr, self)
 }
 func AtgGelu(ptr *Ctensor, self Ctensor) {
 	C.atg_gelu(ptr, self)
@@ -109,9 +106,6 @@ func AtgLayerNorm(ptr *Ctensor, input Ctensor, normalizedShapeData []int64, norm
 	ceps := *(*C.double)(unsafe.Pointer(&eps))
 	ccudnnEnable := *(*C.int)(unsafe.Pointer(&cudnnEnable))
 	C.atg_layer_norm(ptr, input, cnormalizedShapeDataPtr, cnormalizedShapeLen, weight, bias, ceps, ccudnnEnable)
-}
-func AtgLe(ptr *Ctensor, self Ctensor, other Cscalar) {
-	C.atg_le(ptr, self, other)
 }
 func AtgLinear(ptr *Ctensor, input Ctensor, weight Ctensor, bias Ctensor) {
 	C.atg_linear(ptr, input, weight, bias)
@@ -165,10 +159,6 @@ func AtgPermute(ptr *Ctensor, self Ctensor, dimsData []int64, dimsLen int) {
 func AtgPow(ptr *Ctensor, self Ctensor, exponent Ctensor) {
 	C.atg_pow(ptr, self, exponent)
 }
-func AtgPut(ptr *Ctensor, self Ctensor, index Ctensor, source Ctensor, accumulate int32) {
-	caccumulate := *(*C.int)(unsafe.Pointer(&accumulate))
-	C.atg_put(ptr, self, index, source, caccumulate)
-}
 
 func AtgRand(ptr *Ctensor, sizeData []int64, sizeLen int, optionsKind int32, optionsDevice int32) {
 	csizeDataPtr := (*C.int64_t)(unsafe.Pointer(&sizeData[0]))
@@ -192,11 +182,6 @@ func AtgRandperm(ptr *Ctensor, n int64, optionsKind int32, optionsDevice int32) 
 }
 func AtgRelu(ptr *Ctensor, self Ctensor) {
 	C.atg_relu(ptr, self)
-}
-func AtgRepeat(ptr *Ctensor, self Ctensor, repeatsData []int64, repeatsLen int) {
-	crepeatsDataPtr := (*C.int64_t)(unsafe.Pointer(&repeatsData[0]))
-	crepeatsLen := *(*C.int)(unsafe.Pointer(&repeatsLen))
-	C.atg_repeat(ptr, self, crepeatsDataPtr, crepeatsLen)
 }
 func AtgRequiresGrad_(ptr *Ctensor, self Ctensor, requiresGrad int32) {
 	crequiresGrad := *(*C.int)(unsafe.Pointer(&requiresGrad))
@@ -231,11 +216,6 @@ func AtgSoftmax(ptr *Ctensor, self Ctensor, dim int64, dtype int32) {
 	cdtype := *(*C.int)(unsafe.Pointer(&dtype))
 	C.atg_softmax(ptr, self, cdim, cdtype)
 }
-func AtgSort(ptr *Ctensor, self Ctensor, dim int64, descending int32) {
-	cdim := *(*C.int64_t)(unsafe.Pointer(&dim))
-	cdescending := *(*C.int)(unsafe.Pointer(&descending))
-	C.atg_sort(ptr, self, cdim, cdescending)
-}
 
 func AtgSqrt(ptr *Ctensor, self Ctensor) {
 	C.atg_sqrt(ptr, self)
@@ -245,9 +225,6 @@ func AtgStack(ptr *Ctensor, tensorsData []Ctensor, tensorsLen int, dim int64) {
 	ctensorsLen := *(*C.int)(unsafe.Pointer(&tensorsLen))
 	cdim := *(*C.int64_t)(unsafe.Pointer(&dim))
 	C.atg_stack(ptr, ctensorsDataPtr, ctensorsLen, cdim)
-}
-func AtgSub(ptr *Ctensor, self Ctensor, other Ctensor) {
-	C.atg_sub(ptr, self, other)
 }
 func AtgSum(ptr *Ctensor, self Ctensor, dtype int32) {
 	cdtype := *(*C.int)(unsafe.Pointer(&dtype))

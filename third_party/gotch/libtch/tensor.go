@@ -59,7 +59,7 @@ func NewTensor() Ctensor {
 // int at_device(tensor);
 func AtDevice(ts Ctensor) int {
 	cint := C.at_device(ts)
-	return *(*int)(unsafe.Pointer(&cint))
+	return int(cint)
 }
 
 // tensor at_tensor_of_data(void *vs, int64_t *dims, size_t ndims, size_t element_size_in_bytes, int type);
@@ -253,7 +253,7 @@ func AtFree(ts Ctensor) {
 func AtGradSetEnabled(b int) int {
 	cbool := *(*C.int)(unsafe.Pointer(&b))
 	cretVal := C.at_grad_set_enabled(cbool)
-	return *(*int)(unsafe.Pointer(&cretVal))
+	return int(cretVal)
 }
 
 /*

@@ -126,13 +126,6 @@ int atg_equal(tensor self, tensor other) {
   return 0;
 }
 
-void atg_exp(tensor *out__, tensor self) {
-  PROTECT(
-    auto outputs__ = torch::exp(*self);
-    out__[0] = new torch::Tensor(outputs__);
-  )
-}
-
 void atg_gelu(tensor *out__, tensor self) {
   PROTECT(
     auto outputs__ = torch::gelu(*self);
@@ -157,13 +150,6 @@ void atg_index_select(tensor *out__, tensor self, int64_t dim, tensor index) {
 void atg_layer_norm(tensor *out__, tensor input, int64_t *normalized_shape_data, int normalized_shape_len, tensor weight, tensor bias, double eps, int cudnn_enable) {
   PROTECT(
     auto outputs__ = torch::layer_norm(*input, torch::IntArrayRef(normalized_shape_data, normalized_shape_len), (weight ? *weight : torch::Tensor()), (bias ? *bias : torch::Tensor()), eps, (bool)cudnn_enable);
-    out__[0] = new torch::Tensor(outputs__);
-  )
-}
-
-void atg_le(tensor *out__, tensor self, scalar other) {
-  PROTECT(
-    auto outputs__ = torch::le(*self, *other);
     out__[0] = new torch::Tensor(outputs__);
   )
 }
@@ -260,13 +246,6 @@ void atg_pow(tensor *out__, tensor self, tensor exponent) {
   )
 }
 
-void atg_put(tensor *out__, tensor self, tensor index, tensor source, int accumulate) {
-  PROTECT(
-    auto outputs__ = torch::put(*self, *index, *source, (bool)accumulate);
-    out__[0] = new torch::Tensor(outputs__);
-  )
-}
-
 void atg_rand(tensor *out__, int64_t *size_data, int size_len, int options_kind, int options_device) {
   PROTECT(
     auto outputs__ = torch::rand(torch::IntArrayRef(size_data, size_len), at::device(device_of_int(options_device)).dtype(at::ScalarType(options_kind)));
@@ -291,13 +270,6 @@ void atg_randperm(tensor *out__, int64_t n, int options_kind, int options_device
 void atg_relu(tensor *out__, tensor self) {
   PROTECT(
     auto outputs__ = torch::relu(*self);
-    out__[0] = new torch::Tensor(outputs__);
-  )
-}
-
-void atg_repeat(tensor *out__, tensor self, int64_t *repeats_data, int repeats_len) {
-  PROTECT(
-    auto outputs__ = self->repeat(torch::IntArrayRef(repeats_data, repeats_len));
     out__[0] = new torch::Tensor(outputs__);
   )
 }
@@ -351,14 +323,6 @@ void atg_softmax(tensor *out__, tensor self, int64_t dim, int dtype) {
   )
 }
 
-void atg_sort(tensor *out__, tensor self, int64_t dim, int descending) {
-  PROTECT(
-    auto outputs__ = torch::sort(*self, dim, (bool)descending);
-    out__[0] = new torch::Tensor(std::get<0>(outputs__));
-    out__[1] = new torch::Tensor(std::get<1>(outputs__));
-  )
-}
-
 tensor *atg_split(tensor self, int64_t split_size, int64_t dim) {
   PROTECT(
     auto outputs__ = torch::split(*self, split_size, dim);
@@ -382,13 +346,6 @@ void atg_sqrt(tensor *out__, tensor self) {
 void atg_stack(tensor *out__, tensor *tensors_data, int tensors_len, int64_t dim) {
   PROTECT(
     auto outputs__ = torch::stack(of_carray_tensor(tensors_data, tensors_len), dim);
-    out__[0] = new torch::Tensor(outputs__);
-  )
-}
-
-void atg_sub(tensor *out__, tensor self, tensor other) {
-  PROTECT(
-    auto outputs__ = torch::sub(*self, *other);
     out__[0] = new torch::Tensor(outputs__);
   )
 }

@@ -295,21 +295,6 @@ func (ts *Tensor) Equal(other *Tensor, del bool) (retVal bool, err error) {
 	return retVal, err
 }
 
-func (ts *Tensor) Exp(del bool) (retVal *Tensor, err error) {
-	if del {
-		defer ts.MustDrop()
-	}
-	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
-
-	lib.AtgExp(ptr, ts.ctensor)
-	if err = TorchErr(); err != nil {
-		return retVal, err
-	}
-	retVal = &Tensor{ctensor: *ptr}
-
-	return retVal, err
-}
-
 func (ts *Tensor) Gelu(del bool) (retVal *Tensor, err error) {
 	if del {
 		defer ts.MustDrop()
@@ -363,21 +348,6 @@ func LayerNorm(input *Tensor, normalizedShape []int64, weight *Tensor, bias *Ten
 		ccudnnEnable = int32(1)
 	}
 	lib.AtgLayerNorm(ptr, input.ctensor, normalizedShape, len(normalizedShape), weight.ctensor, bias.ctensor, eps, ccudnnEnable)
-	if err = TorchErr(); err != nil {
-		return retVal, err
-	}
-	retVal = &Tensor{ctensor: *ptr}
-
-	return retVal, err
-}
-
-func (ts *Tensor) Le(other *Scalar, del bool) (retVal *Tensor, err error) {
-	if del {
-		defer ts.MustDrop()
-	}
-	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
-
-	lib.AtgLe(ptr, ts.ctensor, other.cscalar)
 	if err = TorchErr(); err != nil {
 		return retVal, err
 	}
@@ -581,25 +551,6 @@ func (ts *Tensor) Pow(exponent *Tensor, del bool) (retVal *Tensor, err error) {
 	return retVal, err
 }
 
-func (ts *Tensor) Put(index *Tensor, source *Tensor, accumulate bool, del bool) (retVal *Tensor, err error) {
-	if del {
-		defer ts.MustDrop()
-	}
-	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
-
-	caccumulate := int32(0)
-	if accumulate {
-		caccumulate = int32(1)
-	}
-	lib.AtgPut(ptr, ts.ctensor, index.ctensor, source.ctensor, caccumulate)
-	if err = TorchErr(); err != nil {
-		return retVal, err
-	}
-	retVal = &Tensor{ctensor: *ptr}
-
-	return retVal, err
-}
-
 func Rand(size []int64, optionsKind gotch.DType, optionsDevice gotch.Device) (retVal *Tensor, err error) {
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
 
@@ -643,21 +594,6 @@ func (ts *Tensor) Relu(del bool) (retVal *Tensor, err error) {
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
 
 	lib.AtgRelu(ptr, ts.ctensor)
-	if err = TorchErr(); err != nil {
-		return retVal, err
-	}
-	retVal = &Tensor{ctensor: *ptr}
-
-	return retVal, err
-}
-
-func (ts *Tensor) Repeat(repeats []int64, del bool) (retVal *Tensor, err error) {
-	if del {
-		defer ts.MustDrop()
-	}
-	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
-
-	lib.AtgRepeat(ptr, ts.ctensor, repeats, len(repeats))
 	if err = TorchErr(); err != nil {
 		return retVal, err
 	}
@@ -788,27 +724,6 @@ func (ts *Tensor) Softmax(dim int64, dtype gotch.DType, del bool) (retVal *Tenso
 	return retVal, err
 }
 
-func (ts *Tensor) Sort(dim int64, descending bool, del bool) (retVal0 *Tensor, retVal1 *Tensor, err error) {
-	if del {
-		defer ts.MustDrop()
-	}
-	ctensorPtr0 := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
-	ctensorPtr1 := (*lib.Ctensor)(unsafe.Pointer(uintptr(unsafe.Pointer(ctensorPtr0)) + unsafe.Sizeof(ctensorPtr0)))
-
-	cdescending := int32(0)
-	if descending {
-		cdescending = int32(1)
-	}
-	lib.AtgSort(ctensorPtr0, ts.ctensor, dim, cdescending)
-	if err = TorchErr(); err != nil {
-		return retVal0, retVal1, err
-	}
-	retVal0 = &Tensor{ctensor: *ctensorPtr0}
-	retVal1 = &Tensor{ctensor: *ctensorPtr1}
-
-	return retVal0, retVal1, err
-}
-
 func (ts *Tensor) Sqrt(del bool) (retVal *Tensor, err error) {
 	if del {
 		defer ts.MustDrop()
@@ -832,21 +747,6 @@ func Stack(tensors []Tensor, dim int64) (retVal *Tensor, err error) {
 		ctensors = append(ctensors, t.ctensor)
 	}
 	lib.AtgStack(ptr, ctensors, len(ctensors), dim)
-	if err = TorchErr(); err != nil {
-		return retVal, err
-	}
-	retVal = &Tensor{ctensor: *ptr}
-
-	return retVal, err
-}
-
-func (ts *Tensor) Sub(other *Tensor, del bool) (retVal *Tensor, err error) {
-	if del {
-		defer ts.MustDrop()
-	}
-	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
-
-	lib.AtgSub(ptr, ts.ctensor, other.ctensor)
 	if err = TorchErr(); err != nil {
 		return retVal, err
 	}
