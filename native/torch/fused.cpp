@@ -20,25 +20,17 @@
 #endif
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "guard.h"
 #include "fused.h"
 
 namespace {
 
 thread_local std::string last_error;
 
-template <typename F> int guard(F &&f) {
-  try {
-    f();
-    return 0;
-  } catch (const std::exception &e) {
-    last_error = e.what();
-  } catch (...) {
-    last_error = "unknown C++ exception";
-  }
-  return -1;
-}
+template <typename F> int guard(F &&f) { return whet::guard(last_error, std::forward<F>(f)); }
 
 at::Tensor &T(void *p) { return *static_cast<at::Tensor *>(p); }
 

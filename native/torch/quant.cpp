@@ -11,25 +11,17 @@
 #include <cstring>
 #include <exception>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "guard.h"
 #include "quant.h"
 
 namespace {
 
 thread_local std::string quant_error;
 
-template <typename F> int guard(F &&f) {
-  try {
-    f();
-    return 0;
-  } catch (const std::exception &e) {
-    quant_error = e.what();
-  } catch (...) {
-    quant_error = "unknown C++ exception";
-  }
-  return -1;
-}
+template <typename F> int guard(F &&f) { return whet::guard(quant_error, std::forward<F>(f)); }
 
 at::Tensor &T(void *p) { return *static_cast<at::Tensor *>(p); }
 

@@ -9,24 +9,16 @@
 #include <cstring>
 #include <mutex>
 #include <string>
+#include <utility>
 
+#include "guard.h"
 #include "rng.h"
 
 namespace {
 
 thread_local std::string rng_error;
 
-template <typename F> int rng_guard(F &&f) {
-  try {
-    f();
-    return 0;
-  } catch (const std::exception &e) {
-    rng_error = e.what();
-  } catch (...) {
-    rng_error = "unknown C++ exception";
-  }
-  return -1;
-}
+template <typename F> int rng_guard(F &&f) { return whet::guard(rng_error, std::forward<F>(f)); }
 
 at::Generator generator(int device) {
   if (device < 0) {
