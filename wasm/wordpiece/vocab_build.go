@@ -35,15 +35,7 @@ func Specials() []string { return []string{"[PAD]", "[UNK]", "[CLS]", "[SEP]", "
 // Words are cut exactly as Tokenizer cuts them (normalization, punctuation and CJK splitting), because BuildVocab
 // runs a character-level Tokenizer over the corpus and reads the word boundaries off its output.
 func BuildVocab(r io.Reader, opts BuildOptions) ([]byte, error) {
-	if opts.Size == 0 {
-		opts.Size = 8000
-	}
-	if opts.MinCount == 0 {
-		opts.MinCount = 2
-	}
-	if opts.SuffixShare == 0 {
-		opts.SuffixShare = 0.15
-	}
+	opts = opts.withDefaults()
 	if opts.Size < len(Specials())+2 {
 		return nil, fmt.Errorf("wordpiece: vocab size %d is too small (at least %d)", opts.Size, len(Specials())+2)
 	}
@@ -54,9 +46,34 @@ func BuildVocab(r io.Reader, opts BuildOptions) ([]byte, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, errors.New("wordpiece: corpus is empty")
 	}
+	charTok, err := charTokenizer(data, opts.DoLowerCase)
+	if err != nil {
+		return nil, err
+	}
+	words, chars, err := countWords(data, charTok)
+	if err != nil {
+		return nil, err
+	}
+	return []byte(strings.Join(vocabOf(words, chars, opts), "\n") + "\n"), nil
+}
 
-	// Pass 1: a tokenizer whose vocab is every character (both cases and accent-free forms are covered because the
-	// tokenizer normalizes before it looks anything up; unknown characters simply come back as [UNK]).
+func (o BuildOptions) withDefaults() BuildOptions {
+	if o.Size == 0 {
+		o.Size = 8000
+	}
+	if o.MinCount == 0 {
+		o.MinCount = 2
+	}
+	if o.SuffixShare == 0 {
+		o.SuffixShare = 0.15
+	}
+	return o
+}
+
+// charTokenizer returns a tokenizer whose vocab is every character of data, each also as a "##" piece (both cases
+// and accent-free forms are covered because the tokenizer normalizes before it looks anything up; unknown characters
+// simply come back as [UNK]).
+func charTokenizer(data []byte, lower bool) (*Tokenizer, error) {
 	chars := map[string]bool{}
 	for _, r := range string(data) {
 		if r != utf8.RuneError {
@@ -79,14 +96,17 @@ func BuildVocab(r io.Reader, opts BuildOptions) ([]byte, error) {
 		}
 		cv.WriteString(c + "\n" + DefaultContinuingPrefix + c + "\n")
 	}
-	charTok, err := New([]byte(cv.String()), Options{DoLowerCase: opts.DoLowerCase})
+	tok, err := New([]byte(cv.String()), Options{DoLowerCase: lower})
 	if err != nil {
 		return nil, fmt.Errorf("wordpiece: character vocab: %w", err)
 	}
+	return tok, nil
+}
 
-	// Pass 2: read words off the character pieces: a piece without "##" starts a new word.
-	words := map[string]int{}
-	seenChars := map[string]bool{}
+// countWords counts the words of data (one document per line) as charTok cuts them, reading them off its character
+// pieces (a piece without "##" starts a new word), and returns the set of characters those words use.
+func countWords(data []byte, charTok *Tokenizer) (words map[string]int, chars map[string]bool, err error) {
+	words, chars = map[string]int{}, map[string]bool{}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	var w strings.Builder
@@ -104,20 +124,24 @@ func BuildVocab(r io.Reader, opts BuildOptions) ([]byte, error) {
 			}
 			if rest, ok := strings.CutPrefix(p, DefaultContinuingPrefix); ok && w.Len() > 0 {
 				w.WriteString(rest)
-				seenChars[rest] = true
+				chars[rest] = true
 				continue
 			}
 			flush()
 			w.WriteString(p)
-			seenChars[p] = true
+			chars[p] = true
 		}
 		flush()
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("wordpiece: scan corpus: %w", err)
+		return nil, nil, fmt.Errorf("wordpiece: scan corpus: %w", err)
 	}
+	return words, chars, nil
+}
 
-	// The vocab: specials, the characters the normalized corpus really uses, then suffixes and words by frequency.
+// vocabOf lists the vocab: specials, the characters the normalized corpus really uses (alone and as "##" pieces),
+// then word endings and whole words by frequency, up to opts.Size entries.
+func vocabOf(words map[string]int, chars map[string]bool, opts BuildOptions) []string {
 	out := append([]string(nil), Specials()...)
 	have := map[string]bool{}
 	for _, s := range Specials() {
@@ -129,8 +153,8 @@ func BuildVocab(r io.Reader, opts BuildOptions) ([]byte, error) {
 			out = append(out, s)
 		}
 	}
-	used := make([]string, 0, len(seenChars))
-	for c := range seenChars {
+	used := make([]string, 0, len(chars))
+	for c := range chars {
 		used = append(used, c)
 	}
 	sort.Strings(used)
@@ -155,7 +179,7 @@ func BuildVocab(r io.Reader, opts BuildOptions) ([]byte, error) {
 	for _, word := range topByCount(words, opts.MinCount, opts.Size) {
 		add(word)
 	}
-	return []byte(strings.Join(out, "\n") + "\n"), nil
+	return out
 }
 
 // topByCount returns up to n keys seen at least min times, most frequent first (ties in lexical order, so the
