@@ -355,17 +355,9 @@ func runEval(args []string) error {
 	if err != nil {
 		return err
 	}
-	index := map[string]int{}
-	for i, l := range known {
-		index[l] = i
-	}
-	ys := make([]int, len(ds.Rows))
-	for i, r := range ds.Rows {
-		y, ok := index[r.Label]
-		if !ok {
-			return &dataset.Error{File: ds.File, Line: r.Line, Field: "label", Msg: fmt.Sprintf("label %q is not one of the model's labels %v", r.Label, known)}
-		}
-		ys[i] = y
+	ys, err := labelIndices(ds, known)
+	if err != nil {
+		return err
 	}
 	c, err := loadClassifier(ctx, *model, *base, *preModule, *maxLen, *batch)
 	if err != nil {
@@ -388,15 +380,9 @@ func runEval(args []string) error {
 	if err != nil {
 		return err
 	}
-	in := train.EvalInput{Labels: ys, Predictions: make([]int, len(ys)), Probabilities: make([][]float32, len(ys)), LabelNames: c.labels}
-	loss := 0.0
-	for i, l := range logits {
-		if errs[i].Msg != "" {
-			return fmt.Errorf("%s:%d: tokenize: %s", ds.File, ds.Rows[i].Line, errs[i].Msg)
-		}
-		p := protocol.Softmax(l)
-		in.Predictions[i], in.Probabilities[i] = protocol.Argmax(l), p
-		loss -= math.Log(max(float64(p[ys[i]]), 1e-30))
+	in, loss, err := evalInput(ds, ys, c.labels, logits, errs)
+	if err != nil {
+		return err
 	}
 	doc, err := evaluate(ctx, in)
 	if err != nil {
@@ -406,8 +392,42 @@ func runEval(args []string) error {
 	if err := json.Unmarshal(doc, &m); err != nil {
 		return fmt.Errorf("evaluate module: %w", err)
 	}
-	m["loss"] = loss / float64(len(ys))
+	m["loss"] = loss
 	return writeJSONLine(os.Stdout, m)
+}
+
+// labelIndices maps each row's label to its index in the model's labels; a label the model does not know is an
+// error naming the row.
+func labelIndices(ds *dataset.Dataset, labels []string) ([]int, error) {
+	index := map[string]int{}
+	for i, l := range labels {
+		index[l] = i
+	}
+	ys := make([]int, len(ds.Rows))
+	for i, r := range ds.Rows {
+		y, ok := index[r.Label]
+		if !ok {
+			return nil, &dataset.Error{File: ds.File, Line: r.Line, Field: "label", Msg: fmt.Sprintf("label %q is not one of the model's labels %v", r.Label, labels)}
+		}
+		ys[i] = y
+	}
+	return ys, nil
+}
+
+// evalInput turns the rows' logits into the evaluate module's input and the mean cross-entropy loss; a row the
+// preprocess module could not tokenize (errs) is an error naming its line.
+func evalInput(ds *dataset.Dataset, ys []int, labels []string, logits [][]float32, errs []protocol.RowError) (train.EvalInput, float64, error) {
+	in := train.EvalInput{Labels: ys, Predictions: make([]int, len(ys)), Probabilities: make([][]float32, len(ys)), LabelNames: labels}
+	loss := 0.0
+	for i, l := range logits {
+		if errs[i].Msg != "" {
+			return in, 0, fmt.Errorf("%s:%d: tokenize: %s", ds.File, ds.Rows[i].Line, errs[i].Msg)
+		}
+		p := protocol.Softmax(l)
+		in.Predictions[i], in.Probabilities[i] = protocol.Argmax(l), p
+		loss -= math.Log(max(float64(p[ys[i]]), 1e-30))
+	}
+	return in, loss / float64(len(ys)), nil
 }
 
 var errWorkerUsage = errors.New("usage: whet worker predict --model DIR [--threads N]")
