@@ -222,7 +222,7 @@ func (m *Model) lin(x, w, bias *ts.Tensor, pair *loraPair, ad *Adapter, train, d
 	if p := m.packedLinear(x, w, train); p != nil {
 		var err error
 		if y, err = p.Forward(x); err != nil {
-			panic(err) // as gotch's Must* ops: the shapes were checked when the batch was made
+			panic(ts.Fatal{Err: err}) // as a Must* op, recovered at the boundary; shapes were checked with the batch
 		}
 	} else {
 		y = ts.MustLinear(x, w, bias)

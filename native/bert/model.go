@@ -397,7 +397,7 @@ func dropout(x *ts.Tensor, p float64, train bool) *ts.Tensor {
 	}
 	y, err := torch.Dropout(x, p)
 	if err != nil {
-		panic(err) // only on allocation failure, as gotch's Must* ops
+		panic(ts.Fatal{Err: err}) // allocation failure only; as a Must* op, recovered at the boundary
 	}
 	x.MustDrop()
 	return y
