@@ -27,3 +27,16 @@ __attribute__((constructor)) static void whet_malloc_settings(void) {
 	                    mallopt(M_TRIM_THRESHOLD, 512 << 20) == 1;
 #endif
 }
+
+// whet_malloc_stats reports the bytes malloc hands out (in use, mmapped chunks included) and the bytes it holds from
+// the system (arenas plus mmapped chunks), over all arenas; both 0 without glibc.
+void whet_malloc_stats(size_t *in_use, size_t *held) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+	struct mallinfo2 mi = mallinfo2();
+	*in_use = mi.uordblks + mi.hblkhd;
+	*held = mi.arena + mi.hblkhd;
+#else
+	*in_use = 0;
+	*held = 0;
+#endif
+}

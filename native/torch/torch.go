@@ -2,7 +2,9 @@ package torch
 
 /*
 #cgo CXXFLAGS: -std=c++17 -O3 -Wno-stringop-overflow -I${SRCDIR} -include compat.h
+#include <stddef.h>
 #include "threads.h"
+void whet_malloc_stats(size_t *in_use, size_t *held);
 */
 import "C"
 
@@ -30,6 +32,16 @@ func SetThreads(n int) {
 // of faulting them back in every step. They are skipped when GLIBC_TUNABLES sets a glibc.malloc tunable or
 // WHET_MALLOC_DEFAULTS is set.
 func MallocTuned() bool { return C.whet_malloc_tuned != 0 }
+
+// MallocStats reports C malloc's bytes in use (libtorch's tensors and everything else allocated through malloc,
+// live now) and the bytes it holds from the system (its heap plus mmapped chunks: in use, or freed and kept for
+// reuse), both 0 where libc is not glibc. In use growing step after step is a leak; held growing with in use flat is
+// the allocator keeping freed memory.
+func MallocStats() (inUse, held uint64) {
+	var u, h C.size_t
+	C.whet_malloc_stats(&u, &h)
+	return uint64(u), uint64(h)
+}
 
 // Threads reports libtorch's intra-op thread count.
 func Threads() int { return int(C.whet_get_num_threads()) }

@@ -17,6 +17,7 @@ func (ts *Tensor) Abs(del bool) (retVal *Tensor, err error) {
 		defer ts.MustDrop()
 	}
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgAbs(ptr, ts.ctensor)
 	if err = TorchErr(); err != nil {
@@ -32,6 +33,7 @@ func (ts *Tensor) Add(other *Tensor, del bool) (retVal *Tensor, err error) {
 		defer ts.MustDrop()
 	}
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgAdd(ptr, ts.ctensor, other.ctensor)
 	if err = TorchErr(); err != nil {
@@ -44,6 +46,7 @@ func (ts *Tensor) Add(other *Tensor, del bool) (retVal *Tensor, err error) {
 
 func (ts *Tensor) Add_(other *Tensor) (err error) {
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgAdd_(ptr, ts.ctensor, other.ctensor)
 	if err = TorchErr(); err != nil {
@@ -59,6 +62,7 @@ func (ts *Tensor) AddScalar(other *Scalar, del bool) (retVal *Tensor, err error)
 		defer ts.MustDrop()
 	}
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgAddScalar(ptr, ts.ctensor, other.cscalar)
 	if err = TorchErr(); err != nil {
@@ -74,6 +78,7 @@ func (ts *Tensor) Addr(vec1 *Tensor, vec2 *Tensor, del bool) (retVal *Tensor, er
 		defer ts.MustDrop()
 	}
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgAddr(ptr, ts.ctensor, vec1.ctensor, vec2.ctensor)
 	if err = TorchErr(); err != nil {
@@ -89,6 +94,7 @@ func (ts *Tensor) Any(del bool) (retVal *Tensor, err error) {
 		defer ts.MustDrop()
 	}
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgAny(ptr, ts.ctensor)
 	if err = TorchErr(); err != nil {
@@ -104,6 +110,7 @@ func (ts *Tensor) Argmax(dim []int64, keepdim bool, del bool) (retVal *Tensor, e
 		defer ts.MustDrop()
 	}
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	var cdimVal int64 = 0
 	var cdimNull int = 1
@@ -129,6 +136,7 @@ func (ts *Tensor) AsStrided(size []int64, stride []int64, storageOffset []int64,
 		defer ts.MustDrop()
 	}
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	var cstorageOffsetVal int64 = 0
 	var cstorageOffsetNull int = 1
@@ -150,6 +158,7 @@ func (ts *Tensor) Ceil(del bool) (retVal *Tensor, err error) {
 		defer ts.MustDrop()
 	}
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgCeil(ptr, ts.ctensor)
 	if err = TorchErr(); err != nil {
@@ -165,6 +174,7 @@ func (ts *Tensor) Contiguous(del bool) (retVal *Tensor, err error) {
 		defer ts.MustDrop()
 	}
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgContiguous(ptr, ts.ctensor)
 	if err = TorchErr(); err != nil {
@@ -180,6 +190,7 @@ func (ts *Tensor) CrossEntropyLoss(target *Tensor, weight *Tensor, reduction int
 		defer ts.MustDrop()
 	}
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgCrossEntropyLoss(ptr, ts.ctensor, target.ctensor, weight.ctensor, reduction, ignoreIndex, labelSmoothing)
 	if err = TorchErr(); err != nil {
@@ -195,6 +206,7 @@ func (ts *Tensor) Data(del bool) (retVal *Tensor, err error) {
 		defer ts.MustDrop()
 	}
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgData(ptr, ts.ctensor)
 	if err = TorchErr(); err != nil {
@@ -210,6 +222,7 @@ func (ts *Tensor) Detach(del bool) (retVal *Tensor, err error) {
 		defer ts.MustDrop()
 	}
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgDetach(ptr, ts.ctensor)
 	if err = TorchErr(); err != nil {
@@ -222,6 +235,7 @@ func (ts *Tensor) Detach(del bool) (retVal *Tensor, err error) {
 
 func (ts *Tensor) Detach_() (err error) {
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgDetach_(ptr, ts.ctensor)
 	if err = TorchErr(); err != nil {
@@ -237,6 +251,7 @@ func (ts *Tensor) DivScalar(other *Scalar, del bool) (retVal *Tensor, err error)
 		defer ts.MustDrop()
 	}
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgDivScalar(ptr, ts.ctensor, other.cscalar)
 	if err = TorchErr(); err != nil {
@@ -249,6 +264,7 @@ func (ts *Tensor) DivScalar(other *Scalar, del bool) (retVal *Tensor, err error)
 
 func Dropout(input *Tensor, p float64, train bool) (retVal *Tensor, err error) {
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	ctrain := int32(0)
 	if train {
@@ -265,6 +281,7 @@ func Dropout(input *Tensor, p float64, train bool) (retVal *Tensor, err error) {
 
 func Embedding(weight *Tensor, indices *Tensor, paddingIdx int64, scaleGradByFreq bool, sparse bool) (retVal *Tensor, err error) {
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	cscaleGradByFreq := int32(0)
 	if scaleGradByFreq {
@@ -300,6 +317,7 @@ func (ts *Tensor) Gelu(del bool) (retVal *Tensor, err error) {
 		defer ts.MustDrop()
 	}
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgGelu(ptr, ts.ctensor)
 	if err = TorchErr(); err != nil {
@@ -315,6 +333,7 @@ func (ts *Tensor) Grad(del bool) (retVal *Tensor, err error) {
 		defer ts.MustDrop()
 	}
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgGrad(ptr, ts.ctensor)
 	if err = TorchErr(); err != nil {
@@ -330,6 +349,7 @@ func (ts *Tensor) IndexSelect(dim int64, index *Tensor, del bool) (retVal *Tenso
 		defer ts.MustDrop()
 	}
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgIndexSelect(ptr, ts.ctensor, dim, index.ctensor)
 	if err = TorchErr(); err != nil {
@@ -342,6 +362,7 @@ func (ts *Tensor) IndexSelect(dim int64, index *Tensor, del bool) (retVal *Tenso
 
 func LayerNorm(input *Tensor, normalizedShape []int64, weight *Tensor, bias *Tensor, eps float64, cudnnEnable bool) (retVal *Tensor, err error) {
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	ccudnnEnable := int32(0)
 	if cudnnEnable {
@@ -358,6 +379,7 @@ func LayerNorm(input *Tensor, normalizedShape []int64, weight *Tensor, bias *Ten
 
 func Linear(input *Tensor, weight *Tensor, bias *Tensor) (retVal *Tensor, err error) {
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgLinear(ptr, input.ctensor, weight.ctensor, bias.ctensor)
 	if err = TorchErr(); err != nil {
@@ -373,6 +395,7 @@ func (ts *Tensor) Log(del bool) (retVal *Tensor, err error) {
 		defer ts.MustDrop()
 	}
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgLog(ptr, ts.ctensor)
 	if err = TorchErr(); err != nil {
@@ -388,6 +411,7 @@ func (ts *Tensor) Matmul(other *Tensor, del bool) (retVal *Tensor, err error) {
 		defer ts.MustDrop()
 	}
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgMatmul(ptr, ts.ctensor, other.ctensor)
 	if err = TorchErr(); err != nil {
@@ -403,6 +427,7 @@ func (ts *Tensor) Max(del bool) (retVal *Tensor, err error) {
 		defer ts.MustDrop()
 	}
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgMax(ptr, ts.ctensor)
 	if err = TorchErr(); err != nil {
@@ -418,6 +443,7 @@ func (ts *Tensor) Min(del bool) (retVal *Tensor, err error) {
 		defer ts.MustDrop()
 	}
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgMin(ptr, ts.ctensor)
 	if err = TorchErr(); err != nil {
@@ -433,6 +459,7 @@ func (ts *Tensor) Mode(dim int64, keepdim bool, del bool) (retVal0 *Tensor, retV
 		defer ts.MustDrop()
 	}
 	ctensorPtr0 := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ctensorPtr0))
 	ctensorPtr1 := (*lib.Ctensor)(unsafe.Pointer(uintptr(unsafe.Pointer(ctensorPtr0)) + unsafe.Sizeof(ctensorPtr0)))
 
 	ckeepdim := int32(0)
@@ -454,6 +481,7 @@ func (ts *Tensor) Mul(other *Tensor, del bool) (retVal *Tensor, err error) {
 		defer ts.MustDrop()
 	}
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgMul(ptr, ts.ctensor, other.ctensor)
 	if err = TorchErr(); err != nil {
@@ -469,6 +497,7 @@ func (ts *Tensor) MulScalar(other *Scalar, del bool) (retVal *Tensor, err error)
 		defer ts.MustDrop()
 	}
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgMulScalar(ptr, ts.ctensor, other.cscalar)
 	if err = TorchErr(); err != nil {
@@ -484,6 +513,7 @@ func (ts *Tensor) Narrow(dim int64, start int64, length int64, del bool) (retVal
 		defer ts.MustDrop()
 	}
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgNarrow(ptr, ts.ctensor, dim, start, length)
 	if err = TorchErr(); err != nil {
@@ -499,6 +529,7 @@ func (ts *Tensor) Neg(del bool) (retVal *Tensor, err error) {
 		defer ts.MustDrop()
 	}
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgNeg(ptr, ts.ctensor)
 	if err = TorchErr(); err != nil {
@@ -511,6 +542,7 @@ func (ts *Tensor) Neg(del bool) (retVal *Tensor, err error) {
 
 func Ones(size []int64, optionsKind gotch.DType, optionsDevice gotch.Device) (retVal *Tensor, err error) {
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgOnes(ptr, size, len(size), optionsKind.CInt(), optionsDevice.CInt())
 	if err = TorchErr(); err != nil {
@@ -526,6 +558,7 @@ func (ts *Tensor) Permute(dims []int64, del bool) (retVal *Tensor, err error) {
 		defer ts.MustDrop()
 	}
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgPermute(ptr, ts.ctensor, dims, len(dims))
 	if err = TorchErr(); err != nil {
@@ -541,6 +574,7 @@ func (ts *Tensor) Pow(exponent *Tensor, del bool) (retVal *Tensor, err error) {
 		defer ts.MustDrop()
 	}
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgPow(ptr, ts.ctensor, exponent.ctensor)
 	if err = TorchErr(); err != nil {
@@ -553,6 +587,7 @@ func (ts *Tensor) Pow(exponent *Tensor, del bool) (retVal *Tensor, err error) {
 
 func Rand(size []int64, optionsKind gotch.DType, optionsDevice gotch.Device) (retVal *Tensor, err error) {
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgRand(ptr, size, len(size), optionsKind.CInt(), optionsDevice.CInt())
 	if err = TorchErr(); err != nil {
@@ -565,6 +600,7 @@ func Rand(size []int64, optionsKind gotch.DType, optionsDevice gotch.Device) (re
 
 func Randn(size []int64, optionsKind gotch.DType, optionsDevice gotch.Device) (retVal *Tensor, err error) {
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgRandn(ptr, size, len(size), optionsKind.CInt(), optionsDevice.CInt())
 	if err = TorchErr(); err != nil {
@@ -577,6 +613,7 @@ func Randn(size []int64, optionsKind gotch.DType, optionsDevice gotch.Device) (r
 
 func Randperm(n int64, optionsKind gotch.DType, optionsDevice gotch.Device) (retVal *Tensor, err error) {
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgRandperm(ptr, n, optionsKind.CInt(), optionsDevice.CInt())
 	if err = TorchErr(); err != nil {
@@ -592,6 +629,7 @@ func (ts *Tensor) Relu(del bool) (retVal *Tensor, err error) {
 		defer ts.MustDrop()
 	}
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgRelu(ptr, ts.ctensor)
 	if err = TorchErr(); err != nil {
@@ -604,6 +642,7 @@ func (ts *Tensor) Relu(del bool) (retVal *Tensor, err error) {
 
 func (ts *Tensor) RequiresGrad_(requiresGrad bool) (err error) {
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	crequiresGrad := int32(0)
 	if requiresGrad {
@@ -623,6 +662,7 @@ func (ts *Tensor) Round(del bool) (retVal *Tensor, err error) {
 		defer ts.MustDrop()
 	}
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgRound(ptr, ts.ctensor)
 	if err = TorchErr(); err != nil {
@@ -638,6 +678,7 @@ func (ts *Tensor) RsubScalar(other *Scalar, del bool) (retVal *Tensor, err error
 		defer ts.MustDrop()
 	}
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgRsubScalar(ptr, ts.ctensor, other.cscalar)
 	if err = TorchErr(); err != nil {
@@ -653,6 +694,7 @@ func (ts *Tensor) Select(dim int64, index int64, del bool) (retVal *Tensor, err 
 		defer ts.MustDrop()
 	}
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgSelect(ptr, ts.ctensor, dim, index)
 	if err = TorchErr(); err != nil {
@@ -668,6 +710,7 @@ func (ts *Tensor) SetRequiresGrad(r bool, del bool) (retVal *Tensor, err error) 
 		defer ts.MustDrop()
 	}
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	cr := int32(0)
 	if r {
@@ -687,6 +730,7 @@ func (ts *Tensor) Slice(dim int64, start []int64, end []int64, step int64, del b
 		defer ts.MustDrop()
 	}
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	var cstartVal int64 = 0
 	var cstartNull int = 1
@@ -714,6 +758,7 @@ func (ts *Tensor) Softmax(dim int64, dtype gotch.DType, del bool) (retVal *Tenso
 		defer ts.MustDrop()
 	}
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgSoftmax(ptr, ts.ctensor, dim, dtype.CInt())
 	if err = TorchErr(); err != nil {
@@ -729,6 +774,7 @@ func (ts *Tensor) Sqrt(del bool) (retVal *Tensor, err error) {
 		defer ts.MustDrop()
 	}
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgSqrt(ptr, ts.ctensor)
 	if err = TorchErr(); err != nil {
@@ -741,6 +787,7 @@ func (ts *Tensor) Sqrt(del bool) (retVal *Tensor, err error) {
 
 func Stack(tensors []Tensor, dim int64) (retVal *Tensor, err error) {
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	var ctensors []lib.Ctensor
 	for _, t := range tensors {
@@ -760,6 +807,7 @@ func (ts *Tensor) Sum(dtype gotch.DType, del bool) (retVal *Tensor, err error) {
 		defer ts.MustDrop()
 	}
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgSum(ptr, ts.ctensor, dtype.CInt())
 	if err = TorchErr(); err != nil {
@@ -775,6 +823,7 @@ func (ts *Tensor) T(del bool) (retVal *Tensor, err error) {
 		defer ts.MustDrop()
 	}
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgT(ptr, ts.ctensor)
 	if err = TorchErr(); err != nil {
@@ -790,6 +839,7 @@ func (ts *Tensor) Tanh(del bool) (retVal *Tensor, err error) {
 		defer ts.MustDrop()
 	}
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgTanh(ptr, ts.ctensor)
 	if err = TorchErr(); err != nil {
@@ -805,6 +855,7 @@ func (ts *Tensor) To(device gotch.Device, del bool) (retVal *Tensor, err error) 
 		defer ts.MustDrop()
 	}
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgTo(ptr, ts.ctensor, device.CInt())
 	if err = TorchErr(); err != nil {
@@ -820,6 +871,7 @@ func (ts *Tensor) Totype(scalarType gotch.DType, del bool) (retVal *Tensor, err 
 		defer ts.MustDrop()
 	}
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgTotype(ptr, ts.ctensor, scalarType.CInt())
 	if err = TorchErr(); err != nil {
@@ -835,6 +887,7 @@ func (ts *Tensor) Transpose(dim0 int64, dim1 int64, del bool) (retVal *Tensor, e
 		defer ts.MustDrop()
 	}
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgTranspose(ptr, ts.ctensor, dim0, dim1)
 	if err = TorchErr(); err != nil {
@@ -850,6 +903,7 @@ func (ts *Tensor) Unsqueeze(dim int64, del bool) (retVal *Tensor, err error) {
 		defer ts.MustDrop()
 	}
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgUnsqueeze(ptr, ts.ctensor, dim)
 	if err = TorchErr(); err != nil {
@@ -865,6 +919,7 @@ func (ts *Tensor) Values(del bool) (retVal *Tensor, err error) {
 		defer ts.MustDrop()
 	}
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgValues(ptr, ts.ctensor)
 	if err = TorchErr(); err != nil {
@@ -880,6 +935,7 @@ func (ts *Tensor) Var(unbiased bool, del bool) (retVal *Tensor, err error) {
 		defer ts.MustDrop()
 	}
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	cunbiased := int32(0)
 	if unbiased {
@@ -899,6 +955,7 @@ func (ts *Tensor) View(size []int64, del bool) (retVal *Tensor, err error) {
 		defer ts.MustDrop()
 	}
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgView(ptr, ts.ctensor, size, len(size))
 	if err = TorchErr(); err != nil {
@@ -911,6 +968,7 @@ func (ts *Tensor) View(size []int64, del bool) (retVal *Tensor, err error) {
 
 func (ts *Tensor) Zero_() (err error) {
 	ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+	defer C.free(unsafe.Pointer(ptr))
 
 	lib.AtgZero_(ptr, ts.ctensor)
 	if err = TorchErr(); err != nil {
