@@ -23,7 +23,7 @@ texts: first without adapter (the base's own head), then cycling through the N a
 VmRSS after the base alone and after N adapters, the adapters' file sizes, texts/s single vs alternating.
 Quality: SST-2 dev accuracy of full fine-tuning vs LoRA (r=8) on the same `whet pretrain`ed base: a tiny model
 (2x128, bert-base-uncased vocabulary) pretrained by masked-language modelling on ../shared/data/corpus and the SST-2
-training sentences (text only), then fine-tuned on the first --quality-rows SST-2 training rows for one epoch each way
+training sentences (text only; --quality-base DIR reuses one), then fine-tuned on the first --quality-rows SST-2 training rows for one epoch each way
 (full: --full-lr; LoRA r=8, alpha 16, query+value, classifier in full: --lora-lr) and scored by `whet eval` on the
 872 dev rows.
 Prints a Markdown report on stdout and writes it to OUT/lora-PARTS[-SIZES].md.
@@ -247,12 +247,13 @@ def bench_quality(a, whet, out):
     dev = os.path.join(data, "sst2", "dev.tsv")
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
     th = ["--threads", str(a.threads)]
-    base = os.path.join(d, "pretrained")
+    base = a.quality_base or os.path.join(d, "pretrained")
     t0 = time.monotonic()
-    shutil.rmtree(base, ignore_errors=True)
-    run([whet, "pretrain", "--vocab", vocab, "--layers", "2", "--hidden", "128", "--heads", "2", "--intermediate", "512",
-         "--max-position", "128", "--corpus", corpus, "--out", base, "--max-steps", str(a.pretrain_steps), "--batch-size", "32",
-         "--max-seq-length", "64", "--learning-rate", "1e-3", "--warmup-ratio", "0.05", "--seed", "1"] + th, env)
+    if not a.quality_base:
+        shutil.rmtree(base, ignore_errors=True)
+        run([whet, "pretrain", "--vocab", vocab, "--layers", "2", "--hidden", "128", "--heads", "2", "--intermediate", "512",
+             "--max-position", "128", "--corpus", corpus, "--out", base, "--max-steps", str(a.pretrain_steps), "--batch-size", "32",
+             "--max-seq-length", "64", "--learning-rate", "1e-3", "--warmup-ratio", "0.05", "--seed", "1"] + th, env)
     pretrain_s = time.monotonic() - t0
     res = {"pretrain_steps": a.pretrain_steps, "pretrain_s": pretrain_s, "rows": min(a.quality_rows, len(sst2))}
     for name, extra in (("full", ["--learning-rate", str(a.full_lr)]),
@@ -279,6 +280,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=0, help="training steps per run (default: per size, see SIZES)")
     ap.add_argument("--pretrain-steps", type=int, default=3500, help="quality: whet pretrain steps (batch 32, 64 tokens)")
+    ap.add_argument("--quality-base", default="", help="quality: fine-tune this pretrained folder instead of pretraining one (skips ~12 minutes)")
     ap.add_argument("--quality-rows", type=int, default=20000, help="quality: SST-2 training rows (one epoch)")
     ap.add_argument("--full-lr", type=float, default=2e-4, help="quality: learning rate of full fine-tuning")
     ap.add_argument("--lora-lr", type=float, default=2e-3, help="quality: learning rate of LoRA")
@@ -309,9 +311,10 @@ def main():
     if "quality" in a.parts:
         q = bench_quality(a, whet, a.out)
         f, l = q["full"], q["lora"]
+        made = ("`whet pretrain`ed for %d steps (%.0f s)" % (q["pretrain_steps"], q["pretrain_s"]) if not a.quality_base
+                else "%s (--quality-base)" % a.quality_base)
         lines += ["Quality: SST-2 dev (872 rows) after one epoch on the first %d training rows, on a tiny base (2x128, "
-                  "bert-base-uncased vocab) `whet pretrain`ed for %d steps (%.0f s); full lr %g, LoRA r=8 alpha=16 lr %g:" % (
-                      q["rows"], q["pretrain_steps"], q["pretrain_s"], a.full_lr, a.lora_lr), "",
+                  "bert-base-uncased vocab) %s; full lr %g, LoRA r=8 alpha=16 lr %g:" % (q["rows"], made, a.full_lr, a.lora_lr), "",
                   "| method | dev accuracy | trainable / total params | train wall s | peak RSS MiB |", "|---|---|---|---|---|",
                   "| full | %.4f | %s / %s | %.0f | %.0f |" % (f["accuracy"], f["trainable"], f["total"], f["wall"], f["rss"]),
                   "| LoRA | %.4f | %s / %s | %.0f | %.0f |" % (l["accuracy"], l["trainable"], l["total"], l["wall"], l["rss"]),
