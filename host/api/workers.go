@@ -20,18 +20,27 @@ type Cluster interface {
 	WorkerToken(ctx context.Context, name string) (*sdk.WorkerCredentials, error)
 	// Predict runs a prediction on a worker serving models; ok=false when none answered (predict locally).
 	Predict(ctx context.Context, id, dir string, inputs []string) (preds []sdk.Prediction, ok bool, err error)
+	// PredictAdapter is Predict for LoRA adapter a served on base model baseID (folder baseDir).
+	PredictAdapter(ctx context.Context, baseID, baseDir string, a predict.Adapter, inputs []string) (preds []sdk.Prediction, ok bool, err error)
 }
 
 // predict answers from a remote worker when the cluster has one serving models, else from the local pool. A LoRA
-// adapter model is served by its base model's local worker (remote workers receive one model folder, not a base
-// with its adapters).
+// adapter model is served on its base model's worker (remote or local), which holds the base once for all its
+// adapters.
 func (s *Server) predict(ctx context.Context, m *store.Model, inputs []string) ([]sdk.Prediction, error) {
 	base, err := s.servedOn(ctx, m)
 	if err != nil {
 		return nil, err
 	}
 	if base != nil {
-		return s.pool.PredictAdapter(ctx, base.ID, base.Path, predict.Adapter{ID: m.ID, Dir: m.Path}, inputs)
+		a := predict.Adapter{ID: m.ID, Dir: m.Path}
+		if s.cfg.Cluster != nil {
+			preds, ok, err := s.cfg.Cluster.PredictAdapter(ctx, base.ID, base.Path, a, inputs)
+			if ok || err != nil {
+				return preds, err
+			}
+		}
+		return s.pool.PredictAdapter(ctx, base.ID, base.Path, a, inputs)
 	}
 	if s.cfg.Cluster != nil {
 		preds, ok, err := s.cfg.Cluster.Predict(ctx, m.ID, m.Path, inputs)

@@ -396,8 +396,10 @@ func (w *worker) model(ctx context.Context, id, object string) (string, error) {
 	defer w.modelMu.Unlock()
 	sum := sha256.Sum256([]byte(object))
 	dir := filepath.Join(w.cfg.DataDir, "models", hex.EncodeToString(sum[:8]))
-	if _, err := os.Stat(filepath.Join(dir, "config.json")); err == nil {
-		return dir, nil
+	for _, f := range []string{"config.json", "adapter_config.json"} { // a model, or a LoRA adapter served on one
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			return dir, nil
+		}
 	}
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return "", err

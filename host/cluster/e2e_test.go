@@ -408,6 +408,42 @@ func (e *e2e) predictThroughWorkers(model, localJob string) {
 	if !strings.Contains(e.workers["wrk-p2"].logText(), "serving predictions") {
 		t.Errorf("wrk-p2 served no predictions:\n%s", e.workers["wrk-p2"].logText())
 	}
+	e.adapterThroughWorkers(texts)
+}
+
+// adapterThroughWorkers registers one LoRA adapter of the model "tiny" (`whet train --method lora`) on both servers:
+// the cluster's predictions for it come from the remaining --serve-models worker (which fetched the base and the
+// adapter) and equal the plain server's local pool.
+func (e *e2e) adapterThroughWorkers(texts []string) {
+	t, ctx := e.t, e.ctx
+	data := filepath.Join(e.tmp, "lora.jsonl")
+	if err := os.WriteFile(data, []byte(e.data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(e.tmp, "lora")
+	if out, err := exec.Command(e.bin, "train", "--method", "lora", "--lora-r", "4", "--model", e.model, "--train", data, "--out", dir,
+		"--max-steps", "3", "--batch-size", "8", "--learning-rate", "5e-2", "--max-seq-length", "16", "--threads", "1").CombinedOutput(); err != nil {
+		t.Fatalf("whet train --method lora: %v\n%s", err, out)
+	}
+	var got [2][]sdk.Prediction
+	for i, c := range []*sdk.Client{e.c, e.lc} {
+		if _, err := c.CreateModel(ctx, sdk.CreateModelRequest{FromPath: dir, ID: "tiny-lora", BaseModel: "tiny"}); err != nil {
+			t.Fatal(err)
+		}
+		preds, err := c.Predict(ctx, "tiny-lora", sdk.PredictRequest{Inputs: texts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[i] = preds
+	}
+	for i := range texts {
+		if got[0][i].Label != got[1][i].Label || got[0][i].Score != got[1][i].Score {
+			t.Errorf("adapter, %q: through the cluster %s %v, plain server %s %v", texts[i], got[0][i].Label, got[0][i].Score, got[1][i].Label, got[1][i].Score)
+		}
+	}
+	if log := e.workers["wrk-p2"].logText(); !strings.Contains(log, "model=tiny-lora") {
+		t.Errorf("wrk-p2 did not serve the adapter:\n%s", log)
+	}
 }
 
 func argAfter(args []string, flag string) string {

@@ -30,13 +30,17 @@ type predictReq struct {
 	Model  string   `json:"model"`
 	Object string   `json:"object"`
 	Inputs []string `json:"inputs"`
+	// Adapter and AdapterObject name a LoRA adapter model served on Model (its base); empty for the model alone.
+	Adapter       string `json:"adapter,omitempty"`
+	AdapterObject string `json:"adapter_object,omitempty"`
 }
 
 type predictResp struct {
-	Results      []sdk.Prediction `json:"results,omitempty"`
-	Error        string           `json:"error,omitempty"`
-	Request      bool             `json:"request,omitempty"` // the inputs are at fault (400), not the model
-	MissingModel bool             `json:"missing_model,omitempty"`
+	Results        []sdk.Prediction `json:"results,omitempty"`
+	Error          string           `json:"error,omitempty"`
+	Request        bool             `json:"request,omitempty"` // the inputs are at fault (400), not the model
+	MissingModel   bool             `json:"missing_model,omitempty"`
+	MissingAdapter bool             `json:"missing_adapter,omitempty"`
 }
 
 // Predict sends inputs for model id (folder dir on this server) to a worker serving models, uploading the folder
@@ -47,11 +51,29 @@ type predictResp struct {
 //
 // A *predict.WorkerError from the worker's predict subprocess (Request set when the inputs are at fault).
 func (c *Coordinator) Predict(ctx context.Context, id, dir string, inputs []string) (preds []sdk.Prediction, ok bool, err error) {
+	return c.predict(ctx, id, dir, predict.Adapter{}, inputs)
+}
+
+// PredictAdapter is Predict for LoRA adapter a of base model baseID (folder baseDir): the worker fetches the base
+// and the adapter (each uploaded the first time a worker lacks it) and serves every adapter of a base from that base's
+// one predict worker, as the server's own pool does. Errors name the adapter.
+func (c *Coordinator) PredictAdapter(ctx context.Context, baseID, baseDir string, a predict.Adapter, inputs []string) (preds []sdk.Prediction, ok bool, err error) {
+	return c.predict(ctx, baseID, baseDir, a, inputs)
+}
+
+func (c *Coordinator) predict(ctx context.Context, id, dir string, a predict.Adapter, inputs []string) (preds []sdk.Prediction, ok bool, err error) {
 	obj, err := objModel(id, dir)
 	if err != nil {
 		return nil, false, err
 	}
-	b, _ := json.Marshal(predictReq{Model: id, Object: obj, Inputs: inputs})
+	req, blame := predictReq{Model: id, Object: obj, Inputs: inputs}, id
+	if a.ID != "" {
+		if req.AdapterObject, err = objModel(a.ID, a.Dir); err != nil {
+			return nil, false, err
+		}
+		req.Adapter, blame = a.ID, a.ID
+	}
+	b, _ := json.Marshal(req)
 	for attempt := 0; attempt < 3; attempt++ {
 		rctx, cancel := context.WithTimeout(ctx, c.cfg.AckWait)
 		m, err := c.cfg.Conn.RequestWithContext(rctx, predictSubject(id), b)
@@ -63,7 +85,7 @@ func (c *Coordinator) Predict(ctx context.Context, id, dir string, inputs []stri
 			if ctx.Err() != nil {
 				return nil, false, ctx.Err()
 			}
-			c.log.Warn("remote predict: no answer, trying again", "model", id, "err", err)
+			c.log.Warn("remote predict: no answer, trying again", "model", blame, "err", err)
 			continue
 		}
 		var r predictResp
@@ -76,8 +98,13 @@ func (c *Coordinator) Predict(ctx context.Context, id, dir string, inputs []stri
 				return nil, false, err
 			}
 			continue
+		case r.MissingAdapter && a.ID != "":
+			if err := c.uploadModel(ctx, a.ID, a.Dir, req.AdapterObject); err != nil {
+				return nil, false, err
+			}
+			continue
 		case r.Error != "":
-			return nil, true, &predict.WorkerError{Model: id, Msg: r.Error, Request: r.Request}
+			return nil, true, &predict.WorkerError{Model: blame, Msg: r.Error, Request: r.Request}
 		}
 		return r.Results, true, nil
 	}
@@ -142,7 +169,21 @@ func (w *worker) predict(ctx context.Context, pool *predict.Pool, data []byte) p
 	if err != nil {
 		return predictResp{Error: "fetch the model: " + err.Error()}
 	}
-	preds, err := pool.Predict(ctx, r.Model, dir, r.Inputs)
+	served := r.Model
+	var preds []sdk.Prediction
+	if r.Adapter != "" {
+		adir, aerr := w.model(ctx, r.Adapter, r.AdapterObject)
+		if errors.Is(aerr, jetstream.ErrObjectNotFound) {
+			return predictResp{MissingAdapter: true}
+		}
+		if aerr != nil {
+			return predictResp{Error: "fetch the adapter: " + aerr.Error()}
+		}
+		served = r.Adapter
+		preds, err = pool.PredictAdapter(ctx, r.Model, dir, predict.Adapter{ID: r.Adapter, Dir: adir}, r.Inputs)
+	} else {
+		preds, err = pool.Predict(ctx, r.Model, dir, r.Inputs)
+	}
 	var we *predict.WorkerError
 	if errors.As(err, &we) {
 		return predictResp{Error: we.Msg, Request: we.Request}
@@ -150,8 +191,8 @@ func (w *worker) predict(ctx context.Context, pool *predict.Pool, data []byte) p
 	if err != nil {
 		return predictResp{Error: err.Error()}
 	}
-	if _, seen := w.serving.LoadOrStore(r.Model, true); !seen {
-		w.log.Info("serving predictions", "model", r.Model)
+	if _, seen := w.serving.LoadOrStore(served, true); !seen {
+		w.log.Info("serving predictions", "model", served)
 	}
 	return predictResp{Results: preds}
 }
