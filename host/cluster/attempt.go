@@ -407,6 +407,6 @@ func (w *worker) model(ctx context.Context, id, object string) (string, error) {
 	if err := replaceDir(ctx, w.obs, object, dir, w.cfg.MaxArtifactSize); err != nil {
 		return "", err
 	}
-	w.log.Info("base model cached", "model", id, "dir", dir)
+	w.log.Info("model cached", "model", id, "dir", dir)
 	return dir, nil
 }
