@@ -64,6 +64,7 @@ func (p *Predictor) Logits(ctx context.Context, ids, typeIDs [][]int32) (_ [][]f
 	// restore lands on the thread it disabled.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	torch.AdoptThreads()
 	if typeIDs != nil && len(typeIDs) != len(ids) {
 		return nil, fmt.Errorf("infer: %d rows of type ids for %d rows", len(typeIDs), len(ids))
 	}

@@ -27,6 +27,12 @@ func SetThreads(n int) {
 	C.whet_set_num_threads(C.int(n))
 }
 
+// AdoptThreads gives the calling OS thread the process's intra-op thread count (the last SetThreads, made on any
+// thread). With OpenMP each OS thread keeps the count it had when it first ran libtorch work, so a thread that
+// started under an earlier SetThreads would otherwise reduce with another count (and round differently). Native
+// entry points call it after runtime.LockOSThread when no count is given. Cost: one call, no allocation.
+func AdoptThreads() { C.whet_adopt_num_threads() }
+
 // MallocTuned reports whether malloc.c applied whet's glibc malloc settings at load time (one arena, 256 MiB mmap
 // threshold, 512 MiB trim threshold), which keep libtorch's per-step buffers mapped between training steps instead
 // of faulting them back in every step. They are skipped when GLIBC_TUNABLES sets a glibc.malloc tunable or

@@ -24,6 +24,37 @@ func TestSetThreads(t *testing.T) {
 	}
 }
 
+// A thread that first ran libtorch work under one count keeps it after SetThreads on another thread (OpenMP's count
+// is per thread) until it adopts the new one: a training run on such a thread reduced with another thread count and
+// its losses differed from a run on a fresh thread at 1e-9 (TestResumeWithDropoutIsExact failed now and then).
+func TestAdoptThreads(t *testing.T) {
+	first, adopted := make(chan int), make(chan int)
+	next := make(chan bool)
+	go func() {
+		runtime.LockOSThread() // keep this thread to itself: it never runs other goroutines' work
+		SetThreads(1)
+		first <- Threads()
+		<-next
+		before := Threads()
+		AdoptThreads()
+		adopted <- before
+		adopted <- Threads()
+	}()
+	if n := <-first; n != 1 {
+		t.Fatalf("Threads() = %d after SetThreads(1)", n)
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	SetThreads(2)
+	next <- true
+	if before := <-adopted; before != 1 {
+		t.Logf("the other thread saw %d before adopting (OpenMP kept 1 on libtorch 1.13)", before)
+	}
+	if n := <-adopted; n != 2 {
+		t.Fatalf("after AdoptThreads the other thread runs with %d threads, want the process's 2", n)
+	}
+}
+
 func TestManualSeedIsReproducible(t *testing.T) {
 	draw := func() []float64 {
 		ManualSeed(7)

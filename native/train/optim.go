@@ -89,11 +89,14 @@ func (o *optim) close() {
 	}
 }
 
-// startDevice starts a run on one thread: libtorch's threads (when threads > 0), its generators seeded with seed,
+// startDevice starts a run on one thread: libtorch's threads (threads; when 0, the count the process last set, adopted
+// by this thread), its generators seeded with seed,
 // and the device named (Config.Device) resolved.
 func startDevice(threads int, seed int64, name string) (gotch.Device, error) {
 	if threads > 0 {
 		torch.SetThreads(threads)
+	} else {
+		torch.AdoptThreads()
 	}
 	torch.ManualSeed(seed)
 	return device(name)

@@ -136,24 +136,40 @@ func (r *run) emit(e protocol.Event) {
 	}
 }
 
+// setup readies a run: the device and precision, the base (or resumed) model folder, the model and its labels, the
+// checked rows, the schedule and the optimizer (restored when resuming).
 func (r *run) setup() error {
-	cfg := r.cfg
-	dev, err := startDevice(cfg.Threads, cfg.Seed, cfg.Device)
+	dev, err := startDevice(r.cfg.Threads, r.cfg.Seed, r.cfg.Device)
 	if err != nil {
 		return err
 	}
 	r.dev = dev
-	if r.prec, err = torch.PrecisionFor(cfg.Precision, dev); err != nil {
+	if r.prec, err = torch.PrecisionFor(r.cfg.Precision, dev); err != nil {
 		// The request's fault (fp16 where there is no GPU), reported as the hyperparameter it is.
 		return fmt.Errorf("train: config hyperparameter %w", &runspec.FieldError{Name: "precision", Flag: "precision", Msg: err.Error()})
 	}
+	resumed, startStep, err := r.openBase()
+	if err != nil {
+		return err
+	}
+	if err := r.newModel(resumed); err != nil {
+		return err
+	}
+	if err := r.checkRows(); err != nil {
+		return err
+	}
+	return r.plan(startStep)
+}
+
+// openBase reads the model folder the run starts from (cfg.ModelDir, or cfg.Resume's checkpoint) into r.base and
+// its vocab; with LoRA it settles r.lora. It returns the adapter checkpoint being resumed (nil if none) and the
+// step the run starts at.
+func (r *run) openBase() (resumed *checkpoint.Adapter, startStep int, err error) {
+	cfg := r.cfg
 	baseDir := cfg.ModelDir
-	startStep := 0
-	var resumed *checkpoint.Adapter // an adapter checkpoint to resume from
 	if cfg.Resume != "" && checkpoint.IsAdapter(cfg.Resume) {
-		var err error
 		if resumed, err = checkpoint.ReadAdapter(cfg.Resume); err != nil {
-			return err
+			return nil, 0, err
 		}
 		if baseDir == "" {
 			baseDir = resumed.Config.BaseModelNameOrPath
@@ -165,14 +181,14 @@ func (r *run) setup() error {
 	if r.lora != nil && r.lora.BaseName == "" {
 		abs, err := filepath.Abs(baseDir)
 		if err != nil {
-			return err
+			return nil, 0, err
 		}
 		r.lora.BaseName = abs
 	}
 	if cfg.Resume != "" {
 		st, err := ReadTrainerState(cfg.Resume)
 		if err != nil {
-			return err
+			return nil, 0, err
 		}
 		startStep = st.GlobalStep
 		if resumed == nil {
@@ -180,29 +196,22 @@ func (r *run) setup() error {
 		}
 		r.resumeState(st)
 	}
-	base, err := checkpoint.ReadFolder(baseDir)
-	if err != nil {
-		return err
+	if r.base, err = checkpoint.ReadFolder(baseDir); err != nil {
+		return nil, 0, err
 	}
-	r.base = base
-	if b, err := os.ReadFile(base.VocabPath()); err == nil {
+	if b, err := os.ReadFile(r.base.VocabPath()); err == nil {
 		r.vocab = b
 	} else {
 		r.log.Warn("model folder has no vocab.txt; checkpoints will have none", "model", baseDir)
 	}
+	return resumed, startStep, nil
+}
 
-	// Labels: the base model's when they cover the data, else the data's.
-	seen := map[string]bool{}
-	var dataLabels []string
-	for _, set := range [][]Example{cfg.Train, cfg.Validation} {
-		for _, e := range set {
-			if !seen[e.Label] {
-				seen[e.Label] = true
-				dataLabels = append(dataLabels, e.Label)
-			}
-		}
-	}
-	dataset.SortLabels(dataLabels)
+// newModel chooses the labels (the base model's when they cover the data, else the data's), builds the classifier
+// from the base folder's weights (a fresh head where the labels changed) and, with LoRA, its adapter.
+func (r *run) newModel(resumed *checkpoint.Adapter) error {
+	base := r.base
+	dataLabels := labelsOf(r.cfg.Train, r.cfg.Validation)
 	modelLabels := base.Config.Labels()
 	if resumed != nil {
 		modelLabels = resumed.Labels
@@ -227,27 +236,49 @@ func (r *run) setup() error {
 		rep.FreshClassifier = true
 		rep.FreshReason = fmt.Sprintf("model labels %v do not cover the data's labels %v", base.Config.Labels(), dataLabels)
 	}
+	r.logMatch(rep)
+	r.model, err = bert.New(r.mcfg, bert.Options{Heads: bert.HeadClassifier, NumLabels: len(labels), Device: r.dev, Seed: uint64(r.cfg.Seed)}, values)
+	if err != nil {
+		return err
+	}
+	return r.setupLoRA(resumed, len(labels))
+}
+
+// labelsOf returns the labels the rows of sets use, sorted as dataset.SortLabels sorts them.
+func labelsOf(sets ...[]Example) []string {
+	seen := map[string]bool{}
+	var labels []string
+	for _, set := range sets {
+		for _, e := range set {
+			if !seen[e.Label] {
+				seen[e.Label] = true
+				labels = append(labels, e.Label)
+			}
+		}
+	}
+	dataset.SortLabels(labels)
+	return labels
+}
+
+// logMatch logs how the base folder's weights fitted the classifier.
+func (r *run) logMatch(rep *checkpoint.Report) {
 	if rep.FreshClassifier {
-		r.log.Info("classifier head created fresh", "labels", labels, "reason", rep.FreshReason)
+		r.log.Info("classifier head created fresh", "labels", r.labels, "reason", rep.FreshReason)
 	}
 	if len(rep.Missing) > 0 {
-		r.log.Warn("weights missing from the model folder, initialized from scratch", "file", base.WeightsFile, "names", rep.Missing)
+		r.log.Warn("weights missing from the model folder, initialized from scratch", "file", r.base.WeightsFile, "names", rep.Missing)
 	}
 	if len(rep.Unexpected) > 0 {
-		r.log.Warn("weights in the model folder not used by the classifier", "file", base.WeightsFile, "names", rep.Unexpected)
+		r.log.Warn("weights in the model folder not used by the classifier", "file", r.base.WeightsFile, "names", rep.Unexpected)
 	}
 	if len(rep.Ignored) > 0 {
 		r.log.Info("pretraining heads in the model folder ignored", "count", len(rep.Ignored))
 	}
-	r.model, err = bert.New(r.mcfg, bert.Options{Heads: bert.HeadClassifier, NumLabels: len(labels), Device: r.dev, Seed: uint64(cfg.Seed)}, values)
-	if err != nil {
-		return err
-	}
-	if err := r.setupLoRA(resumed, len(labels)); err != nil {
-		return err
-	}
+}
 
-	// Check every row fits the model before spending time.
+// checkRows checks every row fits the model before spending time, and maps the rows' labels to class indices (with
+// auto class weights, the weights too).
+func (r *run) checkRows() error {
 	check := func(set []Example, what string) ([]int, error) {
 		ys := make([]int, len(set))
 		for i, e := range set {
@@ -258,21 +289,28 @@ func (r *run) setup() error {
 		}
 		return ys, nil
 	}
-	if r.trainY, err = check(cfg.Train, "training"); err != nil {
+	var err error
+	if r.trainY, err = check(r.cfg.Train, "training"); err != nil {
 		return err
 	}
-	if r.valY, err = check(cfg.Validation, "validation"); err != nil {
+	if r.valY, err = check(r.cfg.Validation, "validation"); err != nil {
 		return err
 	}
-	r.train, r.val = cfg.Train, cfg.Validation
-	if cfg.ClassWeights == "auto" {
-		r.weights = classWeights(r.trainY, len(labels))
-		if r.weightT, err = bert.Float32Tensor(r.weights, []int64{int64(len(labels))}, r.dev); err != nil {
+	r.train, r.val = r.cfg.Train, r.cfg.Validation
+	if r.cfg.ClassWeights == "auto" {
+		r.weights = classWeights(r.trainY, len(r.labels))
+		if r.weightT, err = bert.Float32Tensor(r.weights, []int64{int64(len(r.labels))}, r.dev); err != nil {
 			return err
 		}
-		r.log.Info("class weights", "labels", labels, "weights", r.weights)
+		r.log.Info("class weights", "labels", r.labels, "weights", r.weights)
 	}
+	return nil
+}
 
+// plan sets the run's length and learning-rate schedule and builds the optimizer, restored from cfg.Resume's
+// checkpoint when resuming at startStep.
+func (r *run) plan(startStep int) error {
+	cfg := r.cfg
 	batches := (len(r.train) + cfg.BatchSize - 1) / cfg.BatchSize
 	r.perEpoch = (batches + cfg.GradAccum - 1) / cfg.GradAccum
 	r.total = r.perEpoch * cfg.Epochs
@@ -281,6 +319,7 @@ func (r *run) setup() error {
 	}
 	r.sched = newSchedule(cfg.LearningRate, cfg.WarmupRatio, r.total)
 	r.step = startStep
+	var err error
 	if r.opt, err = newOptim(r.trainable(), cfg.WeightDecay, cfg.MaxGradNorm); err != nil {
 		return err
 	}
@@ -293,7 +332,7 @@ func (r *run) setup() error {
 		}
 	}
 	r.log.Info("training",
-		"rows", len(r.train), "validation_rows", len(r.val), "labels", labels, "epochs", cfg.Epochs,
+		"rows", len(r.train), "validation_rows", len(r.val), "labels", r.labels, "epochs", cfg.Epochs,
 		"batch_size", cfg.BatchSize, "grad_accum", cfg.GradAccum, "total_steps", r.total, "warmup_steps", r.sched.warmup,
 		"learning_rate", cfg.LearningRate, "weight_decay", cfg.WeightDecay, "seed", cfg.Seed, "runtime", torch.Describe())
 	return nil
