@@ -43,7 +43,9 @@ WORK = os.path.join(OUT, "work")
 LOGS = os.path.join(OUT, "logs")
 RESULTS = os.environ.get("BENCH_RESULTS", os.path.join(HERE, "results.md"))
 ANALYSIS = os.path.join(HERE, "analysis.md")
-ONNX_RESULTS = os.path.join(HERE, "onnx-results.md")
+# results.md's hand-curated sections (ONNX, int8, LoRA: measured by their own scripts, commands given there) sit below
+# this line; make bench regenerates what is above it and keeps what is below it.
+KEEP_MARKER = "<!-- make bench regenerates everything above this line and keeps everything below it -->"
 
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 ROUNDS = int(os.environ.get("BENCH_ROUNDS") or (1 if QUICK else 3))
@@ -716,6 +718,17 @@ def collect(runs, impl, key, metric):
     return [r["m"].get(metric) for r in runs if r["impl"] == impl and r["key"] == key and r["m"].get("rc") == 0]
 
 
+def kept_sections(path):
+    """The marker line and everything below it in the existing report at path ("" when none): the sections other
+    scripts measured, which a new make bench must not drop."""
+    try:
+        text = open(path).read()
+    except FileNotFoundError:
+        return ""
+    i = text.find(KEEP_MARKER)
+    return text[i:].rstrip() if i >= 0 else ""
+
+
 def report(mach, data, runs, preds, externals, whet_note, t_total):
     L = []
     w = L.append
@@ -989,12 +1002,10 @@ def report(mach, data, runs, preds, externals, whet_note, t_total):
         w("")
         w(open(ANALYSIS).read().rstrip())
         w("")
-    if os.path.exists(ONNX_RESULTS):
-        # bench/onnx_bench.py's last report (its own date and machine line), kept with the main results.
+    kept = kept_sections(RESULTS)
+    if kept:
         w("")
-        for line in open(ONNX_RESULTS).read().rstrip().split("\n"):
-            w("#" + line if line.startswith("#") else line)  # its headings one level down
-        w("")
+        w(kept)
     text = "\n".join(L) + "\n"
     with open(RESULTS, "w") as fh:
         fh.write(text)
