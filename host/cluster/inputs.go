@@ -2,11 +2,7 @@ package cluster
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"fmt"
-	"os"
 	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -35,16 +31,14 @@ func (c *Coordinator) jobInputs(ctx context.Context, j *store.Job) ([]tarFile, e
 	return files, nil
 }
 
-// objInputFile names the archive of one input file by a fingerprint of its name in the input folder, its path on
-// this server, size and modification time: the jobs on one dataset share one archive in the bucket.
+// objInputFile names the archive of one input file by its fingerprint: the jobs on one dataset share one archive in
+// the bucket.
 func objInputFile(f tarFile) (string, error) {
-	st, err := os.Stat(f.path)
+	fp, err := fingerprint([]tarFile{f})
 	if err != nil {
 		return "", err
 	}
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%d\x00%d", f.name, f.path, st.Size(), st.ModTime().UnixNano())
-	return "inputs/" + hex.EncodeToString(h.Sum(nil)[:12]) + ".tar", nil
+	return "inputs/" + fp + ".tar", nil
 }
 
 // inputObjects returns the names of job j's input archives.

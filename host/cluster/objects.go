@@ -186,22 +186,31 @@ func replaceDir(ctx context.Context, obs jetstream.ObjectStore, name, dst string
 	return os.Rename(tmp, dst)
 }
 
-// objModel names the archive of model id's folder dir in the bucket, by the id and a fingerprint of the folder's
-// files (names, sizes, modification times): a model deleted and registered again under the same id gets a new
-// name, so neither the bucket nor a worker's cache (keyed by the name) serves the old folder.
+// objModel names the archive of model id's folder dir in the bucket, by the id and the fingerprint of the folder's
+// files: a model deleted and registered again under the same id gets a new name, so neither the bucket nor a
+// worker's cache (keyed by the name) serves the old folder.
 func objModel(id, dir string) (string, error) {
 	files, err := dirFiles(dir, "checkpoints")
 	if err != nil {
 		return "", fmt.Errorf("model[%s]: %w", id, err)
 	}
+	fp, err := fingerprint(files)
+	if err != nil {
+		return "", fmt.Errorf("model[%s]: %w", id, err)
+	}
+	return "models/" + id + "/" + fp + ".tar", nil
+}
+
+// fingerprint identifies files' contents without reading them: a hash of each one's archive name, path on this
+// server, size and modification time (24 hex digits). Rewriting a file, or replacing a folder by another, changes it.
+func fingerprint(files []tarFile) (string, error) {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00", dir)
 	for _, f := range files {
 		st, err := os.Stat(f.path)
 		if err != nil {
-			return "", fmt.Errorf("model[%s]: %w", id, err)
+			return "", err
 		}
-		fmt.Fprintf(h, "%s\x00%d\x00%d\x00", f.name, st.Size(), st.ModTime().UnixNano())
+		fmt.Fprintf(h, "%s\x00%s\x00%d\x00%d\x00", f.name, f.path, st.Size(), st.ModTime().UnixNano())
 	}
-	return "models/" + id + "/" + hex.EncodeToString(h.Sum(nil)[:8]) + ".tar", nil
+	return hex.EncodeToString(h.Sum(nil)[:12]), nil
 }
