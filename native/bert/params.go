@@ -80,7 +80,7 @@ func Params(cfg Config, heads Heads, numLabels int) []Param {
 	if heads&HeadMLM != 0 {
 		lin("cls.predictions.transform.dense", h, h, HeadMLM)
 		ln("cls.predictions.transform.LayerNorm", HeadMLM)
-		ps = append(ps, Param{Name: "cls.predictions.bias", Shape: []int64{int64(cfg.VocabSize)}, Init: InitZeros, Head: HeadMLM})
+		ps = append(ps, Param{Name: NameMLMBias, Shape: []int64{int64(cfg.VocabSize)}, Init: InitZeros, Head: HeadMLM})
 	}
 	if heads&HeadClassifier != 0 {
 		lin("classifier", int64(numLabels), h, HeadClassifier)
@@ -90,6 +90,8 @@ func Params(cfg Config, heads Heads, numLabels int) []Param {
 
 // Tied and ignored names in HF checkpoints.
 const (
+	// NameMLMBias is the masked-LM head's output bias, one value per vocabulary entry.
+	NameMLMBias = "cls.predictions.bias"
 	// NameMLMDecoderWeight is tied to the word embeddings; when present in a file it is ignored.
 	NameMLMDecoderWeight = "cls.predictions.decoder.weight"
 	// NameMLMDecoderBias is tied to cls.predictions.bias; it is read as that name when the latter is absent.

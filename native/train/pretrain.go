@@ -200,6 +200,12 @@ func newPretraining(cfg PretrainConfig, dev gotch.Device) (*pretraining, error) 
 		p.mcfg.ID2Label = nil
 	}
 	p.mcfg.Architectures = []string{bert.ArchMaskedLM}
+	if _, ok := values[bert.NameMLMBias]; !ok {
+		if values == nil {
+			values = map[string][]float32{}
+		}
+		values[bert.NameMLMBias] = unigramBias(cfg.Texts, p.mcfg.VocabSize, cfg.SpecialIDs)
+	}
 	m, err := bert.New(p.mcfg, bert.Options{Heads: bert.HeadMLM, Device: dev, Seed: uint64(cfg.Seed)}, values)
 	if err != nil {
 		return nil, err
@@ -223,6 +229,32 @@ func newPretraining(cfg PretrainConfig, dev gotch.Device) (*pretraining, error) 
 		return nil, err
 	}
 	return p, nil
+}
+
+// unigramBias is a fresh masked-LM head's output bias: the log of each token's share of the texts' maskable tokens
+// (add-one smoothed; special tokens count 0), so the head predicts the corpus's unigram distribution from the first
+// step. With Adam moving each bias by about the learning rate per step, a zero bias takes thousands of steps to get
+// there (log shares span ~10), and pretraining spends them on word frequencies instead of context.
+func unigramBias(texts [][]int32, vocab int, special []int32) []float32 {
+	counts := make([]float64, vocab)
+	skip := map[int32]bool{}
+	for _, id := range special {
+		skip[id] = true
+	}
+	total := 0.0
+	for _, row := range texts {
+		for _, id := range row {
+			if id >= 0 && int(id) < vocab && !skip[id] {
+				counts[id]++
+				total++
+			}
+		}
+	}
+	bias := make([]float32, vocab)
+	for i, c := range counts {
+		bias[i] = float32(math.Log((c + 1) / (total + float64(vocab))))
+	}
+	return bias
 }
 
 func (p *pretraining) close() {
