@@ -22,8 +22,9 @@ separately; the values do not change the cost); one worker then answers requests
 texts: first without adapter (the base's own head), then cycling through the N adapters (all loaded first). Figures:
 VmRSS after the base alone and after N adapters, the adapters' file sizes, texts/s single vs alternating.
 Quality: SST-2 dev accuracy of full fine-tuning vs LoRA (r=8) on the same `whet pretrain`ed base: a tiny model
-(2x128, bert-base-uncased vocabulary) pretrained by masked-language modelling on ../shared/data/corpus and the SST-2
-training sentences (text only; --quality-base DIR reuses one), then fine-tuned on the first --quality-rows SST-2 training rows for one epoch each way
+(2x128, an 8000-entry vocabulary from `whet vocab build`) pretrained from scratch by masked-language modelling on
+../shared/data/corpus and the SST-2 training sentences (text only, packed into lines of ~45 words; --pretrain-steps,
+~50 minutes; --quality-base DIR reuses a base), then fine-tuned on the first --quality-rows SST-2 training rows for one epoch each way
 (full: --full-lr; LoRA r=8, alpha 16, query+value, classifier in full: --lora-lr) and scored by `whet eval` on the
 872 dev rows.
 Prints a Markdown report on stdout and writes it to OUT/lora-PARTS[-SIZES].md.
@@ -222,23 +223,37 @@ def bench_quality(a, whet, out):
     data = shared_data()
     d = os.path.join(out, "quality")
     os.makedirs(d, exist_ok=True)
-    vocab = os.path.join(data, "vocab", "bert-base-uncased-vocab.txt")
-    # Corpus: WikiText-2 and IMDb lines, and the SST-2 training sentences (text only: no labels reach pretraining).
-    corpus = os.path.join(d, "corpus.txt")
+    # Corpus: WikiText-2 and IMDb lines, and the SST-2 training sentences (text only: no labels reach pretraining),
+    # shuffled (SST-2's phrases overlap: one line should rarely repeat another's words) and packed into lines of about
+    # 45 words, so a 64-token row holds text instead of padding.
+    lines = []
     sst2 = []
     with open(os.path.join(data, "sst2", "train.tsv"), encoding="utf-8") as f:
         next(f)
         for line in f:
             sst2.append(line.rstrip("\n").split("\t"))
+    for name in ("wikitext-2-v1.valid.tokens.txt", "wikitext-2-v1.test.tokens.txt", "imdb_unsup_sample.txt"):
+        with open(os.path.join(data, "corpus", name), encoding="utf-8") as src:
+            lines += [l.strip() for l in src if len(l.split()) >= 5 and not l.strip().startswith("=")]
+    lines += [text.strip() for text, _ in sst2 if text.strip()]
+    text = os.path.join(d, "lines.txt")  # the vocabulary is built from the lines as they come
+    with open(text, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    random.Random(2).shuffle(lines)
+    corpus = os.path.join(d, "corpus.txt")
     with open(corpus, "w", encoding="utf-8") as f:
-        for name in ("wikitext-2-v1.valid.tokens.txt", "wikitext-2-v1.test.tokens.txt", "imdb_unsup_sample.txt"):
-            with open(os.path.join(data, "corpus", name), encoding="utf-8") as src:
-                for line in src:
-                    line = line.strip()
-                    if len(line.split()) >= 5 and not line.startswith("="):
-                        f.write(line + "\n")
-        for text, _ in sst2:
-            f.write(text + "\n")
+        cur = []
+        for line in lines:
+            w = line.split()
+            if len(w) >= 45:
+                f.write(" ".join(w[:90]) + "\n")
+                continue
+            if len(cur) + len(w) > 45:
+                f.write(" ".join(cur) + "\n")
+                cur = []
+            cur += w
+        if cur:
+            f.write(" ".join(cur) + "\n")
     train = os.path.join(d, "train.tsv")
     with open(train, "w", encoding="utf-8") as f:
         f.write("sentence\tlabel\n")
@@ -251,9 +266,11 @@ def bench_quality(a, whet, out):
     t0 = time.monotonic()
     if not a.quality_base:
         shutil.rmtree(base, ignore_errors=True)
+        vocab = os.path.join(d, "vocab.txt")
+        run([whet, "vocab", "build", "--corpus", text, "--out", vocab, "--size", "8000"])
         run([whet, "pretrain", "--vocab", vocab, "--layers", "2", "--hidden", "128", "--heads", "2", "--intermediate", "512",
              "--max-position", "128", "--corpus", corpus, "--out", base, "--max-steps", str(a.pretrain_steps), "--batch-size", "32",
-             "--max-seq-length", "64", "--learning-rate", "1e-3", "--warmup-ratio", "0.05", "--seed", "1"] + th, env)
+             "--max-seq-length", "64", "--learning-rate", "1e-3", "--warmup-ratio", "0.02", "--seed", "1"] + th, env)
     pretrain_s = time.monotonic() - t0
     res = {"pretrain_steps": a.pretrain_steps, "pretrain_s": pretrain_s, "rows": min(a.quality_rows, len(sst2))}
     for name, extra in (("full", ["--learning-rate", str(a.full_lr)]),
@@ -279,8 +296,8 @@ def main():
     ap.add_argument("--requests", type=int, default=60)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=0, help="training steps per run (default: per size, see SIZES)")
-    ap.add_argument("--pretrain-steps", type=int, default=3500, help="quality: whet pretrain steps (batch 32, 64 tokens)")
-    ap.add_argument("--quality-base", default="", help="quality: fine-tune this pretrained folder instead of pretraining one (skips ~12 minutes)")
+    ap.add_argument("--pretrain-steps", type=int, default=10000, help="quality: whet pretrain steps (batch 32, 64 tokens; ~50 minutes on 2 quiet cores)")
+    ap.add_argument("--quality-base", default="", help="quality: fine-tune this pretrained folder instead of pretraining one (skips ~50 minutes)")
     ap.add_argument("--quality-rows", type=int, default=20000, help="quality: SST-2 training rows (one epoch)")
     ap.add_argument("--full-lr", type=float, default=2e-4, help="quality: learning rate of full fine-tuning")
     ap.add_argument("--lora-lr", type=float, default=2e-3, help="quality: learning rate of LoRA")
