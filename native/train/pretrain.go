@@ -33,8 +33,8 @@ const DefaultPretrainLearningRate = 1e-4
 // PretrainConfig is one masked-language-model pretraining run. Its hyperparameters (MLMProbability to Seed) are used
 // as they are, 0 included (seed 0, no weight decay, no clipping): start from PretrainDefaults().
 type PretrainConfig struct {
-	// ModelDir continues from a model folder's weights (its MLM head when present, else a fresh one). Either
-	// ModelDir or Config is required.
+	// ModelDir continues from a model folder's weights (its MLM head when present, else a fresh one whose output
+	// bias starts at the Texts' log unigram shares). Either ModelDir or Config is required.
 	ModelDir string
 	// Config builds a model from scratch (random weights) when ModelDir is empty.
 	Config *bert.Config
