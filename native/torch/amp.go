@@ -15,6 +15,7 @@ import (
 // it off). Callers lock the goroutine to its thread (runtime.LockOSThread) around the forward pass and call
 // AutocastOff before the backward pass, as torch.autocast is used in PyTorch.
 func Autocast(dev gotch.Device, p Precision) error {
+	defer pinThread()() // the C error message is thread-local (guard.h)
 	dtype := 0
 	switch p {
 	case FP32:

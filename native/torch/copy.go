@@ -17,6 +17,7 @@ import (
 // through pinned host memory and a non-blocking copy (the host does not wait for the transfer; the kernels that
 // use the tensor are queued after it); on the CPU it is a plain tensor.
 func HostTensor(b []byte, shape []int64, kind gotch.DType, dev gotch.Device) (*ts.Tensor, error) {
+	defer pinThread()() // the C error message is thread-local (guard.h)
 	if !dev.IsCuda() {
 		return ts.OfDataSize(b, shape, kind)
 	}

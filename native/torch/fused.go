@@ -40,6 +40,7 @@ type AdamW struct {
 // NewAdamW makes an AdamW over params with zeroed moments; weightDecay[i] is params[i]'s decoupled weight decay
 // (0 for biases and LayerNorm weights, by convention).
 func NewAdamW(params []*ts.Tensor, weightDecay []float64) (*AdamW, error) {
+	defer pinThread()() // the C error message is thread-local (guard.h)
 	if len(params) != len(weightDecay) {
 		return nil, fmt.Errorf("torch: adamw: %d parameters but %d weight decays", len(params), len(weightDecay))
 	}
@@ -85,6 +86,7 @@ func (o *AdamW) StepScaled(lr, maxNorm, lossScale float64) (skipped bool, err er
 }
 
 func (o *AdamW) update(lr, maxNorm, lossScale float64, skipNonFinite bool) (bool, error) {
+	defer pinThread()() // the C error message is thread-local (guard.h)
 	if o.cp == nil {
 		return false, errors.New("torch: adamw: step after Close")
 	}
@@ -128,6 +130,7 @@ func (o *AdamW) update(lr, maxNorm, lossScale float64, skipNonFinite bool) (bool
 // ZeroGrad drops the parameters' gradients (PyTorch's zero_grad(set_to_none=True)): the next backward pass then
 // stores fresh gradients instead of adding into zeroed ones.
 func (o *AdamW) ZeroGrad() error {
+	defer pinThread()() // the C error message is thread-local (guard.h)
 	if o.cp == nil {
 		return errors.New("torch: adamw: zero grad after Close")
 	}
@@ -211,6 +214,7 @@ func GradNorm(params []*ts.Tensor) (float64, error) {
 
 // gradNorm is GradNorm over a C array of n tensor handles.
 func gradNorm(params *unsafe.Pointer, n int) (float64, error) {
+	defer pinThread()() // the C error message is thread-local (guard.h)
 	var ss C.double
 	if C.whet_grad_sum_squares(params, C.int(n), &ss) != 0 {
 		return 0, lastError("grad norm")
@@ -223,6 +227,7 @@ func gradNorm(params *unsafe.Pointer, n int) (float64, error) {
 // keyed by libtorch's seeded CPU generator (so ManualSeed makes it reproducible) and keeps it as one byte per
 // element; elsewhere it is libtorch's dropout. x is not consumed.
 func Dropout(x *ts.Tensor, p float64) (*ts.Tensor, error) {
+	defer pinThread()() // the C error message is thread-local (guard.h)
 	var out unsafe.Pointer
 	if C.whet_dropout(x.Ctensor(), C.double(p), &out) != 0 {
 		return nil, lastError("dropout")

@@ -50,6 +50,7 @@ type PackedLinear struct {
 //
 // This libtorch has neither oneDNN nor FBGEMM.
 func QuantEngine() (string, error) {
+	defer pinThread()() // the C error message is thread-local (guard.h)
 	var buf [32]C.char
 	if C.whet_quant_engine(&buf[0], C.int(len(buf))) != 0 {
 		return "", fmt.Errorf("torch: %s", C.GoString(C.whet_quant_last_error()))
@@ -60,6 +61,7 @@ func QuantEngine() (string, error) {
 // PackLinear quantizes w [out, in] (float32 on the CPU) and packs it with bias b (nil for none) for Forward; w and b
 // are copied, not kept. Call QuantEngine first.
 func PackLinear(w, b *ts.Tensor) (*PackedLinear, error) {
+	defer pinThread()() // the C error message is thread-local (guard.h)
 	if w == nil {
 		return nil, errors.New("torch: int8 pack: no weight")
 	}
@@ -76,6 +78,7 @@ func PackLinear(w, b *ts.Tensor) (*PackedLinear, error) {
 
 // Forward returns x @ W^T + b for x [..., in] (float32 on the CPU), a new tensor the caller drops; x is not consumed.
 func (p *PackedLinear) Forward(x *ts.Tensor) (*ts.Tensor, error) {
+	defer pinThread()() // the C error message is thread-local (guard.h)
 	if p.h == nil {
 		return nil, errors.New("torch: int8 linear: closed")
 	}

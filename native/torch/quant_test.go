@@ -3,8 +3,11 @@
 package torch
 
 import (
+	"fmt"
 	"math"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/sugarme/gotch"
@@ -104,4 +107,56 @@ func biasOrNone(b *ts.Tensor) *ts.Tensor {
 		return ts.None
 	}
 	return b
+}
+
+// TestErrorMessageFromEveryThread: a C error message is read on the OS thread that failed. The C side keeps it in a
+// thread-local string, and a goroutine can move to another thread between the failing call and the read, which then
+// returned another thread's message (often empty: the flaky TestPackLinearRefusesBadWeight). Many goroutines fail
+// at once while others keep every P busy, so they move between threads.
+func TestErrorMessageFromEveryThread(t *testing.T) {
+	if _, err := QuantEngine(); err != nil {
+		t.Skipf("no int8 engine: %v", err)
+	}
+	// Busy goroutines keep every P taken, so a goroutine returning from a cgo call that sysmon took its P from
+	// waits in the run queue and may resume on another thread: what a loaded machine does.
+	stop := make(chan struct{})
+	defer close(stop)
+	for range runtime.GOMAXPROCS(0) {
+		go func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+			}
+		}()
+	}
+	var wg sync.WaitGroup
+	bad := make(chan string, 1)
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Each goroutine's weight has its own shape, which the message names: another thread's message shows.
+			w := ts.MustOnes([]int64{int64(i + 2), 3, 3}, gotch.Float, gotch.CPU)
+			defer w.MustDrop()
+			want := fmt.Sprintf("[%d, 3, 3]", i+2)
+			for range 300 {
+				if _, err := PackLinear(w, nil); err == nil || !strings.Contains(err.Error(), want) {
+					select {
+					case bad <- fmt.Sprintf("want a message naming %s, got %v", want, err):
+					default:
+					}
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case msg := <-bad:
+		t.Fatalf("PackLinear of a 3-D weight, from many goroutines: %s", msg)
+	default:
+	}
 }

@@ -57,6 +57,7 @@ func SetRNGState(s RNGState) error {
 }
 
 func rngGet(device int) ([]byte, error) {
+	defer pinThread()() // the C error message is thread-local (guard.h)
 	var n C.int64_t
 	if C.whet_rng_get(C.int(device), nil, 0, &n) != 0 {
 		return nil, rngError("get", device)
@@ -69,6 +70,7 @@ func rngGet(device int) ([]byte, error) {
 }
 
 func rngSet(device int, b []byte) error {
+	defer pinThread()() // the C error message is thread-local (guard.h)
 	var p *C.uint8_t
 	if len(b) > 0 {
 		p = (*C.uint8_t)(unsafe.Pointer(&b[0]))
