@@ -170,6 +170,9 @@ type pretraining struct {
 // texts against it and makes the optimizer.
 func newPretraining(cfg PretrainConfig, dev gotch.Device) (*pretraining, error) {
 	p := &pretraining{cfg: cfg, special: map[int32]bool{}}
+	for _, id := range cfg.SpecialIDs {
+		p.special[id] = true
+	}
 	var values map[string][]float32
 	if cfg.ModelDir != "" {
 		f, err := checkpoint.ReadFolder(cfg.ModelDir)
@@ -204,7 +207,7 @@ func newPretraining(cfg PretrainConfig, dev gotch.Device) (*pretraining, error) 
 		if values == nil {
 			values = map[string][]float32{}
 		}
-		values[bert.NameMLMBias] = unigramBias(cfg.Texts, p.mcfg.VocabSize, cfg.SpecialIDs)
+		values[bert.NameMLMBias] = unigramBias(cfg.Texts, p.mcfg.VocabSize, p.special)
 	}
 	m, err := bert.New(p.mcfg, bert.Options{Heads: bert.HeadMLM, Device: dev, Seed: uint64(cfg.Seed)}, values)
 	if err != nil {
@@ -221,9 +224,6 @@ func newPretraining(cfg PretrainConfig, dev gotch.Device) (*pretraining, error) 
 		p.close()
 		return nil, fmt.Errorf("pretrain: [MASK] id %d outside the vocabulary (size %d)", cfg.MaskTokenID, p.mcfg.VocabSize)
 	}
-	for _, id := range cfg.SpecialIDs {
-		p.special[id] = true
-	}
 	if p.opt, err = newOptim(m.Parameters(), cfg.WeightDecay, cfg.MaxGradNorm); err != nil {
 		p.close()
 		return nil, err
@@ -235,16 +235,12 @@ func newPretraining(cfg PretrainConfig, dev gotch.Device) (*pretraining, error) 
 // (add-one smoothed; special tokens count 0), so the head predicts the corpus's unigram distribution from the first
 // step. With Adam moving each bias by about the learning rate per step, a zero bias takes thousands of steps to get
 // there (log shares span ~10), and pretraining spends them on word frequencies instead of context.
-func unigramBias(texts [][]int32, vocab int, special []int32) []float32 {
+func unigramBias(texts [][]int32, vocab int, special map[int32]bool) []float32 {
 	counts := make([]float64, vocab)
-	skip := map[int32]bool{}
-	for _, id := range special {
-		skip[id] = true
-	}
 	total := 0.0
 	for _, row := range texts {
 		for _, id := range row {
-			if id >= 0 && int(id) < vocab && !skip[id] {
+			if id >= 0 && int(id) < vocab && !special[id] {
 				counts[id]++
 				total++
 			}
