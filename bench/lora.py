@@ -24,9 +24,9 @@ VmRSS after the base alone and after N adapters, the adapters' file sizes, texts
 Quality: SST-2 dev accuracy of full fine-tuning vs LoRA (r=8) on the same `whet pretrain`ed base: a tiny model
 (2x128, an 8000-entry vocabulary from `whet vocab build`) pretrained from scratch by masked-language modelling on
 ../shared/data/corpus and the SST-2 training sentences (text only, packed into lines of ~45 words; --pretrain-steps,
-~50 minutes; --quality-base DIR reuses a base), then fine-tuned on the first --quality-rows SST-2 training rows for one epoch each way
-(full: --full-lr; LoRA r=8, alpha 16, query+value, classifier in full: --lora-lr) and scored by `whet eval` on the
-872 dev rows.
+~50 minutes; --quality-base DIR reuses a base), then fine-tuned on the first --quality-rows SST-2 training rows for one epoch three
+ways (full: --full-lr; LoRA r=8, alpha 16, classifier in full, --lora-lr: on query+value, peft's default, and on
+query+value+word_embeddings) and scored by `whet eval` on the 872 dev rows.
 Prints a Markdown report on stdout and writes it to OUT/lora-PARTS[-SIZES].md.
 """
 import argparse
@@ -273,8 +273,9 @@ def bench_quality(a, whet, out):
              "--max-seq-length", "64", "--learning-rate", "1e-3", "--warmup-ratio", "0.02", "--seed", "1"] + th, env)
     pretrain_s = time.monotonic() - t0
     res = {"pretrain_steps": a.pretrain_steps, "pretrain_s": pretrain_s, "rows": min(a.quality_rows, len(sst2))}
-    for name, extra in (("full", ["--learning-rate", str(a.full_lr)]),
-                        ("lora", ["--method", "lora", "--lora-r", "8", "--lora-alpha", "16", "--learning-rate", str(a.lora_lr)])):
+    lora = ["--method", "lora", "--lora-r", "8", "--lora-alpha", "16", "--learning-rate", str(a.lora_lr), "--lora-targets"]
+    for name, extra in (("full", ["--learning-rate", str(a.full_lr)]), ("lora", lora + ["query,value"]),
+                        ("lora_emb", lora + ["query,value,word_embeddings"])):
         model = os.path.join(d, name)
         shutil.rmtree(model, ignore_errors=True)
         so, rss, wall = run_rss([whet, "train", "--model", base, "--train", train, "--out", model, "--epochs", "1", "--batch-size", "32",
@@ -299,7 +300,7 @@ def main():
     ap.add_argument("--pretrain-steps", type=int, default=10000, help="quality: whet pretrain steps (batch 32, 64 tokens; ~50 minutes on 2 quiet cores)")
     ap.add_argument("--quality-base", default="", help="quality: fine-tune this pretrained folder instead of pretraining one (skips ~50 minutes)")
     ap.add_argument("--quality-rows", type=int, default=20000, help="quality: SST-2 training rows (one epoch)")
-    ap.add_argument("--full-lr", type=float, default=2e-4, help="quality: learning rate of full fine-tuning")
+    ap.add_argument("--full-lr", type=float, default=5e-4, help="quality: learning rate of full fine-tuning")
     ap.add_argument("--lora-lr", type=float, default=2e-3, help="quality: learning rate of LoRA")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "out", "lora"))
     a = ap.parse_args()
@@ -327,15 +328,18 @@ def main():
                 s["alternating"] / s["single"]), ""]
     if "quality" in a.parts:
         q = bench_quality(a, whet, a.out)
-        f, l = q["full"], q["lora"]
+        f = q["full"]
         made = ("`whet pretrain`ed for %d steps (%.0f s)" % (q["pretrain_steps"], q["pretrain_s"]) if not a.quality_base
                 else "%s (--quality-base)" % a.quality_base)
         lines += ["Quality: SST-2 dev (872 rows) after one epoch on the first %d training rows, on a tiny base (2x128, "
-                  "bert-base-uncased vocab) %s; full lr %g, LoRA r=8 alpha=16 lr %g:" % (q["rows"], made, a.full_lr, a.lora_lr), "",
-                  "| method | dev accuracy | trainable / total params | train wall s | peak RSS MiB |", "|---|---|---|---|---|",
-                  "| full | %.4f | %s / %s | %.0f | %.0f |" % (f["accuracy"], f["trainable"], f["total"], f["wall"], f["rss"]),
-                  "| LoRA | %.4f | %s / %s | %.0f | %.0f |" % (l["accuracy"], l["trainable"], l["total"], l["wall"], l["rss"]),
-                  "", "LoRA - full: %+.2f points." % (100 * (l["accuracy"] - f["accuracy"])), ""]
+                  "8000-entry vocab) %s; full lr %g, LoRA r=8 alpha=16 lr %g:" % (q["rows"], made, a.full_lr, a.lora_lr), "",
+                  "| method | dev accuracy | - full, points | trainable / total params | train wall s | peak RSS MiB |",
+                  "|---|---|---|---|---|---|"]
+        for name, label in (("full", "full"), ("lora", "LoRA query,value"), ("lora_emb", "LoRA query,value,word_embeddings")):
+            r = q[name]
+            lines.append("| %s | %.4f | %+.2f | %s / %s | %.0f | %.0f |" % (label, r["accuracy"], 100 * (r["accuracy"] - f["accuracy"]),
+                                                                    r["trainable"], r["total"], r["wall"], r["rss"]))
+        lines.append("")
     text = "\n".join(lines) + "\n"
     tag = a.parts.replace(",", "+") + ("-" + a.sizes.replace(",", "+") if "train" in a.parts else "")
     with open(os.path.join(a.out, "lora-%s.md" % tag), "w") as f:  # one file per command: they run one at a time

@@ -80,7 +80,8 @@ func TestCLILoRA(t *testing.T) {
 	if a.Config.R != 4 || a.Config.LoraAlpha != 8 || !reflect.DeepEqual(a.Config.TargetModules.Names, []string{"query", "value", "output.dense"}) {
 		t.Errorf("adapter config = %+v", a.Config)
 	}
-	length, _ := trainAdapter(t, dir, base, "length", func(i int) string { return []string{"long", "short", "short", "long", "tiny"}[i] })
+	length, _ := trainAdapter(t, dir, base, "length", func(i int) string { return []string{"long", "short", "short", "long", "tiny"}[i] },
+		"--lora-targets", "query,value,word_embeddings") // an Embedding target served beside a Linear-only adapter
 
 	input := writeFile(t, filepath.Join(dir, "in.txt"), strings.Join(cliSentences, "\n")+"\n")
 	unmerged := predictLogits(t, sentiment, input)

@@ -17,7 +17,8 @@ const maxHeaderBytes = 64 << 20
 
 // CheckAdapterFits checks, from the safetensors headers alone, that the LoRA adapter folder dir fits the model folder
 // base: each lora_A [r, in] and lora_B [out, r] against the base's weight [out, in] of the same module (peft's names,
-// base_model.model.<module>.lora_A.weight), and each saved module's weight matrix (the classifier) against the base's
+// base_model.model.<module>.lora_A.weight; for an Embedding table [rows, width], lora_embedding_A [r, rows] and
+// lora_embedding_B [width, r]), and each saved module's weight matrix (the classifier) against the base's
 // hidden_size. An adapter_model.bin, and LoRA targets on a base whose weights are not one model.safetensors, are not
 // checked here (the worker checks them when it loads the adapter). Its errors are *Error naming the file and tensor.
 func CheckAdapterFits(dir, base string) error {
@@ -50,14 +51,14 @@ func CheckAdapterFits(dir, base string) error {
 			return &Error{Path: adapterFile, Msg: fmt.Sprintf("tensor %s %v: ", name, shape) + fmt.Sprintf(msg, args...)}
 		}
 		var side string
-		for _, s := range []string{".lora_A.weight", ".lora_B.weight"} {
+		for _, s := range []string{".lora_A.weight", ".lora_B.weight", ".lora_embedding_A", ".lora_embedding_B"} {
 			if m, ok := strings.CutSuffix(module, s); ok {
 				module, side = m, s
 			}
 		}
 		if side == "" {
-			// A saved module's matrix (classifier, score, pooler) reads hidden states; other LoRA kinds
-			// (lora_embedding_A, DoRA magnitudes) are left to the worker.
+			// A saved module's matrix (classifier, score, pooler) reads hidden states; other LoRA kinds (DoRA
+			// magnitudes) are left to the worker.
 			saved := strings.HasSuffix(module, ".weight") && !strings.Contains(module, "lora_")
 			if saved && len(shape) == 2 && cfg.Hidden > 0 && shape[1] != int64(cfg.Hidden) {
 				return fail("takes %d inputs but the base model's hidden_size is %d", shape[1], cfg.Hidden)
@@ -74,7 +75,10 @@ func CheckAdapterFits(dir, base string) error {
 		if !ok {
 			return fail("the base model has no %s.weight to adapt", module)
 		}
-		if len(w) != 2 || (side == ".lora_A.weight" && shape[1] != w[1]) || (side == ".lora_B.weight" && shape[0] != w[0]) {
+		// A Linear weight is [out, in]: lora_A [r, in], lora_B [out, r]. An Embedding table is [rows, width]:
+		// lora_embedding_A [r, rows], lora_embedding_B [width, r].
+		if len(w) != 2 || (side == ".lora_A.weight" && shape[1] != w[1]) || (side == ".lora_B.weight" && shape[0] != w[0]) ||
+			(side == ".lora_embedding_A" && shape[1] != w[0]) || (side == ".lora_embedding_B" && shape[0] != w[1]) {
 			return fail("does not fit the base model's %s.weight %v", module, w)
 		}
 	}

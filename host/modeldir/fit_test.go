@@ -26,6 +26,12 @@ func TestCheckAdapterFits(t *testing.T) {
 			"base_model.model.classifier.weight": cls, "base_model.model.classifier.bias": {cls[0]}}
 	}
 	classifierBase := map[string][]int64{"bert." + q + ".weight": {32, 32}, "classifier.weight": {2, 32}}
+	const we = "embeddings.word_embeddings"
+	emb := func(a, b []int64) map[string][]int64 {
+		return map[string][]int64{"base_model.model.bert." + we + ".lora_embedding_A": a, "base_model.model.bert." + we + ".lora_embedding_B": b,
+			"base_model.model.classifier.weight": {2, 32}, "base_model.model.classifier.bias": {2}}
+	}
+	embBase := map[string][]int64{"bert." + we + ".weight": {100, 32}}
 	cases := []struct {
 		name    string
 		base    map[string][]int64 // nil: the base has pytorch_model.bin
@@ -45,6 +51,10 @@ func TestCheckAdapterFits(t *testing.T) {
 		{name: "pytorch_model.bin base: targets unchecked", adapter: ad([]int64{4, 768}, []int64{768, 4}, []int64{2, 32})},
 		{name: "pytorch_model.bin base: classifier checked", adapter: ad([]int64{4, 32}, []int64{32, 4}, []int64{2, 768}), want: "hidden_size is 32"},
 		{name: "adapter weights not safetensors", base: classifierBase, garbage: true, want: "not a safetensors file"},
+		{name: "embedding LoRA fits", base: embBase, adapter: emb([]int64{4, 100}, []int64{32, 4})},
+		{name: "lora_embedding_A of another vocabulary", base: embBase, adapter: emb([]int64{4, 30522}, []int64{32, 4}),
+			want: "does not fit the base model's bert." + we + ".weight [100 32]"},
+		{name: "lora_embedding_B of another width", base: embBase, adapter: emb([]int64{4, 100}, []int64{768, 4}), want: "does not fit"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -62,8 +62,8 @@ type Hyperparameters struct {
 	LoraAlpha float64 `json:"lora_alpha"`
 	// LoraDropout is the dropout on the adapter's input while training, in [0, 1) (peft's default 0).
 	LoraDropout float64 `json:"lora_dropout"`
-	// LoraTargetModules are the comma-separated module names or suffixes LoRA adapts (peft's target_modules;
-	// default "query,value").
+	// LoraTargetModules are the comma-separated module names or suffixes LoRA adapts (peft's target_modules:
+	// Linear layers and Embedding tables; default "query,value").
 	LoraTargetModules string `json:"lora_target_modules"`
 	// LoraModulesToSave are the comma-separated modules trained in full and saved with the adapter: classifier
 	// (always) and pooler.
@@ -238,7 +238,7 @@ func params() []param {
 				}
 				return ""
 			}},
-		{"lora_target_modules", "lora-targets", "comma-separated module names or suffixes LoRA adapts (query,key,value,dense,...)",
+		{"lora_target_modules", "lora-targets", "comma-separated module names or suffixes LoRA adapts (query,key,value,dense,word_embeddings,...)",
 			func(s *Spec) any { return &s.LoraTargetModules },
 			func(s *Spec) string {
 				if strings.Trim(s.LoraTargetModules, ", ") == "" {

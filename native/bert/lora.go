@@ -33,6 +33,7 @@ type Adapter struct {
 	byName    map[string]*ts.Tensor
 
 	layers       [][numSites]*loraPair // per encoder layer
+	emb          [numEmbeddings]*loraPair
 	pool         *loraPair
 	poolW, poolB *ts.Tensor // saved pooler, nil to use the base's
 	clsW, clsB   *ts.Tensor // saved classifier
@@ -42,8 +43,9 @@ type Adapter struct {
 
 // NewAdapter builds an adapter with l's shape for m (its config and device) with numLabels classes. values maps
 // adapter parameter names (LoRAParams) to values; a missing lora_A is drawn kaiming-uniform (a=sqrt(5), i.e. uniform
-// in +-1/sqrt(in), from a generator seeded with seed), a missing lora_B is zeros, and a missing saved module is a copy
-// of m's (or, for a classifier m lacks or whose size differs, drawn like a fresh HF classifier).
+// in +-1/sqrt(in), from a generator seeded with seed), a missing lora_B is zeros (for an Embedding target,
+// lora_embedding_A is zeros and lora_embedding_B standard normal, as peft draws them), and a missing saved module is
+// a copy of m's (or, for a classifier m lacks or whose size differs, drawn like a fresh HF classifier).
 //
 // # Errors
 //
@@ -92,8 +94,10 @@ func NewAdapter(m *Model, l LoRA, numLabels int, values map[string][]float32, se
 		a.byName[p.Name] = t
 	}
 	for _, t := range targets {
-		pair := &loraPair{a: a.byName[loraAName(t.Module)], b: a.byName[loraBName(t.Module)]}
-		if t.layer < 0 {
+		pair := &loraPair{a: a.byName[t.NameA()], b: a.byName[t.NameB()]}
+		if t.Embedding {
+			a.emb[t.site] = pair
+		} else if t.layer < 0 {
 			a.pool = pair
 		} else {
 			a.layers[t.layer][t.site] = pair
@@ -115,8 +119,14 @@ func (a *Adapter) initial(m *Model, p Param, numel int64, rng *rand.Rand) ([]flo
 			vals[i] = float32((2*rng.Float64() - 1) * bound)
 		}
 		return vals, nil
-	case strings.HasSuffix(p.Name, ".lora_B.weight"):
+	case strings.HasSuffix(p.Name, ".lora_B.weight"), strings.HasSuffix(p.Name, ".lora_embedding_A"):
 		return make([]float32, numel), nil
+	case strings.HasSuffix(p.Name, ".lora_embedding_B"):
+		vals := make([]float32, numel)
+		for i := range vals {
+			vals[i] = float32(rng.NormFloat64())
+		}
+		return vals, nil
 	}
 	if t := m.byName[p.Name]; t != nil && slices.Equal(t.MustSize(), p.Shape) {
 		return torch.Float32s(t)
@@ -130,7 +140,7 @@ func (a *Adapter) Config() LoRA { return a.cfg }
 // NumLabels is the size of the adapter's classifier.
 func (a *Adapter) NumLabels() int { return a.numLabels }
 
-// Targets lists the Linear layers the adapter updates.
+// Targets lists the Embedding tables and Linear layers the adapter updates.
 func (a *Adapter) Targets() []LoRATarget { return a.targets }
 
 // Parameters returns the adapter's trainable parameters in LoRAParams order; the adapter owns the tensors.
@@ -159,6 +169,11 @@ func (a *Adapter) ForInference() {
 // pairs returns every LoRA pair of the adapter.
 func (a *Adapter) pairs() []*loraPair {
 	var out []*loraPair
+	for _, p := range a.emb {
+		if p != nil {
+			out = append(out, p)
+		}
+	}
 	for i := range a.layers {
 		for _, p := range a.layers[i] {
 			if p != nil {
@@ -186,7 +201,7 @@ func (a *Adapter) Close() {
 	for _, p := range a.params {
 		p.t.MustDrop()
 	}
-	a.params, a.byName, a.layers, a.pool = nil, nil, nil, nil
+	a.params, a.byName, a.layers, a.pool, a.emb = nil, nil, nil, nil, [numEmbeddings]*loraPair{}
 	if a.scaling != nil {
 		a.scaling.MustDrop()
 	}
@@ -255,6 +270,44 @@ func (m *Model) lin(x, w, bias *ts.Tensor, pair *loraPair, ad *Adapter, train, d
 	if del {
 		x.MustDrop()
 	}
+	return y
+}
+
+// embDelta is adapter a's LoRA update to embedding table site (peft's lora.Embedding) for the rows idx, or the first
+// n rows when idx is nil: lookup(lora_embedding_A^T, idx) lora_embedding_B^T * scaling, [..., H]. pad is the
+// table's padding_idx (no gradient to that row; -1 for none). It returns nil when a (or nil) has no update there.
+func (a *Adapter) embDelta(site int, idx *ts.Tensor, n, pad int64, train bool) *ts.Tensor {
+	if a == nil || a.emb[site] == nil {
+		return nil
+	}
+	pair := a.emb[site]
+	A, scaled := pair.a, false
+	if !train && pair.as != nil {
+		A, scaled = pair.as, true
+	}
+	at := A.MustTranspose(0, 1, false) // [rows, r]
+	var h *ts.Tensor
+	if idx == nil {
+		h = at.MustNarrow(0, 0, n, false)
+	} else {
+		h = ts.MustEmbedding(at, idx, pad, false, false)
+	}
+	at.MustDrop()
+	if !scaled {
+		h = h.MustMulScalar(a.scaling, true)
+	}
+	u := ts.MustLinear(h, pair.b, ts.None)
+	h.MustDrop()
+	return u
+}
+
+// addTo returns x + delta, consuming x and dropping delta, or x itself when delta is nil.
+func addTo(x, delta *ts.Tensor) *ts.Tensor {
+	if delta == nil {
+		return x
+	}
+	y := x.MustAdd(delta, true)
+	delta.MustDrop()
 	return y
 }
 

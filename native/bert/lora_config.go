@@ -18,8 +18,11 @@ func DefaultLoRATargets() []string { return []string{"query", "value"} }
 
 // LoRA configures a LoRA adapter as peft's LoraConfig does: each target Linear layer W gets lora_A [r, in]
 // (kaiming-uniform, a=sqrt(5)) and lora_B [out, r] (zeros), and computes y = W x + b + lora_B(lora_A(dropout(x))) *
-// scaling with scaling = Alpha / R (Alpha / sqrt(R) with RSLoRA). Modules to save (the classifier always, the
-// pooler when asked) are trained in full and saved whole with the adapter; every other weight stays frozen.
+// scaling with scaling = Alpha / R (Alpha / sqrt(R) with RSLoRA). A target Embedding table E [num, dim] (peft's
+// lora.Embedding) gets lora_embedding_A [r, num] (zeros) and lora_embedding_B [dim, r] (standard normal) and looks
+// up E[i] + (lora_embedding_B lora_embedding_A[:, i]) * scaling, without dropout. Modules to save (the classifier
+// always, the pooler when asked) are trained in full and saved whole with the adapter; every other weight stays
+// frozen.
 type LoRA struct {
 	// R is the rank of the update. Default: DefaultLoRAR.
 	R int
@@ -29,7 +32,9 @@ type LoRA struct {
 	Dropout float64
 	// Targets are peft target_modules as a list: a module is a target when its name equals an entry or ends with
 	// "." + entry ("query" matches bert.encoder.layer.N.attention.self.query; "dense" every dense layer, pooler
-	// included). Default: DefaultLoRATargets().
+	// included; "word_embeddings" the token embedding table, which lets an adapter move each word's vector: on a
+	// small or briefly pretrained base it is what brings LoRA level with full fine-tuning, see bench/results.md).
+	// Default: DefaultLoRATargets().
 	Targets []string
 	// TargetRegex, when set, is peft's target_modules as a string: the modules whose full name it matches entirely.
 	// It replaces Targets. Default: "".
@@ -106,14 +111,57 @@ var siteNames = [numSites]string{"attention.self.query", "attention.self.key", "
 // PoolerModule is the pooler's Linear layer, a possible LoRA target.
 const PoolerModule = "bert.pooler.dense"
 
-// LoRATarget is one Linear layer an adapter updates.
+// Embedding tables of BERT that LoRA can target, in module order.
+const (
+	embWord = iota
+	embPosition
+	embTokenType
+	numEmbeddings
+)
+
+var embeddingNames = [numEmbeddings]string{"bert.embeddings.word_embeddings", "bert.embeddings.position_embeddings",
+	"bert.embeddings.token_type_embeddings"}
+
+// LoRATarget is one Linear layer or Embedding table an adapter updates.
 type LoRATarget struct {
 	// Module is the HF module name, e.g. "bert.encoder.layer.0.attention.self.query".
 	Module string
-	// In and Out are the layer's input and output sizes: lora_A is [R, In], lora_B [Out, R].
+	// In and Out are the layer's input and output sizes (for an Embedding, its rows and its width): lora_A is
+	// [R, In], lora_B [Out, R].
 	In, Out int64
-	// layer is the encoder layer (-1 for the pooler) and site its position in the layer.
+	// Embedding marks an Embedding table (peft's lora_embedding_A/B, no dropout) rather than a Linear layer.
+	Embedding bool
+	// layer is the encoder layer (-1 for the pooler and the embeddings) and site its position in the layer, or in
+	// the embeddings.
 	layer, site int
+}
+
+// NameA and NameB are the names of the target's two LoRA tensors, as peft saves them (less the
+// "base_model.model." prefix): MODULE.lora_A.weight and MODULE.lora_B.weight, or for an Embedding
+// MODULE.lora_embedding_A and MODULE.lora_embedding_B (parameters, not modules: no ".weight").
+func (t LoRATarget) NameA() string {
+	if t.Embedding {
+		return t.Module + ".lora_embedding_A"
+	}
+	return t.Module + ".lora_A.weight"
+}
+
+// NameB: see NameA.
+func (t LoRATarget) NameB() string {
+	if t.Embedding {
+		return t.Module + ".lora_embedding_B"
+	}
+	return t.Module + ".lora_B.weight"
+}
+
+// EmbeddingModules lists cfg's Embedding tables that LoRA can target, in module order.
+func EmbeddingModules(cfg Config) []LoRATarget {
+	rows := [numEmbeddings]int{cfg.VocabSize, cfg.MaxPositionEmbeddings, cfg.TypeVocabSize}
+	out := make([]LoRATarget, numEmbeddings)
+	for i, n := range embeddingNames {
+		out[i] = LoRATarget{Module: n, In: int64(rows[i]), Out: int64(cfg.HiddenSize), Embedding: true, layer: -1, site: i}
+	}
+	return out
 }
 
 // LinearModules lists the Linear layers of cfg's encoder and pooler that LoRA can target, in module order.
@@ -135,17 +183,14 @@ func LinearModules(cfg Config) []LoRATarget {
 	return append(out, LoRATarget{Module: PoolerModule, In: h, Out: h, layer: -1})
 }
 
-// Names of the tensors of one LoRA target, as peft saves them (less the "base_model.model." prefix).
-func loraAName(module string) string { return module + ".lora_A.weight" }
-func loraBName(module string) string { return module + ".lora_B.weight" }
-
 // LoRAParams lists the trainable parameters of an adapter with l's shape on cfg with numLabels classes: lora_A and
 // lora_B of every target, then the saved modules (pooler, classifier), named as peft names them in an adapter file
-// less its "base_model.model." prefix. Decay follows the trainer's rule (none on biases).
+// less its "base_model.model." prefix (LoRATarget.NameA, NameB). Decay follows the trainer's rule (none on biases).
 //
 // # Errors
 //
-// Targets that match no Linear layer, or modules to save whet cannot hold per adapter, naming the entry.
+// Targets that match no Linear layer or Embedding table, or modules to save whet cannot hold per adapter, naming
+// the entry.
 func LoRAParams(cfg Config, l LoRA, numLabels int) ([]LoRATarget, []Param, error) {
 	targets, savePooler, err := l.Resolve(cfg)
 	if err != nil {
@@ -154,9 +199,13 @@ func LoRAParams(cfg Config, l LoRA, numLabels int) ([]LoRATarget, []Param, error
 	r := int64(l.R)
 	var ps []Param
 	for _, t := range targets {
-		ps = append(ps,
-			Param{Name: loraAName(t.Module), Shape: []int64{r, t.In}, Decay: true},
-			Param{Name: loraBName(t.Module), Shape: []int64{t.Out, r}, Init: InitZeros, Decay: true})
+		a, b := Param{Name: t.NameA(), Shape: []int64{r, t.In}, Decay: true}, Param{Name: t.NameB(), Shape: []int64{t.Out, r}, Decay: true}
+		if t.Embedding {
+			a.Init = InitZeros
+		} else {
+			b.Init = InitZeros
+		}
+		ps = append(ps, a, b)
 	}
 	for _, p := range Params(cfg, HeadClassifier, numLabels) {
 		if (savePooler && strings.HasPrefix(p.Name, "bert.pooler.")) || p.Head == HeadClassifier {
@@ -166,7 +215,8 @@ func LoRAParams(cfg Config, l LoRA, numLabels int) ([]LoRATarget, []Param, error
 	return targets, ps, nil
 }
 
-// Resolve returns the Linear layers l targets and whether the pooler is saved whole.
+// Resolve returns the Embedding tables and Linear layers l targets, in module order, and whether the pooler is saved
+// whole.
 func (l LoRA) Resolve(cfg Config) ([]LoRATarget, bool, error) {
 	var re *regexp.Regexp
 	if l.TargetRegex != "" {
@@ -175,7 +225,7 @@ func (l LoRA) Resolve(cfg Config) ([]LoRATarget, bool, error) {
 			return nil, false, fmt.Errorf("lora: target_modules %q: %v", l.TargetRegex, err)
 		}
 	}
-	all := LinearModules(cfg)
+	all := append(EmbeddingModules(cfg), LinearModules(cfg)...)
 	var targets []LoRATarget
 	used := map[string]bool{}
 	for _, t := range all {
@@ -196,13 +246,14 @@ func (l LoRA) Resolve(cfg Config) ([]LoRATarget, bool, error) {
 	if re == nil {
 		for _, name := range l.Targets {
 			if !used[name] {
-				return nil, false, fmt.Errorf("lora: target module %q matches no Linear layer of BERT (use query, key, value, dense, "+
-					"attention.output.dense, intermediate.dense, output.dense or a full name like %s)", name, all[0].Module)
+				return nil, false, fmt.Errorf("lora: target module %q matches no Linear layer or Embedding of BERT (use query, key, value, dense, "+
+					"attention.output.dense, intermediate.dense, output.dense, word_embeddings, position_embeddings, "+
+					"token_type_embeddings or a full name like %s)", name, all[numEmbeddings].Module)
 			}
 		}
 	}
 	if len(targets) == 0 {
-		return nil, false, fmt.Errorf("lora: target_modules %q matches no Linear layer of BERT (names look like %s)", l.TargetRegex, all[0].Module)
+		return nil, false, fmt.Errorf("lora: target_modules %q matches no Linear layer or Embedding of BERT (names look like %s)", l.TargetRegex, all[numEmbeddings].Module)
 	}
 	savePooler := false
 	for _, m := range l.ModulesToSave {

@@ -5,6 +5,7 @@ package bert_test
 import (
 	"math"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/sugarme/gotch"
@@ -23,8 +24,9 @@ func tensors(ps []bert.NamedParam) []*ts.Tensor {
 }
 
 // Training through an adapter on a frozen model: the base parameters get no gradient and do not require one, the
-// adapter's do; lora_A starts kaiming-uniform within +-1/sqrt(in) and lora_B at zero, so an untrained adapter leaves
-// the logits as they were; applying an adapter changes nothing in the model.
+// adapter's do; lora_A starts kaiming-uniform within +-1/sqrt(in) and lora_B at zero (an Embedding's
+// lora_embedding_A at zero and lora_embedding_B standard normal), so an untrained adapter leaves the logits as they
+// were; applying an adapter changes nothing in the model.
 func TestAdapterFrozenBaseAndInit(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -35,18 +37,19 @@ func TestAdapterFrozenBaseAndInit(t *testing.T) {
 	}
 	defer m.Close()
 	m.Freeze()
-	a, err := bert.NewAdapter(m, bert.LoRA{R: 4, Targets: []string{"query", "value", "dense"}, Dropout: 0.2}, 3, nil, 9)
+	a, err := bert.NewAdapter(m, bert.LoRA{R: 4, Targets: []string{"query", "value", "dense", "word_embeddings"}, Dropout: 0.2}, 3, nil, 9)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	if got := len(a.Targets()); got != 2*5+1 { // query, value, 3 dense per layer; the pooler
-		t.Errorf("%d targets, want 11", got)
+	if got := len(a.Targets()); got != 1+2*5+1 { // the word embeddings; query, value, 3 dense per layer; the pooler
+		t.Errorf("%d targets, want 12", got)
 	}
 	tens, err := a.Tensors()
 	if err != nil {
 		t.Fatal(err)
 	}
+	seen := false
 	for _, x := range tens {
 		lo, hi := math.Inf(1), math.Inf(-1)
 		for _, v := range x.Values {
@@ -58,11 +61,24 @@ func TestAdapterFrozenBaseAndInit(t *testing.T) {
 			if lo < -bound || hi > bound || hi-lo < bound {
 				t.Errorf("%s in [%g, %g], want spread over +-%g", x.Name, lo, hi, bound)
 			}
-		case len(x.Name) > 14 && x.Name[len(x.Name)-14:] == ".lora_B.weight":
+		case strings.HasSuffix(x.Name, ".lora_B.weight"), strings.HasSuffix(x.Name, ".lora_embedding_A"):
 			if lo != 0 || hi != 0 {
 				t.Errorf("%s not zero", x.Name)
 			}
+		case strings.HasSuffix(x.Name, ".lora_embedding_B"): // standard normal, as peft draws it
+			sum, sq := 0.0, 0.0
+			for _, v := range x.Values {
+				sum, sq = sum+float64(v), sq+float64(v)*float64(v)
+			}
+			n := float64(len(x.Values))
+			if mean, sd := sum/n, math.Sqrt(sq/n-(sum/n)*(sum/n)); math.Abs(mean) > 0.3 || sd < 0.7 || sd > 1.3 {
+				t.Errorf("%s mean %g sd %g, want standard normal", x.Name, mean, sd)
+			}
+			seen = true
 		}
+	}
+	if !seen {
+		t.Errorf("no lora_embedding_B among the adapter's tensors")
 	}
 	ids := [][]int32{{2, 7, 8, 9, 3}, {2, 10, 3}}
 	b, err := m.NewBatch(ids, nil)
@@ -115,6 +131,8 @@ func TestLoRAResolve(t *testing.T) {
 		{bert.LoRA{Targets: []string{"bert.encoder.layer.1.attention.self.key"}}, "bert.encoder.layer.1.attention.self.key", 1},
 		{bert.LoRA{TargetRegex: `.*layer\.0\..*(query|key)`}, "bert.encoder.layer.0.attention.self.query", 2},
 		{bert.LoRA{Targets: []string{"dense"}}, "bert.encoder.layer.0.attention.output.dense", 7},
+		{bert.LoRA{Targets: []string{"value", "word_embeddings"}}, "bert.embeddings.word_embeddings", 3},
+		{bert.LoRA{TargetRegex: `.*_embeddings`}, "bert.embeddings.word_embeddings", 3},
 	} {
 		got, _, err := tt.l.Resolve(cfg)
 		if err != nil {

@@ -455,11 +455,15 @@ func (m *Model) Encode(b *Batch, train bool) (_ *ts.Tensor, err error) {
 // ad, when not nil, applies a LoRA adapter's updates to its target layers.
 func (m *Model) encode(b *Batch, ad *Adapter, train, firstOnly bool) *ts.Tensor {
 	T := int64(b.Len)
-	we := ts.MustEmbedding(m.word, b.inputIDs, int64(m.cfg.PadTokenID), false, false)
+	pad := int64(m.cfg.PadTokenID)
+	we := ts.MustEmbedding(m.word, b.inputIDs, pad, false, false)
+	we = addTo(we, ad.embDelta(embWord, b.inputIDs, 0, pad, train))
 	pe := m.pos.MustNarrow(0, 0, T, false)
+	pe = addTo(pe, ad.embDelta(embPosition, nil, T, -1, train))
 	x := we.MustAdd(pe, true)
 	pe.MustDrop()
 	te := ts.MustEmbedding(m.typ, b.typeIDs, -1, false, false)
+	te = addTo(te, ad.embDelta(embTokenType, b.typeIDs, 0, -1, train))
 	x = x.MustAdd(te, true)
 	te.MustDrop()
 	x = m.layerNorm(x, m.embLN, m.embLNb)

@@ -309,8 +309,8 @@ func WriteAdapter(dir string, opts AdapterSaveOptions) error {
 func IsAdapter(dir string) bool { return fileExists(filepath.Join(dir, AdapterConfigFile)) }
 
 // Merge folds the adapter into base's weights as peft's merge_and_unload does: every target W becomes
-// W + scaling * lora_B @ lora_A, the saved modules replace the base's, and the result is a sequence classifier
-// with the adapter's labels. The products are summed in float64 and rounded once.
+// W + scaling * lora_B @ lora_A (an Embedding table E + scaling * (lora_embedding_B @ lora_embedding_A)^T), the saved
+// modules replace the base's, and the result is a sequence classifier with the adapter's labels. The products are summed in float64 and rounded once.
 //
 // # Errors
 //
@@ -340,8 +340,13 @@ func Merge(base *Folder, a *Adapter) (SaveOptions, error) {
 	r := l.R
 	delta := map[string]func(w []float32) []float32{}
 	for _, t := range targets {
-		A, B := values[t.Module+".lora_A.weight"], values[t.Module+".lora_B.weight"]
+		A, B := values[t.NameA()], values[t.NameB()]
 		in, out := int(t.In), int(t.Out)
+		// A Linear weight is [out, in]; an Embedding table [in, out] (rows, width): peft adds (B @ A)^T.
+		at := func(i, j int) int { return i*in + j }
+		if t.Embedding {
+			at = func(i, j int) int { return j*out + i }
+		}
 		delta[t.Module+".weight"] = func(w []float32) []float32 {
 			merged := make([]float32, len(w))
 			for i := range out {
@@ -350,7 +355,7 @@ func Merge(base *Folder, a *Adapter) (SaveOptions, error) {
 					for k := range r {
 						s += float64(B[i*r+k]) * float64(A[k*in+j])
 					}
-					merged[i*in+j] = float32(float64(w[i*in+j]) + scaling*s)
+					merged[at(i, j)] = float32(float64(w[at(i, j)]) + scaling*s)
 				}
 			}
 			return merged

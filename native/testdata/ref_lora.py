@@ -8,7 +8,8 @@ use_rslora), forward W(x) + lora_B(lora_A(dropout(x))) * scaling. A target is a 
 target_modules or ends with "." + entry (peft's check_target_module_exists); a string target_modules is re.fullmatch.
 modules_to_save (always the classifier for SEQ_CLS) are trained in full. An adapter file holds, under the prefix
 "base_model.model.", NAME.lora_A.weight [r, in], NAME.lora_B.weight [out, r] and the saved modules' tensors
-(classifier.weight, classifier.bias), as peft's get_peft_model_state_dict names them.
+(classifier.weight, classifier.bias), as peft's get_peft_model_state_dict names them. A target nn.Embedding becomes
+LoraEmbedding (peft's lora.Embedding), saved as NAME.lora_embedding_A [r, num] and NAME.lora_embedding_B [dim, r].
 
 Usage (one JSON request on stdin, one JSON answer on stdout):
 
@@ -54,6 +55,22 @@ class LoraLinear(nn.Module):
         return self.base_layer(x) + self.lora_B(self.lora_A(self.lora_dropout(x))) * self.scaling
 
 
+class LoraEmbedding(nn.Module):
+    """peft's lora.Embedding: lora_embedding_A [r, num] zeros, lora_embedding_B [dim, r] standard normal, no dropout;
+    forward E(x) + embedding(x, A^T) @ B^T * scaling (with E's padding_idx)."""
+
+    def __init__(self, base, r, alpha, rslora):
+        super().__init__()
+        self.base_layer = base
+        self.lora_embedding_A = nn.Parameter(torch.zeros(r, base.num_embeddings))
+        self.lora_embedding_B = nn.Parameter(torch.randn(base.embedding_dim, r))
+        self.scaling = alpha / (math.sqrt(r) if rslora else r)
+
+    def forward(self, x):
+        after_a = nn.functional.embedding(x, self.lora_embedding_A.T, padding_idx=self.base_layer.padding_idx)
+        return self.base_layer(x) + (after_a @ self.lora_embedding_B.T) * self.scaling
+
+
 def is_target(name, targets):
     if isinstance(targets, str):
         return re.fullmatch(targets, name) is not None
@@ -67,16 +84,20 @@ def attach(m, cfg, num_labels):
         m.classifier = nn.Linear(c, num_labels)
     if not hasattr(m, "dropout"):
         m.dropout = nn.Identity()
-    names = [n for n, mod in m.named_modules() if isinstance(mod, nn.Linear) and n != "classifier" and is_target(n, cfg["target_modules"])]
+    names = [n for n, mod in m.named_modules() if isinstance(mod, (nn.Linear, nn.Embedding)) and n != "classifier" and is_target(n, cfg["target_modules"])]
     for n in names:
         parent, _, leaf = n.rpartition(".")
         p = m.get_submodule(parent)
-        setattr(p, leaf, LoraLinear(getattr(p, leaf), cfg["r"], cfg["lora_alpha"], cfg.get("lora_dropout", 0.0), cfg.get("use_rslora", False)))
+        base = getattr(p, leaf)
+        if isinstance(base, nn.Embedding):
+            setattr(p, leaf, LoraEmbedding(base, cfg["r"], cfg["lora_alpha"], cfg.get("use_rslora", False)))
+        else:
+            setattr(p, leaf, LoraLinear(base, cfg["r"], cfg["lora_alpha"], cfg.get("lora_dropout", 0.0), cfg.get("use_rslora", False)))
     for p in m.parameters():
         p.requires_grad_(False)
     saved = []
     for n, p in m.named_parameters():
-        lora = ".lora_A." in n or ".lora_B." in n
+        lora = ".lora_A." in n or ".lora_B." in n or ".lora_embedding_" in n
         mts = any(n.startswith(s + ".") or ("." + s + ".") in n for s in cfg.get("modules_to_save") or [])
         if lora or mts or n.startswith("classifier."):
             p.requires_grad_(True)

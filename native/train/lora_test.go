@@ -199,7 +199,8 @@ func TestLoRATrainWritesPeftAdapter(t *testing.T) {
 
 // Logits of base + adapter equal the PyTorch reference's (peft's math) within 1e-4, for an adapter whet trained and
 // for adapters the reference wrote in peft's layout (peft's extra config keys, "score" in modules_to_save; a regex
-// target, rsLoRA, a saved pooler, a 3-label head on a 2-label base); merging gives the same logits within 1e-5.
+// target, rsLoRA, a saved pooler, a 3-label head on a 2-label base; every Embedding table as a target); merging
+// gives the same logits within 1e-5.
 func TestLoRALogitsMatchReferenceAndMerge(t *testing.T) {
 	reftest.SkipWithoutTorch(t)
 	torch.SetThreads(1)
@@ -209,7 +210,7 @@ func TestLoRALogitsMatchReferenceAndMerge(t *testing.T) {
 
 	trained := filepath.Join(t.TempDir(), "trained")
 	if _, err := train.Run(context.Background(), train.Config{
-		ModelDir: base, OutDir: trained, Train: data, LoRA: &train.LoRAOptions{LoRA: bert.LoRA{R: 2, Alpha: 5, Targets: []string{"query", "value", "output.dense"}}}, Hyperparameters: hp(func(h *runspec.Hyperparameters) { h.Epochs = 3; h.BatchSize = 8; h.LearningRate = 2e-2; h.Seed = 5 }),
+		ModelDir: base, OutDir: trained, Train: data, LoRA: &train.LoRAOptions{LoRA: bert.LoRA{R: 2, Alpha: 5, Targets: []string{"query", "value", "output.dense", "word_embeddings"}}}, Hyperparameters: hp(func(h *runspec.Hyperparameters) { h.Epochs = 3; h.BatchSize = 8; h.LearningRate = 2e-2; h.Seed = 5 }),
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -219,6 +220,9 @@ func TestLoRALogitsMatchReferenceAndMerge(t *testing.T) {
 		// A regex target, rsLoRA, a saved pooler and a 3-label head on the 2-label base.
 		"peft-variants": {"r": 3, "lora_alpha": 7, "num_labels": 3, "target_modules": `.*\.(key|intermediate\.dense)`,
 			"use_rslora": true, "modules_to_save": []string{"classifier", "pooler"}},
+		// Every Embedding table (peft's lora.Embedding: lora_embedding_A/B) beside a Linear target.
+		"peft-embeddings": {"r": 4, "lora_alpha": 8, "num_labels": 2,
+			"target_modules": []string{"query", "word_embeddings", "position_embeddings", "token_type_embeddings"}},
 	} {
 		dir := filepath.Join(t.TempDir(), name)
 		req["model"], req["out"], req["seed"] = base, dir, 7
@@ -271,7 +275,8 @@ func TestLoRALogitsMatchReferenceAndMerge(t *testing.T) {
 }
 
 // Without dropout, LoRA training steps give the PyTorch reference's losses (AdamW on the adapter's parameters only,
-// the base frozen): a base weight that moved, a missing gradient path or a wrong scaling would show.
+// the base frozen; an Embedding target among them): a base weight that moved, a missing gradient path or a wrong
+// scaling would show.
 func TestLoRATrainMatchesPyTorch(t *testing.T) {
 	reftest.SkipWithoutTorch(t)
 	torch.SetThreads(1)
@@ -284,7 +289,7 @@ func TestLoRATrainMatchesPyTorch(t *testing.T) {
 		}
 	}
 	const seed, steps = 11, 4
-	lora := bert.LoRA{R: 4, Alpha: 16, Targets: []string{"query", "value", "intermediate.dense"}}
+	lora := bert.LoRA{R: 4, Alpha: 16, Targets: []string{"query", "value", "intermediate.dense", "word_embeddings"}}
 	// The trainer's starting point: the same seed draws the same lora_A; the classifier is the base's.
 	m := loadBase(t, base, seed)
 	a, err := bert.NewAdapter(m, lora, 2, nil, seed)

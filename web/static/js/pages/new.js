@@ -56,7 +56,7 @@ export async function render(main) {
     h('div', { class: 'grid' }, LORA.map(numberField),
       h('div', {}, h('label', { for: 'hp-lora_target_modules' }, 'Target modules'),
         h('input', { type: 'text', id: 'hp-lora_target_modules', name: 'lora_target_modules', placeholder: 'query,value', autocomplete: 'off', 'aria-describedby': 'hp-lora_target_modules-hint' }),
-        h('p', { class: 'hint', id: 'hp-lora_target_modules-hint' }, 'Comma-separated module names the adapter updates.'))));
+        h('p', { class: 'hint', id: 'hp-lora_target_modules-hint' }, 'Comma-separated module names the adapter updates (query, key, value, dense, word_embeddings).'))));
   const form = h('form', { id: 'new-job', novalidate: true },
     h('fieldset', {}, h('legend', {}, 'Data'),
       h('label', { for: 'train-upload' }, 'Upload a training file'), upload,
