@@ -26,7 +26,8 @@ Quality: SST-2 dev accuracy of full fine-tuning vs LoRA (r=8) on the same `whet 
 ../shared/data/corpus and the SST-2 training sentences (text only, packed into lines of ~45 words; --pretrain-steps,
 ~50 minutes; --quality-base DIR reuses a base), then fine-tuned on the first --quality-rows SST-2 training rows for one epoch three
 ways (full: --full-lr; LoRA r=8, alpha 16, classifier in full, --lora-lr: on query+value, peft's default, and on
-query+value+word_embeddings) and scored by `whet eval` on the 872 dev rows.
+query+value+word_embeddings), once per --quality-seeds seed, and scored by `whet eval` on the 872 dev rows; the
+methods are compared by their mean accuracy (one run's spread is 2-3 points).
 Prints a Markdown report on stdout and writes it to OUT/lora-PARTS[-SIZES].md.
 """
 import argparse
@@ -274,16 +275,22 @@ def bench_quality(a, whet, out):
     pretrain_s = time.monotonic() - t0
     res = {"pretrain_steps": a.pretrain_steps, "pretrain_s": pretrain_s, "rows": min(a.quality_rows, len(sst2))}
     lora = ["--method", "lora", "--lora-r", "8", "--lora-alpha", "16", "--learning-rate", str(a.lora_lr), "--lora-targets"]
+    seeds = [int(x) for x in a.quality_seeds.split(",")]
     for name, extra in (("full", ["--learning-rate", str(a.full_lr)]), ("lora", lora + ["query,value"]),
                         ("lora_emb", lora + ["query,value,word_embeddings"])):
-        model = os.path.join(d, name)
-        shutil.rmtree(model, ignore_errors=True)
-        so, rss, wall = run_rss([whet, "train", "--model", base, "--train", train, "--out", model, "--epochs", "1", "--batch-size", "32",
-                                 "--max-seq-length", "64", "--seed", "1", "--progress", "none"] + extra + th, env)
-        s = last_json(so)
-        ev = last_json(run([whet, "eval", "--model", model, "--input", dev] + th, env))
-        res[name] = {"accuracy": ev["accuracy"], "wall": wall, "rss": rss, "trainable": s.get("trainable_params"), "total": s.get("total_params")}
-        print("quality %s: dev accuracy %.4f, %.0fs" % (name, ev["accuracy"], wall), file=sys.stderr)
+        r = res[name] = {"accuracy": [], "rss": []}
+        for seed in seeds:
+            model = os.path.join(d, name)
+            shutil.rmtree(model, ignore_errors=True)
+            so, rss, wall = run_rss([whet, "train", "--model", base, "--train", train, "--out", model, "--epochs", "1", "--batch-size", "32",
+                                     "--max-seq-length", "64", "--seed", str(seed), "--progress", "none"] + extra + th, env)
+            s = last_json(so)
+            ev = last_json(run([whet, "eval", "--model", model, "--input", dev] + th, env))
+            r["accuracy"].append(ev["accuracy"])
+            r["rss"].append(rss)
+            r["trainable"], r["total"] = s.get("trainable_params"), s.get("total_params")
+            print("quality %s seed %d: dev accuracy %.4f, %.0fs" % (name, seed, ev["accuracy"], wall), file=sys.stderr)
+        r["mean"] = sum(r["accuracy"]) / len(seeds)
     return res
 
 
@@ -300,8 +307,9 @@ def main():
     ap.add_argument("--pretrain-steps", type=int, default=10000, help="quality: whet pretrain steps (batch 32, 64 tokens; ~50 minutes on 2 quiet cores)")
     ap.add_argument("--quality-base", default="", help="quality: fine-tune this pretrained folder instead of pretraining one (skips ~50 minutes)")
     ap.add_argument("--quality-rows", type=int, default=20000, help="quality: SST-2 training rows (one epoch)")
-    ap.add_argument("--full-lr", type=float, default=5e-4, help="quality: learning rate of full fine-tuning")
-    ap.add_argument("--lora-lr", type=float, default=2e-3, help="quality: learning rate of LoRA")
+    ap.add_argument("--full-lr", type=float, default=7e-4, help="quality: learning rate of full fine-tuning (best of a sweep, bench/results.md)")
+    ap.add_argument("--lora-lr", type=float, default=1e-3, help="quality: learning rate of LoRA (best of a sweep, bench/results.md)")
+    ap.add_argument("--quality-seeds", default="1,2,3", help="quality: fine-tuning seeds (one run per method and seed; the mean is compared)")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "out", "lora"))
     a = ap.parse_args()
     whet = os.environ.get("WHET_BIN", os.path.join(ROOT, "bin", "whet"))
@@ -332,13 +340,14 @@ def main():
         made = ("`whet pretrain`ed for %d steps (%.0f s)" % (q["pretrain_steps"], q["pretrain_s"]) if not a.quality_base
                 else "%s (--quality-base)" % a.quality_base)
         lines += ["Quality: SST-2 dev (872 rows) after one epoch on the first %d training rows, on a tiny base (2x128, "
-                  "8000-entry vocab) %s; full lr %g, LoRA r=8 alpha=16 lr %g:" % (q["rows"], made, a.full_lr, a.lora_lr), "",
-                  "| method | dev accuracy | - full, points | trainable / total params | train wall s | peak RSS MiB |",
+                  "8000-entry vocab) %s; full lr %g, LoRA r=8 alpha=16 lr %g; seeds %s:" % (q["rows"], made, a.full_lr, a.lora_lr, a.quality_seeds), "",
+                  "| method | dev accuracy per seed | mean | mean - full's, points | trainable / total params | peak RSS MiB |",
                   "|---|---|---|---|---|---|"]
         for name, label in (("full", "full"), ("lora", "LoRA query,value"), ("lora_emb", "LoRA query,value,word_embeddings")):
             r = q[name]
-            lines.append("| %s | %.4f | %+.2f | %s / %s | %.0f | %.0f |" % (label, r["accuracy"], 100 * (r["accuracy"] - f["accuracy"]),
-                                                                    r["trainable"], r["total"], r["wall"], r["rss"]))
+            lines.append("| %s | %s | %.4f | %+.2f | %s / %s | %.0f |" % (
+                label, " / ".join("%.4f" % x for x in r["accuracy"]), r["mean"], 100 * (r["mean"] - f["mean"]),
+                r["trainable"], r["total"], max(r["rss"])))
         lines.append("")
     text = "\n".join(lines) + "\n"
     tag = a.parts.replace(",", "+") + ("-" + a.sizes.replace(",", "+") if "train" in a.parts else "")
