@@ -5,18 +5,10 @@
 
 #include <dlfcn.h>
 
-#include <exception>
-#include <string>
-
 #include "amp.h"
-
-namespace {
-thread_local std::string amp_error;
-}
+#include "guard.h"
 
 extern "C" {
-
-const char *whet_amp_last_error(void) { return amp_error.c_str(); }
 
 int whet_cuda_bf16(int device) {
   // The CUDA runtime libtorch_cuda loaded (a CPU libtorch has none: then this is never asked). Looked up at run time
@@ -30,19 +22,15 @@ int whet_cuda_bf16(int device) {
   return major >= 8;
 }
 
-int whet_autocast(int cuda, int dtype) {
-  try {
+int whet_autocast(int cuda, int dtype, char **err) {
+  return whet::guard(err, [&] {
     const at::DeviceType device = cuda ? at::kCUDA : at::kCPU;
     if (dtype == 0) {
       whet_compat::set_autocast(device, false, cuda ? at::kHalf : at::kBFloat16);
       at::autocast::clear_cache(); // the lower-precision copies of the weights made while it was on
-      return 0;
+      return;
     }
     whet_compat::set_autocast(device, true, static_cast<at::ScalarType>(dtype));
-    return 0;
-  } catch (const std::exception &e) {
-    amp_error = e.what();
-    return -1;
-  }
+  });
 }
 }

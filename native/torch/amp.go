@@ -15,7 +15,6 @@ import (
 // it off). Callers lock the goroutine to its thread (runtime.LockOSThread) around the forward pass and call
 // AutocastOff before the backward pass, as torch.autocast is used in PyTorch.
 func Autocast(dev gotch.Device, p Precision) error {
-	defer pinThread()() // the C error message is thread-local (guard.h)
 	dtype := 0
 	switch p {
 	case FP32:
@@ -26,8 +25,9 @@ func Autocast(dev gotch.Device, p Precision) error {
 	default:
 		return fmt.Errorf("torch: autocast: precision %q", p)
 	}
-	if C.whet_autocast(C.int(boolInt(dev.IsCuda())), C.int(dtype)) != 0 {
-		return fmt.Errorf("torch: autocast %s on %s: %s", p, deviceName(dev), C.GoString(C.whet_amp_last_error()))
+	var cerr *C.char
+	if C.whet_autocast(C.int(boolInt(dev.IsCuda())), C.int(dtype), &cerr) != 0 {
+		return cError(fmt.Sprintf("autocast %s on %s", p, deviceName(dev)), cerr)
 	}
 	return nil
 }

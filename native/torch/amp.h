@@ -5,9 +5,8 @@ extern "C" {
 #endif
 // whet_autocast turns autocast on for the calling thread, for CUDA (cuda != 0) or the CPU, casting to dtype
 // (libtorch's ScalarType: 5 float16, 15 bfloat16), or off (dtype 0), which also drops its cache of cast weights.
-// Returns 0, or -1 with whet_amp_last_error set.
-int whet_autocast(int cuda, int dtype);
-const char *whet_amp_last_error(void);
+// Returns 0, or -1 with *err a malloc'd message the caller frees (guard.h).
+int whet_autocast(int cuda, int dtype, char **err);
 // whet_cuda_bf16 reports whether CUDA device has native bfloat16 (compute capability >= 8.0); 1 when it cannot tell.
 int whet_cuda_bf16(int device);
 #ifdef __cplusplus

@@ -7,22 +7,15 @@
 #include <ATen/ATen.h>
 
 #include <cstring>
-#include <exception>
-#include <string>
 
 #include "copy.h"
-
-namespace {
-thread_local std::string copy_error;
-}
+#include "guard.h"
 
 extern "C" {
 
-const char *whet_copy_last_error(void) { return copy_error.c_str(); }
-
 int whet_to_device(const void *data, int64_t nbytes, const int64_t *shape, int ndim, int dtype, int device_index,
-                   void **out) {
-  try {
+                   void **out, char **err) {
+  return whet::guard(err, [&] {
     const auto type = static_cast<at::ScalarType>(dtype);
     at::Tensor host = at::empty(at::IntArrayRef(shape, ndim), at::TensorOptions().dtype(type).pinned_memory(true));
     TORCH_CHECK(host.nbytes() == (size_t)nbytes, "whet_to_device: ", nbytes, " bytes for a tensor of ", host.nbytes());
@@ -30,10 +23,6 @@ int whet_to_device(const void *data, int64_t nbytes, const int64_t *shape, int n
       std::memcpy(host.data_ptr(), data, nbytes);
     }
     *out = new at::Tensor(host.to(at::Device(at::kCUDA, (c10::DeviceIndex)device_index), /*non_blocking=*/true));
-    return 0;
-  } catch (const std::exception &e) {
-    copy_error = e.what();
-    return -1;
-  }
+  });
 }
 }

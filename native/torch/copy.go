@@ -6,7 +6,6 @@ package torch
 import "C"
 
 import (
-	"fmt"
 	"unsafe"
 
 	"github.com/sugarme/gotch"
@@ -17,7 +16,6 @@ import (
 // through pinned host memory and a non-blocking copy (the host does not wait for the transfer; the kernels that
 // use the tensor are queued after it); on the CPU it is a plain tensor.
 func HostTensor(b []byte, shape []int64, kind gotch.DType, dev gotch.Device) (*ts.Tensor, error) {
-	defer pinThread()() // the C error message is thread-local (guard.h)
 	if !dev.IsCuda() {
 		return ts.OfDataSize(b, shape, kind)
 	}
@@ -33,13 +31,14 @@ func HostTensor(b []byte, shape []int64, kind gotch.DType, dev gotch.Device) (*t
 		return t.To(dev, true)
 	}
 	var out unsafe.Pointer
+	var cerr *C.char
 	var shp *C.int64_t
 	if len(shape) > 0 {
 		shp = (*C.int64_t)(unsafe.Pointer(&shape[0]))
 	}
 	if C.whet_to_device(unsafe.Pointer(&b[0]), C.int64_t(len(b)), shp, C.int(len(shape)),
-		C.int(kind.CInt()), C.int(dev.CInt()), &out) != 0 {
-		return nil, fmt.Errorf("torch: copy to %s: %s", deviceName(dev), C.GoString(C.whet_copy_last_error()))
+		C.int(kind.CInt()), C.int(dev.CInt()), &out, &cerr) != 0 {
+		return nil, cError("copy to "+deviceName(dev), cerr)
 	}
 	return ts.FromCtensor(out), nil
 }

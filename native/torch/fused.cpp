@@ -19,7 +19,6 @@
 #include <immintrin.h>
 #endif
 #include <mutex>
-#include <string>
 #include <utility>
 #include <vector>
 
@@ -27,10 +26,6 @@
 #include "fused.h"
 
 namespace {
-
-thread_local std::string last_error;
-
-template <typename F> int guard(F &&f) { return whet::guard(last_error, std::forward<F>(f)); }
 
 at::Tensor &T(void *p) { return *static_cast<at::Tensor *>(p); }
 
@@ -248,8 +243,6 @@ uint64_t next_seed() {
 
 extern "C" {
 
-const char *whet_fused_last_error(void) { return last_error.c_str(); }
-
 int whet_adamw_path(int path) {
   const int prev = adamw_path;
   if (path >= 0 && path <= prev) {
@@ -258,8 +251,8 @@ int whet_adamw_path(int path) {
   return prev;
 }
 
-int whet_grad_sum_squares(void **params, int n, double *out) {
-  return guard([&] {
+int whet_grad_sum_squares(void **params, int n, double *out, char **err) {
+  return whet::guard(err, [&] {
     std::vector<at::Tensor> grads(n);
     std::vector<int64_t> sizes(n, 0);
     double slow = 0;
@@ -298,8 +291,8 @@ int whet_grad_sum_squares(void **params, int n, double *out) {
   });
 }
 
-int whet_adamw_init(void **params, int n, void **m, void **v) {
-  return guard([&] {
+int whet_adamw_init(void **params, int n, void **m, void **v, char **err) {
+  return whet::guard(err, [&] {
     for (int i = 0; i < n; i++) {
       const at::Tensor &p = T(params[i]);
       m[i] = new at::Tensor(at::zeros_like(p, at::MemoryFormat::Contiguous));
@@ -309,8 +302,8 @@ int whet_adamw_init(void **params, int n, void **m, void **v) {
 }
 
 int whet_adamw_step(void **params, void **m, void **v, const double *weight_decay, int n, int64_t step, double lr,
-                    double beta1, double beta2, double eps, double grad_scale) {
-  return guard([&] {
+                    double beta1, double beta2, double eps, double grad_scale, char **err) {
+  return whet::guard(err, [&] {
     at::NoGradGuard no_grad;
     const double bc1 = 1.0 - std::pow(beta1, (double)step);
     const double bc2 = 1.0 - std::pow(beta2, (double)step);
@@ -353,8 +346,8 @@ int whet_adamw_step(void **params, void **m, void **v, const double *weight_deca
 
 int whet_adamw_step_device(void **params, void **m, void **v, const double *weight_decay, int n, int64_t step,
                            double lr, double beta1, double beta2, double eps, double max_norm, double loss_scale,
-                           int skip_nonfinite, int *skipped) {
-  return guard([&] {
+                           int skip_nonfinite, int *skipped, char **err) {
+  return whet::guard(err, [&] {
     at::NoGradGuard no_grad;
     *skipped = 0;
     std::vector<int> live; // the parameters with a gradient
@@ -437,16 +430,16 @@ int whet_adamw_step_device(void **params, void **m, void **v, const double *weig
   });
 }
 
-int whet_grad_reset(void **params, int n) {
-  return guard([&] {
+int whet_grad_reset(void **params, int n, char **err) {
+  return whet::guard(err, [&] {
     for (int i = 0; i < n; i++) {
       T(params[i]).mutable_grad().reset();
     }
   });
 }
 
-int whet_dropout(void *x, double p, void **out) {
-  return guard([&] {
+int whet_dropout(void *x, double p, void **out, char **err) {
+  return whet::guard(err, [&] {
     const at::Tensor &t = T(x);
     if (!t.device().is_cpu() || t.scalar_type() != at::kFloat || t.numel() >= (int64_t(1) << 32) || p <= 0.0 || p >= 1.0) {
       *out = new at::Tensor(at::dropout(t, p, true));

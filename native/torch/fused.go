@@ -40,7 +40,6 @@ type AdamW struct {
 // NewAdamW makes an AdamW over params with zeroed moments; weightDecay[i] is params[i]'s decoupled weight decay
 // (0 for biases and LayerNorm weights, by convention).
 func NewAdamW(params []*ts.Tensor, weightDecay []float64) (*AdamW, error) {
-	defer pinThread()() // the C error message is thread-local (guard.h)
 	if len(params) != len(weightDecay) {
 		return nil, fmt.Errorf("torch: adamw: %d parameters but %d weight decays", len(params), len(weightDecay))
 	}
@@ -57,8 +56,9 @@ func NewAdamW(params []*ts.Tensor, weightDecay []float64) (*AdamW, error) {
 		cp[i] = p.Ctensor()
 		wd[i] = C.double(weightDecay[i])
 	}
-	if C.whet_adamw_init(o.cpp(), C.int(n), o.cmp(), o.cvp()) != 0 {
-		err := lastError("adamw init")
+	var cerr *C.char
+	if C.whet_adamw_init(o.cpp(), C.int(n), o.cmp(), o.cvp(), &cerr) != 0 {
+		err := cError("adamw init", cerr)
 		o.free()
 		return nil, err
 	}
@@ -86,16 +86,16 @@ func (o *AdamW) StepScaled(lr, maxNorm, lossScale float64) (skipped bool, err er
 }
 
 func (o *AdamW) update(lr, maxNorm, lossScale float64, skipNonFinite bool) (bool, error) {
-	defer pinThread()() // the C error message is thread-local (guard.h)
 	if o.cp == nil {
 		return false, errors.New("torch: adamw: step after Close")
 	}
+	var cerr *C.char
 	if o.device {
 		var skipped C.int
 		if C.whet_adamw_step_device(o.cpp(), o.cmp(), o.cvp(), o.wd, C.int(len(o.params)), C.int64_t(o.step+1),
 			C.double(lr), C.double(o.Beta1), C.double(o.Beta2), C.double(o.Eps), C.double(maxNorm), C.double(lossScale),
-			C.int(boolInt(skipNonFinite)), &skipped) != 0 {
-			return false, lastError("adamw step")
+			C.int(boolInt(skipNonFinite)), &skipped, &cerr) != 0 {
+			return false, cError("adamw step", cerr)
 		}
 		if skipped == 0 {
 			o.step++
@@ -121,8 +121,8 @@ func (o *AdamW) update(lr, maxNorm, lossScale float64, skipNonFinite bool) (bool
 	}
 	o.step++
 	if C.whet_adamw_step(o.cpp(), o.cmp(), o.cvp(), o.wd, C.int(len(o.params)), C.int64_t(o.step), C.double(lr),
-		C.double(o.Beta1), C.double(o.Beta2), C.double(o.Eps), C.double(scale)) != 0 {
-		return false, lastError("adamw step")
+		C.double(o.Beta1), C.double(o.Beta2), C.double(o.Eps), C.double(scale), &cerr) != 0 {
+		return false, cError("adamw step", cerr)
 	}
 	return false, nil
 }
@@ -130,12 +130,12 @@ func (o *AdamW) update(lr, maxNorm, lossScale float64, skipNonFinite bool) (bool
 // ZeroGrad drops the parameters' gradients (PyTorch's zero_grad(set_to_none=True)): the next backward pass then
 // stores fresh gradients instead of adding into zeroed ones.
 func (o *AdamW) ZeroGrad() error {
-	defer pinThread()() // the C error message is thread-local (guard.h)
 	if o.cp == nil {
 		return errors.New("torch: adamw: zero grad after Close")
 	}
-	if C.whet_grad_reset(o.cpp(), C.int(len(o.params))) != 0 {
-		return lastError("zero grad")
+	var cerr *C.char
+	if C.whet_grad_reset(o.cpp(), C.int(len(o.params)), &cerr) != 0 {
+		return cError("zero grad", cerr)
 	}
 	return nil
 }
@@ -214,10 +214,10 @@ func GradNorm(params []*ts.Tensor) (float64, error) {
 
 // gradNorm is GradNorm over a C array of n tensor handles.
 func gradNorm(params *unsafe.Pointer, n int) (float64, error) {
-	defer pinThread()() // the C error message is thread-local (guard.h)
 	var ss C.double
-	if C.whet_grad_sum_squares(params, C.int(n), &ss) != 0 {
-		return 0, lastError("grad norm")
+	var cerr *C.char
+	if C.whet_grad_sum_squares(params, C.int(n), &ss, &cerr) != 0 {
+		return 0, cError("grad norm", cerr)
 	}
 	return math.Sqrt(float64(ss)), nil
 }
@@ -227,10 +227,10 @@ func gradNorm(params *unsafe.Pointer, n int) (float64, error) {
 // keyed by libtorch's seeded CPU generator (so ManualSeed makes it reproducible) and keeps it as one byte per
 // element; elsewhere it is libtorch's dropout. x is not consumed.
 func Dropout(x *ts.Tensor, p float64) (*ts.Tensor, error) {
-	defer pinThread()() // the C error message is thread-local (guard.h)
 	var out unsafe.Pointer
-	if C.whet_dropout(x.Ctensor(), C.double(p), &out) != 0 {
-		return nil, lastError("dropout")
+	var cerr *C.char
+	if C.whet_dropout(x.Ctensor(), C.double(p), &out, &cerr) != 0 {
+		return nil, cError("dropout", cerr)
 	}
 	return ts.FromCtensor(out), nil
 }
@@ -281,8 +281,4 @@ func setAdamWPath(path int) int { return int(C.whet_adamw_path(C.int(path))) }
 // handles views a C array of n tensor handles.
 func handles(arr unsafe.Pointer, n int) []unsafe.Pointer {
 	return unsafe.Slice((*unsafe.Pointer)(arr), n)
-}
-
-func lastError(op string) error {
-	return fmt.Errorf("torch: %s: %s", op, C.GoString(C.whet_fused_last_error()))
 }

@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <exception>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,10 +18,6 @@
 
 namespace {
 
-thread_local std::string quant_error;
-
-template <typename F> int guard(F &&f) { return whet::guard(quant_error, std::forward<F>(f)); }
-
 at::Tensor &T(void *p) { return *static_cast<at::Tensor *>(p); }
 
 c10::OperatorHandle op(const char *name) { return c10::Dispatcher::singleton().findSchemaOrThrow(name, ""); }
@@ -31,10 +26,8 @@ c10::OperatorHandle op(const char *name) { return c10::Dispatcher::singleton().f
 
 extern "C" {
 
-const char *whet_quant_last_error(void) { return quant_error.c_str(); }
-
-int whet_quant_engine(char *name, int n) {
-  return guard([&] {
+int whet_quant_engine(char *name, int n, char **err) {
+  return whet::guard(err, [&] {
     const auto &engines = at::globalContext().supportedQEngines();
     auto has = [&](at::QEngine e) { return std::find(engines.begin(), engines.end(), e) != engines.end(); };
     // oneDNN is what whet measured on Debian's libtorch (no FBGEMM there); FBGEMM is the x86 engine of pip builds.
@@ -53,8 +46,8 @@ int whet_quant_engine(char *name, int n) {
   });
 }
 
-int whet_linear_pack(void *weight, void *bias, void **packed) {
-  return guard([&] {
+int whet_linear_pack(void *weight, void *bias, void **packed, char **err) {
+  return whet::guard(err, [&] {
     at::Tensor w = T(weight).detach().contiguous();
     TORCH_CHECK(w.dim() == 2 && w.scalar_type() == at::kFloat && w.device().is_cpu(),
                 "int8 pack: the weight must be a 2-D float32 CPU tensor, got ", w.sizes(), " ", w.scalar_type(), " on ",
@@ -75,8 +68,8 @@ int whet_linear_pack(void *weight, void *bias, void **packed) {
   });
 }
 
-int whet_linear_dynamic(void *x, void *packed, void **out) {
-  return guard([&] {
+int whet_linear_dynamic(void *x, void *packed, void **out, char **err) {
+  return whet::guard(err, [&] {
     const at::Tensor &in = T(x);
     // reduce_range: 7-bit activations on FBGEMM, whose AVX2 kernels can saturate with 8 (PyTorch does the same);
     // oneDNN takes the full uint8 range.

@@ -50,10 +50,10 @@ type PackedLinear struct {
 //
 // This libtorch has neither oneDNN nor FBGEMM.
 func QuantEngine() (string, error) {
-	defer pinThread()() // the C error message is thread-local (guard.h)
 	var buf [32]C.char
-	if C.whet_quant_engine(&buf[0], C.int(len(buf))) != 0 {
-		return "", fmt.Errorf("torch: %s", C.GoString(C.whet_quant_last_error()))
+	var cerr *C.char
+	if C.whet_quant_engine(&buf[0], C.int(len(buf)), &cerr) != 0 {
+		return "", cError("", cerr)
 	}
 	return C.GoString(&buf[0]), nil
 }
@@ -61,7 +61,6 @@ func QuantEngine() (string, error) {
 // PackLinear quantizes w [out, in] (float32 on the CPU) and packs it with bias b (nil for none) for Forward; w and b
 // are copied, not kept. Call QuantEngine first.
 func PackLinear(w, b *ts.Tensor) (*PackedLinear, error) {
-	defer pinThread()() // the C error message is thread-local (guard.h)
 	if w == nil {
 		return nil, errors.New("torch: int8 pack: no weight")
 	}
@@ -70,21 +69,22 @@ func PackLinear(w, b *ts.Tensor) (*PackedLinear, error) {
 		bias = b.Ctensor()
 	}
 	var h unsafe.Pointer
-	if C.whet_linear_pack(w.Ctensor(), bias, &h) != 0 {
-		return nil, fmt.Errorf("torch: %s", C.GoString(C.whet_quant_last_error()))
+	var cerr *C.char
+	if C.whet_linear_pack(w.Ctensor(), bias, &h, &cerr) != 0 {
+		return nil, cError("", cerr) // the message names the operation (int8 pack: ...)
 	}
 	return &PackedLinear{h: h}, nil
 }
 
 // Forward returns x @ W^T + b for x [..., in] (float32 on the CPU), a new tensor the caller drops; x is not consumed.
 func (p *PackedLinear) Forward(x *ts.Tensor) (*ts.Tensor, error) {
-	defer pinThread()() // the C error message is thread-local (guard.h)
 	if p.h == nil {
 		return nil, errors.New("torch: int8 linear: closed")
 	}
 	var out unsafe.Pointer
-	if C.whet_linear_dynamic(x.Ctensor(), p.h, &out) != 0 {
-		return nil, fmt.Errorf("torch: %s", C.GoString(C.whet_quant_last_error()))
+	var cerr *C.char
+	if C.whet_linear_dynamic(x.Ctensor(), p.h, &out, &cerr) != 0 {
+		return nil, cError("", cerr)
 	}
 	return ts.FromCtensor(out), nil
 }

@@ -109,10 +109,12 @@ func biasOrNone(b *ts.Tensor) *ts.Tensor {
 	return b
 }
 
-// TestErrorMessageFromEveryThread: a C error message is read on the OS thread that failed. The C side keeps it in a
-// thread-local string, and a goroutine can move to another thread between the failing call and the read, which then
-// returned another thread's message (often empty: the flaky TestPackLinearRefusesBadWeight). Many goroutines fail
-// at once while others keep every P busy, so they move between threads.
+// TestErrorMessageFromEveryThread: each failing call gets its own C error message. The message comes back with the
+// failing call (its char **err out-parameter, guard.h), not from a second call reading per-thread state, so nothing
+// pins the goroutine to its OS thread; a goroutine that moves to another thread after the call still has its own
+// message (a thread-local message read in a second call returned another thread's, often empty: the flaky
+// TestPackLinearRefusesBadWeight). Many goroutines fail at once while others keep every P busy, so they move
+// between threads; each checks that its message names its own weight's shape.
 func TestErrorMessageFromEveryThread(t *testing.T) {
 	if _, err := QuantEngine(); err != nil {
 		t.Skipf("no int8 engine: %v", err)

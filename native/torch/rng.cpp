@@ -8,17 +8,11 @@
 
 #include <cstring>
 #include <mutex>
-#include <string>
-#include <utility>
 
 #include "guard.h"
 #include "rng.h"
 
 namespace {
-
-thread_local std::string rng_error;
-
-template <typename F> int rng_guard(F &&f) { return whet::guard(rng_error, std::forward<F>(f)); }
 
 at::Generator generator(int device) {
   if (device < 0) {
@@ -32,18 +26,17 @@ at::Generator generator(int device) {
 
 extern "C" {
 
-const char *whet_rng_last_error(void) { return rng_error.c_str(); }
-
 int whet_rng_cuda_count(void) {
   int n = 0;
-  if (rng_guard([&] { n = at::detail::getCUDAHooks().getNumGPUs(); }) != 0) {
+  // A libtorch that cannot count its GPUs has none whet can use: 0, and no message (err NULL).
+  if (whet::guard(nullptr, [&] { n = at::detail::getCUDAHooks().getNumGPUs(); }) != 0) {
     return 0;
   }
   return n;
 }
 
-int whet_rng_get(int device, uint8_t *buf, int64_t cap, int64_t *len) {
-  return rng_guard([&] {
+int whet_rng_get(int device, uint8_t *buf, int64_t cap, int64_t *len, char **err) {
+  return whet::guard(err, [&] {
     at::Generator gen = generator(device);
     at::Tensor state;
     {
@@ -57,8 +50,8 @@ int whet_rng_get(int device, uint8_t *buf, int64_t cap, int64_t *len) {
   });
 }
 
-int whet_rng_set(int device, const uint8_t *buf, int64_t len) {
-  return rng_guard([&] {
+int whet_rng_set(int device, const uint8_t *buf, int64_t len, char **err) {
+  return whet::guard(err, [&] {
     at::Tensor state = at::empty({len}, at::TensorOptions().dtype(at::kByte));
     if (len > 0) {
       std::memcpy(state.data_ptr<uint8_t>(), buf, (size_t)len);

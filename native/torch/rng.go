@@ -57,34 +57,35 @@ func SetRNGState(s RNGState) error {
 }
 
 func rngGet(device int) ([]byte, error) {
-	defer pinThread()() // the C error message is thread-local (guard.h)
 	var n C.int64_t
-	if C.whet_rng_get(C.int(device), nil, 0, &n) != 0 {
-		return nil, rngError("get", device)
+	var cerr *C.char
+	if C.whet_rng_get(C.int(device), nil, 0, &n, &cerr) != 0 {
+		return nil, rngError("get", device, cerr)
 	}
 	b := make([]byte, int(n))
-	if n > 0 && C.whet_rng_get(C.int(device), (*C.uint8_t)(unsafe.Pointer(&b[0])), n, &n) != 0 {
-		return nil, rngError("get", device)
+	if n > 0 && C.whet_rng_get(C.int(device), (*C.uint8_t)(unsafe.Pointer(&b[0])), n, &n, &cerr) != 0 {
+		return nil, rngError("get", device, cerr)
 	}
 	return b, nil
 }
 
 func rngSet(device int, b []byte) error {
-	defer pinThread()() // the C error message is thread-local (guard.h)
 	var p *C.uint8_t
 	if len(b) > 0 {
 		p = (*C.uint8_t)(unsafe.Pointer(&b[0]))
 	}
-	if C.whet_rng_set(C.int(device), p, C.int64_t(len(b))) != 0 {
-		return rngError("set", device)
+	var cerr *C.char
+	if C.whet_rng_set(C.int(device), p, C.int64_t(len(b)), &cerr) != 0 {
+		return rngError("set", device, cerr)
 	}
 	return nil
 }
 
-func rngError(op string, device int) error {
+// rngError is cError for rng state op on device (-1 the CPU): "torch: rng state <op> (<device>): <message>".
+func rngError(op string, device int, msg *C.char) error {
 	what := "cpu"
 	if device >= 0 {
 		what = fmt.Sprintf("cuda:%d", device)
 	}
-	return fmt.Errorf("torch: rng state %s (%s): %s", op, what, C.GoString(C.whet_rng_last_error()))
+	return cError(fmt.Sprintf("rng state %s (%s)", op, what), msg)
 }

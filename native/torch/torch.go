@@ -49,15 +49,6 @@ func MallocStats() (inUse, held uint64) {
 	return uint64(u), uint64(h)
 }
 
-// pinThread keeps the calling goroutine on its OS thread until the returned func runs. whet's C functions over
-// libtorch leave a failure's message in a thread-local string (guard.h) that the Go side reads in a second cgo call;
-// between two cgo calls a goroutine can move to another thread (a loaded machine moves it when its P was taken
-// during the first call), and would read that thread's message or none. Use: defer pinThread()().
-func pinThread() func() {
-	runtime.LockOSThread()
-	return runtime.UnlockOSThread
-}
-
 // Threads reports libtorch's intra-op thread count.
 func Threads() int { return int(C.whet_get_num_threads()) }
 
