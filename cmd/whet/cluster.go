@@ -25,7 +25,7 @@ func runWorkerCmd(args []string) error {
 }
 
 // runClusterWorker implements `whet worker --nats nats://HOST:4222 --credentials FILE [--threads N] [--gpus 0,1 |
-// --slots N] [--data DIR] [--serve-models]`: pull fine-tuning jobs from a `whet serve --cluster` server and train them here,
+// --slots N] [--data DIR] [--serve-models] [--max-model-cache SIZE]`: pull fine-tuning jobs from a `whet serve --cluster` server and train them here,
 // and with --serve-models answer its predict requests.
 func runClusterWorker(args []string) error {
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
@@ -39,6 +39,8 @@ func runClusterWorker(args []string) error {
 	id := fs.String("id", "", "worker id (default: wrk-<hostname>-<random>)")
 	natsTLS := fs.String("nats-tls", "", "ca.pem: the CA that signed the NATS server's TLS certificate (default: the credentials file's, else none)")
 	logJSON := fs.Bool("log-json", false, "log JSON lines instead of text")
+	maxModelCache := byteSize(cluster.DefaultMaxModelCacheBytes)
+	fs.Var(&maxModelCache, "max-model-cache", "bytes the cached models in --data/models may hold, e.g. 100GiB: the least recently used unused ones are removed beyond it (0: no limit)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -81,11 +83,16 @@ func runClusterWorker(args []string) error {
 	if *logJSON {
 		h = slog.NewJSONHandler(os.Stderr, nil)
 	}
+	cacheBytes := int64(maxModelCache)
+	if cacheBytes == 0 {
+		cacheBytes = -1 // no limit
+	}
 	ctx, stop := cliContext()
 	defer stop()
 	err = cluster.RunWorker(ctx, cluster.WorkerConfig{URL: *url, Credentials: c, CredentialsFile: *creds, DataDir: *data,
 		Slots: *slots, Devices: devices, TLS: tc, ServeModels: *serveModels, Threads: *threads, ID: *id, Logger: slog.New(h),
-		Ready: func(id string) { fmt.Fprintf(os.Stderr, "whet: worker %s pulling jobs from %s\n", id, *url) }})
+		MaxModelCacheBytes: cacheBytes,
+		Ready:              func(id string) { fmt.Fprintf(os.Stderr, "whet: worker %s pulling jobs from %s\n", id, *url) }})
 	if ctx.Err() != nil {
 		return nil // SIGINT/SIGTERM: running jobs were handed back
 	}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -167,7 +166,12 @@ func (w *worker) train(ctx context.Context, a *attempt, cr claimResp, log *slog.
 	dir := filepath.Join(w.cfg.DataDir, "jobs", a.job+"-"+a.token)
 	defer os.RemoveAll(dir)
 	out := filepath.Join(dir, "out")
-	args, err := w.prepare(ctx, a, cr, dir, out)
+	model, err := w.models.acquire(ctx, cr.Model, cr.ModelObject)
+	if err != nil {
+		return "could not start: fetch the base model: " + err.Error(), ""
+	}
+	defer model.Release() // kept in the cache while the trainer may read it
+	args, err := w.prepare(ctx, a, cr, model.Dir(), dir, out)
 	if err != nil {
 		return "could not start: " + err.Error(), ""
 	}
@@ -186,13 +190,9 @@ func (w *worker) train(ctx context.Context, a *attempt, cr claimResp, log *slog.
 	return "", summary
 }
 
-// prepare fetches the attempt's base model, inputs and checkpoint to resume from, writes its run spec into dir
-// and returns the trainer's arguments; the trainer writes its output folder into out.
-func (w *worker) prepare(ctx context.Context, a *attempt, cr claimResp, dir, out string) ([]string, error) {
-	model, err := w.model(ctx, cr.Model, cr.ModelObject)
-	if err != nil {
-		return nil, fmt.Errorf("fetch the base model: %w", err)
-	}
+// prepare fetches the attempt's inputs and checkpoint to resume from, writes its run spec (on the base model folder
+// model) into dir and returns the trainer's arguments; the trainer writes its output folder into out.
+func (w *worker) prepare(ctx context.Context, a *attempt, cr claimResp, model, dir, out string) ([]string, error) {
 	input := filepath.Join(dir, "input")
 	for _, obj := range cr.InputObjects {
 		if err := getFiles(ctx, w.obs, obj, input, w.cfg.MaxArtifactSize); err != nil {
@@ -387,26 +387,4 @@ func (w *worker) report(ctx context.Context, a *attempt, req linesReq, log *slog
 		}
 		a.mu.Unlock()
 	}
-}
-
-// model returns the local folder of model id's archive object (objModel: named by the folder's content),
-// downloading it once.
-func (w *worker) model(ctx context.Context, id, object string) (string, error) {
-	w.modelMu.Lock()
-	defer w.modelMu.Unlock()
-	sum := sha256.Sum256([]byte(object))
-	dir := filepath.Join(w.cfg.DataDir, "models", hex.EncodeToString(sum[:8]))
-	for _, f := range []string{"config.json", "adapter_config.json"} { // a model, or a LoRA adapter served on one
-		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
-			return dir, nil
-		}
-	}
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return "", err
-	}
-	if err := replaceDir(ctx, w.obs, object, dir, w.cfg.MaxArtifactSize); err != nil {
-		return "", err
-	}
-	w.log.Info("model cached", "model", id, "dir", dir)
-	return dir, nil
 }

@@ -31,7 +31,9 @@
 //
 // With EmbeddedConfig.TLS (`whet serve --nats-tls cert,key,ca`) clients connect over TLS only; new worker
 // credentials carry the CA, which RunWorker trusts. WorkerConfig.Devices (`whet worker --gpus 0,1`) gives a worker one
-// slot per GPU, each trainer run with --device cuda:N.
+// slot per GPU, each trainer run with --device cuda:N. A worker keeps the model folders it downloads in
+// DataDir/models, bounded by WorkerConfig.MaxModelCacheBytes (`whet worker --max-model-cache`): the least recently
+// used folders that no trainer and no predict process uses are removed to make room.
 //
 // Object Store bucket "whet": models/<id>/<fingerprint of the folder>.tar, inputs/<fingerprint of the file>.tar
 // (one per dataset or module, shared by the jobs using it, deleted when no queued or running job does),

@@ -49,6 +49,13 @@ type WorkerConfig struct {
 	Logger *slog.Logger
 	// MaxArtifactSize caps one downloaded archive (base model, inputs). Default: DefaultMaxArtifactSize.
 	MaxArtifactSize int64
+	// MaxModelCacheBytes bounds the model folders cached in DataDir/models (base models, and with ServeModels the
+	// models and LoRA adapters served; `whet worker --max-model-cache`): before a download would pass it, the least
+	// recently used folders no training attempt or predict process uses are removed, and at start a cache over it is
+	// trimmed. When everything cached is in use the download proceeds past it with a warning (the cache shrinks back
+	// as models are released); a model whose archive alone is larger is refused with an error naming the flag.
+	// -1: no limit. Default: DefaultMaxModelCacheBytes.
+	MaxModelCacheBytes int64
 	// TLS, when set, configures TLS to the NATS server. Default: trusting Credentials.CA when it is set.
 	TLS *tls.Config
 	// Ready, when set, is called once the worker is registered and pulling jobs.
@@ -64,8 +71,9 @@ type worker struct {
 
 	ackWait, hbEvery time.Duration
 
-	modelMu sync.Mutex // one base-model download at a time
-	serving sync.Map   // model ids predictions were served for (logged once)
+	models  *modelCache   // DataDir/models
+	loaded  *loadedModels // with ServeModels: what the prediction pool may hold loaded
+	serving sync.Map      // model ids predictions were served for (logged once)
 
 	mu       sync.Mutex
 	active   map[string]*attempt // by token
@@ -109,6 +117,11 @@ func RunWorker(ctx context.Context, cfg WorkerConfig) error {
 	if w.obs, err = js.ObjectStore(ctx, Bucket); err != nil {
 		return fmt.Errorf("worker: artifact bucket %s: %w", Bucket, err)
 	}
+	w.models, err = openModelCache(filepath.Join(cfg.DataDir, "models"), cfg.MaxModelCacheBytes,
+		objectArchives{obs: w.obs, limit: cfg.MaxArtifactSize}, w.log)
+	if err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
 	if cfg.ServeModels {
 		stopPredict, err := w.servePredictions(ctx)
 		if err != nil {
@@ -120,7 +133,7 @@ func RunWorker(ctx context.Context, cfg WorkerConfig) error {
 	hbDone := make(chan struct{})
 	go func() { defer close(hbDone); w.heartbeats(hbCtx) }()
 	w.log.Info("worker ready", "nats", cfg.URL, "slots", cfg.Slots, "devices", cfg.Devices, "threads", cfg.Threads, "serve_models", cfg.ServeModels,
-		"ack_wait", w.ackWait)
+		"ack_wait", w.ackWait, "max_model_cache_bytes", cfg.MaxModelCacheBytes)
 	if cfg.Ready != nil {
 		cfg.Ready(cfg.ID)
 	}
@@ -145,6 +158,12 @@ func (cfg *WorkerConfig) withDefaults(host string) error {
 	}
 	if cfg.MaxArtifactSize == 0 {
 		cfg.MaxArtifactSize = DefaultMaxArtifactSize
+	}
+	switch {
+	case cfg.MaxModelCacheBytes == 0:
+		cfg.MaxModelCacheBytes = DefaultMaxModelCacheBytes
+	case cfg.MaxModelCacheBytes < -1:
+		return fmt.Errorf("worker: MaxModelCacheBytes must be > 0, or -1 for no limit, got %d", cfg.MaxModelCacheBytes)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
