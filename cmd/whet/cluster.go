@@ -25,7 +25,7 @@ func runWorkerCmd(args []string) error {
 }
 
 // runClusterWorker implements `whet worker --nats nats://HOST:4222 --credentials FILE [--threads N] [--gpus 0,1 |
-// --slots N] [--data DIR] [--serve-models] [--max-model-cache SIZE]`: pull fine-tuning jobs from a `whet serve --cluster` server and train them here,
+// --slots N] [--data DIR] [--serve-models [--predict-quantize int8]] [--max-model-cache SIZE]`: pull fine-tuning jobs from a `whet serve --cluster` server and train them here,
 // and with --serve-models answer its predict requests.
 func runClusterWorker(args []string) error {
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
@@ -35,6 +35,7 @@ func runClusterWorker(args []string) error {
 	slots := fs.Int("slots", 1, "jobs trained at once on a CPU worker (0 with --serve-models: predictions only); with --gpus, one per GPU")
 	gpus := fs.String("gpus", "", "GPUs to train on, e.g. 0,1: one job at a time on each, its trainer run with --device cuda:N")
 	serveModels := fs.Bool("serve-models", false, "also answer the server's predict requests (models load on demand)")
+	predictQuantize := fs.String("predict-quantize", "none", predictQuantizeUsage)
 	data := fs.String("data", "whet-worker", "folder for cached base models and running jobs")
 	id := fs.String("id", "", "worker id (default: wrk-<hostname>-<random>)")
 	natsTLS := fs.String("nats-tls", "", "ca.pem: the CA that signed the NATS server's TLS certificate (default: the credentials file's, else none)")
@@ -90,7 +91,7 @@ func runClusterWorker(args []string) error {
 	ctx, stop := cliContext()
 	defer stop()
 	err = cluster.RunWorker(ctx, cluster.WorkerConfig{URL: *url, Credentials: c, CredentialsFile: *creds, DataDir: *data,
-		Slots: *slots, Devices: devices, TLS: tc, ServeModels: *serveModels, Threads: *threads, ID: *id, Logger: slog.New(h),
+		Slots: *slots, Devices: devices, TLS: tc, ServeModels: *serveModels, PredictQuantize: *predictQuantize, Threads: *threads, ID: *id, Logger: slog.New(h),
 		MaxModelCacheBytes: cacheBytes,
 		Ready:              func(id string) { fmt.Fprintf(os.Stderr, "whet: worker %s pulling jobs from %s\n", id, *url) }})
 	if ctx.Err() != nil {

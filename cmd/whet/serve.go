@@ -30,6 +30,10 @@ const defaultDataDir = "whet-data"
 
 // runServe implements `whet serve [--addr 127.0.0.1:8080] [--data DIR] [--api-key KEY]`: the HTTP API, the job
 // queue and the web page, until SIGINT or SIGTERM (then a graceful shutdown that keeps every job).
+// predictQuantizeUsage is --predict-quantize's help, on `whet serve` (its own predict processes) and `whet worker`
+// (a cluster worker's, with --serve-models).
+const predictQuantizeUsage = "predict workers' Linear layers: none (float32) or int8 (dynamic int8 on the CPU: faster from batches of ~8 texts; see whet predict --quantize)"
+
 func runServe(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	addr := fs.String("addr", server.DefaultAddr, "address to listen on")
@@ -38,7 +42,7 @@ func runServe(args []string) error {
 	concurrency := fs.Int("concurrency", 1, "fine-tuning jobs to run at once on this machine's device")
 	threads := fs.Int("threads", 0, "CPU threads per trainer and predict worker (0: their default)")
 	maxLoaded := fs.Int("max-loaded", predict.DefaultMaxLoaded, "models kept loaded for prediction")
-	predictQuantize := fs.String("predict-quantize", "none", "predict workers' Linear layers: none (float32) or int8 (dynamic int8 on the CPU: faster from batches of ~8 texts; see whet predict --quantize)")
+	predictQuantize := fs.String("predict-quantize", "none", predictQuantizeUsage)
 	logJSON := fs.Bool("log-json", false, "log JSON lines instead of text")
 	var maxStorage, maxFile byteSize
 	fs.Var(&maxStorage, "max-storage", "bytes the data folder may hold, e.g. 50GiB: uploads past it and new jobs get 507 (default: no limit)")

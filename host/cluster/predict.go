@@ -133,7 +133,7 @@ func (c *Coordinator) uploadModel(ctx context.Context, id, dir, obj string) erro
 
 // servePredictions answers predict requests for any model with a local prediction pool until ctx ends.
 func (w *worker) servePredictions(ctx context.Context) (stop func(), err error) {
-	pool, err := predict.New(predict.Config{Bin: w.cfg.Bin, Threads: w.cfg.Threads, MaxLoaded: predict.DefaultMaxLoaded, Logger: w.log})
+	pool, err := predict.New(w.predictConfig())
 	if err != nil {
 		return nil, err
 	}
@@ -158,6 +158,12 @@ func (w *worker) servePredictions(ctx context.Context) (stop func(), err error) 
 		_ = pool.Close(cctx)
 		w.loaded.releaseAll()
 	}, nil
+}
+
+// predictConfig is the configuration of the worker's prediction pool: `Bin worker predict` processes with the
+// worker's threads and PredictQuantize.
+func (w *worker) predictConfig() predict.Config {
+	return predict.Config{Bin: w.cfg.Bin, Threads: w.cfg.Threads, Quantize: w.cfg.PredictQuantize, MaxLoaded: predict.DefaultMaxLoaded, Logger: w.log}
 }
 
 // predict answers one predict request with pool. The request holds the use of its model's and adapter's cached

@@ -39,6 +39,10 @@ type WorkerConfig struct {
 	Devices []string
 	// ServeModels makes the worker answer the server's predict requests too (any model, loaded on demand).
 	ServeModels bool
+	// PredictQuantize is the predict processes' --quantize with ServeModels: "none" (float32) or "int8" (dynamic int8
+	// Linear layers on the CPU; `whet predict --quantize`). It is this worker's choice, as `whet serve
+	// --predict-quantize` is the server's for its own predict processes. Default: "" (none).
+	PredictQuantize string
 	// Threads, when > 0, is passed to `whet train --threads`. Default: 0 (the trainer decides).
 	Threads int
 	// Bin is the whet binary run as `Bin train ...`. Default: os.Executable().
