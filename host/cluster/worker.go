@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/whetml/whet/host/internal/dirlock"
 	"github.com/whetml/whet/sdk"
 )
 
@@ -30,7 +31,8 @@ type WorkerConfig struct {
 	Credentials *sdk.WorkerCredentials
 	// CredentialsFile names where Credentials came from, for error messages.
 	CredentialsFile string
-	// DataDir holds cached base models and the folders of running jobs. Required.
+	// DataDir holds cached base models and the folders of running jobs; the worker locks it (worker.lock: one worker
+	// per folder) and at start removes job folders a killed run left. Required.
 	DataDir string
 	// Slots is how many jobs train at once; 0 with ServeModels: predictions only. Default: 1, or one per device.
 	Slots int
@@ -96,6 +98,11 @@ func RunWorker(ctx context.Context, cfg WorkerConfig) error {
 		return err
 	}
 	w := &worker{cfg: cfg, log: cfg.Logger.With("worker", cfg.ID), host: host, active: map[string]*attempt{}}
+	unlock, err := openDataDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	nc, err := cfg.connect()
 	if err != nil {
 		return err
@@ -145,6 +152,24 @@ func RunWorker(ctx context.Context, cfg WorkerConfig) error {
 	stopHB()
 	<-hbDone
 	return err
+}
+
+// openDataDir makes the worker's data folder, locks it to this worker (DataDir/worker.lock: the model cache and the
+// job folders in it are this process's to trim and remove) and removes the job folders a killed worker left. It
+// returns the func that releases the lock.
+func openDataDir(dir string) (unlock func(), err error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("worker: data folder: %w", err)
+	}
+	if unlock, err = dirlock.Lock(filepath.Join(dir, "worker.lock"), "whet worker"); err != nil {
+		return nil, fmt.Errorf("worker: data folder[%s]: %w (give each worker its own --data)", dir, err)
+	}
+	// No attempt runs yet: every job folder is a leftover of a worker that was killed before its cleanup ran.
+	if err := os.RemoveAll(filepath.Join(dir, "jobs")); err != nil {
+		unlock()
+		return nil, fmt.Errorf("worker: remove the job folders a previous run left: %w", err)
+	}
+	return unlock, nil
 }
 
 // withDefaults checks cfg and fills in its defaults (see WorkerConfig).

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/whetml/whet/host/internal/dirlock"
 )
 
 // DefaultBusyTimeout is how long a statement waits for SQLite's write lock before failing.
@@ -62,7 +64,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	}
 	s := &Store{dir: abs, maxBytes: opts.MaxBytes, unlock: func() {}}
 	if opts.Exclusive {
-		unlock, err := lockDir(filepath.Join(abs, "whet.lock"))
+		unlock, err := dirlock.Lock(filepath.Join(abs, "whet.lock"), "whet server")
 		if err != nil {
 			return nil, fmt.Errorf("store: data dir[%s]: %w", abs, err)
 		}
