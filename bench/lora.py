@@ -17,7 +17,8 @@ rows (128 tokens), the same batch and steps on four runs: whet full, whet --meth
 LoRA (r=8, alpha=8, query+value; classifier trained in full). Figures: train_samples_per_second from each summary
 (time in steps; loading and evaluation excluded), and peak RSS of the process (getrusage ru_maxrss via wait4).
 
-Serving: `whet train --method lora --max-steps 2` makes an adapter of one base, copied into N folders (each loaded
+Serving: `whet train --method lora --max-steps 2 --lora-targets T` (--serve-targets, default query,value) makes an
+adapter of one base, copied into N folders (each loaded
 separately; the values do not change the cost); one worker then answers requests of 8
 texts: first without adapter (the base's own head), then cycling through the N adapters (all loaded first). Figures:
 VmRSS after the base alone and after N adapters, the adapters' file sizes, texts/s single vs alternating.
@@ -154,13 +155,15 @@ def bench_serve(a, whet, out, words, vocab):
     data = make_rows(d, words, 16, 30, 2)
     # One trained adapter, copied: each copy is a separate folder the worker loads on its own (the values do not
     # change the cost; training 20 would only make the run longer).
-    first = os.path.join(d, "adapter-00")
+    kind = os.path.join(d, "adapters-" + a.serve_targets.replace(",", "+"))
+    first = os.path.join(kind, "adapter-00")
     if not os.path.exists(os.path.join(first, "adapter_config.json")):
         run([whet, "train", "--method", "lora", "--model", model, "--train", data, "--out", first, "--max-steps", "2", "--batch-size", "8",
-             "--learning-rate", "1e-2", "--threads", str(a.threads), "--max-seq-length", "64", "--progress", "none"])
+             "--learning-rate", "1e-2", "--threads", str(a.threads), "--max-seq-length", "64", "--progress", "none",
+             "--lora-targets", a.serve_targets])
     adapters = [first]
     for i in range(1, a.adapters):
-        ad = os.path.join(d, "adapter-%02d" % i)
+        ad = os.path.join(kind, "adapter-%02d" % i)
         if not os.path.exists(ad):
             shutil.copytree(first, ad, ignore=shutil.ignore_patterns("checkpoints"))
         adapters.append(ad)
@@ -208,7 +211,7 @@ def bench_serve(a, whet, out, words, vocab):
         best_alt = max(best_alt, 8 * k / (time.monotonic() - t0))
     p.stdin.close()
     p.wait()
-    return {"size": a.serve_size, "adapters": len(adapters), "rss_base": rss_base, "rss_all": rss_all, "adapter_mib": adapter_bytes / 2**20,
+    return {"size": a.serve_size, "targets": a.serve_targets, "adapters": len(adapters), "rss_base": rss_base, "rss_all": rss_all, "adapter_mib": adapter_bytes / 2**20,
             "single": best_single, "alternating": best_alt, "requests": k, "rounds": a.rounds}
 
 
@@ -301,6 +304,7 @@ def main():
     ap.add_argument("--parts", default="train,serve")
     ap.add_argument("--serve-size", default="mini")
     ap.add_argument("--adapters", type=int, default=20)
+    ap.add_argument("--serve-targets", default="query,value", help="serve: the adapters' --lora-targets")
     ap.add_argument("--requests", type=int, default=60)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=0, help="training steps per run (default: per size, see SIZES)")
@@ -327,8 +331,8 @@ def main():
         lines.append("")
     if "serve" in a.parts:
         s = bench_serve(a, whet, a.out, words, vocab)
-        lines += ["Serving: one `whet worker predict` on a %s base, %d adapters; requests of 8 texts (8-40 words, max 64 tokens), %d per pass, best of %d:" % (
-            s["size"], s["adapters"], s["requests"], s["rounds"]), "",
+        lines += ["Serving: one `whet worker predict` on a %s base, %d adapters (targets %s); requests of 8 texts (8-40 words, max 64 tokens), %d per pass, best of %d:" % (
+            s["size"], s["adapters"], s["targets"], s["requests"], s["rounds"]), "",
             "| VmRSS base only | VmRSS with %d adapters | per adapter | adapter files | texts/s base model | texts/s alternating adapters | ratio |" % s["adapters"],
             "|---|---|---|---|---|---|---|",
             "| %.0f MiB | %.0f MiB | %.2f MiB | %.2f MiB | %.1f | %.1f | %.2f |" % (
