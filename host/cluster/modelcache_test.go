@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/whetml/whet/host/predict"
+	"github.com/whetml/whet/host/predict/predicttest"
 	"github.com/whetml/whet/internal/protocol"
 	"github.com/whetml/whet/internal/protocol/protocoltest"
 )
@@ -286,38 +287,15 @@ func TestLoadedModelsPinFolders(t *testing.T) {
 	}
 }
 
-// pipeProcess runs protocol.Serve over pipes in this process, as a predict process would (host/predict's tests do
-// the same).
-type pipeProcess struct {
-	inW   *io.PipeWriter
-	outR  *io.PipeReader
-	done  chan error
-	close func()
-}
-
-func (p *pipeProcess) Stdin() io.WriteCloser { return p.inW }
-func (p *pipeProcess) Stdout() io.Reader     { return p.outR }
-func (p *pipeProcess) Wait() error           { return <-p.done }
-func (p *pipeProcess) Kill() error           { p.close(); return nil }
-func (p *pipeProcess) Diagnostics() string   { return "in-process worker" }
-
-// startInProcess starts m for a model folder that must be in the cache.
+// startInProcess runs m as the pool's worker in this process (predicttest.InProcess), for a model folder that must
+// be in the cache.
 func startInProcess(m protocol.Model) predict.StartFunc {
+	start := predicttest.InProcess(m)
 	return func(dir string) (predict.Process, error) {
 		if !hasModel(dir) {
 			return nil, fmt.Errorf("no model in %s", dir)
 		}
-		inR, inW := io.Pipe()
-		outR, outW := io.Pipe()
-		ctx, cancel := context.WithCancel(context.Background())
-		p := &pipeProcess{inW: inW, outR: outR, done: make(chan error, 1)}
-		p.close = func() { cancel(); inR.Close(); outW.Close() }
-		go func() {
-			err := protocol.Serve(ctx, m, inR, outW)
-			outW.Close()
-			p.done <- err
-		}()
-		return p, nil
+		return start(dir)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 	"sync"
@@ -12,41 +11,14 @@ import (
 	"time"
 
 	"github.com/whetml/whet/host/predict"
+	"github.com/whetml/whet/host/predict/predicttest"
 	"github.com/whetml/whet/internal/protocol"
 	"github.com/whetml/whet/internal/protocol/protocoltest"
 	"github.com/whetml/whet/sdk"
 )
 
-// pipeProcess runs the real worker loop (protocol.Serve) in this process over pipes: the pool's side of the
-// protocol is tested without cgo, libtorch or a subprocess.
-type pipeProcess struct {
-	inW   *io.PipeWriter
-	outR  *io.PipeReader
-	done  chan error
-	close func()
-}
-
-func startInProcess(m protocol.Model) predict.StartFunc {
-	return func(string) (predict.Process, error) {
-		inR, inW := io.Pipe()
-		outR, outW := io.Pipe()
-		ctx, cancel := context.WithCancel(context.Background())
-		p := &pipeProcess{inW: inW, outR: outR, done: make(chan error, 1)}
-		p.close = func() { cancel(); inR.Close(); outW.Close() }
-		go func() {
-			err := protocol.Serve(ctx, m, inR, outW)
-			outW.Close()
-			p.done <- err
-		}()
-		return p, nil
-	}
-}
-
-func (p *pipeProcess) Stdin() io.WriteCloser { return p.inW }
-func (p *pipeProcess) Stdout() io.Reader     { return p.outR }
-func (p *pipeProcess) Wait() error           { return <-p.done }
-func (p *pipeProcess) Kill() error           { p.close(); return nil }
-func (p *pipeProcess) Diagnostics() string   { return "in-process worker" }
+// startInProcess runs m as the pool's worker in this process (predicttest.InProcess).
+var startInProcess = predicttest.InProcess
 
 // TestPoolWithRealWorkerLoop: a batch holding a rejected row and a row the module failed on answers every other
 // caller from the same single worker request (no re-run per caller); the bad caller's error names its input and is
