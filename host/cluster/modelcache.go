@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/whetml/whet/host/modeldir"
 )
 
 // DefaultMaxModelCacheBytes is WorkerConfig.MaxModelCacheBytes' default: 4 × DefaultMaxArtifactSize (32 GiB), room
@@ -133,7 +135,7 @@ func openModelCache(dir string, max int64, from archives, log *slog.Logger) (*mo
 			continue
 		}
 		p := filepath.Join(dir, d.Name())
-		if !strings.Contains(d.Name(), ".") && hasModel(p) { // not a .part or .evicted-N folder
+		if !strings.Contains(d.Name(), ".") && modeldir.IsModelFolder(p) { // not a .part or .evicted-N folder
 			info, ierr := d.Info()
 			size, serr := dirSize(p)
 			if ierr == nil && serr == nil {
@@ -152,16 +154,6 @@ func openModelCache(dir string, max int64, from archives, log *slog.Logger) (*mo
 	c.remove(trash)
 	log.Info("model cache opened", "dir", dir, "models", len(c.entries), "bytes", c.total, "max_bytes", max)
 	return c, nil
-}
-
-// hasModel reports whether dir holds a model folder or a LoRA adapter folder.
-func hasModel(dir string) bool {
-	for _, f := range []string{"config.json", "adapter_config.json"} {
-		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
-			return true
-		}
-	}
-	return false
 }
 
 // dirSize is the sum of the sizes of the files under dir.
@@ -251,7 +243,7 @@ func (c *modelCache) hold(name string) *modelRef {
 	if e == nil {
 		return nil
 	}
-	if e.refs == 0 && !hasModel(filepath.Join(c.dir, name)) {
+	if e.refs == 0 && !modeldir.IsModelFolder(filepath.Join(c.dir, name)) {
 		delete(c.entries, name)
 		c.total -= e.size
 		return nil

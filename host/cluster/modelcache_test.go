@@ -17,6 +17,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/whetml/whet/host/modeldir"
 	"github.com/whetml/whet/host/predict"
 	"github.com/whetml/whet/host/predict/predicttest"
 	"github.com/whetml/whet/internal/protocol"
@@ -223,7 +224,7 @@ func TestModelCacheOpen(t *testing.T) {
 	if err := os.RemoveAll(r.Dir()); err != nil { // removed by hand: downloaded again
 		t.Fatal(err)
 	}
-	if r, err = c.acquire(ctx, "b", "b"); err != nil || !hasModel(r.Dir()) || from.fetches["b"] != 1 {
+	if r, err = c.acquire(ctx, "b", "b"); err != nil || !modeldir.IsModelFolder(r.Dir()) || from.fetches["b"] != 1 {
 		t.Errorf("acquire b after its folder was removed: %v, %d downloads", err, from.fetches["b"])
 	}
 }
@@ -292,7 +293,7 @@ func TestLoadedModelsPinFolders(t *testing.T) {
 func startInProcess(m protocol.Model) predict.StartFunc {
 	start := predicttest.InProcess(m)
 	return func(dir string) (predict.Process, error) {
-		if !hasModel(dir) {
+		if !modeldir.IsModelFolder(dir) {
 			return nil, fmt.Errorf("no model in %s", dir)
 		}
 		return start(dir)

@@ -205,21 +205,21 @@ func extractEntry(tr *tar.Reader, h *tar.Header, target string, limit int64) (in
 
 // extractedRoot returns the model or adapter folder of an extracted archive: dst, or its single top-level folder.
 func extractedRoot(dst string) (string, error) {
-	if isFolder(dst) {
+	if IsModelFolder(dst) {
 		return dst, nil
 	}
 	top, _ := os.ReadDir(dst)
 	if len(top) == 1 && top[0].IsDir() {
 		root := filepath.Join(dst, top[0].Name())
-		if isFolder(root) {
+		if IsModelFolder(root) {
 			return root, nil
 		}
 	}
 	return "", &Error{Path: "archive", Msg: "no config.json (or a LoRA adapter's " + AdapterConfigFile + ") at the top of the archive or in its single top-level folder"}
 }
 
-// isFolder reports whether dir holds a model folder's config.json or an adapter folder's adapter_config.json.
-func isFolder(dir string) bool {
+// IsModelFolder reports whether dir holds a model folder's config.json or an adapter folder's adapter_config.json.
+func IsModelFolder(dir string) bool {
 	_, err := os.Stat(filepath.Join(dir, "config.json"))
 	return err == nil || IsAdapter(dir)
 }
